@@ -1,0 +1,150 @@
+"""The `azemu` command line.
+
+    azemu exec PROGRAM [ARGS...]    run a Linux x86-64 program on an emulated kernel
+    azemu info FILE                 what kind of program a file is, its segments
+    azemu syscalls                  the syscall compatibility table, from the code
+
+Exit statuses follow the shell's conventions: the program's own status; 128+N
+when it is killed by signal N; 126 when a file cannot be executed; 127 when it
+does not exist; 2 for a usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+
+
+def _cmd_exec(args) -> int:
+    from kernels import ExecError, Kernel
+
+    path = args.program
+    if os.sep not in path and not os.path.exists(path):
+        found = _which(path)
+        path = found or path
+    try:
+        kernel = Kernel(memory=args.mem)
+        kernel.exec(path, [os.fsencode(args.program)] + [os.fsencode(a) for a in args.args],
+                    [os.fsencode(f"{k}={v}") for k, v in os.environ.items()])
+    except ExecError as e:
+        print(f"azemu: {e.message}", file=sys.stderr)
+        return e.status
+    # The guest decides what SIGINT and SIGPIPE do to it, not Python.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    outcome = kernel.run()
+    if outcome.report:
+        sys.stderr.flush()
+        print(outcome.report, file=sys.stderr, flush=True)
+    return outcome.exit_status
+
+
+def _which(name: str) -> str | None:
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        cand = os.path.join(d or ".", name)
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def _cmd_info(args) -> int:
+    from .loader import ExecError, open_elf
+    try:
+        f, elf = open_elf(args.file)
+    except ExecError as e:
+        print(f"azemu: {e.message}", file=sys.stderr)
+        return e.status
+    with f:
+        h = elf.header
+        interp = None
+        for seg in elf.iter_segments():
+            if seg["p_type"] == "PT_INTERP":
+                interp = seg.data().rstrip(b"\0").decode()
+        kind = ("dynamically linked (interpreter " + interp + ")" if interp else
+                "static-pie" if h.e_type == "ET_DYN" else "static")
+        size = os.fstat(f.fileno()).st_size
+        print(f"{args.file}: ELF 64-bit x86-64 {h.e_type}, {kind}")
+        print(f"  image size: {size} bytes, entry {h.e_entry:#x}")
+        print("  segments:")
+        for seg in elf.iter_segments():
+            if seg["p_type"] != "PT_LOAD":
+                continue
+            fl = seg["p_flags"]
+            perms = ("r" if fl & 4 else "-") + ("w" if fl & 2 else "-") + ("x" if fl & 1 else "-")
+            print(f"    LOAD {seg['p_vaddr']:#014x} memsz {seg['p_memsz']:#9x} filesz {seg['p_filesz']:#9x} {perms}")
+    return 0
+
+
+def _cmd_syscalls(args) -> int:
+    from kernels.syscalls.table import all_entries
+    entries = [e for e in all_entries() if args.all or e.support != "missing"]
+    if args.format == "json":
+        json.dump([{"nr": e.nr, "name": e.name, "support": e.support, "note": e.note}
+                   for e in entries], sys.stdout, indent=1)
+        print()
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    t = Table(title="azemu syscall table (x86-64)")
+    for col in ("nr", "name", "support", "note"):
+        t.add_column(col)
+    colors = {"full": "green", "partial": "yellow", "error": "red", "missing": "dim"}
+    for e in entries:
+        t.add_row(str(e.nr), e.name, f"[{colors[e.support]}]{e.support}[/]", e.note)
+    Console().print(t)
+    return 0
+
+
+def _size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower().rstrip("ib")
+    if t and t[-1] in units:
+        return int(float(t[:-1]) * units[t[-1]])
+    return int(t)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="azemu", description=(
+        "Run Linux x86-64 programs on an emulated manycore machine hosting the "
+        "Azalea multikernel model (monolithic, lightweight and unikernel)."))
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    ex = sub.add_parser("exec", help="run a program on an emulated kernel",
+                        description="Run PROGRAM with ARGS; stdin, stdout, stderr and the environment are "
+                                    "the host's; azemu exits with the program's status.")
+    ex.add_argument("--mem", type=_size, default=1 << 30, metavar="SIZE",
+                    help="memory of the kernel instance (e.g. 256M, 2G; default 1G)")
+    ex.add_argument("program", help="path to a static or dynamic x86-64 ELF program")
+    ex.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the program")
+    ex.set_defaults(func=_cmd_exec)
+    info = sub.add_parser("info", help="describe an ELF file: kind, size, segments")
+    info.add_argument("file")
+    info.set_defaults(func=_cmd_info)
+    sc = sub.add_parser("syscalls", help="print the syscall compatibility table")
+    sc.add_argument("--format", choices=("table", "json"), default="table")
+    sc.add_argument("--all", action="store_true", help="include syscalls not implemented at all")
+    sc.set_defaults(func=_cmd_syscalls)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 141
+
+
+def entry() -> None:
+    status = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    os._exit(status) if status >= 128 else sys.exit(status)
+
+
+if __name__ == "__main__":
+    entry()

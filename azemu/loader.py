@@ -1,0 +1,252 @@
+"""Loading a Linux x86-64 ELF program into a fresh address space (execve's job).
+
+Handles static `ET_EXEC`, static-pie (`ET_DYN` without an interpreter) and
+dynamically linked programs (the `PT_INTERP` interpreter is loaded beside the
+program and started first, as Linux does).  Builds the System V initial stack:
+argc, argv, envp, the auxiliary vector, and the strings and random bytes they
+point to.
+
+Everything that makes a file unrunnable is reported as one `ExecError` carrying
+the message a user should see and the exit status a shell would give (126 for
+"found but cannot execute", 127 for "not found").
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from .memory import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, AddressSpace, page_down, page_up
+
+# Auxiliary vector keys (include/uapi/linux/auxvec.h, arch/x86/include/uapi/asm/auxvec.h).
+AT_NULL, AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_BASE = 0, 3, 4, 5, 6, 7
+AT_FLAGS, AT_ENTRY, AT_UID, AT_EUID, AT_GID, AT_EGID = 8, 9, 11, 12, 13, 14
+AT_PLATFORM, AT_HWCAP, AT_CLKTCK, AT_SECURE, AT_RANDOM = 15, 16, 17, 23, 25
+AT_HWCAP2, AT_EXECFN, AT_MINSIGSTKSZ = 26, 31, 51
+
+# Where Linux puts things when address-space randomisation is off.
+ET_DYN_BASE = 0x555555554000            # ELF_ET_DYN_BASE for a 47-bit user space
+STACK_TOP = 0x7FFFFFFFF000
+STACK_SIZE = 8 << 20                    # the default RLIMIT_STACK
+MMAP_TOP = STACK_TOP - STACK_SIZE - (1 << 30)  # mmap area starts below a stack gap
+
+EM_X86_64 = 62
+_MACHINES = {3: "x86 (i386)", 40: "ARM", 183: "AArch64", 243: "RISC-V", 8: "MIPS",
+             20: "PowerPC", 21: "PowerPC64", 22: "S/390", 2: "SPARC", 62: "x86-64"}
+
+
+class ExecError(Exception):
+    """The program cannot be started; `status` is the shell's exit status."""
+
+    def __init__(self, message: str, status: int = 126):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class Image:
+    """What execve leaves behind: where to start and the process layout."""
+    path: str
+    entry: int                 # where the first instruction runs (interpreter's if any)
+    program_entry: int         # AT_ENTRY
+    stack_pointer: int
+    brk: int                   # initial program break
+    load_bias: int
+    interp: str | None = None
+    segments: list = field(default_factory=list)   # (vaddr, memsz, prot) of the program
+
+
+def _flags_to_prot(p_flags: int) -> int:
+    prot = 0
+    if p_flags & 4:
+        prot |= PROT_READ
+    if p_flags & 2:
+        prot |= PROT_WRITE | PROT_READ
+    if p_flags & 1:
+        prot |= PROT_EXEC | PROT_READ
+    return prot
+
+
+def open_elf(path: str):
+    """Open and validate `path` as a runnable x86-64 ELF; returns (file, ELFFile)."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise ExecError(f"{path}: No such file or directory", 127)
+    except IsADirectoryError:
+        raise ExecError(f"{path}: Is a directory", 126)
+    except PermissionError:
+        raise ExecError(f"{path}: Permission denied", 126)
+    except OSError as e:
+        raise ExecError(f"{path}: {e.strerror}", 126)
+    if os.path.isdir(path):
+        f.close()
+        raise ExecError(f"{path}: Is a directory", 126)
+    head = f.read(64)
+    if head[:4] != b"\x7fELF":
+        f.close()
+        what = "empty file" if not head else "not an ELF file"
+        raise ExecError(f"{path}: cannot execute binary file: Exec format error ({what})", 126)
+    if len(head) < 64 and (len(head) < 5 or head[4] == 2):
+        f.close()
+        raise ExecError(f"{path}: truncated ELF file (header is {len(head)} bytes)", 126)
+    if head[4] != 2:
+        f.close()
+        bits = {1: "32-bit (ELFCLASS32)"}.get(head[4], f"ELF class {head[4]}")
+        raise ExecError(f"{path}: cannot execute binary file: {bits} program; azemu runs x86-64 programs", 126)
+    if head[5] != 1:
+        f.close()
+        raise ExecError(f"{path}: cannot execute binary file: big-endian ELF; azemu runs x86-64 programs", 126)
+    machine = struct.unpack_from("<H", head, 18)[0]
+    if machine != EM_X86_64:
+        f.close()
+        name = _MACHINES.get(machine, f"machine {machine}")
+        raise ExecError(f"{path}: cannot execute binary file: {name} program; azemu runs x86-64 programs", 126)
+    try:
+        elf = ELFFile(f)
+        if elf.header.e_type not in ("ET_EXEC", "ET_DYN"):
+            raise ExecError(f"{path}: cannot execute binary file: not an executable ({elf.header.e_type})", 126)
+        size = os.fstat(f.fileno()).st_size
+        loads = 0
+        for seg in elf.iter_segments():
+            if seg["p_type"] == "PT_LOAD":
+                loads += 1
+                if seg["p_offset"] + seg["p_filesz"] > size:
+                    raise ExecError(f"{path}: truncated ELF file (a segment ends past the end of the file)", 126)
+                if seg["p_filesz"] > seg["p_memsz"]:
+                    raise ExecError(f"{path}: malformed ELF file (segment file size exceeds memory size)", 126)
+        if loads == 0:
+            raise ExecError(f"{path}: malformed ELF file (no loadable segment)", 126)
+    except ExecError:
+        f.close()
+        raise
+    except (ELFError, struct.error, ValueError, OSError, KeyError, IndexError) as e:
+        f.close()
+        raise ExecError(f"{path}: truncated or malformed ELF file ({e})", 126)
+    return f, elf
+
+
+def _interp_path(f, elf) -> str | None:
+    for seg in elf.iter_segments():
+        if seg["p_type"] == "PT_INTERP":
+            f.seek(seg["p_offset"])
+            return f.read(seg["p_filesz"]).rstrip(b"\0").decode()
+    return None
+
+
+def _map_elf(aspace: AddressSpace, f, elf, bias: int, name: str):
+    """Map every PT_LOAD of `elf` at `bias`; returns (segments, highest end)."""
+    segs, top = [], 0
+    for seg in elf.iter_segments():
+        if seg["p_type"] != "PT_LOAD":
+            continue
+        vaddr, memsz, filesz = seg["p_vaddr"] + bias, seg["p_memsz"], seg["p_filesz"]
+        prot = _flags_to_prot(seg["p_flags"])
+        start, end = page_down(vaddr), page_up(vaddr + memsz)
+        # Pages may be shared with the previous segment: keep them, widen prot.
+        addr = start
+        while addr < end:
+            m = aspace.find(addr)
+            if m is not None:
+                nxt = min(m.end, end)
+                aspace.protect(addr, nxt - addr, m.prot | prot)
+                addr = nxt
+            else:
+                nxt = addr
+                while nxt < end and aspace.find(nxt) is None:
+                    nxt += PAGE
+                aspace.map(addr, nxt - addr, prot, name)
+                addr = nxt
+        if filesz:
+            f.seek(seg["p_offset"])
+            aspace.poke(vaddr, f.read(filesz))
+        segs.append((vaddr, memsz, prot))
+        top = max(top, vaddr + memsz)
+    return segs, top
+
+
+def _span(elf) -> tuple[int, int]:
+    lo = min(s["p_vaddr"] for s in elf.iter_segments() if s["p_type"] == "PT_LOAD")
+    hi = max(s["p_vaddr"] + s["p_memsz"] for s in elf.iter_segments() if s["p_type"] == "PT_LOAD")
+    return page_down(lo), page_up(hi)
+
+
+def _phdr_addr(elf, bias: int) -> int:
+    for seg in elf.iter_segments():
+        if seg["p_type"] == "PT_PHDR":
+            return seg["p_vaddr"] + bias
+    phoff = elf.header.e_phoff
+    for seg in elf.iter_segments():
+        if seg["p_type"] == "PT_LOAD" and seg["p_offset"] <= phoff < seg["p_offset"] + seg["p_filesz"]:
+            return seg["p_vaddr"] + bias + phoff - seg["p_offset"]
+    return 0
+
+
+def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
+         *, ids=(0, 0, 0, 0), hwcap: int = 0, random_bytes: bytes | None = None,
+         execfn: bytes | None = None) -> Image:
+    """execve(path, argv, envp) into the (empty) address space `aspace`."""
+    f, elf = open_elf(path)
+    with f:
+        interp = _interp_path(f, elf)
+        bias = 0
+        if elf.header.e_type == "ET_DYN":
+            lo, _ = _span(elf)
+            bias = ET_DYN_BASE - lo
+        segs, top = _map_elf(aspace, f, elf, bias, os.path.basename(path))
+        entry = program_entry = elf.header.e_entry + bias
+        phdr = _phdr_addr(elf, bias)
+        phent, phnum = elf.header.e_phentsize, elf.header.e_phnum
+        interp_base = 0
+        if interp:
+            try:
+                fi, ielf = open_elf(interp)
+            except ExecError as e:
+                raise ExecError(f"{path}: cannot load its interpreter: {e.message}", 127 if e.status == 127 else 126)
+            with fi:
+                lo, hi = _span(ielf)
+                interp_base = aspace.find_free(hi - lo) - lo
+                _map_elf(aspace, fi, ielf, interp_base, os.path.basename(interp))
+                entry = ielf.header.e_entry + interp_base
+
+    brk = page_up(top)
+    aspace.map(STACK_TOP - STACK_SIZE, STACK_SIZE, PROT_READ | PROT_WRITE, "[stack]")
+    sp = _build_stack(aspace, argv, envp, execfn if execfn is not None else os.fsencode(path),
+                      random_bytes if random_bytes is not None else os.urandom(16),
+                      [(AT_PHDR, phdr), (AT_PHENT, phent), (AT_PHNUM, phnum),
+                       (AT_PAGESZ, PAGE), (AT_BASE, interp_base), (AT_FLAGS, 0),
+                       (AT_ENTRY, program_entry), (AT_UID, ids[0]), (AT_EUID, ids[1]),
+                       (AT_GID, ids[2]), (AT_EGID, ids[3]), (AT_SECURE, 0),
+                       (AT_HWCAP, hwcap), (AT_HWCAP2, 0), (AT_CLKTCK, 100),
+                       (AT_MINSIGSTKSZ, 2048)])
+    return Image(path, entry, program_entry, sp, brk, bias, interp, segs)
+
+
+def _build_stack(aspace, argv, envp, execfn, rnd, aux) -> int:
+    """Lay out the initial process stack below STACK_TOP; returns the new rsp."""
+    blob = bytearray()
+    top = STACK_TOP - 8                          # 8 zero bytes end the stack, as Linux
+
+    def put(data: bytes) -> int:
+        blob[0:0] = data
+        return top - len(blob)
+
+    execfn_at = put(execfn + b"\0")
+    env_at = [put(e + b"\0") for e in reversed(envp)][::-1]
+    arg_at = [put(a + b"\0") for a in reversed(argv)][::-1]
+    platform_at = put(b"x86_64\0")
+    random_at = put(rnd)
+    strings_bottom = top - len(blob)
+    aux = aux + [(AT_RANDOM, random_at), (AT_EXECFN, execfn_at), (AT_PLATFORM, platform_at), (AT_NULL, 0)]
+    words = [len(argv)] + arg_at + [0] + env_at + [0]
+    for k, v in aux:
+        words += [k, v]
+    table_size = 8 * len(words)
+    sp = (strings_bottom - table_size) & ~0xF
+    aspace.write(sp, struct.pack(f"<{len(words)}Q", *words))
+    aspace.write(strings_bottom, bytes(blob))
+    return sp

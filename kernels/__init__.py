@@ -1,0 +1,8 @@
+"""The Azalea multikernel model hosted on the azemu machine.
+
+Public entry points: `Kernel` (one kernel instance running one program) and
+`ExecError` (a program that cannot be started).
+"""
+from .kernel import ExecError, Kernel, run_program
+
+__all__ = ["Kernel", "ExecError", "run_program"]

@@ -1,0 +1,31 @@
+"""How a syscall handler fails, and how the guest leaves.
+
+Handlers raise `LinuxError(errno)`; the dispatcher (kernels/syscalls/dispatch.py)
+is the one place that turns it — or a host OSError, or a bad guest pointer —
+into the `-errno` the guest sees.
+"""
+from .abi.linux_errno import ERRNO_NAMES
+
+
+class LinuxError(Exception):
+    __slots__ = ("errno",)
+
+    def __init__(self, errno: int):
+        self.errno = errno
+
+    def __str__(self):
+        return ERRNO_NAMES.get(self.errno, str(self.errno))
+
+
+class GuestExit(Exception):
+    """The process is over: exited with `status`, or killed by `signal`."""
+
+    def __init__(self, status: int = 0, signal: int = 0, report: str = ""):
+        self.status = status
+        self.signal = signal
+        self.report = report
+
+    @property
+    def exit_status(self) -> int:
+        """What a shell would show: the status, or 128 + the killing signal."""
+        return 128 + self.signal if self.signal else self.status & 0xFF

@@ -1,0 +1,146 @@
+"""A kernel instance running one process: boot, exec, the run loop, the end.
+
+This is the monolithic path every mode starts from: the process's syscalls
+trap on the `syscall` instruction into the dispatcher (kernels/syscalls) and
+are served in this process through the host-I/O interface.  The kernel modes
+of the Azalea model (linux, lwk, unikernel) change how a syscall enters and
+where it is served, not what it does.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+from azemu.core import RunResult
+from azemu.loader import ExecError, load
+from azemu.machine import DEFAULT_MEMORY, Machine
+from azemu.memory import GuestFault
+from unicorn.x86_const import UC_X86_REG_RSP
+
+from .abi import linux as L
+from .errors import GuestExit
+from .hostio import LocalHostIO
+from .process import Process
+from .syscalls import dispatch
+from .syscalls.kernel_signal import deliver_pending, raise_signal
+
+# Linux's AT_HWCAP on x86-64 is CPUID.1:EDX of the boot CPU; this is the value
+# Unicorn's qemu64 model reports (read once with `cpuid`, see tests/test_cpu.py).
+HWCAP_QEMU64 = 0x078BFBFF
+
+_FAULT_SIGNALS = {"SIGSEGV": L.SIGSEGV, "SIGILL": L.SIGILL, "SIGFPE": L.SIGFPE,
+                  "SIGTRAP": L.SIGTRAP, "SIGBUS": L.SIGBUS}
+
+
+class Kernel:
+    def __init__(self, *, memory: int = DEFAULT_MEMORY, ncores: int = 1, host=None,
+                 machine: Machine | None = None, stderr=None):
+        self.machine = machine or Machine()
+        self.part = self.machine.partition(ncores, memory)
+        self.ncores = ncores
+        self.core = self.part.cores[0]
+        self.host = host or LocalHostIO()
+        self.stderr = stderr or sys.stderr
+        self.process: Process | None = None
+        self.image = None
+        self.exit: GuestExit | None = None
+        self.internal_error = None
+        self.crash_report = ""
+
+    # ---- exec ---------------------------------------------------------------
+    def exec(self, path: str, argv: list[bytes], envp: list[bytes]) -> None:
+        """Load `path` as the instance's process (raises ExecError)."""
+        mm = self.part.new_address_space()
+        mm.attach(self.core)
+        p = Process(mm, self.host)
+        p.kernel, p.core = self, self.core
+        p.umask = os.umask(0)              # the guest's umask is applied by its kernel
+        self.image = load(mm, path, argv, envp, hwcap=HWCAP_QEMU64,
+                          ids=(p.uid, p.euid, p.gid, p.egid))
+        p.brk_start = p.brk = self.image.brk
+        p.exe = os.fsencode(os.path.realpath(path))
+        p.std_files()
+        self.process = p
+        table = dispatch.handler_table(self.stderr)
+        self.core.set_syscall_handler(dispatch.build_entry(self, p, self.core, table))
+        self.core.regs.write(UC_X86_REG_RSP, self.image.stack_pointer)
+
+    # ---- running ------------------------------------------------------------
+    def run(self) -> GuestExit:
+        """Run the process to its end; returns how it ended."""
+        pc = self.image.entry
+        from unicorn.x86_const import UC_X86_REG_RIP
+        while True:
+            result = self.core.run(pc)
+            if self.internal_error is not None:
+                return self._internal()
+            if self.exit is not None:
+                return self._finish(self.exit)
+            if result == RunResult.FAULT:
+                fault = self.core.fault
+                sig = _FAULT_SIGNALS.get(fault.signal, L.SIGSEGV)
+                act = self.process.sigactions[sig]
+                if act.handler not in (L.SIG_DFL, L.SIG_IGN) and not self.process.sigmask & (1 << (sig - 1)):
+                    try:
+                        self.process.pending_delivery.append(sig)
+                        self.deliver_signals()
+                    except GuestExit as e:
+                        return self._finish(e)
+                    pc = self.core.regs.read(UC_X86_REG_RIP)
+                    continue
+                from azemu.crash import crash_report
+                self.crash_report = crash_report(self.core, fault, self.process.mm,
+                                                 self.image.path, self.process.pid)
+                return self._finish(GuestExit(signal=sig, report=self.crash_report))
+            # stopped without an exit: a signal frame asked to resume elsewhere
+            pc = self.core.regs.read(UC_X86_REG_RIP)
+
+    def deliver_signals(self) -> None:
+        regs = self.core.regs.read_all()
+        try:
+            new = deliver_pending(self.process, regs)
+        except GuestFault:
+            new = None
+            self.exit = GuestExit(signal=L.SIGSEGV)
+            self.core.stop()
+            return
+        except GuestExit as e:
+            self.exit = e
+            self.core.stop()
+            return
+        if new:
+            self.core.regs.write_many(new)
+
+    def _finish(self, how: GuestExit) -> GuestExit:
+        if self.process is not None:
+            self.process.fds.close_all()
+        return how
+
+    def _internal(self) -> GuestExit:
+        nr, exc, tb = self.internal_error
+        name = dispatch.all_entries()[0].__class__  # noqa: F841 (keeps import local)
+        from .syscalls.table import name_of
+        print(f"azemu: internal error in syscall {name_of(nr)}: {type(exc).__name__}: {exc}",
+              file=self.stderr)
+        if os.environ.get("AZEMU_DEBUG"):
+            traceback.print_exception(type(exc), exc, tb, file=self.stderr)
+        return self._finish(GuestExit(status=70))
+
+    def close(self) -> None:
+        self.part.close()
+
+
+def run_program(path: str, argv: list[str], env: dict | None = None, **kw) -> GuestExit:
+    """Convenience: exec `path` with `argv` and run it to the end."""
+    env = os.environ if env is None else env
+    k = Kernel(**kw)
+    k.exec(path, [os.fsencode(a) for a in argv],
+           [os.fsencode(f"{a}={b}") for a, b in env.items()])
+    try:
+        return k.run()
+    finally:
+        pass
+
+
+__all__ = ["Kernel", "ExecError", "run_program"]

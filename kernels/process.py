@@ -1,0 +1,122 @@
+"""The state of one guest process: its open files, memory layout, identity,
+signal dispositions and limits.  Syscall handlers receive the `Process` as
+their first argument and change it; the kernel model around it decides how a
+syscall reaches the handler.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from .abi import linux as L
+from .abi.linux_errno import EBADF, EMFILE
+from .errors import LinuxError
+
+MAX_FDS = 1024          # RLIMIT_NOFILE soft limit, as a default Linux shell has
+
+
+class OpenFile:
+    """An open file description: a host fd plus what the guest set on it.
+    Shared by dup'ed descriptors, closed when the last one goes."""
+    __slots__ = ("hfd", "flags", "path", "refs", "dirents", "dirpos", "is_dir")
+
+    def __init__(self, hfd: int, flags: int, path: bytes = b"", is_dir: bool = False):
+        self.hfd, self.flags, self.path, self.is_dir = hfd, flags, path, is_dir
+        self.refs = 0
+        self.dirents = None      # directory listing, read on first getdents64
+        self.dirpos = 0
+
+
+class FdTable:
+    def __init__(self, host):
+        self.host = host
+        self.files: dict[int, OpenFile] = {}
+        self.cloexec: set[int] = set()
+
+    def get(self, fd: int) -> OpenFile:
+        try:
+            return self.files[fd]
+        except KeyError:
+            raise LinuxError(EBADF) from None
+
+    def install(self, f: OpenFile, lowest: int = 0, cloexec: bool = False, at: int | None = None) -> int:
+        if at is None:
+            at = lowest
+            while at in self.files:
+                at += 1
+            if at >= MAX_FDS:
+                raise LinuxError(EMFILE)
+        elif at in self.files:
+            self.close(at)
+        f.refs += 1
+        self.files[at] = f
+        if cloexec:
+            self.cloexec.add(at)
+        else:
+            self.cloexec.discard(at)
+        return at
+
+    def close(self, fd: int) -> None:
+        f = self.files.pop(fd, None)
+        if f is None:
+            raise LinuxError(EBADF)
+        self.cloexec.discard(fd)
+        f.refs -= 1
+        if f.refs == 0:
+            self.host.close(f.hfd)
+
+    def close_all(self) -> None:
+        for fd in list(self.files):
+            try:
+                self.close(fd)
+            except (LinuxError, OSError):
+                pass
+
+
+class SigAction:
+    __slots__ = ("handler", "flags", "restorer", "mask")
+
+    def __init__(self, handler=L.SIG_DFL, flags=0, restorer=0, mask=0):
+        self.handler, self.flags, self.restorer, self.mask = handler, flags, restorer, mask
+
+
+class Process:
+    def __init__(self, mm, host, *, pid=None, cwd: bytes | None = None):
+        self.mm = mm                          # azemu.memory.AddressSpace
+        self.host = host                      # kernels.hostio.*HostIO
+        self.pid = pid if pid is not None else os.getpid()
+        self.tid = self.pid
+        self.ppid = os.getppid()
+        self.uid, self.euid = os.getuid(), os.geteuid()
+        self.gid, self.egid = os.getgid(), os.getegid()
+        self.pgid, self.sid = os.getpgrp(), os.getsid(0)
+        self.cwd = cwd if cwd is not None else os.fsencode(os.getcwd())
+        self.umask = 0o022
+        self.fds = FdTable(host)
+        self.brk_start = self.brk = 0
+        self.sigactions = [SigAction() for _ in range(L.NSIG + 1)]
+        self.sigmask = 0
+        self.sigpending = 0                   # blocked signals waiting for an unblock
+        self.pending_delivery = []            # signals to deliver on syscall return
+        self.altstack = (0, L.SS_DISABLE, 0)
+        self.rlimits = {}
+        self.clear_child_tid = 0
+        self.robust_list = (0, 0)
+        self.rseq = 0
+        self.fs_base = 0
+        self.gs_base = 0
+        self.start_time = time.monotonic()
+        self.exe = b""
+        self.core = None                       # the core this task runs on
+        self.kernel = None
+
+    def std_files(self) -> None:
+        """Guest fds 0-2 refer to the host's stdin, stdout and stderr."""
+        for fd in (0, 1, 2):
+            try:
+                hfd = os.dup(fd)
+            except OSError:
+                continue
+            import fcntl
+            flags = fcntl.fcntl(hfd, fcntl.F_GETFL)
+            self.fds.install(OpenFile(hfd, flags), at=fd)

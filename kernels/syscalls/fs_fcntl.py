@@ -1,0 +1,122 @@
+"""fcntl, dup, dup2, dup3 (Linux fs/fcntl.c, fs/file.c), pipe (fs/pipe.c),
+ioctl (fs/ioctl.c: terminal queries are answered from the host terminal;
+anything else on a non-terminal is ENOTTY), getcwd (fs/d_path.c)."""
+from __future__ import annotations
+
+import os
+
+from ..abi import linux as L
+from ..abi.linux_errno import EBADF, EINVAL, ENOTTY, ERANGE
+from ..errors import LinuxError
+from ..process import MAX_FDS, OpenFile
+from .util import host_open_flags, s32
+
+_SETFL_MASK = L.O_APPEND | L.O_NONBLOCK | L.O_DIRECT | L.O_NOATIME
+
+
+def dup(p, oldfd):
+    return p.fds.install(p.fds.get(s32(oldfd)))
+
+
+def dup3(p, oldfd, newfd, flags):
+    oldfd, newfd, flags = s32(oldfd), s32(newfd), s32(flags)
+    if flags & ~L.O_CLOEXEC or oldfd == newfd:
+        raise LinuxError(EINVAL)
+    if newfd < 0 or newfd >= MAX_FDS:
+        raise LinuxError(EBADF)
+    f = p.fds.get(oldfd)
+    return p.fds.install(f, at=newfd, cloexec=bool(flags & L.O_CLOEXEC))
+
+
+def dup2(p, oldfd, newfd):
+    if s32(oldfd) == s32(newfd):
+        p.fds.get(s32(oldfd))
+        return s32(newfd)
+    return dup3(p, oldfd, newfd, 0)
+
+
+def fcntl(p, fd, cmd, arg):
+    fd, cmd = s32(fd), s32(cmd)
+    f = p.fds.get(fd)
+    if cmd in (L.F_DUPFD, L.F_DUPFD_CLOEXEC):
+        if s32(arg) < 0 or s32(arg) >= MAX_FDS:
+            raise LinuxError(EINVAL)
+        return p.fds.install(f, lowest=s32(arg), cloexec=cmd == L.F_DUPFD_CLOEXEC)
+    if cmd == L.F_GETFD:
+        return L.FD_CLOEXEC if fd in p.fds.cloexec else 0
+    if cmd == L.F_SETFD:
+        if arg & L.FD_CLOEXEC:
+            p.fds.cloexec.add(fd)
+        else:
+            p.fds.cloexec.discard(fd)
+        return 0
+    if cmd == L.F_GETFL:
+        return f.flags | (L.O_LARGEFILE if not f.flags & L.O_PATH else 0)
+    if cmd == L.F_SETFL:
+        new = (f.flags & ~_SETFL_MASK) | (arg & _SETFL_MASK)
+        host_flags = host_open_flags(new) & (os.O_APPEND | os.O_NONBLOCK)
+        p.host.fcntl_setfl(f.hfd, host_flags)
+        f.flags = new
+        return 0
+    if cmd in (L.F_GETLK, L.F_SETLK, L.F_SETLKW):
+        if cmd == L.F_GETLK:                     # nobody else holds a lock on it
+            raw = bytearray(p.mm.read(arg, 32))
+            raw[0:2] = (2).to_bytes(2, "little")  # l_type = F_UNLCK
+            p.mm.write(arg, bytes(raw))
+        return 0
+    if cmd == L.F_GETPIPE_SZ:
+        return 65536
+    if cmd in (L.F_GETOWN, L.F_SETOWN):
+        return 0
+    raise LinuxError(EINVAL)
+
+
+def ioctl(p, fd, request, arg):
+    f = p.fds.get(s32(fd))
+    request = request & 0xFFFFFFFF
+    if request in (L.FIOCLEX, L.FIONCLEX):
+        (p.fds.cloexec.add if request == L.FIOCLEX else p.fds.cloexec.discard)(s32(fd))
+        return 0
+    if request == L.FIONBIO:
+        on = int.from_bytes(p.mm.read(arg, 4), "little")
+        flags = (f.flags | L.O_NONBLOCK) if on else (f.flags & ~L.O_NONBLOCK)
+        return fcntl(p, fd, L.F_SETFL, flags)
+    if not p.host.isatty(f.hfd):
+        raise LinuxError(ENOTTY)
+    if request == L.TIOCGWINSZ:
+        p.mm.write(arg, p.host.ioctl_winsize(f.hfd))
+        return 0
+    if request == L.TCGETS:
+        p.mm.write(arg, p.host.ioctl_tcgets(f.hfd)[:L.TERMIOS_SIZE])
+        return 0
+    if request == L.TIOCGPGRP:
+        p.mm.write(arg, os.tcgetpgrp(f.hfd).to_bytes(4, "little"))
+        return 0
+    if request in (L.TCSETS, L.TCSETSW, L.TCSETSF, L.TIOCSPGRP, L.TIOCSWINSZ):
+        return 0                                  # accepted, host terminal left alone
+    raise LinuxError(ENOTTY)
+
+
+def pipe2(p, fds, flags):
+    flags = s32(flags)
+    if flags & ~(L.O_CLOEXEC | L.O_NONBLOCK | L.O_DIRECT):
+        raise LinuxError(EINVAL)
+    r, w = p.host.pipe(os.O_CLOEXEC | (os.O_NONBLOCK if flags & L.O_NONBLOCK else 0))
+    extra = flags & L.O_NONBLOCK
+    cloexec = bool(flags & L.O_CLOEXEC)
+    rfd = p.fds.install(OpenFile(r, L.O_RDONLY | extra), cloexec=cloexec)
+    wfd = p.fds.install(OpenFile(w, L.O_WRONLY | extra), cloexec=cloexec)
+    p.mm.write(fds, rfd.to_bytes(4, "little") + wfd.to_bytes(4, "little"))
+    return 0
+
+
+def pipe(p, fds):
+    return pipe2(p, fds, 0)
+
+
+def getcwd(p, buf, size):
+    path = p.cwd + b"\0"
+    if len(path) > size:
+        raise LinuxError(ERANGE)
+    p.mm.write(buf, path)
+    return len(path)

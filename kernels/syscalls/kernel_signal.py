@@ -1,0 +1,178 @@
+"""Signals (Linux kernel/signal.c, arch/x86/kernel/signal.c).
+
+A process can install handlers, block signals, set an alternate stack and send
+signals to itself.  A signal whose action is to terminate ends the process with
+that signal (exit status 128+N, as a shell shows it).  A signal with a handler
+is delivered when the current syscall returns: an `rt_sigframe` is built on
+the guest stack exactly as Linux lays it out (pretcode, ucontext, siginfo) and
+the handler is entered; its `rt_sigreturn` restores the interrupted registers.
+"""
+from __future__ import annotations
+
+import struct
+
+from ..abi import linux as L
+from ..abi.linux_errno import EINVAL, EPERM, ESRCH
+from ..errors import GuestExit, LinuxError
+from .util import s32
+
+_SIGCONTEXT_REGS = ("r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi", "rsi",
+                    "rbp", "rbx", "rdx", "rax", "rcx", "rsp", "rip", "eflags")
+_UCONTEXT_SIZE = 8 + 8 + 24 + 256 + 8
+_SIGINFO_SIZE = 128
+_UNBLOCKABLE = (1 << (L.SIGKILL - 1)) | (1 << (L.SIGSTOP - 1))
+
+
+def _bit(sig):
+    return 1 << (sig - 1)
+
+
+def rt_sigaction(p, sig, act, oact, sigsetsize):
+    sig = s32(sig)
+    if sig < 1 or sig > L.NSIG or sigsetsize != 8:
+        raise LinuxError(EINVAL)
+    cur = p.sigactions[sig]
+    if act and sig in (L.SIGKILL, L.SIGSTOP):
+        raise LinuxError(EINVAL)
+    new = L.SIGACTION.unpack(p.mm.read(act, L.SIGACTION.size)) if act else None
+    if oact:
+        p.mm.write(oact, L.SIGACTION.pack(cur.handler, cur.flags, cur.restorer, cur.mask))
+    if new:
+        cur.handler, cur.flags, cur.restorer, cur.mask = new
+        cur.mask &= ~_UNBLOCKABLE
+    return 0
+
+
+def rt_sigprocmask(p, how, set_, oset, sigsetsize):
+    if sigsetsize != 8:
+        raise LinuxError(EINVAL)
+    how = s32(how)
+    old = p.sigmask
+    if set_:
+        new = int.from_bytes(p.mm.read(set_, 8), "little")
+        if how == L.SIG_BLOCK:
+            p.sigmask |= new
+        elif how == L.SIG_UNBLOCK:
+            p.sigmask &= ~new
+        elif how == L.SIG_SETMASK:
+            p.sigmask = new
+        else:
+            raise LinuxError(EINVAL)
+        p.sigmask &= ~_UNBLOCKABLE
+    if oset:
+        p.mm.write(oset, old.to_bytes(8, "little"))
+    if p.sigpending & ~p.sigmask:
+        for sig in range(1, L.NSIG + 1):
+            if p.sigpending & _bit(sig) & ~p.sigmask:
+                p.sigpending &= ~_bit(sig)
+                raise_signal(p, sig)
+    return 0
+
+
+def sigaltstack(p, ss, old_ss):
+    if old_ss:
+        sp, flags, size = p.altstack
+        p.mm.write(old_ss, L.STACK_T.pack(sp, flags, size))
+    if ss:
+        sp, flags, size = L.STACK_T.unpack(p.mm.read(ss, L.STACK_T.size))
+        if flags & ~(L.SS_DISABLE | L.SS_ONSTACK | (1 << 31)):
+            raise LinuxError(EINVAL)
+        if flags & L.SS_DISABLE:
+            p.altstack = (0, L.SS_DISABLE, 0)
+        else:
+            if size < L.MINSIGSTKSZ:
+                raise LinuxError(12)             # ENOMEM, as Linux says for a small stack
+            p.altstack = (sp, 0, size)
+    return 0
+
+
+def raise_signal(p, sig: int) -> None:
+    """Send `sig` to the process itself."""
+    if p.sigmask & _bit(sig) and sig not in (L.SIGKILL, L.SIGSTOP):
+        p.sigpending |= _bit(sig)
+        return
+    act = p.sigactions[sig]
+    if act.handler == L.SIG_IGN and sig != L.SIGKILL:
+        return
+    if act.handler == L.SIG_DFL or sig == L.SIGKILL:
+        if sig in L.SIG_DEFAULT_IGNORE:
+            return
+        raise GuestExit(signal=sig)
+    p.pending_delivery.append(sig)
+
+
+def _check_target(p, pid):
+    if pid not in (p.pid, 0, -1) and pid != -p.pgid:
+        raise LinuxError(ESRCH if pid > 0 else EPERM)
+
+
+def kill(p, pid, sig):
+    pid, sig = s32(pid), s32(sig)
+    if sig < 0 or sig > L.NSIG:
+        raise LinuxError(EINVAL)
+    _check_target(p, pid)
+    if sig:
+        raise_signal(p, sig)
+    return 0
+
+
+def tgkill(p, tgid, tid, sig):
+    tgid, tid, sig = s32(tgid), s32(tid), s32(sig)
+    if tgid <= 0 or tid <= 0 or sig < 0 or sig > L.NSIG:
+        raise LinuxError(EINVAL)
+    if tgid != p.pid or tid != p.tid:
+        raise LinuxError(ESRCH)
+    if sig:
+        raise_signal(p, sig)
+    return 0
+
+
+def tkill(p, tid, sig):
+    return tgkill(p, p.pid, tid, sig)
+
+
+# ---- delivery ----------------------------------------------------------------
+def deliver_pending(p, regs: dict) -> dict | None:
+    """Build the frame for the first pending signal; returns the registers to
+    enter the handler with (None if nothing is to be delivered)."""
+    if not p.pending_delivery:
+        return None
+    sig = p.pending_delivery.pop(0)
+    act = p.sigactions[sig]
+    if not act.flags & L.SA_RESTORER or not act.restorer:
+        raise GuestExit(signal=L.SIGSEGV)       # x86-64 Linux requires a restorer
+    sp = regs["rsp"] - 128                       # skip the red zone
+    alt_sp, alt_flags, alt_size = p.altstack
+    if act.flags & L.SA_ONSTACK and not alt_flags & L.SS_DISABLE \
+            and not (alt_sp <= regs["rsp"] < alt_sp + alt_size):
+        sp = alt_sp + alt_size
+    frame_size = 8 + _UCONTEXT_SIZE + _SIGINFO_SIZE
+    sp = ((sp - frame_size) & ~0xF) - 8         # as after a call: (rsp + 8) % 16 == 0
+    uc_at = sp + 8
+    info_at = uc_at + _UCONTEXT_SIZE
+    gregs = [regs[r] for r in _SIGCONTEXT_REGS]
+    on_alt = 1 if act.flags & L.SA_ONSTACK and not alt_flags & L.SS_DISABLE else 0
+    uc = struct.pack("<QQ", 0, 0) + L.STACK_T.pack(alt_sp, alt_flags | on_alt * 0, alt_size)
+    sigcontext = struct.pack("<18Q", *gregs) + struct.pack("<HHHH", 0x33, 0, 0, 0x2B)
+    sigcontext += struct.pack("<QQQQQ", 0, 0, p.sigmask, 0, 0) + bytes(64)
+    uc += sigcontext + struct.pack("<Q", p.sigmask)
+    info = struct.pack("<iii4xii", sig, 0, 0, p.pid, p.uid) + bytes(_SIGINFO_SIZE - 20)
+    p.mm.write(sp, struct.pack("<Q", act.restorer) + uc + info)
+    if not act.flags & L.SA_NODEFER:
+        p.sigmask |= _bit(sig)
+    p.sigmask |= act.mask & ~_UNBLOCKABLE
+    if act.flags & L.SA_RESETHAND:
+        act.handler, act.flags = L.SIG_DFL, 0
+    return {"rsp": sp, "rip": act.handler, "rdi": sig, "rsi": info_at, "rdx": uc_at, "rax": 0}
+
+
+def rt_sigreturn(p):
+    """Restore the context saved by `deliver_pending` (the frame is at rsp-8)."""
+    regs = p.core.regs
+    uc_at = regs.read_all()["rsp"]
+    raw = p.mm.read(uc_at, _UCONTEXT_SIZE)
+    gregs = struct.unpack_from("<18Q", raw, 40)
+    restored = dict(zip(_SIGCONTEXT_REGS, gregs))
+    p.sigmask = struct.unpack_from("<Q", raw, 40 + 256)[0] & ~_UNBLOCKABLE
+    regs.write_many(restored)
+    return None                                   # rax was restored with the rest

@@ -1,0 +1,169 @@
+"""Identity and information calls (Linux kernel/sys.c): getpid and friends,
+uname, sysinfo, umask, times, getrusage, resource limits."""
+from __future__ import annotations
+
+import os
+import resource
+import time
+
+from ..abi import linux as L
+from ..abi.linux_errno import EINVAL, EPERM
+from ..errors import LinuxError
+from .util import s32
+
+_DEFAULT_RLIMITS = {
+    L.RLIMIT_STACK: (8 << 20, L.RLIM_INFINITY),
+    L.RLIMIT_NOFILE: (1024, 1024),
+    L.RLIMIT_CORE: (0, L.RLIM_INFINITY),
+}
+
+
+def getpid(p):
+    return p.pid
+
+
+def getppid(p):
+    return p.ppid
+
+
+def gettid(p):
+    return p.tid
+
+
+def getuid(p):
+    return p.uid
+
+
+def geteuid(p):
+    return p.euid
+
+
+def getgid(p):
+    return p.gid
+
+
+def getegid(p):
+    return p.egid
+
+
+def getpgrp(p):
+    return p.pgid
+
+
+def getpgid(p, pid):
+    return p.pgid
+
+
+def getsid(p, pid):
+    return p.sid
+
+
+def getgroups(p, size, list_):
+    groups = os.getgroups()
+    size = s32(size)
+    if size == 0:
+        return len(groups)
+    if size < len(groups):
+        raise LinuxError(EINVAL)
+    p.mm.write(list_, b"".join(g.to_bytes(4, "little") for g in groups))
+    return len(groups)
+
+
+def getresuid(p, ruid, euid, suid):
+    for addr, v in ((ruid, p.uid), (euid, p.euid), (suid, p.euid)):
+        p.mm.write(addr, v.to_bytes(4, "little"))
+    return 0
+
+
+def getresgid(p, rgid, egid, sgid):
+    for addr, v in ((rgid, p.gid), (egid, p.egid), (sgid, p.egid)):
+        p.mm.write(addr, v.to_bytes(4, "little"))
+    return 0
+
+
+def uname(p, buf):
+    u = os.uname()
+    fields = [u.sysname, u.nodename, u.release, u.version, u.machine, "(none)"]
+    raw = b"".join(os.fsencode(f)[:L.UTSNAME_FIELD - 1].ljust(L.UTSNAME_FIELD, b"\0") for f in fields)
+    p.mm.write(buf, raw)
+    return 0
+
+
+def sysinfo(p, info):
+    with open("/proc/meminfo") as f:
+        mem = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if line.split()[1:]}
+    with open("/proc/uptime") as f:
+        uptime = int(float(f.read().split()[0]))
+    loads = [int(x * 65536) for x in os.getloadavg()]
+    raw = L.SYSINFO.pack(uptime, *loads, mem.get("MemTotal", 0), mem.get("MemFree", 0),
+                         mem.get("Shmem", 0), mem.get("Buffers", 0), mem.get("SwapTotal", 0),
+                         mem.get("SwapFree", 0), 1, 0, 0, 0, 1)
+    p.mm.write(info, raw)
+    return 0
+
+
+def umask(p, mask):
+    old = p.umask
+    p.umask = mask & 0o777
+    return old
+
+
+def times(p, buf):
+    t = os.times()
+    hz = 100
+    ticks = int((time.monotonic()) * hz) & 0x7FFFFFFFFFFFFFFF
+    if buf:
+        p.mm.write(buf, L.TMS.pack(int(t.user * hz), int(t.system * hz),
+                                   int(t.children_user * hz), int(t.children_system * hz)))
+    return ticks
+
+
+def getrusage(p, who, usage):
+    who = s32(who)
+    if who not in (L.RUSAGE_SELF, L.RUSAGE_CHILDREN, L.RUSAGE_THREAD):
+        raise LinuxError(EINVAL)
+    r = resource.getrusage(resource.RUSAGE_CHILDREN if who == L.RUSAGE_CHILDREN else resource.RUSAGE_SELF)
+
+    def tv(x):
+        return int(x), int((x - int(x)) * 1e6)
+    fields = (r.ru_maxrss, r.ru_ixrss, r.ru_idrss, r.ru_isrss, r.ru_minflt, r.ru_majflt,
+              r.ru_nswap, r.ru_inblock, r.ru_oublock, r.ru_msgsnd, r.ru_msgrcv,
+              r.ru_nsignals, r.ru_nvcsw, r.ru_nivcsw)
+    p.mm.write(usage, L.RUSAGE.pack(*tv(r.ru_utime), *tv(r.ru_stime), *fields))
+    return 0
+
+
+def _limit(p, resource_):
+    if resource_ in p.rlimits:
+        return p.rlimits[resource_]
+    if resource_ in _DEFAULT_RLIMITS:
+        return _DEFAULT_RLIMITS[resource_]
+    return (L.RLIM_INFINITY, L.RLIM_INFINITY)
+
+
+def prlimit64(p, pid, resource_, new_limit, old_limit):
+    pid, resource_ = s32(pid), s32(resource_)
+    if resource_ < 0 or resource_ >= L.RLIM_NLIMITS:
+        raise LinuxError(EINVAL)
+    if pid not in (0, p.pid):
+        raise LinuxError(EPERM)
+    cur = _limit(p, resource_)
+    new = L.RLIMIT.unpack(p.mm.read(new_limit, 16)) if new_limit else None
+    if new:
+        if new[0] > new[1]:
+            raise LinuxError(EINVAL)
+        if new[1] > cur[1] and p.euid != 0:
+            raise LinuxError(EPERM)
+    if old_limit:
+        p.mm.write(old_limit, L.RLIMIT.pack(*cur))
+    if new:
+        p.rlimits[resource_] = new
+    return 0
+
+
+def getrlimit(p, resource_, rlim):
+    return prlimit64(p, 0, resource_, 0, rlim)
+
+
+def setrlimit(p, resource_, rlim):
+    return prlimit64(p, 0, resource_, rlim, 0)

@@ -1,0 +1,82 @@
+"""Clocks and sleeping (Linux kernel/time/): clock_gettime, clock_getres,
+gettimeofday, time, nanosleep, clock_nanosleep.  Guest clocks are the host's."""
+from __future__ import annotations
+
+import time
+
+from ..abi import linux as L
+from ..abi.linux_errno import EINVAL
+from ..errors import LinuxError
+from .util import s32
+
+_CLOCKS = {
+    L.CLOCK_REALTIME: time.CLOCK_REALTIME, L.CLOCK_MONOTONIC: time.CLOCK_MONOTONIC,
+    L.CLOCK_PROCESS_CPUTIME_ID: time.CLOCK_PROCESS_CPUTIME_ID,
+    L.CLOCK_THREAD_CPUTIME_ID: time.CLOCK_THREAD_CPUTIME_ID,
+    L.CLOCK_MONOTONIC_RAW: getattr(time, "CLOCK_MONOTONIC_RAW", time.CLOCK_MONOTONIC),
+    L.CLOCK_REALTIME_COARSE: 5, L.CLOCK_MONOTONIC_COARSE: 6,
+    L.CLOCK_BOOTTIME: getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC),
+    L.CLOCK_TAI: getattr(time, "CLOCK_TAI", time.CLOCK_REALTIME),
+}
+
+
+def _clock(clockid):
+    try:
+        return _CLOCKS[s32(clockid)]
+    except KeyError:
+        raise LinuxError(EINVAL) from None
+
+
+def _ts(ns):
+    return L.TIMESPEC.pack(ns // 10**9, ns % 10**9)
+
+
+def clock_gettime(p, clockid, tp):
+    p.mm.write(tp, _ts(time.clock_gettime_ns(_clock(clockid))))
+    return 0
+
+
+def clock_getres(p, clockid, res):
+    c = _clock(clockid)
+    if res:
+        p.mm.write(res, _ts(int(time.clock_getres(c) * 1e9)))
+    return 0
+
+
+def gettimeofday(p, tv, tz):
+    if tv:
+        ns = time.time_ns()
+        p.mm.write(tv, L.TIMEVAL.pack(ns // 10**9, (ns // 1000) % 10**6))
+    if tz:
+        p.mm.write(tz, bytes(8))
+    return 0
+
+
+def time_(p, tloc):
+    t = time.time_ns() // 10**9
+    if tloc:
+        p.mm.write_u64(tloc, t)
+    return t
+
+
+def _read_ts(p, addr):
+    sec, nsec = L.TIMESPEC.unpack(p.mm.read(addr, 16))
+    if sec < 0 or not 0 <= nsec < 10**9:
+        raise LinuxError(EINVAL)
+    return sec * 10**9 + nsec
+
+
+def clock_nanosleep(p, clockid, flags, request, remain):
+    c = _clock(clockid)
+    if s32(clockid) in (L.CLOCK_THREAD_CPUTIME_ID,):
+        raise LinuxError(EINVAL)
+    ns = _read_ts(p, request)
+    if s32(flags) & L.TIMER_ABSTIME:
+        ns -= time.clock_gettime_ns(c)
+    if ns > 0:
+        time.sleep(ns / 1e9)
+    return 0
+
+
+def nanosleep(p, req, rem):
+    return clock_nanosleep(p, L.CLOCK_MONOTONIC, 0, req, rem)

@@ -1,0 +1,187 @@
+"""The address-space calls: brk, mmap, munmap, mprotect, mremap, madvise
+(Linux mm/mmap.c, mm/mprotect.c, mm/mremap.c, mm/madvise.c).
+
+Each is argument checking in Linux's order followed by one operation on the
+process's `AddressSpace` (azemu/memory.py), which applies it to every core.
+"""
+from __future__ import annotations
+
+from azemu.memory import PAGE, OutOfMemory, page_up
+
+from ..abi import linux as L
+from ..abi.linux_errno import EACCES, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM
+from ..errors import LinuxError
+from .util import s32, s64
+
+_MAX_LEN = L.TASK_SIZE
+
+
+def _prot(prot: int) -> int:
+    prot &= ~(L.PROT_GROWSDOWN | L.PROT_GROWSUP)
+    if prot & ~7:
+        raise LinuxError(EINVAL)
+    if prot & (L.PROT_WRITE | L.PROT_EXEC):      # x86 cannot map write- or exec-only
+        prot |= L.PROT_READ
+    return prot
+
+
+def brk(p, addr):
+    mm = p.mm
+    if addr < p.brk_start or addr >= L.TASK_SIZE:
+        return p.brk
+    old_top, new_top = page_up(p.brk), page_up(addr)
+    try:
+        if new_top > old_top:
+            if not mm.is_free(old_top, new_top):
+                return p.brk
+            mm.map(old_top, new_top - old_top, L.PROT_READ | L.PROT_WRITE, "[heap]")
+        elif new_top < old_top:
+            mm.unmap(new_top, old_top - new_top)
+    except OutOfMemory:
+        return p.brk
+    p.brk = addr
+    return addr
+
+
+def mmap(p, addr, length, prot, flags, fd, offset):
+    flags, fd, offset = s32(flags), s32(fd), s64(offset)
+    prot = _prot(s32(prot))
+    if length == 0 or offset & (PAGE - 1) or offset < 0:
+        raise LinuxError(EINVAL)
+    size = page_up(length)
+    if size > _MAX_LEN or size < length:
+        raise LinuxError(ENOMEM)
+    kind = flags & L.MAP_TYPE
+    if kind not in (L.MAP_SHARED, L.MAP_PRIVATE, L.MAP_SHARED_VALIDATE):
+        raise LinuxError(EINVAL)
+    anon = bool(flags & L.MAP_ANONYMOUS)
+    f = None
+    if not anon:
+        f = p.fds.get(fd)
+        acc = f.flags & L.O_ACCMODE
+        if f.is_dir:
+            raise LinuxError(ENODEV)
+        if acc == L.O_WRONLY or (kind != L.MAP_PRIVATE and prot & L.PROT_WRITE and acc != L.O_RDWR):
+            raise LinuxError(EACCES)
+    mm = p.mm
+    if flags & (L.MAP_FIXED | L.MAP_FIXED_NOREPLACE):
+        if addr & (PAGE - 1) or addr + size > L.TASK_SIZE:
+            raise LinuxError(EINVAL)
+        if flags & L.MAP_FIXED_NOREPLACE and not flags & L.MAP_FIXED and not mm.is_free(addr, addr + size):
+            raise LinuxError(EEXIST)
+        start = addr
+    else:
+        start = mm.find_free(size, addr)
+        if start is None:
+            raise LinuxError(ENOMEM)
+    name = "" if anon else f.path.decode(errors="replace")
+    try:
+        if anon:
+            mm.map(start, size, prot, name)
+        else:
+            mm.map(start, size, L.PROT_READ | L.PROT_WRITE, name)
+            views = mm.views(start, length, write=True)
+            p.host.preadv(f.hfd, views, offset)
+            if prot != L.PROT_READ | L.PROT_WRITE:
+                mm.protect(start, size, prot)
+    except OutOfMemory:
+        raise LinuxError(ENOMEM) from None
+    return start
+
+
+def munmap(p, addr, length):
+    if addr & (PAGE - 1) or length == 0 or addr + length > L.TASK_SIZE:
+        raise LinuxError(EINVAL)
+    p.mm.unmap(addr, length)
+    return 0
+
+
+def mprotect(p, addr, length, prot):
+    if addr & (PAGE - 1):
+        raise LinuxError(EINVAL)
+    prot = _prot(s32(prot))
+    size = page_up(length)
+    if not size:
+        return 0
+    if not p.mm.fully_mapped(addr, addr + size):
+        raise LinuxError(ENOMEM)
+    p.mm.protect(addr, size, prot)
+    return 0
+
+
+def mremap(p, old_addr, old_size, new_size, flags, new_addr):
+    flags = s32(flags)
+    if old_addr & (PAGE - 1) or flags & ~(L.MREMAP_MAYMOVE | L.MREMAP_FIXED | L.MREMAP_DONTUNMAP):
+        raise LinuxError(EINVAL)
+    if flags & L.MREMAP_FIXED and not flags & L.MREMAP_MAYMOVE:
+        raise LinuxError(EINVAL)
+    old_size, new_size = page_up(old_size), page_up(new_size)
+    if not new_size:
+        raise LinuxError(EINVAL)
+    mm = p.mm
+    if not old_size or not mm.fully_mapped(old_addr, old_addr + old_size):
+        raise LinuxError(EFAULT)
+    prot = mm.find(old_addr).prot
+    name = mm.find(old_addr).name
+    try:
+        if flags & L.MREMAP_FIXED:
+            if new_addr & (PAGE - 1):
+                raise LinuxError(EINVAL)
+            mm.unmap(new_addr, new_size)
+            return _move(mm, old_addr, old_size, new_size, new_addr, prot, name)
+        if new_size <= old_size:
+            if new_size < old_size:
+                mm.unmap(old_addr + new_size, old_size - new_size)
+            return old_addr
+        if mm.is_free(old_addr + old_size, old_addr + new_size):
+            mm.map(old_addr + old_size, new_size - old_size, prot, name)
+            return old_addr
+        if not flags & L.MREMAP_MAYMOVE:
+            raise LinuxError(ENOMEM)
+        dest = mm.find_free(new_size)
+        if dest is None:
+            raise LinuxError(ENOMEM)
+        return _move(mm, old_addr, old_size, new_size, dest, prot, name)
+    except OutOfMemory:
+        raise LinuxError(ENOMEM) from None
+
+
+def _move(mm, old, old_size, new_size, dest, prot, name):
+    keep = min(old_size, new_size)
+    mm.move(old, keep, dest)                     # the frames move; nothing is copied
+    if old_size > keep:
+        mm.unmap(old + keep, old_size - keep)
+    if new_size > keep:
+        mm.map(dest + keep, new_size - keep, prot, name)
+    return dest
+
+
+def madvise(p, addr, length, advice):
+    advice = s32(advice)
+    if addr & (PAGE - 1):
+        raise LinuxError(EINVAL)
+    size = page_up(length)
+    if advice in (L.MADV_DONTNEED, L.MADV_FREE):
+        if not p.mm.fully_mapped(addr, addr + size):
+            raise LinuxError(ENOMEM)
+        p.mm.discard(addr, size)                 # private anonymous: reads back zero
+        return 0
+    if advice in (L.MADV_NORMAL, L.MADV_RANDOM, L.MADV_SEQUENTIAL, L.MADV_WILLNEED) or 9 <= advice <= 25:
+        return 0                                 # hints: nothing to do in this model
+    raise LinuxError(EINVAL)
+
+
+def msync(p, addr, length, flags):
+    if addr & (PAGE - 1):
+        raise LinuxError(EINVAL)
+    if not p.mm.fully_mapped(addr, addr + page_up(length)):
+        raise LinuxError(ENOMEM)
+    return 0
+
+
+def mlock(p, addr, length):
+    return 0
+
+
+def munlock(p, addr, length):
+    return 0

@@ -1,0 +1,202 @@
+"""The syscall table: every x86-64 syscall azemu knows, declared once.
+
+Each entry names the Linux syscall, its handler, how far it is supported and a
+note — in the manner of gVisor's linux64.go.  The dispatcher, `azemu syscalls`
+and the documentation are all generated from this list; a syscall not listed
+here is answered -ENOSYS and reported once, by name.
+
+Handlers have one shape: `handler(process, *args)` with the raw 64-bit
+register values; they return the result or raise `LinuxError`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..abi import linux_errno as E
+from ..abi.syscall_numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
+from . import (arch_process, drivers_random, fs_fcntl, fs_namei, fs_open, fs_read_write,
+               fs_readdir, fs_stat, kernel_exit, kernel_sched, kernel_signal, kernel_sys,
+               kernel_task, kernel_time, mm_mmap)
+
+FULL, PARTIAL, ERROR, MISSING = "full", "partial", "error", "missing"
+
+
+@dataclass(frozen=True)
+class Syscall:
+    nr: int
+    name: str
+    handler: object
+    support: str
+    note: str = ""
+    errno: int = 0
+
+    @property
+    def arity(self) -> int:
+        if self.handler is None:
+            return 0
+        return self.handler.__code__.co_argcount - 1
+
+
+def Supported(name, handler, note=""):
+    return Syscall(SYSCALL_NUMBERS[name], name, handler, FULL, note)
+
+
+def Partial(name, handler, note):
+    return Syscall(SYSCALL_NUMBERS[name], name, handler, PARTIAL, note)
+
+
+def Error(name, errno, note):
+    return Syscall(SYSCALL_NUMBERS[name], name, None, ERROR, note, errno)
+
+
+TABLE = [
+    # fs/read_write.c
+    Supported("read", fs_read_write.read),
+    Supported("write", fs_read_write.write),
+    Supported("readv", fs_read_write.readv),
+    Supported("writev", fs_read_write.writev),
+    Supported("pread64", fs_read_write.pread64),
+    Supported("pwrite64", fs_read_write.pwrite64),
+    Supported("preadv", fs_read_write.preadv),
+    Supported("pwritev", fs_read_write.pwritev),
+    Supported("lseek", fs_read_write.lseek),
+    Partial("sendfile", fs_read_write.sendfile, "copies through a buffer, at most 1 MiB a call"),
+    # fs/open.c
+    Supported("open", fs_open.open),
+    Supported("openat", fs_open.openat),
+    Supported("creat", fs_open.creat),
+    Supported("close", fs_open.close),
+    Supported("access", fs_open.access),
+    Supported("faccessat", fs_open.faccessat),
+    Supported("faccessat2", fs_open.faccessat2),
+    Supported("chdir", fs_open.chdir),
+    Supported("fchdir", fs_open.fchdir),
+    Supported("chmod", fs_open.chmod),
+    Supported("fchmod", fs_open.fchmod),
+    Supported("fchmodat", fs_open.fchmodat),
+    Supported("truncate", fs_open.truncate),
+    Supported("ftruncate", fs_open.ftruncate),
+    Supported("fsync", fs_open.fsync),
+    Supported("fdatasync", fs_open.fdatasync),
+    Supported("utimensat", fs_open.utimensat),
+    # fs/stat.c
+    Supported("stat", fs_stat.stat),
+    Supported("fstat", fs_stat.fstat),
+    Supported("lstat", fs_stat.lstat),
+    Supported("newfstatat", fs_stat.newfstatat),
+    Partial("statx", fs_stat.statx, "fills the basic fields whatever the mask asks"),
+    Supported("readlink", fs_stat.readlink),
+    Supported("readlinkat", fs_stat.readlinkat),
+    # fs/readdir.c
+    Supported("getdents64", fs_readdir.getdents64),
+    Error("getdents", E.ENOSYS, "the 32-bit-inode variant; libcs use getdents64"),
+    # fs/namei.c
+    Supported("mkdir", fs_namei.mkdir),
+    Supported("mkdirat", fs_namei.mkdirat),
+    Supported("rmdir", fs_namei.rmdir),
+    Supported("unlink", fs_namei.unlink),
+    Supported("unlinkat", fs_namei.unlinkat),
+    Supported("rename", fs_namei.rename),
+    Supported("renameat", fs_namei.renameat),
+    Partial("renameat2", fs_namei.renameat2, "flags (RENAME_NOREPLACE, RENAME_EXCHANGE) give EINVAL"),
+    Supported("link", fs_namei.link),
+    Supported("linkat", fs_namei.linkat),
+    Supported("symlink", fs_namei.symlink),
+    Supported("symlinkat", fs_namei.symlinkat),
+    # fs/fcntl.c, fs/file.c, fs/pipe.c, fs/ioctl.c, fs/d_path.c
+    Partial("fcntl", fs_fcntl.fcntl, "record locks always succeed (one process)"),
+    Supported("dup", fs_fcntl.dup),
+    Supported("dup2", fs_fcntl.dup2),
+    Supported("dup3", fs_fcntl.dup3),
+    Supported("pipe", fs_fcntl.pipe),
+    Supported("pipe2", fs_fcntl.pipe2),
+    Partial("ioctl", fs_fcntl.ioctl, "terminal queries (TCGETS, TIOCGWINSZ, TIOCGPGRP), FIONBIO, FIOCLEX; ENOTTY otherwise"),
+    Supported("getcwd", fs_fcntl.getcwd),
+    # mm/
+    Supported("brk", mm_mmap.brk),
+    Partial("mmap", mm_mmap.mmap, "file mappings are private copies; MAP_SHARED file writes do not reach the file"),
+    Supported("munmap", mm_mmap.munmap),
+    Supported("mprotect", mm_mmap.mprotect),
+    Supported("mremap", mm_mmap.mremap),
+    Supported("madvise", mm_mmap.madvise),
+    Supported("msync", mm_mmap.msync),
+    Supported("mlock", mm_mmap.mlock),
+    Supported("munlock", mm_mmap.munlock),
+    # arch/x86/kernel/process_64.c
+    Supported("arch_prctl", arch_process.arch_prctl),
+    # kernel/fork.c, kernel/futex, kernel/rseq.c
+    Supported("set_tid_address", kernel_task.set_tid_address),
+    Supported("set_robust_list", kernel_task.set_robust_list),
+    Supported("get_robust_list", kernel_task.get_robust_list),
+    Supported("rseq", kernel_task.rseq),
+    Partial("futex", kernel_task.futex, "single thread: WAKE wakes nobody, a WAIT that would sleep forever fails"),
+    Error("clone", E.ENOSYS, "threads and processes come with the manycore issue"),
+    Error("clone3", E.ENOSYS, "libcs fall back to clone"),
+    Error("fork", E.ENOSYS, "one process per kernel instance"),
+    Error("vfork", E.ENOSYS, "one process per kernel instance"),
+    Error("execve", E.ENOSYS, "one program per kernel instance"),
+    Error("wait4", E.ECHILD, "no child processes"),
+    # kernel/sys.c
+    Supported("getpid", kernel_sys.getpid),
+    Supported("getppid", kernel_sys.getppid),
+    Supported("gettid", kernel_sys.gettid),
+    Supported("getuid", kernel_sys.getuid),
+    Supported("geteuid", kernel_sys.geteuid),
+    Supported("getgid", kernel_sys.getgid),
+    Supported("getegid", kernel_sys.getegid),
+    Supported("getpgrp", kernel_sys.getpgrp),
+    Supported("getpgid", kernel_sys.getpgid),
+    Supported("getsid", kernel_sys.getsid),
+    Supported("getgroups", kernel_sys.getgroups),
+    Supported("getresuid", kernel_sys.getresuid),
+    Supported("getresgid", kernel_sys.getresgid),
+    Supported("uname", kernel_sys.uname),
+    Supported("sysinfo", kernel_sys.sysinfo),
+    Supported("umask", kernel_sys.umask),
+    Supported("times", kernel_sys.times),
+    Partial("getrusage", kernel_sys.getrusage, "reports the emulator's own usage"),
+    Supported("prlimit64", kernel_sys.prlimit64),
+    Supported("getrlimit", kernel_sys.getrlimit),
+    Partial("setrlimit", kernel_sys.setrlimit, "limits are recorded, not enforced"),
+    # kernel/time/
+    Supported("clock_gettime", kernel_time.clock_gettime),
+    Supported("clock_getres", kernel_time.clock_getres),
+    Supported("gettimeofday", kernel_time.gettimeofday),
+    Supported("time", kernel_time.time_),
+    Supported("nanosleep", kernel_time.nanosleep),
+    Supported("clock_nanosleep", kernel_time.clock_nanosleep),
+    # kernel/sched/core.c
+    Supported("sched_yield", kernel_sched.sched_yield),
+    Supported("sched_getaffinity", kernel_sched.sched_getaffinity),
+    Supported("sched_setaffinity", kernel_sched.sched_setaffinity),
+    Supported("getcpu", kernel_sched.getcpu),
+    # kernel/signal.c
+    Supported("rt_sigaction", kernel_signal.rt_sigaction),
+    Supported("rt_sigprocmask", kernel_signal.rt_sigprocmask),
+    Supported("rt_sigreturn", kernel_signal.rt_sigreturn),
+    Supported("sigaltstack", kernel_signal.sigaltstack),
+    Partial("kill", kernel_signal.kill, "to the process itself only"),
+    Partial("tgkill", kernel_signal.tgkill, "to the process itself only"),
+    Partial("tkill", kernel_signal.tkill, "to the process itself only"),
+    # kernel/exit.c
+    Supported("exit", kernel_exit.exit),
+    Supported("exit_group", kernel_exit.exit_group),
+    # drivers/char/random.c
+    Supported("getrandom", drivers_random.getrandom),
+]
+
+BY_NUMBER = {s.nr: s for s in TABLE}
+assert len(BY_NUMBER) == len(TABLE), "a syscall is declared twice"
+
+
+def name_of(nr: int) -> str:
+    return SYSCALL_NAMES.get(nr, f"syscall_{nr}")
+
+
+def all_entries() -> list[Syscall]:
+    """Every known syscall number, declared or not (undeclared ones as MISSING)."""
+    out = []
+    for nr in sorted(SYSCALL_NAMES):
+        out.append(BY_NUMBER.get(nr) or Syscall(nr, SYSCALL_NAMES[nr], None, MISSING,
+                                                "not implemented: -ENOSYS", E.ENOSYS))
+    return out
