@@ -12,7 +12,11 @@ OSError and translated by the dispatcher.
 """
 from __future__ import annotations
 
+import ctypes
 import os
+
+_libc = ctypes.CDLL(None, use_errno=True)
+STATFS_SIZE = 120            # struct statfs on x86-64 Linux
 
 
 class LocalHostIO:
@@ -45,6 +49,20 @@ class LocalHostIO:
 
     def stat(self, path: bytes, follow: bool = True, dirfd=None) -> os.stat_result:
         return os.stat(path, dir_fd=dirfd, follow_symlinks=follow)
+
+    def statfs(self, path: bytes) -> bytes:
+        buf = ctypes.create_string_buffer(STATFS_SIZE)
+        if _libc.statfs(path, buf) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+        return buf.raw
+
+    def fstatfs(self, hfd: int) -> bytes:
+        buf = ctypes.create_string_buffer(STATFS_SIZE)
+        if _libc.fstatfs(hfd, buf) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+        return buf.raw
 
     def ftruncate(self, hfd: int, length: int) -> None:
         os.ftruncate(hfd, length)

@@ -60,6 +60,7 @@ class Kernel:
                           ids=(p.uid, p.euid, p.gid, p.egid))
         p.brk_start = p.brk = self.image.brk
         p.exe = os.fsencode(os.path.realpath(path))
+        p.comm = os.path.basename(p.exe)[:15]
         p.std_files()
         self.process = p
         table = dispatch.handler_table(self.stderr)

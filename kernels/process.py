@@ -107,6 +107,9 @@ class Process:
         self.gs_base = 0
         self.start_time = time.monotonic()
         self.exe = b""
+        self.comm = b""                        # prctl(PR_SET_NAME), /proc/self/comm
+        self.dumpable = 1
+        self.pdeathsig = 0
         self.core = None                       # the core this task runs on
         self.kernel = None
 

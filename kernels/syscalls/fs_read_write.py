@@ -139,3 +139,11 @@ def sendfile(p, out_fd, in_fd, offset_ptr, count):
         return p.host.writev(fout.hfd, [memoryview(data)[:n]])
     except BrokenPipeError:
         _on_epipe(p)
+
+
+def fadvise64(p, fd, offset, length, advice):
+    """posix_fadvise (Linux mm/fadvise.c): advice only; checked, then ignored."""
+    p.fds.get(s32(fd))
+    if s32(advice) not in range(6):
+        raise LinuxError(EINVAL)
+    return 0

@@ -61,3 +61,15 @@ def readlinkat(p, dirfd, pathname, buf, bufsiz):
 
 def readlink(p, pathname, buf, bufsiz):
     return readlinkat(p, L.AT_FDCWD, pathname, buf, bufsiz)
+
+
+def statfs(p, pathname, buf):
+    """statfs (Linux fs/statfs.c): the host file system's figures."""
+    hdir, hpath = at_dir(p, L.AT_FDCWD, path_arg(p, pathname))
+    p.mm.write(buf, p.host.statfs(hpath))
+    return 0
+
+
+def fstatfs(p, fd, buf):
+    p.mm.write(buf, p.host.fstatfs(p.fds.get(s32(fd)).hfd))
+    return 0

@@ -167,3 +167,33 @@ def getrlimit(p, resource_, rlim):
 
 def setrlimit(p, resource_, rlim):
     return prlimit64(p, 0, resource_, rlim, 0)
+
+
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE = 1, 2, 3, 4
+PR_SET_NAME, PR_GET_NAME = 15, 16
+
+
+def prctl(p, option, arg2, arg3, arg4, arg5):
+    option = s32(option)
+    if option == PR_SET_NAME:
+        p.comm = p.mm.read_cstr(arg2, 4096)[:15]
+        return 0
+    if option == PR_GET_NAME:
+        p.mm.write(arg2, p.comm.ljust(16, b"\0"))
+        return 0
+    if option == PR_GET_DUMPABLE:
+        return p.dumpable
+    if option == PR_SET_DUMPABLE:
+        if arg2 not in (0, 1):
+            raise LinuxError(EINVAL)
+        p.dumpable = arg2
+        return 0
+    if option == PR_SET_PDEATHSIG:
+        if s32(arg2) < 0 or s32(arg2) > L.NSIG:
+            raise LinuxError(EINVAL)
+        p.pdeathsig = s32(arg2)
+        return 0
+    if option == PR_GET_PDEATHSIG:
+        p.mm.write(arg2, p.pdeathsig.to_bytes(4, "little"))
+        return 0
+    raise LinuxError(EINVAL)

@@ -61,6 +61,7 @@ TABLE = [
     Supported("pwritev", fs_read_write.pwritev),
     Supported("lseek", fs_read_write.lseek),
     Partial("sendfile", fs_read_write.sendfile, "copies through a buffer, at most 1 MiB a call"),
+    Supported("fadvise64", fs_read_write.fadvise64, "advice is accepted and ignored"),
     # fs/open.c
     Supported("open", fs_open.open),
     Supported("openat", fs_open.openat),
@@ -85,6 +86,8 @@ TABLE = [
     Supported("lstat", fs_stat.lstat),
     Supported("newfstatat", fs_stat.newfstatat),
     Partial("statx", fs_stat.statx, "fills the basic fields whatever the mask asks"),
+    Supported("statfs", fs_stat.statfs),
+    Supported("fstatfs", fs_stat.fstatfs),
     Supported("readlink", fs_stat.readlink),
     Supported("readlinkat", fs_stat.readlinkat),
     # fs/readdir.c
@@ -136,6 +139,19 @@ TABLE = [
     Error("vfork", E.ENOSYS, "one process per kernel instance"),
     Error("execve", E.ENOSYS, "one program per kernel instance"),
     Error("wait4", E.ECHILD, "no child processes"),
+    # fs/xattr.c: no extended attributes are offered
+    Error("getxattr", E.EOPNOTSUPP, "no extended attributes"),
+    Error("lgetxattr", E.EOPNOTSUPP, "no extended attributes"),
+    Error("fgetxattr", E.EOPNOTSUPP, "no extended attributes"),
+    Error("listxattr", E.EOPNOTSUPP, "no extended attributes"),
+    Error("llistxattr", E.EOPNOTSUPP, "no extended attributes"),
+    Error("flistxattr", E.EOPNOTSUPP, "no extended attributes"),
+    Error("setxattr", E.EOPNOTSUPP, "no extended attributes"),
+    Error("lsetxattr", E.EOPNOTSUPP, "no extended attributes"),
+    Error("fsetxattr", E.EOPNOTSUPP, "no extended attributes"),
+    # net/socket.c: the network comes with the FWK proxy
+    Error("socket", E.EAFNOSUPPORT, "no network yet: it comes with the FWK proxy"),
+    Error("socketpair", E.EAFNOSUPPORT, "no network yet: it comes with the FWK proxy"),
     # kernel/sys.c
     Supported("getpid", kernel_sys.getpid),
     Supported("getppid", kernel_sys.getppid),
@@ -157,6 +173,7 @@ TABLE = [
     Partial("getrusage", kernel_sys.getrusage, "reports the emulator's own usage"),
     Supported("prlimit64", kernel_sys.prlimit64),
     Supported("getrlimit", kernel_sys.getrlimit),
+    Partial("prctl", kernel_sys.prctl, "PR_SET_NAME/GET_NAME, DUMPABLE, PDEATHSIG; EINVAL otherwise"),
     Partial("setrlimit", kernel_sys.setrlimit, "limits are recorded, not enforced"),
     # kernel/time/
     Supported("clock_gettime", kernel_time.clock_gettime),
