@@ -1,0 +1,49 @@
+# azemu — set up, run, test.  Everything installs into .venv; nothing by hand.
+#
+#   make demo      set up, then run the main job (guest programs + the syscall floor)
+#   make test      set up, then run the test suite (fast; what CI runs)
+#   make test-all  also the slow end-to-end tests
+#   make bench     the benchmarks, results for benchmarks/README.md
+#   make guests    rebuild guest_bins/ (needs gcc and musl-gcc)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test test-all bench guests testdeps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,plot]'
+	touch $@
+
+setup: $(STAMP)
+
+# Optional test dependency: Debian's static busybox, unpacked into .cache/
+# (tests that need it are skipped when the registry cannot be reached).
+testdeps:
+	@sh tests/fetch_busybox.sh .cache/busybox || true
+
+demo: setup
+	$(BIN)/azemu exec guest_bins/bin/glibc/hello
+	$(BIN)/azemu exec guest_bins/bin/musl/args one "two words"
+	$(BIN)/azemu info guest_bins/bin/glibc/hello-pie
+	-$(BIN)/azemu exec guest_bins/bin/glibc/crash_null
+	$(BIN)/azemu exec /bin/ls -l guest_bins
+	$(BIN)/python benchmarks/syscall_floor.py --repeat 3
+
+test: setup testdeps
+	$(BIN)/python -m pytest -q
+
+test-all: setup testdeps
+	$(BIN)/python -m pytest -q -m ''
+
+bench: setup
+	$(BIN)/python benchmarks/syscall_floor.py
+
+guests:
+	$(MAKE) -C guest_bins
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

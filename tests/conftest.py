@@ -1,0 +1,78 @@
+"""Shared helpers: run a guest program natively and under azemu, compare."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BINS = ROOT / "guest_bins" / "bin"
+LIBCS = ("glibc", "musl")
+
+
+def guest(libc: str, name: str) -> str:
+    return str(BINS / libc / name)
+
+
+def shell_status(rc: int) -> int:
+    """subprocess's -N (killed by signal N) as a shell shows it: 128+N."""
+    return 128 - rc if rc < 0 else rc
+
+
+def run_native(argv, *, stdin=None, cwd=None, env=None, timeout=60):
+    p = subprocess.run(argv, input=stdin, capture_output=True, cwd=cwd, env=env, timeout=timeout)
+    return p.stdout, p.stderr, shell_status(p.returncode)
+
+
+def run_azemu(argv, *, stdin=None, cwd=None, env=None, timeout=120, extra=()):
+    cmd = [sys.executable, "-m", "azemu", "exec", *extra, *argv]
+    e = dict(os.environ if env is None else env)
+    e["PYTHONPATH"] = str(ROOT) + os.pathsep + e.get("PYTHONPATH", "")
+    p = subprocess.run(cmd, input=stdin, capture_output=True, cwd=cwd, env=e, timeout=timeout)
+    return p.stdout, p.stderr, p.returncode
+
+
+def run_cli(*args, stdin=None, timeout=60):
+    e = dict(os.environ)
+    e["PYTHONPATH"] = str(ROOT) + os.pathsep + e.get("PYTHONPATH", "")
+    p = subprocess.run([sys.executable, "-m", "azemu", *args], input=stdin,
+                       capture_output=True, env=e, timeout=timeout)
+    return p.stdout, p.stderr, p.returncode
+
+
+def assert_same(native, emulated):
+    """stdout, stderr and exit status identical."""
+    (no, ne, ns), (ao, ae, as_) = native, emulated
+    assert ae == ne, f"stderr differs:\nnative: {ne!r}\nazemu:  {ae!r}"
+    assert ao == no, f"stdout differs:\nnative: {no[:2000]!r}\nazemu:  {ao[:2000]!r}"
+    assert as_ == ns, f"exit status: native {ns}, azemu {as_}"
+
+
+def tree(path: Path) -> dict:
+    """Every entry under `path`: kind, mode bits, size, contents or link target."""
+    out = {}
+    for p in sorted(path.rglob("*")):
+        rel = str(p.relative_to(path))
+        st = p.lstat()
+        if p.is_symlink():
+            out[rel] = ("link", os.readlink(p))
+        elif p.is_dir():
+            out[rel] = ("dir", oct(st.st_mode & 0o7777))
+        else:
+            out[rel] = ("file", oct(st.st_mode & 0o7777), p.read_bytes())
+    return out
+
+
+@pytest.fixture(scope="session")
+def busybox():
+    for cand in (ROOT / ".cache" / "busybox" / "busybox", shutil.which("busybox")):
+        if cand and Path(cand).is_file():
+            out = subprocess.run(["file", str(cand)], capture_output=True, text=True).stdout \
+                if shutil.which("file") else "statically linked"
+            if "statically linked" in out or "static-pie" in out:
+                return str(cand)
+    pytest.skip("no static busybox (make testdeps fetches Debian's busybox-static)")
