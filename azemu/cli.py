@@ -25,7 +25,7 @@ def _cmd_exec(args) -> int:
         found = _which(path)
         path = found or path
     try:
-        kernel = Kernel(memory=args.mem)
+        kernel = Kernel(memory=args.mem, strace=sys.stderr if args.strace else None)
         kernel.exec(path, [os.fsencode(args.program)] + [os.fsencode(a) for a in args.args],
                     [os.fsencode(f"{k}={v}") for k, v in os.environ.items()])
     except ExecError as e:
@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "the host's; azemu exits with the program's status.")
     ex.add_argument("--mem", type=_size, default=1 << 30, metavar="SIZE",
                     help="memory of the kernel instance (e.g. 256M, 2G; default 1G)")
+    ex.add_argument("--strace", action="store_true",
+                    help="print every syscall with its arguments and result on stderr")
     ex.add_argument("program", help="path to a static or dynamic x86-64 ELF program")
     ex.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the program")
     ex.set_defaults(func=_cmd_exec)

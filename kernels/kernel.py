@@ -35,7 +35,7 @@ _FAULT_SIGNALS = {"SIGSEGV": L.SIGSEGV, "SIGILL": L.SIGILL, "SIGFPE": L.SIGFPE,
 
 class Kernel:
     def __init__(self, *, memory: int = DEFAULT_MEMORY, ncores: int = 1, host=None,
-                 machine: Machine | None = None, stderr=None):
+                 machine: Machine | None = None, stderr=None, strace=None):
         self.machine = machine or Machine()
         self.part = self.machine.partition(ncores, memory)
         self.ncores = ncores
@@ -47,6 +47,7 @@ class Kernel:
         self.exit: GuestExit | None = None
         self.internal_error = None
         self.crash_report = ""
+        self.strace = strace                 # a stream to trace syscalls to, or None
 
     # ---- exec ---------------------------------------------------------------
     def exec(self, path: str, argv: list[bytes], envp: list[bytes]) -> None:
@@ -63,7 +64,11 @@ class Kernel:
         p.comm = os.path.basename(p.exe)[:15]
         p.std_files()
         self.process = p
-        table = dispatch.handler_table(self.stderr)
+        wrap = None
+        if self.strace is not None:
+            from .syscalls.strace import tracer
+            wrap = tracer(self.strace)
+        table = dispatch.handler_table(self.stderr, wrap)
         self.core.set_syscall_handler(dispatch.build_entry(self, p, self.core, table))
         self.core.regs.write(UC_X86_REG_RSP, self.image.stack_pointer)
 
@@ -120,7 +125,6 @@ class Kernel:
 
     def _internal(self) -> GuestExit:
         nr, exc, tb = self.internal_error
-        name = dispatch.all_entries()[0].__class__  # noqa: F841 (keeps import local)
         from .syscalls.table import name_of
         print(f"azemu: internal error in syscall {name_of(nr)}: {type(exc).__name__}: {exc}",
               file=self.stderr)
