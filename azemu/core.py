@@ -14,7 +14,7 @@ per-instruction or per-block hook is ever installed by default (DESIGN.md §3).
 """
 from __future__ import annotations
 
-import ctypes
+import struct
 from dataclasses import dataclass
 
 import unicorn
@@ -54,6 +54,11 @@ class Fault:
     detail: str            # human description
     addr: int | None = None  # faulting data address, if any
     rip: int = 0
+
+
+def _abridged_tag(tag: int) -> int:
+    """Full x87 tag word (2 bits a register, 11 = empty) -> FXSAVE's 1 bit a register."""
+    return sum(1 << i for i in range(8) if (tag >> (2 * i)) & 3 != 3)
 
 
 class RunResult:
@@ -122,6 +127,40 @@ class Core:
         else:
             self.fault = Fault(FAULT_SEGV, ucfast.strerror(err), None, rip)
         return RunResult.FAULT
+
+    # ---- FPU/SSE state, in the fxsave layout (for signal frames) -------------
+    def save_fpu(self) -> bytes:
+        """The x87/SSE state as the 512-byte FXSAVE image."""
+        r = self.uc.reg_read
+        out = bytearray(512)
+        struct.pack_into("<HHBxH", out, 0, r(x86.UC_X86_REG_FPCW), r(x86.UC_X86_REG_FPSW),
+                         _abridged_tag(r(x86.UC_X86_REG_FPTAG)), 0)
+        struct.pack_into("<II", out, 24, r(x86.UC_X86_REG_MXCSR), 0xFFFF)
+        for i in range(8):
+            st = r(x86.UC_X86_REG_ST0 + i)          # the 80-bit value as an int
+            out[32 + 16 * i:42 + 16 * i] = (st & ((1 << 80) - 1)).to_bytes(10, "little")
+        for i in range(16):
+            v = r(x86.UC_X86_REG_XMM0 + i) if i < 8 else r(getattr(x86, f"UC_X86_REG_XMM{i}"))
+            out[160 + 16 * i:176 + 16 * i] = v.to_bytes(16, "little")
+        return bytes(out)
+
+    def restore_fpu(self, image: bytes) -> None:
+        w = self.uc.reg_write
+        fcw, fsw = struct.unpack_from("<HH", image, 0)
+        w(x86.UC_X86_REG_FPCW, fcw)
+        w(x86.UC_X86_REG_FPSW, fsw)
+        w(x86.UC_X86_REG_MXCSR, struct.unpack_from("<I", image, 24)[0] & 0xFFFF)
+        for i in range(8):
+            w(x86.UC_X86_REG_ST0 + i, int.from_bytes(image[32 + 16 * i:42 + 16 * i], "little"))
+        for i in range(16):
+            reg = getattr(x86, f"UC_X86_REG_XMM{i}")
+            w(reg, int.from_bytes(image[160 + 16 * i:176 + 16 * i], "little"))
+
+    # Unicorn runs the `syscall` hook, then advances rip past the instruction
+    # (helper_syscall: env->eip += next_eip_addend).  A kernel that redirects
+    # the guest from inside a syscall (signal delivery, sigreturn) must
+    # therefore write the target minus the instruction's length.
+    SYSCALL_INSN_LEN = 2
 
     def stop(self) -> None:
         ucfast.emu_stop(self.uch)

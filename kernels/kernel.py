@@ -89,8 +89,9 @@ class Kernel:
                 act = self.process.sigactions[sig]
                 if act.handler not in (L.SIG_DFL, L.SIG_IGN) and not self.process.sigmask & (1 << (sig - 1)):
                     try:
-                        self.process.pending_delivery.append(sig)
-                        self.deliver_signals()
+                        code = 2 if fault.detail.endswith("protection address") else 1
+                        self.process.pending_delivery.append((sig, code, fault.addr or 0))
+                        self.deliver_signals(in_syscall=False)
                     except GuestExit as e:
                         return self._finish(e)
                     pc = self.core.regs.read(UC_X86_REG_RIP)
@@ -102,10 +103,13 @@ class Kernel:
             # stopped without an exit: a signal frame asked to resume elsewhere
             pc = self.core.regs.read(UC_X86_REG_RIP)
 
-    def deliver_signals(self) -> None:
+    def deliver_signals(self, in_syscall: bool = True) -> None:
+        """Enter the handler of the first pending signal (see kernel_signal)."""
         regs = self.core.regs.read_all()
+        if in_syscall:                  # report the rip the guest will resume at
+            regs["rip"] += self.core.SYSCALL_INSN_LEN
         try:
-            new = deliver_pending(self.process, regs)
+            new = deliver_pending(self.process, regs, self.core)
         except GuestFault:
             new = None
             self.exit = GuestExit(signal=L.SIGSEGV)
@@ -116,6 +120,8 @@ class Kernel:
             self.core.stop()
             return
         if new:
+            if in_syscall:
+                new["rip"] -= self.core.SYSCALL_INSN_LEN
             self.core.regs.write_many(new)
 
     def _finish(self, how: GuestExit) -> GuestExit:

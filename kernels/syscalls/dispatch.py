@@ -110,6 +110,10 @@ def build_entry(kernel, process, core, table):
             scratch.value = ret & MASK64
             rw(uch, RAX, sref)
         if p.pending_delivery:
-            kernel.deliver_signals()
+            try:
+                kernel.deliver_signals()
+            except BaseException as e:
+                kernel.internal_error = (nr, e, sys.exc_info()[2])
+                stop(uch)
 
     return syscall_entry

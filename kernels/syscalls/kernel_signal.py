@@ -20,6 +20,7 @@ _SIGCONTEXT_REGS = ("r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi",
                     "rbp", "rbx", "rdx", "rax", "rcx", "rsp", "rip", "eflags")
 _UCONTEXT_SIZE = 8 + 8 + 24 + 256 + 8
 _SIGINFO_SIZE = 128
+_FXSAVE_SIZE = 512
 _UNBLOCKABLE = (1 << (L.SIGKILL - 1)) | (1 << (L.SIGSTOP - 1))
 
 
@@ -65,14 +66,30 @@ def rt_sigprocmask(p, how, set_, oset, sigsetsize):
         for sig in range(1, L.NSIG + 1):
             if p.sigpending & _bit(sig) & ~p.sigmask:
                 p.sigpending &= ~_bit(sig)
-                raise_signal(p, sig)
+                raise_signal(p, sig, SI_USER)
     return 0
 
 
+def rt_sigpending(p, set_, sigsetsize):
+    if sigsetsize > 8:
+        raise LinuxError(EINVAL)
+    p.mm.write(set_, (p.sigpending & p.sigmask).to_bytes(8, "little")[:sigsetsize])
+    return 0
+
+
+def _on_altstack(p, rsp: int) -> bool:
+    sp, flags, size = p.altstack
+    return not flags & L.SS_DISABLE and sp < rsp <= sp + size
+
+
 def sigaltstack(p, ss, old_ss):
+    from unicorn.x86_const import UC_X86_REG_RSP
+    on = _on_altstack(p, p.core.regs.read(UC_X86_REG_RSP))
+    if ss and on:
+        raise LinuxError(EPERM)                  # cannot change the stack in use
     if old_ss:
         sp, flags, size = p.altstack
-        p.mm.write(old_ss, L.STACK_T.pack(sp, flags, size))
+        p.mm.write(old_ss, L.STACK_T.pack(sp, flags | (L.SS_ONSTACK if on else 0), size))
     if ss:
         sp, flags, size = L.STACK_T.unpack(p.mm.read(ss, L.STACK_T.size))
         if flags & ~(L.SS_DISABLE | L.SS_ONSTACK | (1 << 31)):
@@ -86,8 +103,12 @@ def sigaltstack(p, ss, old_ss):
     return 0
 
 
-def raise_signal(p, sig: int) -> None:
-    """Send `sig` to the process itself."""
+SI_USER, SI_KERNEL, SI_TKILL = 0, 0x80, -6
+SEGV_MAPERR, SEGV_ACCERR = 1, 2
+
+
+def raise_signal(p, sig: int, code: int = SI_KERNEL, addr: int = 0) -> None:
+    """Send `sig` to the process itself; `code` and `addr` fill its siginfo."""
     if p.sigmask & _bit(sig) and sig not in (L.SIGKILL, L.SIGSTOP):
         p.sigpending |= _bit(sig)
         return
@@ -98,7 +119,7 @@ def raise_signal(p, sig: int) -> None:
         if sig in L.SIG_DEFAULT_IGNORE:
             return
         raise GuestExit(signal=sig)
-    p.pending_delivery.append(sig)
+    p.pending_delivery.append((sig, code, addr))
 
 
 def _check_target(p, pid):
@@ -112,7 +133,7 @@ def kill(p, pid, sig):
         raise LinuxError(EINVAL)
     _check_target(p, pid)
     if sig:
-        raise_signal(p, sig)
+        raise_signal(p, sig, SI_USER)
     return 0
 
 
@@ -123,7 +144,7 @@ def tgkill(p, tgid, tid, sig):
     if tgid != p.pid or tid != p.tid:
         raise LinuxError(ESRCH)
     if sig:
-        raise_signal(p, sig)
+        raise_signal(p, sig, SI_TKILL)
     return 0
 
 
@@ -132,38 +153,47 @@ def tkill(p, tid, sig):
 
 
 # ---- delivery ----------------------------------------------------------------
-def deliver_pending(p, regs: dict) -> dict | None:
+def deliver_pending(p, regs: dict, fpu) -> dict | None:
     """Build the frame for the first pending signal; returns the registers to
-    enter the handler with (None if nothing is to be delivered)."""
+    enter the handler with (None if nothing is to be delivered).  `fpu` saves
+    and restores the FPU/SSE state in fxsave format (azemu.core.Core)."""
     if not p.pending_delivery:
         return None
-    sig = p.pending_delivery.pop(0)
+    sig, code, addr = p.pending_delivery.pop(0)
     act = p.sigactions[sig]
     if not act.flags & L.SA_RESTORER or not act.restorer:
         raise GuestExit(signal=L.SIGSEGV)       # x86-64 Linux requires a restorer
     sp = regs["rsp"] - 128                       # skip the red zone
     alt_sp, alt_flags, alt_size = p.altstack
-    if act.flags & L.SA_ONSTACK and not alt_flags & L.SS_DISABLE \
-            and not (alt_sp <= regs["rsp"] < alt_sp + alt_size):
+    onstack = bool(act.flags & L.SA_ONSTACK) and not alt_flags & L.SS_DISABLE
+    if onstack and not _on_altstack(p, regs["rsp"]):
         sp = alt_sp + alt_size
+    fx_at = (sp - _FXSAVE_SIZE) & ~63            # the FPU state, 64-byte aligned
     frame_size = 8 + _UCONTEXT_SIZE + _SIGINFO_SIZE
-    sp = ((sp - frame_size) & ~0xF) - 8         # as after a call: (rsp + 8) % 16 == 0
+    sp = ((fx_at - frame_size) & ~0xF) - 8      # as after a call: (rsp + 8) % 16 == 0
     uc_at = sp + 8
     info_at = uc_at + _UCONTEXT_SIZE
     gregs = [regs[r] for r in _SIGCONTEXT_REGS]
-    on_alt = 1 if act.flags & L.SA_ONSTACK and not alt_flags & L.SS_DISABLE else 0
-    uc = struct.pack("<QQ", 0, 0) + L.STACK_T.pack(alt_sp, alt_flags | on_alt * 0, alt_size)
+    ss_flags = L.SS_DISABLE if alt_flags & L.SS_DISABLE else (L.SS_ONSTACK if _on_altstack(p, sp) else 0)
+    uc = struct.pack("<QQ", 0, 0) + L.STACK_T.pack(alt_sp, ss_flags, alt_size)
+    trapno, cr2 = (14, addr) if sig in (L.SIGSEGV, L.SIGBUS) and code > 0 else (0, 0)
     sigcontext = struct.pack("<18Q", *gregs) + struct.pack("<HHHH", 0x33, 0, 0, 0x2B)
-    sigcontext += struct.pack("<QQQQQ", 0, 0, p.sigmask, 0, 0) + bytes(64)
+    sigcontext += struct.pack("<QQQQQ", 4 if trapno else 0, trapno, p.sigmask, cr2, fx_at) + bytes(64)
     uc += sigcontext + struct.pack("<Q", p.sigmask)
-    info = struct.pack("<iii4xii", sig, 0, 0, p.pid, p.uid) + bytes(_SIGINFO_SIZE - 20)
+    if code > 0 and sig in (L.SIGSEGV, L.SIGBUS, L.SIGILL, L.SIGFPE, L.SIGTRAP):
+        info = struct.pack("<iii4xQ", sig, 0, code, addr)       # si_addr
+    else:
+        info = struct.pack("<iii4xII", sig, 0, code, p.pid, p.uid)  # si_pid, si_uid
+    info += bytes(_SIGINFO_SIZE - len(info))
+    p.mm.write(fx_at, fpu.save_fpu())
     p.mm.write(sp, struct.pack("<Q", act.restorer) + uc + info)
     if not act.flags & L.SA_NODEFER:
         p.sigmask |= _bit(sig)
     p.sigmask |= act.mask & ~_UNBLOCKABLE
+    handler = act.handler
     if act.flags & L.SA_RESETHAND:
         act.handler, act.flags = L.SIG_DFL, 0
-    return {"rsp": sp, "rip": act.handler, "rdi": sig, "rsi": info_at, "rdx": uc_at, "rax": 0}
+    return {"rsp": sp, "rip": handler, "rdi": sig, "rsi": info_at, "rdx": uc_at, "rax": 0}
 
 
 def rt_sigreturn(p):
@@ -173,6 +203,10 @@ def rt_sigreturn(p):
     raw = p.mm.read(uc_at, _UCONTEXT_SIZE)
     gregs = struct.unpack_from("<18Q", raw, 40)
     restored = dict(zip(_SIGCONTEXT_REGS, gregs))
+    fx_at = struct.unpack_from("<Q", raw, 40 + 184)[0]
     p.sigmask = struct.unpack_from("<Q", raw, 40 + 256)[0] & ~_UNBLOCKABLE
+    if fx_at:
+        p.core.restore_fpu(p.mm.read(fx_at, _FXSAVE_SIZE))
+    restored["rip"] -= p.core.SYSCALL_INSN_LEN     # Unicorn adds it back after the hook
     regs.write_many(restored)
     return None                                   # rax was restored with the rest

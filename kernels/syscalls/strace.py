@@ -15,6 +15,12 @@ from ..errors import GuestExit, LinuxError
 from .table import name_of
 
 _STRING_ARGS = {"pathname", "filename", "oldpath", "newpath", "target", "linkpath", "path"}
+_PTR_ARGS = {"buf", "statbuf", "statxbuf", "iov", "dirp", "fds", "tidptr", "head", "act",
+             "oact", "set_", "oset", "ss", "old_ss", "tp", "res", "tv", "tz", "tloc", "req",
+             "rem", "request", "remain", "info", "usage", "rlim", "new_limit", "old_limit",
+             "mask", "addr", "old_addr", "new_addr", "uaddr", "uaddr2", "timeout",
+             "rseq_addr", "offset_ptr", "times", "list_", "cpu", "node", "cache", "arg2",
+             "head_ptr", "len_ptr"}
 _INT_ARGS = {"fd", "dirfd", "olddirfd", "newdirfd", "oldfd", "newfd", "out_fd", "in_fd",
              "sig", "pid", "tid", "tgid", "status", "who", "how", "resource_", "clockid"}
 
@@ -29,6 +35,8 @@ def _fmt(p, name: str, value: int) -> str:
     if name in _INT_ARGS:
         v = value & 0xFFFFFFFF
         return str(v - (1 << 32) if v & 0x80000000 else v)
+    if name in _PTR_ARGS:
+        return f"{value:#x}" if value else "NULL"
     return f"{value:#x}" if value > 0xFFFF else str(value)
 
 

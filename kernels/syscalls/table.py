@@ -191,6 +191,7 @@ TABLE = [
     Supported("rt_sigaction", kernel_signal.rt_sigaction),
     Supported("rt_sigprocmask", kernel_signal.rt_sigprocmask),
     Supported("rt_sigreturn", kernel_signal.rt_sigreturn),
+    Supported("rt_sigpending", kernel_signal.rt_sigpending),
     Supported("sigaltstack", kernel_signal.sigaltstack),
     Partial("kill", kernel_signal.kill, "to the process itself only"),
     Partial("tgkill", kernel_signal.tgkill, "to the process itself only"),

@@ -1,0 +1,36 @@
+"""Syscalls azemu does not implement: -ENOSYS to the guest, named once on
+stderr.  (Bad guest pointers -> EFAULT are checked against native Linux by the
+`badptr` guest program in test_guest_bins.py.)"""
+from __future__ import annotations
+
+import pytest
+
+from conftest import LIBCS, guest, run_azemu
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_unimplemented_syscalls_give_enosys_reported_once(libc):
+    out, err, rc = run_azemu([guest(libc, "nosys")])
+    assert rc == 0
+    assert out.decode().splitlines() == [
+        "io_setup: ret=-1 errno=ENOSYS",
+        "io_setup: ret=-1 errno=ENOSYS",
+        "io_setup: ret=-1 errno=ENOSYS",
+        "kexec_load: ret=-1 errno=ENOSYS",
+        "syscall_1000: ret=-1 errno=ENOSYS",
+    ]
+    lines = err.decode().splitlines()
+    assert lines == [
+        "azemu: unsupported syscall io_setup: returning -ENOSYS",
+        "azemu: unsupported syscall kexec_load: returning -ENOSYS",
+        "azemu: unsupported syscall #1000: returning -ENOSYS",
+    ]
+
+
+def test_strace_shows_calls_arguments_and_errors():
+    out, err, rc = run_azemu([guest("glibc", "badptr")], extra=["--strace"])
+    assert rc == 0
+    text = err.decode()
+    assert "write(1, 0x1, 5) = -1 EFAULT" in text
+    assert 'openat(-100, "' in text or "open(" in text
+    assert "exit_group(0) = ? (exit 0)" in text
