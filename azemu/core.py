@@ -128,6 +128,26 @@ class Core:
             self.fault = Fault(FAULT_SEGV, ucfast.strerror(err), None, rip)
         return RunResult.FAULT
 
+    # ---- what the CPU says about itself --------------------------------------
+    _cpuid_cache: dict = {}
+
+    def cpuid(self, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
+        """(eax, ebx, ecx, edx) of CPUID as this core's model answers it.
+        Runs the instruction once on a scratch page; call before mapping guest
+        memory at the scratch address (the kernel does, at boot)."""
+        key = (CPU_MODEL, leaf, subleaf)
+        if key not in Core._cpuid_cache:
+            scratch = 0xFFFF0000
+            self.uc.mem_map(scratch, 0x1000, ucc.UC_PROT_READ | ucc.UC_PROT_EXEC)
+            self.uc.mem_write(scratch, b"\x0f\xa2")           # cpuid
+            self.regs.write(x86.UC_X86_REG_RAX, leaf)
+            self.regs.write(x86.UC_X86_REG_RCX, subleaf)
+            self.uc.emu_start(scratch, scratch + 2)
+            Core._cpuid_cache[key] = tuple(self.regs.read(r) & 0xFFFFFFFF for r in (
+                x86.UC_X86_REG_RAX, x86.UC_X86_REG_RBX, x86.UC_X86_REG_RCX, x86.UC_X86_REG_RDX))
+            self.uc.mem_unmap(scratch, 0x1000)
+        return Core._cpuid_cache[key]
+
     # ---- FPU/SSE state, in the fxsave layout (for signal frames) -------------
     def save_fpu(self) -> bytes:
         """The x87/SSE state as the 512-byte FXSAVE image."""

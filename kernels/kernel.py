@@ -16,7 +16,6 @@ from azemu.core import RunResult
 from azemu.loader import ExecError, load
 from azemu.machine import DEFAULT_MEMORY, Machine
 from azemu.memory import GuestFault
-from unicorn.x86_const import UC_X86_REG_RSP
 
 from .abi import linux as L
 from .errors import GuestExit
@@ -24,10 +23,6 @@ from .hostio import LocalHostIO
 from .process import Process
 from .syscalls import dispatch
 from .syscalls.kernel_signal import deliver_pending, raise_signal
-
-# Linux's AT_HWCAP on x86-64 is CPUID.1:EDX of the boot CPU; this is the value
-# Unicorn's qemu64 model reports (read once with `cpuid`, see tests/test_cpu.py).
-HWCAP_QEMU64 = 0x078BFBFF
 
 _FAULT_SIGNALS = {"SIGSEGV": L.SIGSEGV, "SIGILL": L.SIGILL, "SIGFPE": L.SIGFPE,
                   "SIGTRAP": L.SIGTRAP, "SIGBUS": L.SIGBUS}
@@ -52,12 +47,13 @@ class Kernel:
     # ---- exec ---------------------------------------------------------------
     def exec(self, path: str, argv: list[bytes], envp: list[bytes]) -> None:
         """Load `path` as the instance's process (raises ExecError)."""
+        hwcap = self.core.cpuid(1)[3]     # Linux's AT_HWCAP: CPUID.1:EDX of the boot CPU
         mm = self.part.new_address_space()
         mm.attach(self.core)
         p = Process(mm, self.host)
         p.kernel, p.core = self, self.core
         p.umask = os.umask(0)              # the guest's umask is applied by its kernel
-        self.image = load(mm, path, argv, envp, hwcap=HWCAP_QEMU64,
+        self.image = load(mm, path, argv, envp, hwcap=hwcap,
                           ids=(p.uid, p.euid, p.gid, p.egid))
         p.brk_start = p.brk = self.image.brk
         p.exe = os.fsencode(os.path.realpath(path))
@@ -70,7 +66,12 @@ class Kernel:
             wrap = tracer(self.strace)
         table = dispatch.handler_table(self.stderr, wrap)
         self.core.set_syscall_handler(dispatch.build_entry(self, p, self.core, table))
-        self.core.regs.write(UC_X86_REG_RSP, self.image.stack_pointer)
+        # As Linux's ELF_PLAT_INIT: every register zero at entry but rsp.  rdx in
+        # particular is the ld.so finaliser _start hands to atexit (0: none).
+        regs = {n: 0 for n in ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9",
+                               "r10", "r11", "r12", "r13", "r14", "r15", "fs_base", "gs_base")}
+        regs["rsp"] = self.image.stack_pointer
+        self.core.regs.write_many(regs)
 
     # ---- running ------------------------------------------------------------
     def run(self) -> GuestExit:
