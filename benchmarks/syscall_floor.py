@@ -171,6 +171,7 @@ def main(argv=None):
         f"{ratio_cpu:.2f}x", "<= 1.2x " + ("[green]met[/]" if ratio_cpu <= 1.2 else "[red]missed[/]"))
     console.print(t)
     if a.json:
+        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
     return 0
