@@ -20,6 +20,8 @@ import sys
 def _cmd_exec(args) -> int:
     from kernels import ExecError, Kernel
 
+    from .memory import OutOfMemory
+
     path = args.program
     if os.sep not in path and not os.path.exists(path):
         found = _which(path)
@@ -31,6 +33,10 @@ def _cmd_exec(args) -> int:
     except ExecError as e:
         print(f"azemu: {e.message}", file=sys.stderr)
         return e.status
+    except OutOfMemory:
+        print(f"azemu: {path}: Cannot allocate memory (the program does not fit in "
+              f"--mem {args.mem >> 20}M)", file=sys.stderr)
+        return 126
     # The guest decides what SIGINT and SIGPIPE do to it, not Python.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     outcome = kernel.run()
@@ -96,12 +102,19 @@ def _cmd_syscalls(args) -> int:
     return 0
 
 
+MIN_MEMORY = 16 << 20          # room for the 8 MiB stack and a small program
+
+
 def _size(text: str) -> int:
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    t = text.strip().lower().rstrip("ib")
-    if t and t[-1] in units:
-        return int(float(t[:-1]) * units[t[-1]])
-    return int(t)
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    try:
+        n = int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(t)
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 256M or 2G)") from None
+    if n < MIN_MEMORY:
+        raise argparse.ArgumentTypeError(f"{text}: a kernel instance needs at least 16M")
+    return n
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,6 +150,12 @@ def main(argv=None) -> int:
         return 130
     except BrokenPipeError:
         return 141
+    except Exception as e:                      # a bug in azemu: one line, no traceback
+        print(f"azemu: internal error: {type(e).__name__}: {e} "
+              "(set AZEMU_DEBUG=1 for the traceback)", file=sys.stderr)
+        if os.environ.get("AZEMU_DEBUG"):
+            raise
+        return 70
 
 
 def entry() -> None:

@@ -101,7 +101,7 @@ class Core:
 
     def _on_interrupt(self, uch, intno, ud):
         self._vector = intno
-        ucfast.emu_stop(uch)
+        ucfast.emu_stop(self.uch)
 
     # ---- running ------------------------------------------------------------
     def run(self, pc: int) -> str:

@@ -28,6 +28,7 @@ lib.uc_emu_start.restype = ctypes.c_int
 lib.uc_emu_start.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64,
                              ctypes.c_uint64, ctypes.c_size_t]
 lib.uc_strerror.restype = ctypes.c_char_p
+lib.uc_emu_stop.argtypes = [ctypes.c_void_p]     # off the hot path: safety first
 
 reg_read = lib.uc_reg_read
 reg_write = lib.uc_reg_write

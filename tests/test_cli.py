@@ -43,3 +43,27 @@ def test_help_and_usage():
     assert rc == 0 and b"--mem" in out
     out, err, rc = run_cli()
     assert rc == 2 and b"Traceback" not in err
+
+
+def test_mem_option_is_checked():
+    out, err, rc = run_cli("exec", "--mem", "4M", guest("musl", "hello"))
+    assert rc == 2 and b"at least 16M" in err and b"Traceback" not in err
+    out, err, rc = run_cli("exec", "--mem", "lots", guest("musl", "hello"))
+    assert rc == 2 and b"not a size" in err
+    out, err, rc = run_cli("exec", "--mem", "32M", guest("musl", "hello"))
+    assert rc == 0 and out.startswith(b"Hello")
+
+
+def test_program_larger_than_memory(tmp_path):
+    from conftest import guest as g
+    import struct
+    big = tmp_path / "big"
+    data = bytearray(open(g("musl", "hello"), "rb").read())
+    # grow the bss of the last PT_LOAD to 64 MiB: it cannot fit in --mem 16M
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phnum, = struct.unpack_from("<H", data, 56)
+    last = max(i for i in range(phnum) if struct.unpack_from("<I", data, phoff + 56 * i)[0] == 1)
+    struct.pack_into("<Q", data, phoff + 56 * last + 40, 64 << 20)
+    big.write_bytes(bytes(data))
+    out, err, rc = run_cli("exec", "--mem", "16M", str(big))
+    assert rc == 126 and b"Cannot allocate memory" in err and len(err.splitlines()) == 1

@@ -78,3 +78,21 @@ def test_crash_report(libc):
     assert "mov dword ptr [rax], 1" in text      # the faulting instruction, disassembled
     assert "rax 0000000000000000" in text        # the registers
     assert "in crash_null[" in text              # where rip was
+
+
+@pytest.mark.parametrize("name,status,insn", [("crash_ill", 132, "ud2"), ("crash_fpe", 136, "idiv rcx")])
+def test_cpu_exceptions(name, status, insn):
+    exe = guest("raw", name)
+    n_out, _, n_status = run_native([exe])
+    a_out, a_err, a_status = run_azemu([exe])
+    assert n_status == a_status == status
+    assert a_out == n_out
+    assert insn in a_err.decode() and b"Traceback" not in a_err
+
+
+@pytest.mark.parametrize("name,arg,status", [("getpid_raw", "1000", 0), ("compute_raw", "1000", None)])
+def test_raw_programs(name, arg, status):
+    exe = guest("raw", name)
+    native = run_native([exe, arg])
+    assert status is None or native[2] == status
+    assert_same(native, run_azemu([exe, arg]))
