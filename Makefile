@@ -29,7 +29,7 @@ demo: setup
 	$(BIN)/azemu exec guest_bins/bin/glibc/hello
 	$(BIN)/azemu exec guest_bins/bin/musl/args one "two words"
 	$(BIN)/azemu info guest_bins/bin/glibc/hello-pie
-	-$(BIN)/azemu exec guest_bins/bin/glibc/crash_null
+	@$(BIN)/azemu exec guest_bins/bin/glibc/crash_null || echo "(exit status $$?: killed by SIGSEGV, as natively)"
 	$(BIN)/azemu exec /bin/ls -l guest_bins
 	$(BIN)/python benchmarks/syscall_floor.py --repeat 3
 

@@ -149,7 +149,14 @@ class LocalHostIO:
         os.truncate(path, length)
 
     def utime(self, path, times_ns, dirfd=None, follow=True) -> None:
-        os.utime(path, ns=times_ns, dir_fd=dirfd, follow_symlinks=follow)
+        """`path` may be a host fd (futimens)."""
+        if isinstance(path, int):
+            os.utime(path, ns=times_ns)
+        else:
+            os.utime(path, ns=times_ns, dir_fd=dirfd, follow_symlinks=follow)
+
+    def tcgetpgrp(self, hfd: int) -> int:
+        return os.tcgetpgrp(hfd)
 
     def realpath_of_fd(self, hfd: int) -> bytes:
         return os.readlink(f"/proc/self/fd/{hfd}".encode())

@@ -90,7 +90,7 @@ def ioctl(p, fd, request, arg):
         p.mm.write(arg, p.host.ioctl_tcgets(f.hfd)[:L.TERMIOS_SIZE])
         return 0
     if request == L.TIOCGPGRP:
-        p.mm.write(arg, os.tcgetpgrp(f.hfd).to_bytes(4, "little"))
+        p.mm.write(arg, p.host.tcgetpgrp(f.hfd).to_bytes(4, "little"))
         return 0
     if request in (L.TCSETS, L.TCSETSW, L.TCSETSF, L.TIOCSPGRP, L.TIOCSWINSZ):
         return 0                                  # accepted, host terminal left alone

@@ -12,14 +12,14 @@ from .util import at_dir, host_open_flags, path_arg, resolve, s32, s64
 
 
 def openat(p, dirfd, pathname, flags, mode):
-    flags = u = s32(flags) & 0xFFFFFFFF
+    flags = flags & 0xFFFFFFFF
     path = path_arg(p, pathname)
     hdir, hpath = at_dir(p, dirfd, path)
     if flags & L.O_CREAT or flags & L.O_TMPFILE == L.O_TMPFILE:
         mode = mode & 0o7777 & ~p.umask
     else:
         mode = 0
-    hfd = p.host.open(hpath, host_open_flags(u), mode, hdir)
+    hfd = p.host.open(hpath, host_open_flags(flags), mode, hdir)
     is_dir = st.S_ISDIR(p.host.fstat(hfd).st_mode)
     full = hpath if hdir is None else os.path.join(p.host.realpath_of_fd(hdir), hpath)
     return p.fds.install(OpenFile(hfd, flags & ~L.O_CLOEXEC, full, is_dir),
@@ -143,8 +143,5 @@ def utimensat(p, dirfd, pathname, times, flags):
                 vals.append(sec * 10**9 + nsec)
         ns = tuple(vals)
     follow = not (s32(flags) & L.AT_SYMLINK_NOFOLLOW)
-    if isinstance(hpath, int):
-        os.utime(hpath, ns=ns)
-    else:
-        p.host.utime(hpath, ns, hdir, follow)
+    p.host.utime(hpath, ns, hdir, follow)
     return 0
