@@ -1,6 +1,7 @@
 """The `azemu` command line.
 
     azemu exec PROGRAM [ARGS...]    run a Linux x86-64 program on an emulated kernel
+    azemu build app.c -o app        a source-compatible unikernel image (libOS linked in)
     azemu info FILE                 what kind of program a file is, its segments
     azemu syscalls                  the syscall compatibility table, from the code
 
@@ -27,7 +28,8 @@ def _cmd_exec(args) -> int:
         found = _which(path)
         path = found or path
     try:
-        kernel = Kernel(memory=args.mem, strace=sys.stderr if args.strace else None)
+        kernel = Kernel(mode=args.mode, memory=args.mem, in_guest=not args.no_in_guest,
+                        strace=sys.stderr if args.strace else None)
         kernel.exec(path, [os.fsencode(args.program)] + [os.fsencode(a) for a in args.args],
                     [os.fsencode(f"{k}={v}") for k, v in os.environ.items()])
     except ExecError as e:
@@ -43,6 +45,9 @@ def _cmd_exec(args) -> int:
     if outcome.report:
         sys.stderr.flush()
         print(outcome.report, file=sys.stderr, flush=True)
+    if args.stats:
+        from .stats import print_stats
+        print_stats(kernel, sys.stderr)
     return outcome.exit_status
 
 
@@ -79,6 +84,18 @@ def _cmd_info(args) -> int:
             fl = seg["p_flags"]
             perms = ("r" if fl & 4 else "-") + ("w" if fl & 2 else "-") + ("x" if fl & 1 else "-")
             print(f"    LOAD {seg['p_vaddr']:#014x} memsz {seg['p_memsz']:#9x} filesz {seg['p_filesz']:#9x} {perms}")
+    return 0
+
+
+def _cmd_build(args) -> int:
+    from kernels.libos.build import BuildError, build
+    try:
+        report = build(args.sources, args.output, libc=args.libc,
+                       cflags=args.cflags.split() if args.cflags else None)
+    except BuildError as e:
+        print(f"azemu build: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.output}: unikernel image ({args.libc}); {report.summary()}")
     return 0
 
 
@@ -127,11 +144,30 @@ def build_parser() -> argparse.ArgumentParser:
                                     "the host's; azemu exits with the program's status.")
     ex.add_argument("--mem", type=_size, default=1 << 30, metavar="SIZE",
                     help="memory of the kernel instance (e.g. 256M, 2G; default 1G)")
+    ex.add_argument("--mode", choices=("linux", "lwk", "unikernel"), default="linux",
+                    help="the kernel to run on: linux (monolithic, the default), lwk (Azalea's "
+                         "lightweight kernel) or unikernel (binary compatibility; source "
+                         "compatibility for images from `azemu build`)")
+    ex.add_argument("--stats", action="store_true",
+                    help="after the run, print the kernel's event counters per core")
+    ex.add_argument("--no-in-guest", action="store_true",
+                    help="unikernel source images: send getpid & co through the function "
+                         "hook instead of answering them inside the guest")
     ex.add_argument("--strace", action="store_true",
                     help="print every syscall with its arguments and result on stderr")
     ex.add_argument("program", help="path to a static or dynamic x86-64 ELF program")
     ex.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the program")
     ex.set_defaults(func=_cmd_exec)
+    bd = sub.add_parser("build", help="build a source-compatible unikernel image from C sources",
+                        description="Compile and link C sources statically with the azemu libOS; "
+                                    "the image's syscalls become function calls into the libOS. "
+                                    "Run it with `azemu exec --mode unikernel`.")
+    bd.add_argument("sources", nargs="+", metavar="SOURCE.c")
+    bd.add_argument("-o", dest="output", required=True, metavar="IMAGE")
+    bd.add_argument("--libc", choices=("glibc", "musl"), default="glibc",
+                    help="the C library to link (gcc for glibc, musl-gcc for musl)")
+    bd.add_argument("--cflags", default="", help='compiler flags (default "-O2")')
+    bd.set_defaults(func=_cmd_build)
     info = sub.add_parser("info", help="describe an ELF file: kind, size, segments")
     info.add_argument("file")
     info.set_defaults(func=_cmd_info)

@@ -42,6 +42,8 @@ MEM_INVALID_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int,
                                   ctypes.c_void_p)
 INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
 INSN_INVALID_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_void_p)
+CODE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
+                           ctypes.c_void_p)
 CPUID_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
 
 # x86-64 System V syscall argument registers, in order.
@@ -94,6 +96,13 @@ class RegisterFile:
             self._arg_batches.append((ids, ptrs))
         n = len(GPR_IDS)
         self.ctx = (ctypes.c_uint64 * n)()
+        # What a return to the task reloads: the 16 general registers and
+        # rflags (rip is Unicorn's to advance past the `syscall`).
+        back = [i for i, name in enumerate(GPR_NAMES) if name not in ("rip", "fs_base", "gs_base")]
+        self._back_ids = (ctypes.c_int * len(back))(*[GPR_IDS[i] for i in back])
+        self._back_ptrs = (ctypes.c_void_p * len(back))(
+            *[ctypes.addressof(self.ctx) + 8 * i for i in back])
+        self.restored_count = len(back)
         self._ctx_ids = (ctypes.c_int * n)(*GPR_IDS)
         self._ctx_ptrs = (ctypes.c_void_p * n)(
             *[ctypes.addressof(self.ctx) + 8 * i for i in range(n)])
@@ -117,17 +126,28 @@ class RegisterFile:
         return dict(zip(GPR_NAMES, self.ctx[:]))
 
     def write_many(self, values: dict) -> None:
-        """Write several registers by name (slow path: signal delivery, exec)."""
+        """Write several registers by name (slow path: signal delivery, exec).
+        rip goes last and on its own: only a single-register write of the PC
+        makes Unicorn leave the current translation block and resume there."""
+        values = dict(values)
+        rip = values.pop("rip", None)
         names = list(values)
         n = len(names)
         ids = (ctypes.c_int * n)(*[getattr(x86, "UC_X86_REG_" + k.upper()) for k in names])
         buf = (ctypes.c_uint64 * n)(*[values[k] & 0xFFFFFFFFFFFFFFFF for k in names])
         ptrs = (ctypes.c_void_p * n)(*[ctypes.addressof(buf) + 8 * i for i in range(n)])
         lib.uc_reg_write_batch(self.uch, ids, ptrs, n)
+        if rip is not None:
+            self.write(x86.UC_X86_REG_RIP, rip)
 
     def save_context(self):
         """Full register save into the preallocated buffer (no Python objects)."""
         reg_read_batch(self.uch, self._ctx_ids, self._ctx_ptrs, self._n)
 
     def restore_context(self):
-        lib.uc_reg_write_batch(self.uch, self._ctx_ids, self._ctx_ptrs, self._n)
+        """Reload the general registers and rflags from the saved context."""
+        lib.uc_reg_write_batch(self.uch, self._back_ids, self._back_ptrs, self.restored_count)
+
+    @property
+    def saved_count(self) -> int:
+        return self._n

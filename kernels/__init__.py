@@ -3,6 +3,6 @@
 Public entry points: `Kernel` (one kernel instance running one program) and
 `ExecError` (a program that cannot be started).
 """
-from .kernel import ExecError, Kernel, run_program
+from .kernel import MODES, ExecError, Kernel, run_program
 
-__all__ = ["Kernel", "ExecError", "run_program"]
+__all__ = ["Kernel", "ExecError", "MODES", "run_program"]

@@ -1,10 +1,13 @@
 """A kernel instance running one process: boot, exec, the run loop, the end.
 
-This is the monolithic path every mode starts from: the process's syscalls
-trap on the `syscall` instruction into the dispatcher (kernels/syscalls) and
-are served in this process through the host-I/O interface.  The kernel modes
-of the Azalea model (linux, lwk, unikernel) change how a syscall enters and
-where it is served, not what it does.
+The mode decides how a syscall enters the kernel, never what it does: every
+mode serves calls with the same handlers (kernels/syscalls).
+
+  linux      trap + full context switch + KPTI + global lock, shared tables (linux.py)
+  lwk        trap + full context switch, per-core structures; fs/net offloaded (lwk.py)
+  unikernel  binary image: trap with no switch at all; fs/net offloaded (unikernel.py)
+             libOS image (`azemu build`): function calls caught by a code hook,
+             getpid-like calls answered in the guest
 """
 from __future__ import annotations
 
@@ -17,20 +20,32 @@ from azemu.loader import ExecError, load
 from azemu.machine import DEFAULT_MEMORY, Machine
 from azemu.memory import GuestFault
 
+from . import linux, lwk, unikernel
 from .abi import linux as L
+from .counters import Counters, total
 from .errors import GuestExit
 from .hostio import LocalHostIO
+from .offload import mark_offloaded
 from .process import Process
 from .syscalls import dispatch
-from .syscalls.kernel_signal import deliver_pending, raise_signal
+from .syscalls.kernel_signal import deliver_pending
+
+MODES = ("linux", "lwk", "unikernel")
 
 _FAULT_SIGNALS = {"SIGSEGV": L.SIGSEGV, "SIGILL": L.SIGILL, "SIGFPE": L.SIGFPE,
                   "SIGTRAP": L.SIGTRAP, "SIGBUS": L.SIGBUS}
 
 
 class Kernel:
-    def __init__(self, *, memory: int = DEFAULT_MEMORY, ncores: int = 1, host=None,
-                 machine: Machine | None = None, stderr=None, strace=None):
+    def __init__(self, *, mode: str = "linux", memory: int = DEFAULT_MEMORY, ncores: int = 1,
+                 host=None, machine: Machine | None = None, stderr=None, strace=None,
+                 in_guest: bool = True):
+        if mode not in MODES:
+            raise ValueError(f"unknown kernel mode {mode!r}")
+        self.mode = mode
+        self.variant = mode                  # unikernel-binary / unikernel-source once loaded
+        self.in_guest = in_guest             # libOS may answer getpid & co in the guest
+        self.libos = None
         self.machine = machine or Machine()
         self.part = self.machine.partition(ncores, memory)
         self.ncores = ncores
@@ -43,6 +58,10 @@ class Kernel:
         self.internal_error = None
         self.crash_report = ""
         self.strace = strace                 # a stream to trace syscalls to, or None
+        self.counters = [Counters() for _ in self.part.cores]
+        self.shared = linux.SharedKernelState()
+        self.per_core = {c.index: lwk.PerCoreState() for c in self.part.cores}
+        self.need_resched = False
 
     # ---- exec ---------------------------------------------------------------
     def exec(self, path: str, argv: list[bytes], envp: list[bytes]) -> None:
@@ -55,6 +74,10 @@ class Kernel:
         p.umask = os.umask(0)              # the guest's umask is applied by its kernel
         self.image = load(mm, path, argv, envp, hwcap=hwcap,
                           ids=(p.uid, p.euid, p.gid, p.egid))
+        libos = unikernel.LibOS.find(path)
+        if libos is not None and self.mode != "unikernel":
+            raise ExecError(f"{path}: built for the azemu libOS (azemu build): "
+                            "run it with --mode unikernel", 126)
         p.brk_start = p.brk = self.image.brk
         p.exe = os.fsencode(os.path.realpath(path))
         p.comm = os.path.basename(p.exe)[:15]
@@ -65,7 +88,23 @@ class Kernel:
             from .syscalls.strace import tracer
             wrap = tracer(self.strace)
         table = dispatch.handler_table(self.stderr, wrap)
-        self.core.set_syscall_handler(dispatch.build_entry(self, p, self.core, table))
+        counters = self.counters[0]
+        if self.mode in ("lwk", "unikernel"):
+            table = mark_offloaded(table, counters)
+        if self.mode == "linux":
+            trap = linux.entry(self, p, self.core, table, counters)
+        elif self.mode == "lwk":
+            trap = lwk.entry(self, p, self.core, table, counters)
+        else:
+            trap = unikernel.trap_entry(self, p, self.core, table, counters)
+            self.variant = "unikernel-binary"
+        self.core.set_syscall_handler(trap)
+        if libos is not None:
+            libos.boot(p, self.in_guest)
+            unikernel.install_function_hook(
+                self.core, libos, unikernel.function_hook_entry(self, p, self.core, table, counters))
+            self.libos = libos
+            self.variant = "unikernel-source"
         # As Linux's ELF_PLAT_INIT: every register zero at entry but rsp.  rdx in
         # particular is the ld.so finaliser _start hands to atexit (0: none).
         regs = {n: 0 for n in ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9",
@@ -104,11 +143,37 @@ class Kernel:
             # stopped without an exit: a signal frame asked to resume elsewhere
             pc = self.core.regs.read(UC_X86_REG_RIP)
 
-    def deliver_signals(self, in_syscall: bool = True) -> None:
-        """Enter the handler of the first pending signal (see kernel_signal)."""
+    def deliver_signals_from_hook(self) -> None:
+        """deliver_signals for the flat trap path: never lets an exception out."""
+        try:
+            self.deliver_signals()
+        except BaseException as e:
+            import sys as _sys
+            self.internal_error = (-1, e, _sys.exc_info()[2])
+            self.core.stop()
+
+    def schedule(self) -> None:
+        """Pick the next task for this core (one task per kernel here)."""
+        self.need_resched = False
+
+    def stats(self) -> Counters:
+        """Counters of the whole instance, in-guest answers included."""
+        if self.libos is not None and self.process is not None:
+            self.counters[0].in_guest = self.libos.in_guest_calls(self.process)
+        return total(self.counters)
+
+    def deliver_signals(self, in_syscall: bool = True, at_libos_entry: bool = False) -> None:
+        """Enter the handler of the first pending signal (see kernel_signal).
+        The interrupted context saved in the frame is where the guest would
+        have resumed: past the `syscall` after a trap, or — at the libOS's
+        function hook — back in the caller, as if its `ret` had run (resuming
+        on the hooked `ret` would enter the hook again)."""
         regs = self.core.regs.read_all()
-        if in_syscall:                  # report the rip the guest will resume at
+        if in_syscall:
             regs["rip"] += self.core.SYSCALL_INSN_LEN
+        if at_libos_entry:
+            regs["rip"] = self.process.mm.read_u64(regs["rsp"])
+            regs["rsp"] += 8
         try:
             new = deliver_pending(self.process, regs, self.core)
         except GuestFault:
@@ -143,16 +208,17 @@ class Kernel:
         self.part.close()
 
 
-def run_program(path: str, argv: list[str], env: dict | None = None, **kw) -> GuestExit:
-    """Convenience: exec `path` with `argv` and run it to the end."""
+def run_program(path: str, argv: list[str], env: dict | None = None, **kw):
+    """Convenience: exec `path` with `argv`, run it to the end; returns
+    (how it ended, the instance's counters)."""
     env = os.environ if env is None else env
     k = Kernel(**kw)
     k.exec(path, [os.fsencode(a) for a in argv],
            [os.fsencode(f"{a}={b}") for a, b in env.items()])
     try:
-        return k.run()
+        return k.run(), k.stats()
     finally:
-        pass
+        k.close()
 
 
-__all__ = ["Kernel", "ExecError", "run_program"]
+__all__ = ["Kernel", "ExecError", "MODES", "run_program"]

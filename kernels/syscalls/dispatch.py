@@ -1,20 +1,17 @@
 """The syscall dispatcher: the one place a syscall number becomes a handler
 call and a handler's outcome becomes the guest's rax.
 
-`build_entry` returns the raw callback a core runs on every `syscall`
-instruction.  It is the hot path, so it is written flat: one register read
-for the number, one batched read for exactly as many arguments as the handler
-takes, one register write for the result.  Errors from handlers (LinuxError),
-from the host (OSError) and from guest pointers (GuestFault) all become
--errno here and nowhere else.
+`handler_table` builds the flat list (number -> handler, arity) every entry
+path indexes; `serve` calls a handler and turns every way it can fail —
+LinuxError from handlers, OSError from the host, GuestFault from a bad guest
+pointer — into -errno, here and nowhere else.  The entry paths themselves
+(how a syscall reaches this point) live with their kernels: kernels/linux.py,
+lwk.py and unikernel.py.
 """
 from __future__ import annotations
 
 import sys
 
-from unicorn.x86_const import UC_X86_REG_RAX
-
-from azemu import ucfast
 from azemu.memory import GuestFault
 
 from ..abi.linux_errno import EFAULT, EIO, ENOSYS
@@ -69,51 +66,28 @@ def handler_table(stream=None, wrap=None) -> list:
     return table
 
 
-def build_entry(kernel, process, core, table):
-    """The callback for `core.set_syscall_handler`."""
-    uch = core.uch
-    regs = core.regs
-    scratch, sref = regs.scratch, regs.scratch_ref
-    argbuf, batches = regs.argbuf, regs._arg_batches
-    rr, rw, batch = ucfast.reg_read, ucfast.reg_write, ucfast.reg_read_batch
-    stop = ucfast.emu_stop
-    RAX = UC_X86_REG_RAX
-    unknown = _reporting("(number out of range)", ENOSYS, "", sys.stderr)
-    p = process
+class Stop(Exception):
+    """Raised by `serve` when the guest must stop (exit, or a bug in azemu)."""
 
-    def syscall_entry(_uch, _ud):
-        rr(uch, RAX, sref)
-        nr = scratch.value
-        h, k = table[nr] if nr < NR_LIMIT else (unknown, 0)
-        try:
-            if k:
-                ids, ptrs = batches[k]
-                batch(uch, ids, ptrs, k)
-                ret = h(p, *argbuf[:k])
-            else:
-                ret = h(p)
-        except LinuxError as e:
-            ret = -e.errno
-        except GuestFault:
-            ret = -EFAULT
-        except OSError as e:
-            ret = -(e.errno or EIO)
-        except GuestExit as e:
-            kernel.exit = e
-            stop(uch)
-            return
-        except BaseException as e:          # a bug in azemu: stop cleanly, report once
-            kernel.internal_error = (nr, e, sys.exc_info()[2])
-            stop(uch)
-            return
-        if ret is not None:
-            scratch.value = ret & MASK64
-            rw(uch, RAX, sref)
-        if p.pending_delivery:
-            try:
-                kernel.deliver_signals()
-            except BaseException as e:
-                kernel.internal_error = (nr, e, sys.exc_info()[2])
-                stop(uch)
 
-    return syscall_entry
+def serve(kernel, p, nr: int, h, args) -> int | None:
+    """Call handler `h` and turn every way it can fail into -errno.  The slow
+    entry paths use it; the unikernel trap path inlines the same logic."""
+    try:
+        return h(p, *args)
+    except LinuxError as e:
+        return -e.errno
+    except GuestFault:
+        return -EFAULT
+    except OSError as e:
+        return -(e.errno or EIO)
+    except GuestExit as e:
+        kernel.exit = e
+        raise Stop from None
+    except BaseException as e:          # a bug in azemu: stop cleanly, report once
+        kernel.internal_error = (nr, e, sys.exc_info()[2])
+        raise Stop from None
+
+
+def unknown_number(stream=None):
+    return _reporting("(number out of range)", ENOSYS, "", stream or sys.stderr)

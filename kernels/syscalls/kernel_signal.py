@@ -62,12 +62,17 @@ def rt_sigprocmask(p, how, set_, oset, sigsetsize):
         p.sigmask &= ~_UNBLOCKABLE
     if oset:
         p.mm.write(oset, old.to_bytes(8, "little"))
+    _unblocked(p)
+    return 0
+
+
+def _unblocked(p):
+    """Deliver the pending signals the current mask no longer blocks."""
     if p.sigpending & ~p.sigmask:
         for sig in range(1, L.NSIG + 1):
             if p.sigpending & _bit(sig) & ~p.sigmask:
                 p.sigpending &= ~_bit(sig)
                 raise_signal(p, sig, SI_USER)
-    return 0
 
 
 def rt_sigpending(p, set_, sigsetsize):
@@ -197,9 +202,16 @@ def deliver_pending(p, regs: dict, fpu) -> dict | None:
 
 
 def rt_sigreturn(p):
-    """Restore the context saved by `deliver_pending` (the frame is at rsp-8)."""
+    """Restore the context saved by `deliver_pending`.  After a trap the frame's
+    ucontext is at rsp (the handler's `ret` popped pretcode); after a call
+    through a libOS trampoline it is above the trampoline's call frame."""
+    from unicorn.x86_const import UC_X86_REG_RIP, UC_X86_REG_RSP
     regs = p.core.regs
-    uc_at = regs.read_all()["rsp"]
+    libos = p.kernel.libos if p.kernel else None
+    via_libos = libos is not None and regs.read(UC_X86_REG_RIP) == libos.entry
+    uc_at = regs.read(UC_X86_REG_RSP) + (libos.CALL_FRAME if via_libos else 0)
+    # The restored rip is never the hooked `ret` (see Kernel.deliver_signals),
+    # so writing it moves the guest out of the hook for good.
     raw = p.mm.read(uc_at, _UCONTEXT_SIZE)
     gregs = struct.unpack_from("<18Q", raw, 40)
     restored = dict(zip(_SIGCONTEXT_REGS, gregs))
@@ -207,6 +219,8 @@ def rt_sigreturn(p):
     p.sigmask = struct.unpack_from("<Q", raw, 40 + 256)[0] & ~_UNBLOCKABLE
     if fx_at:
         p.core.restore_fpu(p.mm.read(fx_at, _FXSAVE_SIZE))
-    restored["rip"] -= p.core.SYSCALL_INSN_LEN     # Unicorn adds it back after the hook
+    if not via_libos:
+        restored["rip"] -= p.core.SYSCALL_INSN_LEN  # a trap: Unicorn adds it back after the hook
     regs.write_many(restored)
+    _unblocked(p)                                 # signals the restored mask lets through
     return None                                   # rax was restored with the rest

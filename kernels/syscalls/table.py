@@ -20,6 +20,15 @@ from . import (arch_process, drivers_random, fs_fcntl, fs_namei, fs_open, fs_rea
 
 FULL, PARTIAL, ERROR, MISSING = "full", "partial", "error", "missing"
 
+_FAMILY_OF_MODULE = {
+    "fs_read_write": "fs", "fs_open": "fs", "fs_stat": "fs", "fs_readdir": "fs",
+    "fs_namei": "fs", "fs_fcntl": "fs", "mm_mmap": "mm", "arch_process": "task",
+    "kernel_task": "task", "kernel_exit": "task", "kernel_sys": "info",
+    "kernel_time": "time", "kernel_sched": "sched", "kernel_signal": "signal",
+    "drivers_random": "dev",
+}
+_FAMILY_OF_ERROR = {"socket": "net", "socketpair": "net"}
+
 
 @dataclass(frozen=True)
 class Syscall:
@@ -29,6 +38,20 @@ class Syscall:
     support: str
     note: str = ""
     errno: int = 0
+
+    @property
+    def family(self) -> str:
+        """The kernel service the call belongs to, from its handler's module:
+        fs, net, mm, task, sched, time, signal, info or dev."""
+        if self.handler is None:
+            return _FAMILY_OF_ERROR.get(self.name, "other")
+        mod = self.handler.__module__.rsplit(".", 1)[-1]
+        return _FAMILY_OF_MODULE.get(mod, "other")
+
+    @property
+    def offloaded(self) -> bool:
+        """Served by the FWK in lwk and unikernel modes (file and network I/O)."""
+        return self.family in ("fs", "net")
 
     @property
     def arity(self) -> int:

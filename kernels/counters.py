@@ -1,0 +1,61 @@
+"""Event counters: what each syscall cost in kernel mechanics, per core.
+
+Every entry path counts the events its mechanics actually perform, where it
+performs them (kernels/linux.py, lwk.py, unikernel.py).  The cost model
+(kernels/costmodel.py) prices the same events; `azemu exec --stats` prints
+them.
+
+The fields:
+  syscalls        syscalls served, however they entered
+  trap            entered by the `syscall` instruction
+  function_hook   entered by a call into the libOS, caught by the function hook
+  in_guest        answered inside the guest by the libOS (never reached Python)
+  mode_switch     user->kernel and kernel->user privilege switches
+  regs_saved      registers written to the task's kernel-side context
+  regs_restored   registers reloaded from it on the way back
+  as_switch       address-space switches (page-table swaps, KPTI style)
+  global_lock     acquisitions of a kernel-wide lock
+  shared_access   accesses to kernel-wide shared structures
+  offload         calls marked for (or sent to) the FWK
+  return_checks   pending-signal and reschedule checks on the way back
+"""
+from __future__ import annotations
+
+FIELDS = ("trap", "function_hook", "in_guest", "mode_switch", "regs_saved",
+          "regs_restored", "as_switch", "global_lock", "shared_access", "offload",
+          "return_checks")
+
+
+class Counters:
+    __slots__ = FIELDS
+
+    def __init__(self):
+        for f in FIELDS:
+            setattr(self, f, 0)
+
+    @property
+    def syscalls(self) -> int:
+        """Syscalls served, however they entered."""
+        return self.trap + self.function_hook + self.in_guest
+
+    def as_dict(self) -> dict:
+        return {"syscalls": self.syscalls, **{f: getattr(self, f) for f in FIELDS}}
+
+    def __add__(self, other: "Counters") -> "Counters":
+        out = Counters()
+        for f in FIELDS:
+            setattr(out, f, getattr(self, f) + getattr(other, f))
+        return out
+
+    def __sub__(self, other: "Counters") -> "Counters":
+        out = Counters()
+        for f in FIELDS:
+            setattr(out, f, getattr(self, f) - getattr(other, f))
+        return out
+
+
+def total(per_core: list[Counters]) -> Counters:
+    out = Counters()
+    for c in per_core:
+        out = out + c
+    return out

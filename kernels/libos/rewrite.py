@@ -1,0 +1,200 @@
+"""Post-link rewriting of a source-compatible image's remaining `syscall` sites.
+
+After `azemu build` links a program with the libOS, libc's internal syscall
+wrappers still contain `syscall` instructions.  As HermiTux does, each site is
+rewritten into a 5-byte `jmp` to a per-site trampoline in the libOS's
+`azemu_libos_tramp` area.  The 2-byte `syscall` is too short for a jump, so the
+jump also takes the place of the instructions just before it (whole
+instructions, at least 3 bytes); the trampoline runs those instructions, then
+calls `azemu_libos_syscall` (128 bytes below the stack pointer, sparing the red
+zone), and jumps back past the site:
+
+    site:  mov %r12,%rdi; mov $39,%eax; syscall     ->    jmp tramp; nop...
+    tramp: mov %r12,%rdi; mov $39,%eax
+           lea -128(%rsp),%rsp; call azemu_libos_syscall; lea 128(%rsp),%rsp
+           jmp site_end
+
+Moved instructions must not be branches nor rip-relative, and nothing may jump
+into the middle of the patched bytes (every direct branch target in the code is
+collected by a linear sweep with capstone).  A site that fails these checks is
+left as a trap: still correct, only slower, and reported.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import capstone
+from elftools.elf.elffile import ELFFile
+
+SLOT = 64                 # bytes per trampoline: up to 41 of moved instructions
+_BRANCH = {"jmp", "call", "je", "jne", "jz", "jnz", "ja", "jae", "jb", "jbe", "jg", "jge",
+           "jl", "jle", "js", "jns", "jo", "jno", "jp", "jnp", "jrcxz", "jecxz", "loop",
+           "loope", "loopne"}
+
+
+@dataclass
+class RewriteReport:
+    syscall_sites: int = 0                      # `syscall` instructions found in the code
+    rewritten: int = 0
+    left: dict = field(default_factory=dict)    # reason -> count
+
+    def summary(self) -> str:
+        left = ", ".join(f"{n} {why}" for why, n in sorted(self.left.items())) or "none"
+        return (f"{self.syscall_sites} syscall sites: {self.rewritten} rewritten to function "
+                f"calls, left as traps: {left}")
+
+
+def _symbols(elf) -> dict:
+    tab = elf.get_section_by_name(".symtab")
+    return {s.name: s["st_value"] for s in tab.iter_symbols()} if tab else {}
+
+
+def _exec_segments(elf):
+    for seg in elf.iter_segments():
+        if seg["p_type"] == "PT_LOAD" and seg["p_flags"] & 1:
+            yield seg["p_vaddr"], seg["p_offset"], seg["p_filesz"]
+
+
+def rewrite(path_in: str, path_out: str) -> RewriteReport:
+    data = bytearray(open(path_in, "rb").read())
+    with open(path_in, "rb") as f:
+        elf = ELFFile(f)
+        syms = _symbols(elf)
+        segs = list(_exec_segments(elf))
+    need = ("azemu_libos_syscall", "azemu_libos_tramp", "azemu_libos_tramp_end")
+    if not all(n in syms for n in need):
+        raise ValueError(f"{path_in}: not linked with the azemu libOS")
+    target = syms["azemu_libos_syscall"]
+    tramp, tramp_end = syms["azemu_libos_tramp"], syms["azemu_libos_tramp_end"]
+
+    insns, targets = _sweep(data, segs)
+    order = sorted(insns)
+    index = {a: i for i, a in enumerate(order)}
+    rep = RewriteReport()
+    slot = tramp
+    for addr in order:
+        if insns[addr][1] != "syscall" or tramp <= addr < tramp_end:
+            continue
+        rep.syscall_sites += 1
+        window = _window(addr, insns, order, index, targets)
+        if isinstance(window, str):
+            rep.left[window] = rep.left.get(window, 0) + 1
+            continue
+        if slot + SLOT > tramp_end:
+            rep.left["no trampoline slot"] = rep.left.get("no trampoline slot", 0) + 1
+            continue
+        before, after = window
+        start = before[0] if before else addr
+        end = (after[-1] + insns[after[-1]][0]) if after else addr + 2
+
+        def moved(addrs, at):
+            out = b""
+            for a in addrs:
+                out += _relocated(data, segs, a, insns[a], at + len(out))
+            return out
+        code = moved(before, slot)
+        code += b"\x48\x8d\x64\x24\x80"                          # lea -0x80(%rsp),%rsp
+        code += b"\xe8" + struct.pack("<i", target - (slot + len(code) + 5))  # call the libOS
+        code += b"\x48\x8d\xa4\x24\x80\x00\x00\x00"             # lea 0x80(%rsp),%rsp
+        code += moved(after, slot + len(code))
+        code += b"\xe9" + struct.pack("<i", end - (slot + len(code) + 5))     # jmp back
+        if len(code) > SLOT:
+            rep.left["too long to move"] = rep.left.get("too long to move", 0) + 1
+            continue
+        toff = _file_offset(segs, slot)
+        data[toff:toff + len(code)] = code
+        soff = _file_offset(segs, start)
+        patch = b"\xe9" + struct.pack("<i", slot - (start + 5))
+        data[soff:soff + (end - start)] = patch + b"\xcc" * (end - start - 5)
+        slot += SLOT
+        rep.rewritten += 1
+    with open(path_out, "wb") as f:
+        f.write(data)
+    return rep
+
+
+def _window(addr, insns, order, index, targets):
+    """The instructions to move with the `syscall` at `addr` so that a 5-byte
+    jump fits: ([before...], [after...]), or the reason there is none.
+    Instructions before it are taken first; then instructions after it."""
+    before, after = [], []
+    start, end = addr, addr + 2
+    if addr in targets:
+        # something jumps straight to the syscall: only a window starting here works
+        before = None
+    while before is not None and end - start < 5:
+        i = index[start] - 1
+        prev = order[i] if i >= 0 else None
+        if prev is None or prev + insns[prev][0] != start or _unmovable(*insns[prev][1:]):
+            break
+        before.insert(0, prev)
+        start = prev
+        if start in targets:             # entering the window here is fine: it is the jmp
+            break
+    if before is None:
+        before = []
+    while end - start < 5:
+        nxt = end
+        if nxt not in insns or nxt in targets or _unmovable(*insns[nxt][1:]):
+            return "branch target" if nxt in targets else "no room around it"
+        after.append(nxt)
+        end = nxt + insns[nxt][0]
+    # no branch may land strictly inside the patched bytes
+    for a in before[1:] + [addr] + after:
+        if a != start and a in targets:
+            return "branch target"
+    return before, after
+
+
+def _relocated(data, segs, addr, insn, new_addr) -> bytes:
+    """The bytes of the instruction at `addr`, fixed up to run at `new_addr`."""
+    size, mnem, ops = insn
+    off = _file_offset(segs, addr)
+    raw = bytearray(data[off:off + size])
+    if "rip" in ops:
+        md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        md.detail = True
+        i = next(md.disasm(bytes(raw), addr))
+        disp = i.disp + addr - new_addr
+        if i.disp_size != 4 or not -2**31 <= disp < 2**31:
+            raise ValueError("rip-relative displacement out of range")
+        struct.pack_into("<i", raw, i.disp_offset, disp)
+    return bytes(raw)
+
+
+def _unmovable(mnem: str, ops: str) -> bool:
+    """Branches move badly (their targets are relative); so do the few
+    instructions that read rip other than through a rip-relative operand."""
+    return (mnem.startswith("j") or mnem.startswith("loop") or mnem in
+            ("call", "ret", "syscall", "int3", "ud2", "hlt", "int", "iretq", "sysret",
+             "xbegin", "xend", "endbr64"))
+
+
+def _file_offset(segs, vaddr: int) -> int:
+    for base, off, size in segs:
+        if base <= vaddr < base + size:
+            return off + vaddr - base
+    raise ValueError(f"{vaddr:#x} is not in the file")
+
+
+def _sweep(data, segs):
+    """{address: (size, mnemonic, operands)} for every instruction, and the set
+    of direct branch targets, by a linear sweep of the executable segments."""
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    insns, targets = {}, set()
+    for vaddr, off, size in segs:
+        code = bytes(data[off:off + size])
+        pos = 0
+        while pos < size:
+            last = pos
+            for addr, ln, mnem, ops in md.disasm_lite(code[pos:], vaddr + pos):
+                insns[addr] = (ln, mnem, ops)
+                if (mnem in _BRANCH or mnem.startswith("j")) and ops.startswith("0x"):
+                    try:
+                        targets.add(int(ops, 16))
+                    except ValueError:
+                        pass
+                last = addr - vaddr + ln
+            pos = last if last > pos else pos + 1     # skip a byte capstone cannot decode
+    return insns, targets

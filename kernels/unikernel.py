@@ -1,0 +1,156 @@
+"""Azalea's unikernel: one address space, kernel and application at the same
+privilege; file and network I/O offloaded to the FWK.
+
+Two ways in, as the paper describes:
+
+* **binary compatibility** — an unmodified ELF.  Its `syscall` instruction
+  still traps, but nothing is switched: no register save/restore, no stack or
+  address-space change.  The entry reads only the registers the call needs
+  (rax, then exactly `arity` arguments in one batch) and writes only rax.
+* **source compatibility** — an image built by `azemu build`, carrying the
+  libOS (kernels/libos/).  Its syscalls are function calls; the kernel catches
+  them with a code hook on the one address `azemu_libos_entry`, reads rax and
+  the arguments, writes rax, and the guest's own `ret` goes back.  getpid,
+  gettid and getppid may be answered by the libOS in guest memory, never
+  reaching Python; the libOS counts those itself.
+"""
+from __future__ import annotations
+
+import struct
+
+from unicorn import unicorn_const as ucc
+from unicorn.x86_const import UC_X86_REG_RAX
+
+from azemu import ucfast
+
+from .abi.linux_errno import EFAULT, EIO
+from .errors import GuestExit, LinuxError
+from .syscalls.dispatch import NR_LIMIT, Stop, serve, unknown_number
+from azemu.memory import GuestFault
+
+LIBOS_MAGIC = b"AZLIBOS1"
+_HEADER = struct.Struct("<8s7Q")
+FLAG_IN_GUEST = 1
+
+
+def trap_entry(kernel, p, core, table, counters):
+    """The binary-compatibility entry: the hot path, written flat."""
+    import sys
+    uch = core.uch
+    regs = core.regs
+    scratch, sref = regs.scratch, regs.scratch_ref
+    argbuf, batches = regs.argbuf, regs._arg_batches
+    rr, rw, batch, stop = ucfast.reg_read, ucfast.reg_write, ucfast.reg_read_batch, ucfast.emu_stop
+    RAX = UC_X86_REG_RAX
+    unknown = unknown_number(kernel.stderr)
+    c = counters
+
+    def syscall_entry(_uch, _ud):
+        rr(uch, RAX, sref)
+        nr = scratch.value
+        c.trap += 1
+        h, k = table[nr] if nr < NR_LIMIT else (unknown, 0)
+        try:
+            if k:
+                ids, ptrs = batches[k]
+                batch(uch, ids, ptrs, k)
+                ret = h(p, *argbuf[:k])
+            else:
+                ret = h(p)
+        except LinuxError as e:
+            ret = -e.errno
+        except GuestFault:
+            ret = -EFAULT
+        except OSError as e:
+            ret = -(e.errno or EIO)
+        except GuestExit as e:
+            kernel.exit = e
+            stop(uch)
+            return
+        except BaseException as e:          # a bug in azemu: stop cleanly, report once
+            kernel.internal_error = (nr, e, sys.exc_info()[2])
+            stop(uch)
+            return
+        if ret is not None:
+            scratch.value = ret             # ctypes wraps negatives to two's complement
+            rw(uch, RAX, sref)
+        if p.pending_delivery:
+            kernel.deliver_signals_from_hook()
+
+    return syscall_entry
+
+
+def function_hook_entry(kernel, p, core, table, counters):
+    """The source-compatibility entry: a code hook on `azemu_libos_entry`."""
+    import sys
+    uch = core.uch
+    regs = core.regs
+    scratch, sref = regs.scratch, regs.scratch_ref
+    argbuf, batches = regs.argbuf, regs._arg_batches
+    rr, rw, batch, stop = ucfast.reg_read, ucfast.reg_write, ucfast.reg_read_batch, ucfast.emu_stop
+    RAX = UC_X86_REG_RAX
+    unknown = unknown_number(kernel.stderr)
+    c = counters
+
+    def libos_entry(_uch, _addr, _size, _ud):
+        rr(uch, RAX, sref)
+        nr = scratch.value
+        c.function_hook += 1
+        h, k = table[nr] if nr < NR_LIMIT else (unknown, 0)
+        if k:
+            ids, ptrs = batches[k]
+            batch(uch, ids, ptrs, k)
+        try:
+            ret = serve(kernel, p, nr, h, argbuf[:k])
+        except Stop:
+            stop(uch)
+            return
+        if ret is not None:
+            scratch.value = ret
+            rw(uch, RAX, sref)
+        if p.pending_delivery:
+            try:
+                kernel.deliver_signals(in_syscall=False, at_libos_entry=True)
+            except BaseException as e:
+                kernel.internal_error = (nr, e, sys.exc_info()[2])
+                stop(uch)
+
+    return libos_entry
+
+
+class LibOS:
+    """Where the libOS lives in a source-compatible image (its header)."""
+
+    # At the function hook, rsp is this far below the caller's rsp: a
+    # trampoline steps 128 bytes down (the red zone) and `call` pushes 8.
+    CALL_FRAME = 128 + 8
+
+    def __init__(self, entry, syscall, pid, flags, in_guest_count, tramp, tramp_end):
+        self.entry, self.syscall, self.pid, self.flags = entry, syscall, pid, flags
+        self.in_guest_count, self.tramp, self.tramp_end = in_guest_count, tramp, tramp_end
+
+    @classmethod
+    def find(cls, path: str) -> "LibOS | None":
+        from elftools.elf.elffile import ELFFile
+        with open(path, "rb") as f:
+            sec = ELFFile(f).get_section_by_name(".azemu_libos")
+            if sec is None:
+                return None
+            raw = sec.data()[:_HEADER.size]
+        if len(raw) < _HEADER.size or raw[:8] != LIBOS_MAGIC:
+            return None
+        return cls(*_HEADER.unpack(raw)[1:])
+
+    def boot(self, p, in_guest: bool) -> None:
+        """Fill the libOS's task data: the answers it may give in the guest."""
+        p.mm.poke(self.pid, struct.pack("<QQQQ", p.pid, p.tid, p.ppid,
+                                        FLAG_IN_GUEST if in_guest else 0))
+
+    def in_guest_calls(self, p) -> int:
+        return struct.unpack("<Q", p.mm.read(self.in_guest_count, 8))[0]
+
+
+def install_function_hook(core, libos: LibOS, callback) -> None:
+    cb = ucfast.CODE_CB(callback)
+    core._callbacks.append(cb)
+    ucfast.add_hook(core.uch, ucc.UC_HOOK_CODE, cb, libos.entry, libos.entry)
