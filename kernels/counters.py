@@ -11,6 +11,7 @@ The fields:
   function_hook   entered by a call into the libOS, caught by the function hook
   in_guest        answered inside the guest by the libOS (never reached Python)
   mode_switch     user->kernel and kernel->user privilege switches
+  context_switch  full saves of the task's register state to its kernel context
   regs_saved      registers written to the task's kernel-side context
   regs_restored   registers reloaded from it on the way back
   as_switch       address-space switches (page-table swaps, KPTI style)
@@ -21,7 +22,7 @@ The fields:
 """
 from __future__ import annotations
 
-FIELDS = ("trap", "function_hook", "in_guest", "mode_switch", "regs_saved",
+FIELDS = ("trap", "function_hook", "in_guest", "mode_switch", "context_switch", "regs_saved",
           "regs_restored", "as_switch", "global_lock", "shared_access", "offload",
           "return_checks")
 

@@ -72,6 +72,7 @@ class Kernel:
         p = Process(mm, self.host)
         p.kernel, p.core = self, self.core
         p.umask = os.umask(0)              # the guest's umask is applied by its kernel
+        self._host_umask = p.umask         # given back in close()
         self.image = load(mm, path, argv, envp, hwcap=hwcap,
                           ids=(p.uid, p.euid, p.gid, p.egid))
         libos = unikernel.LibOS.find(path)
@@ -205,6 +206,11 @@ class Kernel:
         return self._finish(GuestExit(status=70))
 
     def close(self) -> None:
+        if getattr(self, "_host_umask", None) is not None:
+            os.umask(self._host_umask)
+            self._host_umask = None
+        if self.process is not None:
+            self.process.fds.close_all()
         self.part.close()
 
 

@@ -41,6 +41,7 @@ def context_switch_entry(kernel, p, core, table, c, enter, as_switches: int):
         c.mode_switch += 1
         c.as_switch += as_switches
         save()
+        c.context_switch += 1
         c.regs_saved += saved
         ctx[_RCX] = ctx[_RIP] + SYSCALL_LEN   # what `syscall` leaves in rcx and r11
         ctx[_R11] = ctx[_EFLAGS]
