@@ -209,7 +209,10 @@ def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
                 raise ExecError(f"{path}: cannot load its interpreter: {e.message}", 127 if e.status == 127 else 126)
             with fi:
                 lo, hi = _span(ielf)
-                interp_base = aspace.find_free(hi - lo) - lo
+                base = aspace.find_free(hi - lo)
+                if base is None:
+                    raise ExecError(f"{path}: no room in the address space for {interp}", 126)
+                interp_base = base - lo
                 _map_elf(aspace, fi, ielf, interp_base, os.path.basename(interp))
                 entry = ielf.header.e_entry + interp_base
 

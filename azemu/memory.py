@@ -290,21 +290,30 @@ class AddressSpace:
             m.name = name
 
     # ---- guest memory access (zero copy) -------------------------------------
-    def views(self, addr: int, length: int, write: bool = False) -> list[memoryview]:
-        """memoryviews over the host segment covering guest [addr, addr+length)."""
+    def views(self, addr: int, length: int, write: bool = False,
+              partial: bool = False) -> list[memoryview]:
+        """memoryviews over the host segment covering guest [addr, addr+length).
+        Mappings whose frames are contiguous share one view.  With `partial`,
+        stop at the first inaccessible page instead of faulting (as a read()
+        into a buffer that runs into unmapped memory fills what it can)."""
         need = PROT_WRITE if write else PROT_READ
-        out = []
-        view = self.phys.view
+        spans = []                                   # (phys offset, length)
         while length > 0:
             m = self.find(addr)
             if m is None or not (m.prot & need):
+                if partial and spans:
+                    break
                 raise GuestFault(addr, write)
             take = min(length, m.end - addr)
             off = m.phys + addr - m.start
-            out.append(view[off:off + take])
+            if spans and spans[-1][0] + spans[-1][1] == off:
+                spans[-1] = (spans[-1][0], spans[-1][1] + take)
+            else:
+                spans.append((off, take))
             addr += take
             length -= take
-        return out
+        view = self.phys.view
+        return [view[o:o + n] for o, n in spans]
 
     def read(self, addr: int, length: int) -> bytes:
         if length <= 0:

@@ -19,6 +19,22 @@ _libc = ctypes.CDLL(None, use_errno=True)
 STATFS_SIZE = 120            # struct statfs on x86-64 Linux
 
 
+IOV_MAX = 1024
+
+
+def _batched(call, views) -> int:
+    if len(views) <= IOV_MAX:
+        return call(views, 0)
+    done = 0
+    for i in range(0, len(views), IOV_MAX):
+        chunk = views[i:i + IOV_MAX]
+        n = call(chunk, done)
+        done += n
+        if n < sum(len(v) for v in chunk):
+            break
+    return done
+
+
 class LocalHostIO:
     """Host I/O served in-process with plain system calls."""
 
@@ -29,17 +45,19 @@ class LocalHostIO:
     def close(self, hfd: int) -> None:
         os.close(hfd)
 
+    # Vectored calls take at most IOV_MAX buffers: longer lists go in batches,
+    # stopping at the first short transfer, as one call would.
     def readv(self, hfd: int, views) -> int:
-        return os.readv(hfd, views)
+        return _batched(lambda vs, off: os.readv(hfd, vs), views)
 
     def writev(self, hfd: int, views) -> int:
-        return os.writev(hfd, views)
+        return _batched(lambda vs, off: os.writev(hfd, vs), views)
 
     def preadv(self, hfd: int, views, offset: int) -> int:
-        return os.preadv(hfd, views, offset)
+        return _batched(lambda vs, off: os.preadv(hfd, vs, offset + off), views)
 
     def pwritev(self, hfd: int, views, offset: int) -> int:
-        return os.pwritev(hfd, views, offset)
+        return _batched(lambda vs, off: os.pwritev(hfd, vs, offset + off), views)
 
     def lseek(self, hfd: int, offset: int, whence: int) -> int:
         return os.lseek(hfd, offset, whence)
@@ -157,6 +175,25 @@ class LocalHostIO:
 
     def tcgetpgrp(self, hfd: int) -> int:
         return os.tcgetpgrp(hfd)
+
+    def realpath(self, path: bytes, dirfd=None) -> bytes:
+        """The directory `path` names, symlinks resolved (for chdir)."""
+        fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dirfd)
+        try:
+            return self.realpath_of_fd(fd)
+        finally:
+            os.close(fd)
+
+    def fionread(self, hfd: int) -> int:
+        import fcntl
+        import termios
+        buf = fcntl.ioctl(hfd, termios.FIONREAD, b"\0" * 4)
+        return int.from_bytes(buf, "little")
+
+    def is_mappable(self, hfd: int) -> bool:
+        import stat as st
+        mode = os.fstat(hfd).st_mode
+        return st.S_ISREG(mode) or st.S_ISBLK(mode)
 
     def realpath_of_fd(self, hfd: int) -> bytes:
         return os.readlink(f"/proc/self/fd/{hfd}".encode())

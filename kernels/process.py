@@ -39,6 +39,14 @@ class FdTable:
         except KeyError:
             raise LinuxError(EBADF) from None
 
+    def lowest_free(self, lowest: int = 0) -> int:
+        fd = lowest
+        while fd in self.files:
+            fd += 1
+        if fd >= MAX_FDS:
+            raise LinuxError(EMFILE)
+        return fd
+
     def install(self, f: OpenFile, lowest: int = 0, cloexec: bool = False, at: int | None = None) -> int:
         if at is None:
             at = lowest

@@ -31,6 +31,8 @@ def arch_prctl(p, code, addr):
     if code == L.ARCH_GET_GS:
         p.mm.write_u64(addr, regs.read(UC_X86_REG_GS_BASE))
         return 0
-    if code in (L.ARCH_GET_CPUID, L.ARCH_SET_CPUID):
-        raise LinuxError(ENODEV)
+    if code == L.ARCH_GET_CPUID:
+        return 1                                  # cpuid is enabled (never faulting)
+    if code == L.ARCH_SET_CPUID:
+        raise LinuxError(ENODEV)                  # no CPUID faulting on this CPU
     raise LinuxError(EINVAL)

@@ -7,7 +7,8 @@ from ..errors import LinuxError
 
 
 def getrandom(p, buf, buflen, flags):
-    if flags & ~(L.GRND_NONBLOCK | L.GRND_RANDOM | L.GRND_INSECURE):
+    if flags & ~(L.GRND_NONBLOCK | L.GRND_RANDOM | L.GRND_INSECURE) or \
+            flags & (L.GRND_RANDOM | L.GRND_INSECURE) == (L.GRND_RANDOM | L.GRND_INSECURE):
         raise LinuxError(EINVAL)
     n = min(buflen, 1 << 25)
     p.mm.write(buf, os.urandom(n))

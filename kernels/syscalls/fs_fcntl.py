@@ -81,6 +81,9 @@ def ioctl(p, fd, request, arg):
         on = int.from_bytes(p.mm.read(arg, 4), "little")
         flags = (f.flags | L.O_NONBLOCK) if on else (f.flags & ~L.O_NONBLOCK)
         return fcntl(p, fd, L.F_SETFL, flags)
+    if request == L.FIONREAD:
+        p.mm.write(arg, p.host.fionread(f.hfd).to_bytes(4, "little"))
+        return 0
     if not p.host.isatty(f.hfd):
         raise LinuxError(ENOTTY)
     if request == L.TIOCGWINSZ:
@@ -101,12 +104,14 @@ def pipe2(p, fds, flags):
     flags = s32(flags)
     if flags & ~(L.O_CLOEXEC | L.O_NONBLOCK | L.O_DIRECT):
         raise LinuxError(EINVAL)
+    rfd = p.fds.lowest_free()
+    wfd = p.fds.lowest_free(rfd + 1)
+    p.mm.write(fds, rfd.to_bytes(4, "little") + wfd.to_bytes(4, "little"))  # EFAULT first
     r, w = p.host.pipe(os.O_CLOEXEC | (os.O_NONBLOCK if flags & L.O_NONBLOCK else 0))
     extra = flags & L.O_NONBLOCK
     cloexec = bool(flags & L.O_CLOEXEC)
-    rfd = p.fds.install(OpenFile(r, L.O_RDONLY | extra), cloexec=cloexec)
-    wfd = p.fds.install(OpenFile(w, L.O_WRONLY | extra), cloexec=cloexec)
-    p.mm.write(fds, rfd.to_bytes(4, "little") + wfd.to_bytes(4, "little"))
+    p.fds.install(OpenFile(r, L.O_RDONLY | extra), at=rfd, cloexec=cloexec)
+    p.fds.install(OpenFile(w, L.O_WRONLY | extra), at=wfd, cloexec=cloexec)
     return 0
 
 

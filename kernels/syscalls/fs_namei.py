@@ -56,6 +56,8 @@ def rename(p, oldpath, newpath):
 
 
 def linkat(p, olddirfd, oldpath, newdirfd, newpath, flags):
+    if s32(flags) & ~(L.AT_SYMLINK_FOLLOW | L.AT_EMPTY_PATH):
+        raise LinuxError(EINVAL)
     od, op = resolve(p, olddirfd, oldpath)
     nd, np_ = resolve(p, newdirfd, newpath)
     p.host.link(op, np_, od, nd, bool(s32(flags) & L.AT_SYMLINK_FOLLOW))

@@ -19,10 +19,16 @@ def openat(p, dirfd, pathname, flags, mode):
         mode = mode & 0o7777 & ~p.umask
     else:
         mode = 0
+    fd = p.fds.lowest_free()                 # EMFILE before anything is created
     hfd = p.host.open(hpath, host_open_flags(flags), mode, hdir)
-    is_dir = st.S_ISDIR(p.host.fstat(hfd).st_mode)
-    full = hpath if hdir is None else os.path.join(p.host.realpath_of_fd(hdir), hpath)
-    return p.fds.install(OpenFile(hfd, flags & ~L.O_CLOEXEC, full, is_dir),
+    try:
+        is_dir = st.S_ISDIR(p.host.fstat(hfd).st_mode)
+        full = hpath if hdir is None else os.path.join(p.host.realpath_of_fd(hdir), hpath)
+    except OSError:
+        p.host.close(hfd)
+        raise
+    kept = flags & ~(L.O_CLOEXEC | L.O_CREAT | L.O_EXCL | L.O_NOCTTY | L.O_TRUNC)
+    return p.fds.install(OpenFile(hfd, kept, full, is_dir), at=fd,
                          cloexec=bool(flags & L.O_CLOEXEC))
 
 
@@ -43,7 +49,10 @@ def faccessat2(p, dirfd, pathname, mode, flags):
     mode, flags = s32(mode), s32(flags)
     if mode & ~7 or flags & ~(L.AT_EACCESS | L.AT_SYMLINK_NOFOLLOW | L.AT_EMPTY_PATH):
         raise LinuxError(EINVAL)
-    hdir, hpath = resolve(p, dirfd, pathname)
+    hdir, hpath = resolve(p, dirfd, pathname, empty_ok=bool(flags & L.AT_EMPTY_PATH))
+    if not hpath and hdir is not None:        # AT_EMPTY_PATH: the dirfd itself
+        hpath = p.host.realpath_of_fd(hdir)
+        hdir = None
     follow = not flags & L.AT_SYMLINK_NOFOLLOW
     p.host.stat(hpath, follow, hdir)              # ENOENT/ENOTDIR/ELOOP as the host says
     if not p.host.access(hpath, mode, hdir, bool(flags & L.AT_EACCESS), follow):
@@ -66,9 +75,7 @@ def chdir(p, pathname):
         raise LinuxError(ENOTDIR)
     if not p.host.access(hpath, os.X_OK, hdir):
         raise LinuxError(13)
-    p.cwd = os.path.normpath(hpath)
-    if p.cwd.startswith(b"//"):
-        p.cwd = p.cwd[1:]
+    p.cwd = p.host.realpath(hpath, hdir)     # symlinks resolved, as the kernel's cwd is
     return 0
 
 
@@ -139,8 +146,10 @@ def utimensat(p, dirfd, pathname, times, flags):
             elif nsec == (1 << 30) - 2:          # UTIME_OMIT: keep the current value
                 s = p.host.stat(hpath, True, hdir) if isinstance(hpath, bytes) else p.host.fstat(hpath)
                 vals.append(s.st_atime_ns if len(vals) == 0 else s.st_mtime_ns)
-            else:
+            elif 0 <= nsec < 10**9:
                 vals.append(sec * 10**9 + nsec)
+            else:
+                raise LinuxError(EINVAL)
         ns = tuple(vals)
     follow = not (s32(flags) & L.AT_SYMLINK_NOFOLLOW)
     p.host.utime(hpath, ns, hdir, follow)

@@ -47,7 +47,7 @@ def read(p, fd, buf, count):
     f = _readable(p, fd)
     if not count:
         return 0
-    return p.host.readv(f.hfd, p.mm.views(buf, min(count, 0x7FFFF000), write=True))
+    return p.host.readv(f.hfd, p.mm.views(buf, min(count, 0x7FFFF000), write=True, partial=True))
 
 
 def write(p, fd, buf, count):
@@ -79,7 +79,8 @@ def pread64(p, fd, buf, count, offset):
         raise LinuxError(EINVAL)
     if not count:
         return 0
-    return p.host.preadv(f.hfd, p.mm.views(buf, count, write=True), s64(offset))
+    return p.host.preadv(f.hfd, p.mm.views(buf, min(count, 0x7FFFF000), write=True, partial=True),
+                         s64(offset))
 
 
 def pwrite64(p, fd, buf, count, offset):
@@ -112,6 +113,8 @@ def lseek(p, fd, offset, whence):
             if offset == 0:
                 f.dirents = None
             return offset
+        if whence == L.SEEK_CUR and offset == 0:          # telldir
+            return f.dirpos
         raise LinuxError(EINVAL)
     try:
         return p.host.lseek(f.hfd, s64(offset), whence)
@@ -122,23 +125,31 @@ def lseek(p, fd, offset, whence):
 
 
 def sendfile(p, out_fd, in_fd, offset_ptr, count):
-    """Copy between two files through the guest's own read and write paths."""
+    """Copy between two files; the input offset moves by what was written."""
     fin, fout = _readable(p, in_fd), _writable(p, out_fd)
     count = min(count, 1 << 20)
     if offset_ptr:
         off = s64(p.mm.read_u64(offset_ptr))
-        data = bytearray(count)
-        n = p.host.preadv(fin.hfd, [data], off)
-        p.mm.write_u64(offset_ptr, off + n)
+        if off < 0:
+            raise LinuxError(EINVAL)
     else:
-        data = bytearray(count)
-        n = p.host.readv(fin.hfd, [data])
+        try:
+            off = p.host.lseek(fin.hfd, 0, L.SEEK_CUR)
+        except OSError:
+            off = None                                 # a pipe: plain reads
+    data = bytearray(count)
+    n = p.host.preadv(fin.hfd, [data], off) if off is not None else p.host.readv(fin.hfd, [data])
     if not n:
         return 0
     try:
-        return p.host.writev(fout.hfd, [memoryview(data)[:n]])
+        done = p.host.writev(fout.hfd, [memoryview(data)[:n]])
     except BrokenPipeError:
         _on_epipe(p)
+    if offset_ptr:
+        p.mm.write_u64(offset_ptr, off + done)
+    elif off is not None:
+        p.host.lseek(fin.hfd, off + done, L.SEEK_SET)
+    return done
 
 
 def fadvise64(p, fd, offset, length, advice):

@@ -7,8 +7,14 @@ from ..errors import LinuxError
 from .util import at_dir, pack_stat, pack_statx, path_arg, s32
 
 
-def _stat_at(p, dirfd, pathname, flags):
+_STAT_FLAGS = L.AT_SYMLINK_NOFOLLOW | L.AT_NO_AUTOMOUNT | L.AT_EMPTY_PATH
+_STATX_SYNC = 0x6000                          # AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC
+
+
+def _stat_at(p, dirfd, pathname, flags, allowed=_STAT_FLAGS):
     flags = s32(flags)
+    if flags & ~allowed:
+        raise LinuxError(EINVAL)
     path = path_arg(p, pathname, empty_ok=True)
     if not path:
         if not flags & L.AT_EMPTY_PATH:
@@ -41,7 +47,7 @@ def fstat(p, fd, statbuf):
 
 
 def statx(p, dirfd, pathname, flags, mask, statxbuf):
-    s = _stat_at(p, dirfd, pathname, flags)
+    s = _stat_at(p, dirfd, pathname, flags, _STAT_FLAGS | _STATX_SYNC)
     p.mm.write(statxbuf, pack_statx(s))
     return 0
 
@@ -50,13 +56,30 @@ def readlinkat(p, dirfd, pathname, buf, bufsiz):
     if s32(bufsiz) <= 0:
         raise LinuxError(EINVAL)
     hdir, hpath = at_dir(p, dirfd, path_arg(p, pathname))
-    if hdir is None and hpath == b"/proc/self/exe":
-        target = p.exe
+    proc = _proc_self_link(p, hpath) if hdir is None else None
+    if proc is not None:
+        target = proc
     else:
         target = p.host.readlink(hpath, hdir)
     out = target[:bufsiz]
     p.mm.write(buf, out)
     return len(out)
+
+
+def _proc_self_link(p, path: bytes):
+    """/proc/self/exe and /proc/self/fd/N answered for the guest, not the host
+    (whose /proc/self is azemu)."""
+    for prefix in (b"/proc/self/", b"/proc/%d/" % p.pid, b"/proc/thread-self/"):
+        if path.startswith(prefix):
+            rest = path[len(prefix):]
+            if rest == b"exe":
+                return p.exe
+            if rest.startswith(b"fd/") and rest[3:].isdigit():
+                f = p.fds.files.get(int(rest[3:]))
+                if f is None:
+                    raise LinuxError(ENOENT)
+                return f.path or p.host.realpath_of_fd(f.hfd)
+    return None
 
 
 def readlink(p, pathname, buf, bufsiz):

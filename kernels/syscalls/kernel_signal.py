@@ -97,7 +97,8 @@ def sigaltstack(p, ss, old_ss):
         p.mm.write(old_ss, L.STACK_T.pack(sp, flags | (L.SS_ONSTACK if on else 0), size))
     if ss:
         sp, flags, size = L.STACK_T.unpack(p.mm.read(ss, L.STACK_T.size))
-        if flags & ~(L.SS_DISABLE | L.SS_ONSTACK | (1 << 31)):
+        flags &= 0xFFFFFFFF
+        if flags & ~(L.SS_DISABLE | L.SS_ONSTACK | (1 << 31)):      # 1<<31: SS_AUTODISARM
             raise LinuxError(EINVAL)
         if flags & L.SS_DISABLE:
             p.altstack = (0, L.SS_DISABLE, 0)
@@ -128,8 +129,10 @@ def raise_signal(p, sig: int, code: int = SI_KERNEL, addr: int = 0) -> None:
 
 
 def _check_target(p, pid):
-    if pid not in (p.pid, 0, -1) and pid != -p.pgid:
-        raise LinuxError(ESRCH if pid > 0 else EPERM)
+    """Only the process itself is reachable; kill(-1) reaches every process
+    but the caller, and there is none other in this kernel instance."""
+    if pid not in (p.pid, 0) and pid != -p.pgid:
+        raise LinuxError(ESRCH)
 
 
 def kill(p, pid, sig):

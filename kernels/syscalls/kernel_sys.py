@@ -175,8 +175,11 @@ PR_SET_NAME, PR_GET_NAME = 15, 16
 
 def prctl(p, option, arg2, arg3, arg4, arg5):
     option = s32(option)
-    if option == PR_SET_NAME:
-        p.comm = p.mm.read_cstr(arg2, 4096)[:15]
+    if option == PR_SET_NAME:                 # at most 15 bytes are taken, as Linux
+        try:
+            p.comm = p.mm.read_cstr(arg2, 15)
+        except ValueError:
+            p.comm = p.mm.read(arg2, 15)
         return 0
     if option == PR_GET_NAME:
         p.mm.write(arg2, p.comm.ljust(16, b"\0"))
@@ -189,9 +192,9 @@ def prctl(p, option, arg2, arg3, arg4, arg5):
         p.dumpable = arg2
         return 0
     if option == PR_SET_PDEATHSIG:
-        if s32(arg2) < 0 or s32(arg2) > L.NSIG:
+        if arg2 > L.NSIG:                     # an unsigned long in Linux
             raise LinuxError(EINVAL)
-        p.pdeathsig = s32(arg2)
+        p.pdeathsig = arg2
         return 0
     if option == PR_GET_PDEATHSIG:
         p.mm.write(arg2, p.pdeathsig.to_bytes(4, "little"))

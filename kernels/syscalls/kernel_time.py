@@ -73,8 +73,10 @@ def clock_nanosleep(p, clockid, flags, request, remain):
     ns = _read_ts(p, request)
     if s32(flags) & L.TIMER_ABSTIME:
         ns -= time.clock_gettime_ns(c)
-    if ns > 0:
-        time.sleep(ns / 1e9)
+    while ns > 0:                             # in chunks: "sleep forever" is a real idiom
+        chunk = min(ns, 86400 * 10**9)
+        time.sleep(chunk / 1e9)
+        ns -= chunk
     return 0
 
 

@@ -16,10 +16,16 @@ from .util import s32, s64
 _MAX_LEN = L.TASK_SIZE
 
 
-def _prot(prot: int) -> int:
-    prot &= ~(L.PROT_GROWSDOWN | L.PROT_GROWSUP)
-    if prot & ~7:
+PROT_SEM = 0x8
+
+
+def _prot(prot: int, strict: bool = True) -> int:
+    """Linux's checks: mprotect refuses unknown bits and GROWSDOWN with
+    GROWSUP; mmap ignores bits it does not know (PROT_SEM among them)."""
+    grow = prot & (L.PROT_GROWSDOWN | L.PROT_GROWSUP)
+    if strict and (grow == (L.PROT_GROWSDOWN | L.PROT_GROWSUP) or prot & ~(7 | PROT_SEM | grow)):
         raise LinuxError(EINVAL)
+    prot &= 7
     if prot & (L.PROT_WRITE | L.PROT_EXEC):      # x86 cannot map write- or exec-only
         prot |= L.PROT_READ
     return prot
@@ -45,7 +51,9 @@ def brk(p, addr):
 
 def mmap(p, addr, length, prot, flags, fd, offset):
     flags, fd, offset = s32(flags), s32(fd), s64(offset)
-    prot = _prot(s32(prot))
+    anon = bool(flags & L.MAP_ANONYMOUS)
+    f = None if anon else p.fds.get(fd)          # EBADF comes first, as in Linux
+    prot = _prot(s32(prot), strict=False)
     if length == 0 or offset & (PAGE - 1) or offset < 0:
         raise LinuxError(EINVAL)
     size = page_up(length)
@@ -54,19 +62,18 @@ def mmap(p, addr, length, prot, flags, fd, offset):
     kind = flags & L.MAP_TYPE
     if kind not in (L.MAP_SHARED, L.MAP_PRIVATE, L.MAP_SHARED_VALIDATE):
         raise LinuxError(EINVAL)
-    anon = bool(flags & L.MAP_ANONYMOUS)
-    f = None
     if not anon:
-        f = p.fds.get(fd)
         acc = f.flags & L.O_ACCMODE
-        if f.is_dir:
+        if f.is_dir or not p.host.is_mappable(f.hfd):
             raise LinuxError(ENODEV)
         if acc == L.O_WRONLY or (kind != L.MAP_PRIVATE and prot & L.PROT_WRITE and acc != L.O_RDWR):
             raise LinuxError(EACCES)
     mm = p.mm
     if flags & (L.MAP_FIXED | L.MAP_FIXED_NOREPLACE):
-        if addr & (PAGE - 1) or addr + size > L.TASK_SIZE:
+        if addr & (PAGE - 1):
             raise LinuxError(EINVAL)
+        if addr + size > L.TASK_SIZE:
+            raise LinuxError(ENOMEM)
         if flags & L.MAP_FIXED_NOREPLACE and not flags & L.MAP_FIXED and not mm.is_free(addr, addr + size):
             raise LinuxError(EEXIST)
         start = addr
@@ -80,8 +87,11 @@ def mmap(p, addr, length, prot, flags, fd, offset):
             mm.map(start, size, prot, name)
         else:
             mm.map(start, size, L.PROT_READ | L.PROT_WRITE, name)
-            views = mm.views(start, length, write=True)
-            p.host.preadv(f.hfd, views, offset)
+            try:
+                p.host.preadv(f.hfd, mm.views(start, length, write=True), offset)
+            except OSError:
+                mm.unmap(start, size)
+                raise
             if prot != L.PROT_READ | L.PROT_WRITE:
                 mm.protect(start, size, prot)
     except OutOfMemory:
@@ -99,10 +109,10 @@ def munmap(p, addr, length):
 def mprotect(p, addr, length, prot):
     if addr & (PAGE - 1):
         raise LinuxError(EINVAL)
-    prot = _prot(s32(prot))
     size = page_up(length)
     if not size:
         return 0
+    prot = _prot(s32(prot))
     if not p.mm.fully_mapped(addr, addr + size):
         raise LinuxError(ENOMEM)
     p.mm.protect(addr, size, prot)
@@ -115,9 +125,16 @@ def mremap(p, old_addr, old_size, new_size, flags, new_addr):
         raise LinuxError(EINVAL)
     if flags & L.MREMAP_FIXED and not flags & L.MREMAP_MAYMOVE:
         raise LinuxError(EINVAL)
-    old_size, new_size = page_up(old_size), page_up(new_size)
-    if not new_size:
+    if flags & L.MREMAP_DONTUNMAP and (not flags & L.MREMAP_MAYMOVE or old_size != new_size):
         raise LinuxError(EINVAL)
+    old_size, new_size = page_up(old_size), page_up(new_size)
+    if not new_size or new_size > L.TASK_SIZE:
+        raise LinuxError(EINVAL)
+    if flags & L.MREMAP_FIXED:
+        if new_addr & (PAGE - 1) or new_addr > L.TASK_SIZE - new_size:
+            raise LinuxError(EINVAL)
+        if new_addr < old_addr + old_size and old_addr < new_addr + new_size:
+            raise LinuxError(EINVAL)             # the ranges may not overlap
     mm = p.mm
     if not old_size or not mm.fully_mapped(old_addr, old_addr + old_size):
         raise LinuxError(EFAULT)
@@ -125,10 +142,19 @@ def mremap(p, old_addr, old_size, new_size, flags, new_addr):
     name = mm.find(old_addr).name
     try:
         if flags & L.MREMAP_FIXED:
-            if new_addr & (PAGE - 1):
-                raise LinuxError(EINVAL)
             mm.unmap(new_addr, new_size)
-            return _move(mm, old_addr, old_size, new_size, new_addr, prot, name)
+            dest = _move(mm, old_addr, old_size, new_size, new_addr, prot, name)
+        elif flags & L.MREMAP_DONTUNMAP:
+            dest = mm.find_free(new_size)
+            if dest is None:
+                raise LinuxError(ENOMEM)
+            dest = _move(mm, old_addr, old_size, new_size, dest, prot, name)
+        else:
+            dest = None
+        if dest is not None:
+            if flags & L.MREMAP_DONTUNMAP:       # the old range stays, empty
+                mm.map(old_addr, old_size, prot, name)
+            return dest
         if new_size <= old_size:
             if new_size < old_size:
                 mm.unmap(old_addr + new_size, old_size - new_size)
@@ -161,18 +187,24 @@ def madvise(p, addr, length, advice):
     if addr & (PAGE - 1):
         raise LinuxError(EINVAL)
     size = page_up(length)
+    known = advice in (L.MADV_NORMAL, L.MADV_RANDOM, L.MADV_SEQUENTIAL, L.MADV_WILLNEED,
+                       L.MADV_DONTNEED, L.MADV_FREE) or 9 <= advice <= 25
+    if not known:
+        raise LinuxError(EINVAL)
+    if not p.mm.fully_mapped(addr, addr + size):
+        raise LinuxError(ENOMEM)
     if advice in (L.MADV_DONTNEED, L.MADV_FREE):
-        if not p.mm.fully_mapped(addr, addr + size):
-            raise LinuxError(ENOMEM)
         p.mm.discard(addr, size)                 # private anonymous: reads back zero
-        return 0
-    if advice in (L.MADV_NORMAL, L.MADV_RANDOM, L.MADV_SEQUENTIAL, L.MADV_WILLNEED) or 9 <= advice <= 25:
-        return 0                                 # hints: nothing to do in this model
-    raise LinuxError(EINVAL)
+    return 0                                     # the rest are hints
+
+
+MS_ASYNC, MS_INVALIDATE, MS_SYNC = 1, 2, 4
 
 
 def msync(p, addr, length, flags):
-    if addr & (PAGE - 1):
+    flags = s32(flags)
+    if addr & (PAGE - 1) or flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC) or \
+            flags & (MS_ASYNC | MS_SYNC) == (MS_ASYNC | MS_SYNC):
         raise LinuxError(EINVAL)
     if not p.mm.fully_mapped(addr, addr + page_up(length)):
         raise LinuxError(ENOMEM)

@@ -78,9 +78,9 @@ def host_open_flags(flags: int) -> int:
 def pack_stat(s: os.stat_result) -> bytes:
     return L.STAT.pack(s.st_dev, s.st_ino, s.st_nlink, s.st_mode, s.st_uid, s.st_gid, 0,
                        s.st_rdev, s.st_size, s.st_blksize, s.st_blocks,
-                       int(s.st_atime), s.st_atime_ns % 10**9,
-                       int(s.st_mtime), s.st_mtime_ns % 10**9,
-                       int(s.st_ctime), s.st_ctime_ns % 10**9)
+                       s.st_atime_ns // 10**9, s.st_atime_ns % 10**9,
+                       s.st_mtime_ns // 10**9, s.st_mtime_ns % 10**9,
+                       s.st_ctime_ns // 10**9, s.st_ctime_ns % 10**9)
 
 
 def pack_statx(s: os.stat_result) -> bytes:
