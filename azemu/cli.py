@@ -2,6 +2,8 @@
 
     azemu exec PROGRAM [ARGS...]    run a Linux x86-64 program on an emulated kernel
     azemu build app.c -o app        a source-compatible unikernel image (libOS linked in)
+    azemu bench getpid              the paper's getpid experiment (Figure 7)
+    azemu calibrate                 native primitive costs for the cost model
     azemu info FILE                 what kind of program a file is, its segments
     azemu syscalls                  the syscall compatibility table, from the code
 
@@ -99,6 +101,27 @@ def _cmd_build(args) -> int:
     return 0
 
 
+def _cmd_bench(args) -> int:
+    from .bench import main as bench_main
+    return bench_main(args)
+
+
+def _cmd_calibrate(args) -> int:
+    from rich.console import Console
+
+    from .calibrate import HELPER, cache_path, load_or_measure, print_calibration
+    if not HELPER.exists():
+        print(f"azemu calibrate: {HELPER} is missing (make guests builds it)", file=sys.stderr)
+        return 1
+    data = load_or_measure(fresh=True)
+    print_calibration(data, Console())
+    print(f"saved to {cache_path()}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(data, f, indent=1)
+    return 0
+
+
 def _cmd_syscalls(args) -> int:
     from kernels.syscalls.table import all_entries
     entries = [e for e in all_entries() if args.all or e.support != "missing"]
@@ -168,6 +191,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the C library to link (gcc for glibc, musl-gcc for musl)")
     bd.add_argument("--cflags", default="", help='compiler flags (default "-O2")')
     bd.set_defaults(func=_cmd_build)
+    bn = sub.add_parser("bench", help="run a benchmark: getpid (the paper's Figure 7)",
+                        description="getpid: the getpid loop natively and on linux, lwk, "
+                                    "unikernel-binary and unikernel-source (function hook, in-guest); "
+                                    "emulator time per call (measured) and modelled native time per call.")
+    bn.add_argument("benchmark", choices=("getpid",))
+    bn.add_argument("--iterations", type=int, default=10_000)
+    bn.add_argument("--repeat", type=int, default=5)
+    bn.add_argument("--json", metavar="FILE")
+    bn.add_argument("--plot", metavar="FILE", help="write a PNG bar chart")
+    bn.set_defaults(func=_cmd_bench)
+    cal = sub.add_parser("calibrate", help="measure native primitive costs for the cost model",
+                         description="Run native micro-measurements on this host (a getpid "
+                                     "syscall, a function call, a lock, a register save, a "
+                                     "cache-line transfer, a cycle) and show the price of each "
+                                     "kernel event in the cost model, with its source.")
+    cal.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    cal.set_defaults(func=_cmd_calibrate)
     info = sub.add_parser("info", help="describe an ELF file: kind, size, segments")
     info.add_argument("file")
     info.set_defaults(func=_cmd_info)

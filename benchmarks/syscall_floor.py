@@ -92,9 +92,11 @@ def bare_unicorn(path: str, arg: int) -> float:
     return time.perf_counter() - t
 
 
-def azemu(path: str, arg: int) -> float:
-    """Run under azemu's kernel; returns the seconds of the run (not loading)."""
-    k = Kernel(memory=64 << 20)
+def azemu(path: str, arg: int, mode: str = "unikernel") -> float:
+    """Run under azemu's kernel; returns the seconds of the run (not loading).
+    The unikernel mode's binary-compatibility path is azemu's bare trap path:
+    no context switch, only the registers the call needs."""
+    k = Kernel(mode=mode, memory=64 << 20)
     k.exec(path, [path.encode(), str(arg).encode()], [])
     t = time.perf_counter()
     out = k.run()

@@ -103,7 +103,8 @@ class Kernel:
         if libos is not None:
             libos.boot(p, self.in_guest)
             unikernel.install_function_hook(
-                self.core, libos, unikernel.function_hook_entry(self, p, self.core, table, counters))
+                self.core, libos,
+                unikernel.function_hook_entry(self, p, self.core, table, counters, libos.call_block(mm)))
             self.libos = libos
             self.variant = "unikernel-source"
         # As Linux's ELF_PLAT_INIT: every register zero at entry but rsp.  rdx in
@@ -167,8 +168,9 @@ class Kernel:
         """Enter the handler of the first pending signal (see kernel_signal).
         The interrupted context saved in the frame is where the guest would
         have resumed: past the `syscall` after a trap, or — at the libOS's
-        function hook — back in the caller, as if its `ret` had run (resuming
-        on the hooked `ret` would enter the hook again)."""
+        function hook — back in the caller with the result in rax, as if the
+        libOS had returned (resuming on the hooked address would enter the
+        hook again)."""
         regs = self.core.regs.read_all()
         if in_syscall:
             regs["rip"] += self.core.SYSCALL_INSN_LEN

@@ -8,11 +8,13 @@ Two ways in, as the paper describes:
   address-space change.  The entry reads only the registers the call needs
   (rax, then exactly `arity` arguments in one batch) and writes only rax.
 * **source compatibility** — an image built by `azemu build`, carrying the
-  libOS (kernels/libos/).  Its syscalls are function calls; the kernel catches
-  them with a code hook on the one address `azemu_libos_entry`, reads rax and
-  the arguments, writes rax, and the guest's own `ret` goes back.  getpid,
-  gettid and getppid may be answered by the libOS in guest memory, never
-  reaching Python; the libOS counts those itself.
+  libOS (kernels/libos/).  Its syscalls are function calls; the libOS puts
+  the number and arguments in its call block in guest memory, and the kernel
+  catches the call with a code hook on the one address `azemu_libos_entry`,
+  reads the block straight from the shared memory segment (no register
+  reads or writes at all), and writes the result back there.  getpid, gettid
+  and getppid may be answered by the libOS in guest memory, never reaching
+  Python; the libOS counts those itself.
 """
 from __future__ import annotations
 
@@ -25,11 +27,11 @@ from azemu import ucfast
 
 from .abi.linux_errno import EFAULT, EIO
 from .errors import GuestExit, LinuxError
-from .syscalls.dispatch import NR_LIMIT, Stop, serve, unknown_number
+from .syscalls.dispatch import NR_LIMIT, unknown_number
 from azemu.memory import GuestFault
 
 LIBOS_MAGIC = b"AZLIBOS1"
-_HEADER = struct.Struct("<8s7Q")
+_HEADER = struct.Struct("<8s8Q")
 FLAG_IN_GUEST = 1
 
 
@@ -44,6 +46,7 @@ def trap_entry(kernel, p, core, table, counters):
     RAX = UC_X86_REG_RAX
     unknown = unknown_number(kernel.stderr)
     c = counters
+    pending = p.pending_delivery
 
     def syscall_entry(_uch, _ud):
         rr(uch, RAX, sref)
@@ -74,42 +77,48 @@ def trap_entry(kernel, p, core, table, counters):
         if ret is not None:
             scratch.value = ret             # ctypes wraps negatives to two's complement
             rw(uch, RAX, sref)
-        if p.pending_delivery:
+        if pending:
             kernel.deliver_signals_from_hook()
 
     return syscall_entry
 
 
-def function_hook_entry(kernel, p, core, table, counters):
-    """The source-compatibility entry: a code hook on `azemu_libos_entry`."""
+def function_hook_entry(kernel, p, core, table, counters, block):
+    """The source-compatibility entry: a code hook on `azemu_libos_entry`.
+    `block` is the libOS call block (nr, 6 arguments, result) as a ctypes
+    array over the guest's memory."""
     import sys
     uch = core.uch
-    regs = core.regs
-    scratch, sref = regs.scratch, regs.scratch_ref
-    argbuf, batches = regs.argbuf, regs._arg_batches
-    rr, rw, batch, stop = ucfast.reg_read, ucfast.reg_write, ucfast.reg_read_batch, ucfast.emu_stop
-    RAX = UC_X86_REG_RAX
+    stop = ucfast.emu_stop
     unknown = unknown_number(kernel.stderr)
     c = counters
+    pending = p.pending_delivery
 
     def libos_entry(_uch, _addr, _size, _ud):
-        rr(uch, RAX, sref)
-        nr = scratch.value
+        nr = block[0]
         c.function_hook += 1
         h, k = table[nr] if nr < NR_LIMIT else (unknown, 0)
-        if k:
-            ids, ptrs = batches[k]
-            batch(uch, ids, ptrs, k)
         try:
-            ret = serve(kernel, p, nr, h, argbuf[:k])
-        except Stop:
+            ret = h(p, *block[1:1 + k]) if k else h(p)
+        except LinuxError as e:
+            ret = -e.errno
+        except GuestFault:
+            ret = -EFAULT
+        except OSError as e:
+            ret = -(e.errno or EIO)
+        except GuestExit as e:
+            kernel.exit = e
+            stop(uch)
+            return
+        except BaseException as e:          # a bug in azemu: stop cleanly, report once
+            kernel.internal_error = (nr, e, sys.exc_info()[2])
             stop(uch)
             return
         if ret is not None:
-            scratch.value = ret
-            rw(uch, RAX, sref)
-        if p.pending_delivery:
+            block[7] = ret & 0xFFFFFFFFFFFFFFFF
+        if pending:
             try:
+                core.regs.write(UC_X86_REG_RAX, block[7])
                 kernel.deliver_signals(in_syscall=False, at_libos_entry=True)
             except BaseException as e:
                 kernel.internal_error = (nr, e, sys.exc_info()[2])
@@ -125,9 +134,18 @@ class LibOS:
     # trampoline steps 128 bytes down (the red zone) and `call` pushes 8.
     CALL_FRAME = 128 + 8
 
-    def __init__(self, entry, syscall, pid, flags, in_guest_count, tramp, tramp_end):
+    def __init__(self, entry, syscall, pid, flags, in_guest_count, tramp, tramp_end, call):
         self.entry, self.syscall, self.pid, self.flags = entry, syscall, pid, flags
         self.in_guest_count, self.tramp, self.tramp_end = in_guest_count, tramp, tramp_end
+        self.call = call
+
+    def call_block(self, mm):
+        """The call block as 8 unsigned 64-bit words over the host segment."""
+        import ctypes
+        m = mm.find(self.call)
+        if m is None or m.end - self.call < 64:
+            raise ValueError("the libOS call block is not mapped")
+        return (ctypes.c_uint64 * 8).from_address(mm.phys.base + m.phys + self.call - m.start)
 
     @classmethod
     def find(cls, path: str) -> "LibOS | None":

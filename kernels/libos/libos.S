@@ -9,9 +9,12 @@
  *     (as HermiTux does), which calls `azemu_libos_syscall`;
  *   - `azemu_libos_syscall` answers a few calls whose answer lives in the
  *     libOS's own memory (getpid, gettid, getppid, when the kernel allows it)
- *     without leaving the guest, and reaches `azemu_libos_entry` for the
- *     rest: the kernel's function hook sits on that address, serves the call,
- *     puts the result in rax, and the guest executes the `ret`.
+ *     without leaving the guest.  For the rest it writes the number and the
+ *     six arguments into its call block — plain stores: kernel and
+ *     application share one address space — and reaches `azemu_libos_entry`,
+ *     where the kernel's function hook sits.  The kernel reads the block
+ *     straight from memory (no register traffic), serves the call, writes
+ *     the result into the block, and the libOS loads it into rax and returns.
  *
  * Register convention of azemu_libos_syscall: the syscall ABI (number in rax,
  * arguments in rdi, rsi, rdx, r10, r8, r9, result in rax); rcx and r11 are
@@ -31,6 +34,7 @@ azemu_libos_header:
     .quad   azemu_libos_in_guest_count
     .quad   azemu_libos_tramp
     .quad   azemu_libos_tramp_end
+    .quad   azemu_libos_call
 
     .data
     .balign 8
@@ -40,20 +44,31 @@ azemu_libos_tid:    .quad 0
 azemu_libos_ppid:   .quad 0
 azemu_libos_flags:  .quad 0        /* bit 0: answer getpid/gettid/getppid in the guest */
 azemu_libos_in_guest_count: .quad 0
+    .globl azemu_libos_call
+azemu_libos_call:   .quad 0, 0, 0, 0, 0, 0, 0, 0   /* nr, 6 arguments, result */
 
     .text
     .globl azemu_libos_syscall, azemu_libos_entry
     .type azemu_libos_syscall, @function
 azemu_libos_syscall:
     testb   $1, azemu_libos_flags(%rip)
-    jz      azemu_libos_entry
+    jz      1f
     cmp     $39, %eax                       /* getpid */
     je      .Lpid
     cmp     $186, %eax                      /* gettid */
     je      .Ltid
     cmp     $110, %eax                      /* getppid */
     je      .Lppid
+1:  mov     %rax, azemu_libos_call(%rip)
+    mov     %rdi, azemu_libos_call+8(%rip)
+    mov     %rsi, azemu_libos_call+16(%rip)
+    mov     %rdx, azemu_libos_call+24(%rip)
+    mov     %r10, azemu_libos_call+32(%rip)
+    mov     %r8, azemu_libos_call+40(%rip)
+    mov     %r9, azemu_libos_call+48(%rip)
 azemu_libos_entry:                          /* the kernel's function hook */
+    nop
+    mov     azemu_libos_call+56(%rip), %rax
     ret
 .Lpid:
     mov     azemu_libos_pid(%rip), %rax
@@ -68,11 +83,21 @@ azemu_libos_entry:                          /* the kernel's function hook */
     ret
     .size azemu_libos_syscall, . - azemu_libos_syscall
 
-/* long syscall(long number, ...): libc's generic wrapper, as a function call. */
+/* long syscall(long number, ...): libc's generic wrapper, as a function call.
+ * The calls answered in the guest are answered right here, without a second
+ * call: every call/ret pair is an indirect branch for the emulator's JIT. */
     .globl syscall
     .type syscall, @function
 syscall:
-    mov     %rdi, %rax
+    testb   $1, azemu_libos_flags(%rip)
+    jz      2f
+    cmp     $39, %edi                       /* getpid */
+    je      .Lspid
+    cmp     $186, %edi                      /* gettid */
+    je      .Lstid
+    cmp     $110, %edi                      /* getppid */
+    je      .Lsppid
+2:  mov     %rdi, %rax
     mov     %rsi, %rdi
     mov     %rdx, %rsi
     mov     %rcx, %rdx
@@ -89,6 +114,18 @@ syscall:
     neg     %ecx
     mov     %ecx, (%rax)
     mov     $-1, %rax
+    ret
+.Lspid:
+    mov     azemu_libos_pid(%rip), %rax
+    incq    azemu_libos_in_guest_count(%rip)
+    ret
+.Lstid:
+    mov     azemu_libos_tid(%rip), %rax
+    incq    azemu_libos_in_guest_count(%rip)
+    ret
+.Lsppid:
+    mov     azemu_libos_ppid(%rip), %rax
+    incq    azemu_libos_in_guest_count(%rip)
     ret
     .size syscall, . - syscall
 

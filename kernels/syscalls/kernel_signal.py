@@ -213,7 +213,7 @@ def rt_sigreturn(p):
     libos = p.kernel.libos if p.kernel else None
     via_libos = libos is not None and regs.read(UC_X86_REG_RIP) == libos.entry
     uc_at = regs.read(UC_X86_REG_RSP) + (libos.CALL_FRAME if via_libos else 0)
-    # The restored rip is never the hooked `ret` (see Kernel.deliver_signals),
+    # The restored rip is never the hooked address (see Kernel.deliver_signals),
     # so writing it moves the guest out of the hook for good.
     raw = p.mm.read(uc_at, _UCONTEXT_SIZE)
     gregs = struct.unpack_from("<18Q", raw, 40)

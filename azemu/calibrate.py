@@ -1,0 +1,74 @@
+"""`azemu calibrate`: measure on this host what the cost model can measure.
+
+Runs the native helper guest_bins/bin/native/calibrate (never under azemu),
+parses its "name value" lines, and keeps the result as JSON in the user's
+cache (~/.cache/azemu/calibration.json, or $AZEMU_CACHE), where `azemu bench`
+finds it.  The published constants the model also uses are in
+kernels/costmodel.py, with their sources.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HELPER = ROOT / "guest_bins" / "bin" / "native" / "calibrate"
+
+
+def cache_path() -> Path:
+    base = os.environ.get("AZEMU_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "azemu")
+    return Path(base) / "calibration.json"
+
+
+def measure() -> dict:
+    out = subprocess.run([str(HELPER)], capture_output=True, text=True, check=True, timeout=120).stdout
+    figures = {}
+    for line in out.splitlines():
+        name, value = line.split()
+        figures[name] = float(value)
+    meltdown = Path("/sys/devices/system/cpu/vulnerabilities/meltdown")
+    return {
+        "figures": figures,
+        "host": {"machine": platform.machine(), "cpus": os.cpu_count(),
+                 "kernel": platform.release(),
+                 "meltdown": meltdown.read_text().strip() if meltdown.exists() else "unknown"},
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def load_or_measure(fresh: bool = False) -> dict:
+    path = cache_path()
+    if not fresh and path.exists():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
+    data = measure()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
+    return data
+
+
+def print_calibration(data: dict, console) -> None:
+    from rich.table import Table
+
+    from kernels.costmodel import Calibration, prices
+    f = data["figures"]
+    t = Table(title=f"native figures measured on this host ({data['when']})")
+    t.add_column("figure")
+    t.add_column("ns", justify="right")
+    for k, v in f.items():
+        t.add_row(k, f"{v:.3f}")
+    console.print(t)
+    console.print(f"host: {data['host']}")
+    cal = Calibration.from_dict(f)
+    t = Table(title="cost of one event in the model")
+    for col in ("event", "ns", "source"):
+        t.add_column(col)
+    for k, p in prices(cal).items():
+        t.add_row(k, f"{p.ns:.2f}", p.source)
+    console.print(t)
