@@ -45,6 +45,9 @@ class LocalHostIO:
     def close(self, hfd: int) -> None:
         os.close(hfd)
 
+    def dup(self, hfd: int) -> int:
+        return os.dup(hfd)
+
     # Vectored calls take at most IOV_MAX buffers: longer lists go in batches,
     # stopping at the first short transfer, as one call would.
     def readv(self, hfd: int, views) -> int:

@@ -195,6 +195,8 @@ class Kernel:
 
     def _finish(self, how: GuestExit) -> GuestExit:
         if self.process is not None:
+            from .syscalls.mm_mmap import write_back
+            write_back(self.process, forget=True)     # shared file mappings reach their files
             self.process.fds.close_all()
         return how
 

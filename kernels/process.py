@@ -111,6 +111,7 @@ class Process:
         self.clear_child_tid = 0
         self.robust_list = (0, 0)
         self.rseq = 0
+        self.shared_files = []                # MAP_SHARED file mappings: [start, length, hfd, offset]
         self.fs_base = 0
         self.gs_base = 0
         self.start_time = time.monotonic()

@@ -54,6 +54,8 @@ def context_switch_entry(kernel, p, core, table, c, enter, as_switches: int):
             stop()
             return
         if ret is None:                       # rt_sigreturn wrote the registers itself
+            if p.pending_delivery:            # and may have unblocked a pending signal
+                kernel.deliver_signals()
             c.mode_switch += 1
             c.as_switch += as_switches
             return

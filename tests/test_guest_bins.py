@@ -119,3 +119,17 @@ def test_raw_programs(name, arg, status):
     native = run_native([exe, arg])
     assert status is None or native[2] == status
     assert_same(native, run_azemu([exe, arg]))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("libc", LIBCS)
+def test_edge_cases(variant, libc, tmp_path):
+    """Argument checking, errno order and odd corners found in review, against Linux."""
+    exe = guest(libc, "edgecases")
+    (tmp_path / "n").mkdir()
+    (tmp_path / "a").mkdir()
+    native = run_native([exe, str(tmp_path / "n")])
+    emulated = under(variant, libc, "edgecases", [str(tmp_path / "a")])
+    assert native[2] == 0 and b"done" in native[0]
+    assert_same(native, emulated)
+    assert tree(tmp_path / "n").keys() == tree(tmp_path / "a").keys()

@@ -94,7 +94,8 @@ def sigaltstack(p, ss, old_ss):
         raise LinuxError(EPERM)                  # cannot change the stack in use
     if old_ss:
         sp, flags, size = p.altstack
-        p.mm.write(old_ss, L.STACK_T.pack(sp, flags | (L.SS_ONSTACK if on else 0), size))
+        flags = (flags | (L.SS_ONSTACK if on else 0)) & 0xFFFFFFFF
+        p.mm.write(old_ss, L.STACK_T.pack(sp, flags - (1 << 32) if flags >> 31 else flags, size))
     if ss:
         sp, flags, size = L.STACK_T.unpack(p.mm.read(ss, L.STACK_T.size))
         flags &= 0xFFFFFFFF
@@ -105,11 +106,12 @@ def sigaltstack(p, ss, old_ss):
         else:
             if size < L.MINSIGSTKSZ:
                 raise LinuxError(12)             # ENOMEM, as Linux says for a small stack
-            p.altstack = (sp, 0, size)
+            p.altstack = (sp, flags & SS_AUTODISARM, size)
     return 0
 
 
 SI_USER, SI_KERNEL, SI_TKILL = 0, 0x80, -6
+SS_AUTODISARM = 1 << 31
 SEGV_MAPERR, SEGV_ACCERR = 1, 2
 
 
@@ -183,7 +185,12 @@ def deliver_pending(p, regs: dict, fpu) -> dict | None:
     info_at = uc_at + _UCONTEXT_SIZE
     gregs = [regs[r] for r in _SIGCONTEXT_REGS]
     ss_flags = L.SS_DISABLE if alt_flags & L.SS_DISABLE else (L.SS_ONSTACK if _on_altstack(p, sp) else 0)
-    uc = struct.pack("<QQ", 0, 0) + L.STACK_T.pack(alt_sp, ss_flags, alt_size)
+    ss_flags |= alt_flags & SS_AUTODISARM
+    ss_flags &= 0xFFFFFFFF
+    uc = struct.pack("<QQ", 0, 0) + L.STACK_T.pack(alt_sp, ss_flags - (1 << 32) if ss_flags >> 31
+                                                    else ss_flags, alt_size)
+    if onstack and alt_flags & SS_AUTODISARM:    # disarmed while the handler runs
+        p.altstack = (0, L.SS_DISABLE, 0)
     trapno, cr2 = (14, addr) if sig in (L.SIGSEGV, L.SIGBUS) and code > 0 else (0, 0)
     sigcontext = struct.pack("<18Q", *gregs) + struct.pack("<HHHH", 0x33, 0, 0, 0x2B)
     sigcontext += struct.pack("<QQQQQ", 4 if trapno else 0, trapno, p.sigmask, cr2, fx_at) + bytes(64)
@@ -220,6 +227,12 @@ def rt_sigreturn(p):
     restored = dict(zip(_SIGCONTEXT_REGS, gregs))
     fx_at = struct.unpack_from("<Q", raw, 40 + 184)[0]
     p.sigmask = struct.unpack_from("<Q", raw, 40 + 256)[0] & ~_UNBLOCKABLE
+    ss_sp, ss_flags, ss_size = L.STACK_T.unpack_from(raw, 16)   # restore_altstack()
+    ss_flags &= 0xFFFFFFFF
+    if ss_flags & L.SS_DISABLE:
+        p.altstack = (0, L.SS_DISABLE, 0)
+    elif ss_size >= L.MINSIGSTKSZ:
+        p.altstack = (ss_sp, ss_flags & SS_AUTODISARM, ss_size)
     if fx_at:
         p.core.restore_fpu(p.mm.read(fx_at, _FXSAVE_SIZE))
     if not via_libos:

@@ -1,8 +1,13 @@
-"""The address-space calls: brk, mmap, munmap, mprotect, mremap, madvise
-(Linux mm/mmap.c, mm/mprotect.c, mm/mremap.c, mm/madvise.c).
+"""The address-space calls: brk, mmap, munmap, mprotect, mremap, madvise,
+msync (Linux mm/mmap.c, mm/mprotect.c, mm/mremap.c, mm/madvise.c, mm/msync.c).
 
 Each is argument checking in Linux's order followed by one operation on the
 process's `AddressSpace` (azemu/memory.py), which applies it to every core.
+
+File mappings are filled from the file when they are made.  A MAP_SHARED file
+mapping also remembers its file: its contents are written back to the file
+on msync, on munmap and when the process ends (not page by page as Linux's
+page cache would, so another process reading the file meanwhile sees it late).
 """
 from __future__ import annotations
 
@@ -20,10 +25,10 @@ PROT_SEM = 0x8
 
 
 def _prot(prot: int, strict: bool = True) -> int:
-    """Linux's checks: mprotect refuses unknown bits and GROWSDOWN with
-    GROWSUP; mmap ignores bits it does not know (PROT_SEM among them)."""
+    """Linux's checks: mprotect refuses unknown bits; mmap ignores bits it
+    does not know (PROT_SEM among them)."""
     grow = prot & (L.PROT_GROWSDOWN | L.PROT_GROWSUP)
-    if strict and (grow == (L.PROT_GROWSDOWN | L.PROT_GROWSUP) or prot & ~(7 | PROT_SEM | grow)):
+    if strict and prot & ~(7 | PROT_SEM | grow):
         raise LinuxError(EINVAL)
     prot &= 7
     if prot & (L.PROT_WRITE | L.PROT_EXEC):      # x86 cannot map write- or exec-only
@@ -94,20 +99,41 @@ def mmap(p, addr, length, prot, flags, fd, offset):
                 raise
             if prot != L.PROT_READ | L.PROT_WRITE:
                 mm.protect(start, size, prot)
+            if kind != L.MAP_PRIVATE:
+                p.shared_files.append([start, length, p.host.dup(f.hfd), offset])
     except OutOfMemory:
         raise LinuxError(ENOMEM) from None
     return start
 
 
+def write_back(p, lo: int = 0, hi: int = L.TASK_SIZE, forget: bool = False) -> None:
+    """Write MAP_SHARED file mappings overlapping [lo, hi) back to their files."""
+    for entry in list(p.shared_files):
+        start, length, hfd, offset = entry
+        a, b = max(lo, start), min(hi, start + length)
+        if a < b:
+            try:
+                views = p.mm.views(a, b - a, partial=True)
+                p.host.pwritev(hfd, views, offset + a - start)
+            except Exception:           # unmapped or unreadable by now: nothing to write
+                pass
+        if forget and lo <= start and start + length <= hi:
+            p.shared_files.remove(entry)
+            p.host.close(hfd)
+
+
 def munmap(p, addr, length):
     if addr & (PAGE - 1) or length == 0 or addr + length > L.TASK_SIZE:
         raise LinuxError(EINVAL)
+    if p.shared_files:
+        write_back(p, addr, addr + page_up(length), forget=True)
     p.mm.unmap(addr, length)
     return 0
 
 
 def mprotect(p, addr, length, prot):
-    if addr & (PAGE - 1):
+    both = L.PROT_GROWSDOWN | L.PROT_GROWSUP
+    if s32(prot) & both == both or addr & (PAGE - 1):
         raise LinuxError(EINVAL)
     size = page_up(length)
     if not size:
@@ -208,6 +234,8 @@ def msync(p, addr, length, flags):
         raise LinuxError(EINVAL)
     if not p.mm.fully_mapped(addr, addr + page_up(length)):
         raise LinuxError(ENOMEM)
+    if p.shared_files:
+        write_back(p, addr, addr + page_up(length))
     return 0
 
 

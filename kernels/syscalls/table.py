@@ -140,7 +140,7 @@ TABLE = [
     Supported("getcwd", fs_fcntl.getcwd),
     # mm/
     Supported("brk", mm_mmap.brk),
-    Partial("mmap", mm_mmap.mmap, "file mappings are private copies; MAP_SHARED file writes do not reach the file"),
+    Partial("mmap", mm_mmap.mmap, "MAP_SHARED file mappings are written back on msync, munmap and exit, not continuously"),
     Supported("munmap", mm_mmap.munmap),
     Supported("mprotect", mm_mmap.mprotect),
     Supported("mremap", mm_mmap.mremap),
