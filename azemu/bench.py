@@ -176,7 +176,7 @@ def plot(results: dict, path: str) -> None:
 def main(args) -> int:
     from rich.console import Console
     from rich.progress import Progress
-    console = Console(stderr=False)
+    console = Console(width=max(120, Console().width))
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task("getpid benchmark", total=args.repeat * (len(VARIANTS) + 1))
         results = run(args.iterations, args.repeat, lambda: prog.advance(task))

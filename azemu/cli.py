@@ -77,7 +77,14 @@ def _cmd_info(args) -> int:
         kind = ("dynamically linked (interpreter " + interp + ")" if interp else
                 "static-pie" if h.e_type == "ET_DYN" else "static")
         size = os.fstat(f.fileno()).st_size
+        libos = elf.get_section_by_name(".azemu_libos") is not None
         print(f"{args.file}: ELF 64-bit x86-64 {h.e_type}, {kind}")
+        if libos:
+            print("  unikernel image with the azemu libOS: source compatibility "
+                  "(syscalls are function calls; run with --mode unikernel)")
+        else:
+            print("  ordinary Linux program: runs on every mode; binary compatibility "
+                  "under --mode unikernel")
         print(f"  image size: {size} bytes, entry {h.e_entry:#x}")
         print("  segments:")
         for seg in elf.iter_segments():

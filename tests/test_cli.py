@@ -9,8 +9,11 @@ from conftest import guest, run_cli
 def test_info_static_and_pie():
     out, err, rc = run_cli("info", guest("glibc", "hello"))
     assert rc == 0 and b"ET_EXEC, static" in out and b"LOAD" in out and b"image size" in out
+    assert b"binary compatibility" in out
     out, err, rc = run_cli("info", guest("glibc", "hello-pie"))
     assert rc == 0 and b"static-pie" in out
+    out, err, rc = run_cli("info", guest("libos/musl", "hello"))
+    assert rc == 0 and b"source compatibility" in out and b"image size" in out
 
 
 def test_info_bad_file(tmp_path):

@@ -1,0 +1,80 @@
+"""The cost model, `azemu calibrate` and `azemu bench getpid`.
+
+No timing is asserted here (timings are the benchmarks' business); what is
+checked is what follows from the mechanics: the events each kernel counts,
+priced with this host's calibration, order the kernels as the paper argues."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, guest
+from kernels import run_program
+from kernels.costmodel import Calibration, modelled_ns, prices
+
+N = 2000
+
+
+@pytest.fixture(scope="module")
+def calibration(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    env = dict(os.environ, AZEMU_CACHE=str(cache), PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-m", "azemu", "calibrate", "--json", str(cache / "c.json")],
+                         capture_output=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    data = json.loads((cache / "c.json").read_text())
+    return Calibration.from_dict(data["figures"])
+
+
+def test_calibration_figures_are_plausible(calibration):
+    c = calibration
+    assert 0.05 < c.cycle_ns < 2                  # a 0.5-20 GHz clock
+    assert c.call_ns > 0 and c.reg_ns > 0 and c.lock_ns > 0
+    assert c.getpid_ns > c.call_ns                # a real trap costs more than a call
+
+
+def test_every_price_says_where_it_comes_from(calibration):
+    for name, p in prices(calibration).items():
+        assert p.ns >= 0 and p.source, name
+
+
+def _per_call(path, mode, **kw):
+    runs = []
+    for n in (N, 0):
+        out, stats = run_program(path, [path, str(n)], {}, mode=mode, memory=64 << 20, **kw)
+        runs.append(stats)
+    return {k: v / N for k, v in (runs[0] - runs[1]).as_dict().items()}
+
+
+def test_modelled_order_follows_the_mechanics(calibration):
+    variants = [
+        _per_call(guest("glibc", "getpid_loop"), "linux"),
+        _per_call(guest("glibc", "getpid_loop"), "lwk"),
+        _per_call(guest("glibc", "getpid_loop"), "unikernel"),
+        _per_call(guest("libos/glibc", "getpid_loop"), "unikernel", in_guest=False),
+        _per_call(guest("libos/glibc", "getpid_loop"), "unikernel", in_guest=True),
+    ]
+    costs = [modelled_ns(v, calibration)[0] for v in variants]
+    assert costs == sorted(costs, reverse=True) and len(set(costs)) == len(costs), costs
+
+
+def test_bench_getpid_writes_table_json_and_png(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), AZEMU_CACHE=str(tmp_path))
+    out = subprocess.run([sys.executable, "-m", "azemu", "bench", "getpid", "--iterations", "500",
+                          "--repeat", "1", "--json", str(tmp_path / "r.json"),
+                          "--plot", str(tmp_path / "r.png")],
+                         capture_output=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout.decode()
+    for name in ("native", "linux", "lwk", "unikernel-binary", "hook", "in-guest"):
+        assert name in text
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert set(res["variants"]) == {"native", "linux", "lwk", "unikernel-binary",
+                                    "unikernel-source hook", "unikernel-source in-guest"}
+    assert res["variants"]["linux"]["events_per_call"]["trap"] == 1.0
+    assert res["variants"]["unikernel-source in-guest"]["events_per_call"]["in_guest"] == 1.0
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
