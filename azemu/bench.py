@@ -153,15 +153,18 @@ def plot(results: dict, path: str) -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5))
     colors = ["#777777", "#c0392b", "#e67e22", "#2980b9", "#27ae60", "#16a085"]
     a.bar(range(len(names)), emu, yerr=err, color=colors[:len(names)], capsize=3)
-    a.set_xticks(range(len(names)), [n.replace(" ", "\n", 1) for n in names], fontsize=8)
+    label = lambda n: n.replace("-", "-\n", 1).replace(" ", "\n", 1)  # noqa: E731
+    a.set_xticks(range(len(names)), [label(n) for n in names], fontsize=8)
     a.set_ylabel("µs per getpid call")
     a.set_title("Emulator time per call (measured under azemu;\nnative = the host running it directly)")
     for i, v in enumerate(emu):
         a.text(i, v, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
     b.bar(range(len(mnames)), mod, color=colors[1:1 + len(mnames)])
-    b.set_xticks(range(len(mnames)), [n.replace(" ", "\n", 1) for n in mnames], fontsize=8)
-    b.set_ylabel("ns per getpid call")
+    b.set_xticks(range(len(mnames)), [label(n) for n in mnames], fontsize=8)
+    b.set_ylabel("ns per getpid call (log scale)")
     b.set_yscale("log")
+    b.set_ylim(min(mod) / 2, max(mod) * 4)
+    a.set_ylim(0, max(emu) * 1.25 + max(err[1]))
     b.set_title("Modelled native time per call\n(counted kernel events x cost model; not measured)")
     base = results["variants"]["linux"]["modelled_ns"]
     for i, v in enumerate(mod):
