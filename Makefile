@@ -1,6 +1,6 @@
 # azemu — set up, run, test.  Everything installs into .venv; nothing by hand.
 #
-#   make demo      set up, then run the main job (guest programs + the syscall floor)
+#   make demo      set up, then run the main job (programs on each kernel, the getpid experiment)
 #   make test      set up, then run the test suite (fast; what CI runs)
 #   make test-all  also the slow end-to-end tests
 #   make bench     the benchmarks, results for benchmarks/README.md
@@ -32,7 +32,10 @@ demo: setup
 	$(BIN)/azemu info guest_bins/bin/glibc/hello-pie
 	@$(BIN)/azemu exec guest_bins/bin/glibc/crash_null || echo "(exit status $$?: killed by SIGSEGV, as natively)"
 	$(BIN)/azemu exec /bin/ls -l guest_bins
+	$(BIN)/azemu exec --mode lwk --stats guest_bins/bin/glibc/getpid_loop
+	$(BIN)/azemu exec --mode unikernel --stats guest_bins/bin/libos/glibc/getpid_loop
 	$(BIN)/python benchmarks/syscall_floor.py --repeat 3
+	$(BIN)/azemu bench getpid --plot getpid.png
 
 test: setup testdeps
 	$(BIN)/python -m pytest -q
@@ -41,7 +44,9 @@ test-all: setup testdeps
 	$(BIN)/python -m pytest -q -m ''
 
 bench: setup
-	$(BIN)/python benchmarks/syscall_floor.py
+	$(BIN)/python benchmarks/syscall_floor.py --json benchmarks/results/syscall_floor.json
+	$(BIN)/azemu calibrate
+	$(BIN)/azemu bench getpid --repeat 7 --json benchmarks/results/getpid.json --plot benchmarks/results/getpid.png
 
 guests:
 	$(MAKE) -C guest_bins
