@@ -17,6 +17,11 @@ class LinuxError(Exception):
         return ERRNO_NAMES.get(self.errno, str(self.errno))
 
 
+class RegistersSet(Exception):
+    """Raised by a handler that has written the guest's registers itself
+    (rt_sigreturn): the entry path must not write a result into rax."""
+
+
 class GuestExit(Exception):
     """The process is over: exited with `status`, or killed by `signal`."""
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from azemu.ucfast import GPR_NAMES
 
-from .syscalls.dispatch import NR_LIMIT, Stop, serve, unknown_number
+from .syscalls.dispatch import KEEP_REGISTERS, NR_LIMIT, Stop, serve, unknown_number
 
 _RAX, _RCX, _R11 = (GPR_NAMES.index(n) for n in ("rax", "rcx", "r11"))
 _RIP, _EFLAGS = GPR_NAMES.index("rip"), GPR_NAMES.index("eflags")
@@ -53,7 +53,7 @@ def context_switch_entry(kernel, p, core, table, c, enter, as_switches: int):
         except Stop:
             stop()
             return
-        if ret is None:                       # rt_sigreturn wrote the registers itself
+        if ret is KEEP_REGISTERS:             # rt_sigreturn wrote the registers itself
             if p.pending_delivery:            # and may have unblocked a pending signal
                 kernel.deliver_signals()
             c.mode_switch += 1

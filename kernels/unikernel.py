@@ -25,10 +25,7 @@ from unicorn.x86_const import UC_X86_REG_RAX
 
 from azemu import ucfast
 
-from .abi.linux_errno import EFAULT, EIO
-from .errors import GuestExit, LinuxError
-from .syscalls.dispatch import NR_LIMIT, unknown_number
-from azemu.memory import GuestFault
+from .syscalls.dispatch import KEEP_REGISTERS, failure, unknown_number
 
 LIBOS_MAGIC = b"AZLIBOS1"
 _HEADER = struct.Struct("<8s8Q")
@@ -37,7 +34,6 @@ FLAG_IN_GUEST = 1
 
 def trap_entry(kernel, p, core, table, counters):
     """The binary-compatibility entry: the hot path, written flat."""
-    import sys
     uch = core.uch
     regs = core.regs
     scratch, sref = regs.scratch, regs.scratch_ref
@@ -52,7 +48,10 @@ def trap_entry(kernel, p, core, table, counters):
         rr(uch, RAX, sref)
         nr = scratch.value
         c.trap += 1
-        h, k = table[nr] if nr < NR_LIMIT else (unknown, 0)
+        try:                                # try blocks are free while nothing is raised
+            h, k = table[nr]
+        except IndexError:
+            h, k = unknown, 0
         try:
             if k:
                 ids, ptrs = batches[k]
@@ -60,23 +59,17 @@ def trap_entry(kernel, p, core, table, counters):
                 ret = h(p, *argbuf[:k])
             else:
                 ret = h(p)
-        except LinuxError as e:
-            ret = -e.errno
-        except GuestFault:
-            ret = -EFAULT
-        except OSError as e:
-            ret = -(e.errno or EIO)
-        except GuestExit as e:
-            kernel.exit = e
-            stop(uch)
-            return
-        except BaseException as e:          # a bug in azemu: stop cleanly, report once
-            kernel.internal_error = (nr, e, sys.exc_info()[2])
-            stop(uch)
-            return
-        if ret is not None:
-            scratch.value = ret             # ctypes wraps negatives to two's complement
-            rw(uch, RAX, sref)
+        except BaseException as e:
+            ret = failure(kernel, nr, e)
+            if ret is None:
+                stop(uch)
+                return
+            if ret is KEEP_REGISTERS:
+                if pending:
+                    kernel.deliver_signals_from_hook()
+                return
+        scratch.value = ret                 # ctypes wraps negatives to two's complement
+        rw(uch, RAX, sref)
         if pending:
             kernel.deliver_signals_from_hook()
 
@@ -97,24 +90,18 @@ def function_hook_entry(kernel, p, core, table, counters, block):
     def libos_entry(_uch, _addr, _size, _ud):
         nr = block[0]
         c.function_hook += 1
-        h, k = table[nr] if nr < NR_LIMIT else (unknown, 0)
+        try:
+            h, k = table[nr]
+        except IndexError:
+            h, k = unknown, 0
         try:
             ret = h(p, *block[1:1 + k]) if k else h(p)
-        except LinuxError as e:
-            ret = -e.errno
-        except GuestFault:
-            ret = -EFAULT
-        except OSError as e:
-            ret = -(e.errno or EIO)
-        except GuestExit as e:
-            kernel.exit = e
-            stop(uch)
-            return
-        except BaseException as e:          # a bug in azemu: stop cleanly, report once
-            kernel.internal_error = (nr, e, sys.exc_info()[2])
-            stop(uch)
-            return
-        if ret is not None:
+        except BaseException as e:
+            ret = failure(kernel, nr, e)
+            if ret is None:
+                stop(uch)
+                return
+        if ret is not KEEP_REGISTERS:
             block[7] = ret & 0xFFFFFFFFFFFFFFFF
         if pending:
             try:

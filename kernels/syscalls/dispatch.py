@@ -15,7 +15,7 @@ import sys
 from azemu.memory import GuestFault
 
 from ..abi.linux_errno import EFAULT, EIO, ENOSYS
-from ..errors import GuestExit, LinuxError
+from ..errors import GuestExit, LinuxError, RegistersSet
 from .table import ERROR, all_entries
 
 NR_LIMIT = 1024
@@ -70,23 +70,38 @@ class Stop(Exception):
     """Raised by `serve` when the guest must stop (exit, or a bug in azemu)."""
 
 
-def serve(kernel, p, nr: int, h, args) -> int | None:
-    """Call handler `h` and turn every way it can fail into -errno.  The slow
-    entry paths use it; the unikernel trap path inlines the same logic."""
+KEEP_REGISTERS = object()     # the handler set the registers: write nothing back
+
+
+def failure(kernel, nr: int, exc: BaseException):
+    """What a handler's exception means: -errno for the guest; KEEP_REGISTERS
+    after rt_sigreturn; or None when the guest must stop (it exited, or azemu
+    has a bug — recorded on `kernel`)."""
+    if isinstance(exc, RegistersSet):
+        return KEEP_REGISTERS
+    if isinstance(exc, LinuxError):
+        return -exc.errno
+    if isinstance(exc, GuestFault):
+        return -EFAULT
+    if isinstance(exc, OSError):
+        return -(exc.errno or EIO)
+    if isinstance(exc, GuestExit):
+        kernel.exit = exc
+    else:                               # a bug in azemu: stop cleanly, report once
+        kernel.internal_error = (nr, exc, exc.__traceback__)
+    return None
+
+
+def serve(kernel, p, nr: int, h, args):
+    """Call handler `h`; every way it can fail becomes -errno, KEEP_REGISTERS,
+    or Stop."""
     try:
         return h(p, *args)
-    except LinuxError as e:
-        return -e.errno
-    except GuestFault:
-        return -EFAULT
-    except OSError as e:
-        return -(e.errno or EIO)
-    except GuestExit as e:
-        kernel.exit = e
-        raise Stop from None
-    except BaseException as e:          # a bug in azemu: stop cleanly, report once
-        kernel.internal_error = (nr, e, sys.exc_info()[2])
-        raise Stop from None
+    except BaseException as e:
+        ret = failure(kernel, nr, e)
+        if ret is None:
+            raise Stop from None
+        return ret
 
 
 def unknown_number(stream=None):

@@ -13,7 +13,7 @@ import struct
 
 from ..abi import linux as L
 from ..abi.linux_errno import EINVAL, EPERM, ESRCH
-from ..errors import GuestExit, LinuxError
+from ..errors import GuestExit, LinuxError, RegistersSet
 from .util import s32
 
 _SIGCONTEXT_REGS = ("r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi", "rsi",
@@ -239,4 +239,4 @@ def rt_sigreturn(p):
         restored["rip"] -= p.core.SYSCALL_INSN_LEN  # a trap: Unicorn adds it back after the hook
     regs.write_many(restored)
     _unblocked(p)                                 # signals the restored mask lets through
-    return None                                   # rax was restored with the rest
+    raise RegistersSet                            # rax was restored with the rest

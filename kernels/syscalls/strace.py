@@ -11,7 +11,7 @@ from __future__ import annotations
 from azemu.memory import GuestFault
 
 from ..abi.linux_errno import EFAULT, EIO, ERRNO_NAMES
-from ..errors import GuestExit, LinuxError
+from ..errors import GuestExit, LinuxError, RegistersSet
 from .table import name_of
 
 _STRING_ARGS = {"pathname", "filename", "oldpath", "newpath", "target", "linkpath", "path"}
@@ -60,14 +60,14 @@ def tracer(stream):
             except OSError as e:
                 print(f"{head} = -1 {ERRNO_NAMES.get(e.errno or EIO, e.errno)}", file=stream, flush=True)
                 raise
+            except RegistersSet:
+                print(f"{head} = (registers restored)", file=stream, flush=True)
+                raise
             except GuestExit as e:
                 print(f"{head} = ?" + (f" (killed by signal {e.signal})" if e.signal else
                                        f" (exit {e.status})"), file=stream, flush=True)
                 raise
-            if ret is None:
-                print(f"{head} = (registers restored)", file=stream, flush=True)
-            else:
-                print(f"{head} = {ret:#x}" if ret > 0xFFFF else f"{head} = {ret}", file=stream, flush=True)
+            print(f"{head} = {ret:#x}" if ret > 0xFFFF else f"{head} = {ret}", file=stream, flush=True)
             return ret
         return traced
     return wrap
