@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Copy the latest results (benchmarks/results/*.json) into the tables of
+benchmarks/README.md, between its <!-- NAME:begin --> / <!-- NAME:end --> markers,
+so the README always shows what the JSON files hold.
+
+    python benchmarks/record.py
+"""
+import json
+import re
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def floor_table(fl):
+    def row(name, key, unit, ratio="", target=""):
+        r = fl[key]
+        return (f"| {name} | {r['median']:.3f} {unit} | {r['min']:.3f}–{r['max']:.3f} | {ratio} | {target} |")
+    base = fl["getpid_floor_us"]["median"]
+    out = ["| what | median | min–max | vs floor | target |", "|---|---|---|---|---|",
+           row("getpid, native (host)", "getpid_native_us", "µs/call"),
+           row("getpid, bare Unicorn + raw hook (floor)", "getpid_floor_us", "µs/call", "1.00x"),
+           row("getpid, azemu unikernel-binary (trap, no switch)", "getpid_azemu_us", "µs/call",
+               f"**{fl['ratio_getpid_azemu_over_floor']:.2f}x**",
+               "≤ 1.5x (#2), ≤ 1.3x (#3): " + ("met" if fl["ratio_getpid_azemu_over_floor"] <= 1.3 else "missed")),
+           row("getpid, azemu linux (trap, full context switch)", "getpid_azemu_linux_us", "µs/call",
+               f"{fl['getpid_azemu_linux_us']['median'] / base:.2f}x", "(context)"),
+           row(f"compute loop ({fl['params']['iters']:,} iterations), bare Unicorn", "compute_floor_s", "s", "1.00x"),
+           row("compute loop, azemu", "compute_azemu_s", "s", f"**{fl['ratio_compute_azemu_over_floor']:.2f}x**",
+               "≤ 1.2x: " + ("met" if fl["ratio_compute_azemu_over_floor"] <= 1.2 else "missed"))]
+    return "\n".join(out)
+
+
+def getpid_table(gp):
+    out = ["| variant | emulator µs/call (median) | min–max | vs linux | modelled native ns/call | vs linux |",
+           "|---|---|---|---|---|---|"]
+    for name, v in gp["variants"].items():
+        e, m = v["emulator_us"], v["modelled_ns"]
+        modelled = f"{m:.1f}" if m is not None else f"({v['measured_native_getpid_ns']:.1f} measured by calibrate)"
+        out.append(f"| {name} | {e['median']:.3f} | {e['min']:.3f}–{e['max']:.3f} | "
+                   f"{v['speedup_emulator']:.2f}x | {modelled} | "
+                   + (f"{v['speedup_modelled']:.1f}x" if v["speedup_modelled"] else "") + " |")
+    lin = gp["variants"]["linux"]
+    out.append("")
+    out.append(f"Modelled linux without its two KPTI page-table switches: "
+               f"{lin['modelled_ns'] - lin['modelled_breakdown_ns']['as_switch']:.1f} ns/call. "
+               f"Run with {gp['params']['repeat']} repeats of {gp['params']['iterations']:,} calls.")
+    return "\n".join(out)
+
+
+def calibration_table(gp):
+    f = gp["calibration"]["figures"]
+    return "| figure | ns |\n|---|---|\n" + "\n".join(f"| {k} | {v:.3f} |" for k, v in f.items())
+
+
+def main():
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    fl = json.loads((HERE / "results" / "syscall_floor.json").read_text())
+    gp = json.loads((HERE / "results" / "getpid.json").read_text())
+    for name, body in (("floor", floor_table(fl)), ("getpid", getpid_table(gp)),
+                       ("calibration", calibration_table(gp))):
+        text = re.sub(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->",
+                      f"<!-- {name}:begin -->\n{body}\n<!-- {name}:end -->", text, flags=re.S)
+    readme.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
