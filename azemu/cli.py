@@ -30,8 +30,13 @@ def _cmd_exec(args) -> int:
         found = _which(path)
         path = found or path
     try:
+        if args.root and not os.path.isdir(args.root):
+            print(f"azemu: --root {args.root}: not a directory", file=sys.stderr)
+            return 2
         kernel = Kernel(mode=args.mode, memory=args.mem, in_guest=not args.no_in_guest,
-                        strace=sys.stderr if args.strace else None)
+                        strace=sys.stderr if args.strace else None,
+                        root=args.root, readonly=args.ro,
+                        fwk_policy=args.fwk_wait, fwk_spin_us=args.fwk_spin_us)
         kernel.exec(path, [os.fsencode(args.program)] + [os.fsencode(a) for a in args.args],
                     [os.fsencode(f"{k}={v}") for k, v in os.environ.items()])
     except ExecError as e:
@@ -41,6 +46,9 @@ def _cmd_exec(args) -> int:
         print(f"azemu: {path}: Cannot allocate memory (the program does not fit in "
               f"--mem {args.mem >> 20}M)", file=sys.stderr)
         return 126
+    except RuntimeError as e:                    # the FWK proxy could not start
+        print(f"azemu: {e}", file=sys.stderr)
+        return 70
     # The guest decides what SIGINT and SIGPIPE do to it, not Python.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     outcome = kernel.run()
@@ -50,7 +58,14 @@ def _cmd_exec(args) -> int:
     if args.stats:
         from .stats import print_stats
         print_stats(kernel, sys.stderr)
-    return outcome.exit_status
+    status = outcome.exit_status
+    dead = getattr(kernel.io_backend, "dead", None)
+    kernel.close()
+    if dead is not None:
+        print(f"azemu: the FWK proxy (pid {kernel.io_backend.pid}) died during the run: "
+              "file and network calls failed with EIO", file=sys.stderr)
+        return status or 74                      # EX_IOERR when the guest itself succeeded
+    return status
 
 
 def _which(name: str) -> str | None:
@@ -178,6 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the kernel to run on: linux (monolithic, the default), lwk (Azalea's "
                          "lightweight kernel) or unikernel (binary compatibility; source "
                          "compatibility for images from `azemu build`)")
+    ex.add_argument("--root", metavar="DIR",
+                    help="confine the guest's file system to DIR (as a chroot: paths, "
+                         "symlinks and .. are resolved inside it)")
+    ex.add_argument("--ro", action="store_true",
+                    help="make the guest's file system read-only (EROFS)")
+    ex.add_argument("--fwk-wait", choices=("spin", "block", "spin-then-block"), default=None,
+                    help="how a core waits for the FWK proxy's reply (lwk, unikernel; "
+                         "default spin-then-block)")
+    ex.add_argument("--fwk-spin-us", type=int, default=None, metavar="US",
+                    help="how long spin-then-block spins before sleeping (default 200)")
     ex.add_argument("--stats", action="store_true",
                     help="after the run, print the kernel's event counters per core")
     ex.add_argument("--no-in-guest", action="store_true",

@@ -188,8 +188,9 @@ def _phdr_addr(elf, bias: int) -> int:
 
 def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
          *, ids=(0, 0, 0, 0), hwcap: int = 0, random_bytes: bytes | None = None,
-         execfn: bytes | None = None) -> Image:
-    """execve(path, argv, envp) into the (empty) address space `aspace`."""
+         execfn: bytes | None = None, root: str | None = None) -> Image:
+    """execve(path, argv, envp) into the (empty) address space `aspace`.
+    A dynamic program's interpreter is looked up under `root` when given."""
     f, elf = open_elf(path)
     with f:
         interp = _interp_path(f, elf)
@@ -203,8 +204,9 @@ def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
         phent, phnum = elf.header.e_phentsize, elf.header.e_phnum
         interp_base = 0
         if interp:
+            host_interp = os.path.join(root, interp.lstrip("/")) if root else interp
             try:
-                fi, ielf = open_elf(interp)
+                fi, ielf = open_elf(host_interp)
             except ExecError as e:
                 raise ExecError(f"{path}: cannot load its interpreter: {e.message}", 127 if e.status == 127 else 126)
             with fi:

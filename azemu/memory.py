@@ -66,8 +66,10 @@ class PhysicalMemory:
                              mmap.PROT_READ | mmap.PROT_WRITE)
         self.view = memoryview(self.map)
         self.base = ctypes.addressof(ctypes.c_char.from_buffer(self.map))
-        self._free = [(0, self.size)]         # sorted (offset, length) extents
-        self.used = 0
+        # Frame 0 is never handed out, so guest-physical address 0 can stand
+        # for NULL wherever physical addresses travel (the FWK offload channel).
+        self._free = [(PAGE, self.size - PAGE)]   # sorted (offset, length) extents
+        self.used = PAGE
 
     def alloc(self, length: int) -> list[tuple[int, int]]:
         """Frames for `length` bytes: one extent if possible, else several."""
@@ -103,6 +105,7 @@ class PhysicalMemory:
 
     def free(self, off: int, length: int) -> None:
         """Return frames to the allocator; their contents are discarded (zeroed)."""
+        assert off >= PAGE, "frame 0 is reserved"
         self.discard(off, length)
         self.used -= length
         i = bisect.bisect(self._free, (off, 0))
@@ -292,10 +295,18 @@ class AddressSpace:
     # ---- guest memory access (zero copy) -------------------------------------
     def views(self, addr: int, length: int, write: bool = False,
               partial: bool = False) -> list[memoryview]:
-        """memoryviews over the host segment covering guest [addr, addr+length).
-        Mappings whose frames are contiguous share one view.  With `partial`,
-        stop at the first inaccessible page instead of faulting (as a read()
-        into a buffer that runs into unmapped memory fills what it can)."""
+        """memoryviews over the host segment covering guest [addr, addr+length)."""
+        view = self.phys.view
+        return [view[o:o + n] for o, n in self.extents(addr, length, write, partial)]
+
+    def extents(self, addr: int, length: int, write: bool = False,
+                partial: bool = False) -> list[tuple[int, int]]:
+        """The guest-physical extents (offset in the segment, length) backing
+        guest [addr, addr+length): what another process mapping the segment
+        needs to reach the same bytes.  Mappings whose frames are contiguous
+        share one extent.  With `partial`, stop at the first inaccessible page
+        instead of faulting (as a read() into a buffer that runs into unmapped
+        memory fills what it can)."""
         need = PROT_WRITE if write else PROT_READ
         spans = []                                   # (phys offset, length)
         while length > 0:
@@ -312,8 +323,7 @@ class AddressSpace:
                 spans.append((off, take))
             addr += take
             length -= take
-        view = self.phys.view
-        return [view[o:o + n] for o, n in spans]
+        return spans
 
     def read(self, addr: int, length: int) -> bytes:
         if length <= 0:

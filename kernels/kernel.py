@@ -24,7 +24,7 @@ from . import linux, lwk, unikernel
 from .abi import linux as L
 from .counters import Counters, total
 from .errors import GuestExit
-from .hostio import LocalHostIO
+from .hostio import SCRATCH_SIZE, HostIO, InProcess, Scratch
 from .offload import mark_offloaded
 from .process import Process
 from .syscalls import dispatch
@@ -38,8 +38,9 @@ _FAULT_SIGNALS = {"SIGSEGV": L.SIGSEGV, "SIGILL": L.SIGILL, "SIGFPE": L.SIGFPE,
 
 class Kernel:
     def __init__(self, *, mode: str = "linux", memory: int = DEFAULT_MEMORY, ncores: int = 1,
-                 host=None, machine: Machine | None = None, stderr=None, strace=None,
-                 in_guest: bool = True):
+                 machine: Machine | None = None, stderr=None, strace=None,
+                 in_guest: bool = True, root=None, readonly: bool = False,
+                 fwk_policy: str | None = None, fwk_spin_us: int | None = None):
         if mode not in MODES:
             raise ValueError(f"unknown kernel mode {mode!r}")
         self.mode = mode
@@ -50,7 +51,18 @@ class Kernel:
         self.part = self.machine.partition(ncores, memory)
         self.ncores = ncores
         self.core = self.part.cores[0]
-        self.host = host or LocalHostIO()
+        self.root, self.readonly = root, readonly
+        # Where file and network calls are served: in this process for the
+        # monolithic kernel, by the FWK proxy process for lwk and unikernel.
+        if mode == "linux":
+            self.io_backend = InProcess(self.part.memory, root, readonly)
+        else:
+            from .fwk import channel
+            from .fwk.client import FWKClient
+            self.io_backend = FWKClient(self.part.memory, ncores, root=root, readonly=readonly,
+                                        policy=fwk_policy or channel.DEFAULT_POLICY,
+                                        spin_us=fwk_spin_us if fwk_spin_us is not None
+                                        else channel.DEFAULT_SPIN_US)
         self.stderr = stderr or sys.stderr
         self.process: Process | None = None
         self.image = None
@@ -69,12 +81,20 @@ class Kernel:
         hwcap = self.core.cpuid(1)[3]     # Linux's AT_HWCAP: CPUID.1:EDX of the boot CPU
         mm = self.part.new_address_space()
         mm.attach(self.core)
-        p = Process(mm, self.host)
+        scratch_at = self.part.memory.alloc(SCRATCH_SIZE)
+        if len(scratch_at) != 1:
+            raise ExecError(f"{path}: no contiguous memory for the kernel's scratch area", 126)
+        io = HostIO(self.io_backend, tid=0, core_index=0)
+        p = Process(mm, io, Scratch(self.part.memory, scratch_at[0][0]))
+        io.tid = p.tid
         p.kernel, p.core = self, self.core
+        from .fwk.channel import FWK_HELLO
+        io.call(FWK_HELLO, p.pid, p.uid)
+        self._initial_cwd(p)
         p.umask = os.umask(0)              # the guest's umask is applied by its kernel
         self._host_umask = p.umask         # given back in close()
         self.image = load(mm, path, argv, envp, hwcap=hwcap,
-                          ids=(p.uid, p.euid, p.gid, p.egid))
+                          ids=(p.uid, p.euid, p.gid, p.egid), root=self.root)
         libos = unikernel.LibOS.find(path)
         if libos is not None and self.mode != "unikernel":
             raise ExecError(f"{path}: built for the azemu libOS (azemu build): "
@@ -209,12 +229,27 @@ class Kernel:
             traceback.print_exception(type(exc), exc, tb, file=self.stderr)
         return self._finish(GuestExit(status=70))
 
+    def _initial_cwd(self, p) -> None:
+        """The guest starts in azemu's working directory, as seen inside the
+        root (or at the root, if the working directory is outside it)."""
+        from .abi.syscall_numbers import SYSCALL_NUMBERS as NR
+        from .errors import LinuxError
+        cwd = os.getcwd()
+        if self.root:
+            rel = os.path.relpath(cwd, os.path.realpath(self.root))
+            cwd = "/" if rel.startswith("..") else "/" + rel
+        try:
+            p.io.call(NR["chdir"], p.scratch.reset().put(os.fsencode(cwd) + b"\0"))
+        except LinuxError:
+            pass
+
     def close(self) -> None:
         if getattr(self, "_host_umask", None) is not None:
             os.umask(self._host_umask)
             self._host_umask = None
         if self.process is not None:
             self.process.fds.close_all()
+        self.io_backend.close()
         self.part.close()
 
 

@@ -16,20 +16,20 @@ MAX_FDS = 1024          # RLIMIT_NOFILE soft limit, as a default Linux shell has
 
 
 class OpenFile:
-    """An open file description: a host fd plus what the guest set on it.
+    """An open file description: a host handle plus what the guest set on it.
     Shared by dup'ed descriptors, closed when the last one goes."""
-    __slots__ = ("hfd", "flags", "path", "refs", "dirents", "dirpos", "is_dir")
+    __slots__ = ("hfd", "flags", "path", "refs", "is_dir", "kind")
 
-    def __init__(self, hfd: int, flags: int, path: bytes = b"", is_dir: bool = False):
-        self.hfd, self.flags, self.path, self.is_dir = hfd, flags, path, is_dir
+    def __init__(self, hfd: int, flags: int, path: bytes = b"", is_dir: bool = False, kind: int = 0):
+        self.hfd, self.flags, self.path, self.is_dir, self.kind = hfd, flags, path, is_dir, kind
         self.refs = 0
-        self.dirents = None      # directory listing, read on first getdents64
-        self.dirpos = 0
 
 
 class FdTable:
-    def __init__(self, host):
-        self.host = host
+    """Guest fd -> OpenFile.  `close_handle(hfd)` gives a handle back to the host."""
+
+    def __init__(self, close_handle):
+        self.close_handle = close_handle
         self.files: dict[int, OpenFile] = {}
         self.cloexec: set[int] = set()
 
@@ -71,7 +71,7 @@ class FdTable:
         self.cloexec.discard(fd)
         f.refs -= 1
         if f.refs == 0:
-            self.host.close(f.hfd)
+            self.close_handle(f.hfd)
 
     def close_all(self) -> None:
         for fd in list(self.files):
@@ -89,18 +89,18 @@ class SigAction:
 
 
 class Process:
-    def __init__(self, mm, host, *, pid=None, cwd: bytes | None = None):
+    def __init__(self, mm, io, scratch, *, pid=None):
         self.mm = mm                          # azemu.memory.AddressSpace
-        self.host = host                      # kernels.hostio.*HostIO
+        self.io = io                          # kernels.hostio.HostIO: files and sockets
+        self.scratch = scratch                # kernels.hostio.Scratch of the current core
         self.pid = pid if pid is not None else os.getpid()
         self.tid = self.pid
         self.ppid = os.getppid()
         self.uid, self.euid = os.getuid(), os.geteuid()
         self.gid, self.egid = os.getgid(), os.getegid()
         self.pgid, self.sid = os.getpgrp(), os.getsid(0)
-        self.cwd = cwd if cwd is not None else os.fsencode(os.getcwd())
         self.umask = 0o022
-        self.fds = FdTable(host)
+        self.fds = FdTable(self._close_handle)
         self.brk_start = self.brk = 0
         self.sigactions = [SigAction() for _ in range(L.NSIG + 1)]
         self.sigmask = 0
@@ -122,13 +122,22 @@ class Process:
         self.core = None                       # the core this task runs on
         self.kernel = None
 
+    def _close_handle(self, hfd: int) -> None:
+        from .abi.syscall_numbers import SYSCALL_NUMBERS
+        try:
+            self.io.call(SYSCALL_NUMBERS["close"], hfd)
+        except LinuxError:
+            pass
+
     def std_files(self) -> None:
         """Guest fds 0-2 refer to the host's stdin, stdout and stderr."""
+        from .fwk.channel import FWK_STDIO
+        from .abi.syscall_numbers import SYSCALL_NUMBERS
         for fd in (0, 1, 2):
             try:
-                hfd = os.dup(fd)
-            except OSError:
-                continue
-            import fcntl
-            flags = fcntl.fcntl(hfd, fcntl.F_GETFL)
-            self.fds.install(OpenFile(hfd, flags), at=fd)
+                ret = self.io.call(FWK_STDIO, fd)
+            except LinuxError:
+                continue                       # closed in the host: closed in the guest
+            hfd, kind = ret & 0xFFFFFFFF, (ret >> 32) & 0xFF
+            flags = self.io.call(SYSCALL_NUMBERS["fcntl"], hfd, L.F_GETFL)
+            self.fds.install(OpenFile(hfd, flags & ~L.O_LARGEFILE, b"", kind == 1, kind), at=fd)

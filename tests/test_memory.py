@@ -24,17 +24,17 @@ def test_allocator_first_fit_and_coalesce():
     phys = PhysicalMemory(16 * PAGE)
     a = phys.alloc(4 * PAGE)
     b = phys.alloc(4 * PAGE)
-    assert a == [(0, 4 * PAGE)] and b == [(4 * PAGE, 4 * PAGE)]
-    phys.free(0, 4 * PAGE)
-    phys.free(4 * PAGE, 4 * PAGE)
-    assert phys._free == [(0, 16 * PAGE)] and phys.used == 0
+    assert a == [(PAGE, 4 * PAGE)] and b == [(5 * PAGE, 4 * PAGE)]   # frame 0 is reserved
+    phys.free(PAGE, 4 * PAGE)
+    phys.free(5 * PAGE, 4 * PAGE)
+    assert phys._free == [(PAGE, 15 * PAGE)] and phys.used == PAGE
     with pytest.raises(OutOfMemory):
-        phys.alloc(17 * PAGE)
+        phys.alloc(16 * PAGE)
     phys.close()
 
 
 def test_fragmented_allocation_gathers_pieces():
-    phys = PhysicalMemory(8 * PAGE)
+    phys = PhysicalMemory(9 * PAGE)
     blocks = [phys.alloc(PAGE)[0] for _ in range(8)]
     for off, ln in blocks[::2]:
         phys.free(off, ln)

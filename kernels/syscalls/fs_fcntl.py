@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 
 from ..abi import linux as L
-from ..abi.linux_errno import EBADF, EINVAL, ENOTTY, ERANGE
+from ..abi.linux_errno import EBADF, EINVAL, ERANGE
+from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
-from ..process import MAX_FDS, OpenFile
+from ..process import MAX_FDS
+from .fs_open import install_handle
 from .util import host_open_flags, s32
 
 _SETFL_MASK = L.O_APPEND | L.O_NONBLOCK | L.O_DIRECT | L.O_NOATIME
@@ -54,8 +56,7 @@ def fcntl(p, fd, cmd, arg):
         return f.flags | (L.O_LARGEFILE if not f.flags & L.O_PATH else 0)
     if cmd == L.F_SETFL:
         new = (f.flags & ~_SETFL_MASK) | (arg & _SETFL_MASK)
-        host_flags = host_open_flags(new) & (os.O_APPEND | os.O_NONBLOCK)
-        p.host.fcntl_setfl(f.hfd, host_flags)
+        p.io.call(NR["fcntl"], f.hfd, L.F_SETFL, host_open_flags(new) & (os.O_APPEND | os.O_NONBLOCK))
         f.flags = new
         return 0
     if cmd in (L.F_GETLK, L.F_SETLK, L.F_SETLKW):
@@ -71,6 +72,9 @@ def fcntl(p, fd, cmd, arg):
     raise LinuxError(EINVAL)
 
 
+_IOCTL_OUT = {L.TIOCGWINSZ: L.WINSIZE.size, L.TCGETS: L.TERMIOS_SIZE, L.TIOCGPGRP: 4, L.FIONREAD: 4}
+
+
 def ioctl(p, fd, request, arg):
     f = p.fds.get(s32(fd))
     request = request & 0xFFFFFFFF
@@ -81,23 +85,13 @@ def ioctl(p, fd, request, arg):
         on = int.from_bytes(p.mm.read(arg, 4), "little")
         flags = (f.flags | L.O_NONBLOCK) if on else (f.flags & ~L.O_NONBLOCK)
         return fcntl(p, fd, L.F_SETFL, flags)
-    if request == L.FIONREAD:
-        p.mm.write(arg, p.host.fionread(f.hfd).to_bytes(4, "little"))
-        return 0
-    if not p.host.isatty(f.hfd):
-        raise LinuxError(ENOTTY)
-    if request == L.TIOCGWINSZ:
-        p.mm.write(arg, p.host.ioctl_winsize(f.hfd))
-        return 0
-    if request == L.TCGETS:
-        p.mm.write(arg, p.host.ioctl_tcgets(f.hfd)[:L.TERMIOS_SIZE])
-        return 0
-    if request == L.TIOCGPGRP:
-        p.mm.write(arg, p.host.tcgetpgrp(f.hfd).to_bytes(4, "little"))
-        return 0
-    if request in (L.TCSETS, L.TCSETSW, L.TCSETSF, L.TIOCSPGRP, L.TIOCSWINSZ):
-        return 0                                  # accepted, host terminal left alone
-    raise LinuxError(ENOTTY)
+    size = _IOCTL_OUT.get(request, 0)
+    p.scratch.reset()
+    out = p.scratch.alloc(max(size, 8))
+    ret = p.io.call(NR["ioctl"], f.hfd, request, out)
+    if size:
+        p.mm.write(arg, p.scratch.get(out, size))
+    return ret
 
 
 def pipe2(p, fds, flags):
@@ -107,11 +101,13 @@ def pipe2(p, fds, flags):
     rfd = p.fds.lowest_free()
     wfd = p.fds.lowest_free(rfd + 1)
     p.mm.write(fds, rfd.to_bytes(4, "little") + wfd.to_bytes(4, "little"))  # EFAULT first
-    r, w = p.host.pipe(os.O_CLOEXEC | (os.O_NONBLOCK if flags & L.O_NONBLOCK else 0))
+    ret = p.io.call(NR["pipe2"], os.O_NONBLOCK if flags & L.O_NONBLOCK else 0)
+    r, w = ret & 0xFFFFFFFF, ret >> 32
     extra = flags & L.O_NONBLOCK
     cloexec = bool(flags & L.O_CLOEXEC)
-    p.fds.install(OpenFile(r, L.O_RDONLY | extra), at=rfd, cloexec=cloexec)
-    p.fds.install(OpenFile(w, L.O_WRONLY | extra), at=wfd, cloexec=cloexec)
+    kind = 2 << 32                                   # KIND_FIFO
+    install_handle(p, r | kind, L.O_RDONLY | extra, cloexec, at=rfd)
+    install_handle(p, w | kind, L.O_WRONLY | extra, cloexec, at=wfd)
     return 0
 
 
@@ -120,8 +116,12 @@ def pipe(p, fds):
 
 
 def getcwd(p, buf, size):
-    path = p.cwd + b"\0"
-    if len(path) > size:
-        raise LinuxError(ERANGE)
-    p.mm.write(buf, path)
-    return len(path)
+    p.scratch.reset()
+    n = min(size, 4096)
+    out = p.scratch.alloc(n)
+    try:
+        got = p.io.call(NR["getcwd"], out, n)
+    except LinuxError as e:
+        raise LinuxError(ERANGE if e.errno == ERANGE else e.errno) from None
+    p.mm.write(buf, p.scratch.get(out, got))
+    return got

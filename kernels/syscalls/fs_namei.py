@@ -1,17 +1,18 @@
 """Creating, removing and renaming names: mkdir, unlink, rename, link,
-symlink (Linux fs/namei.c)."""
+symlink (Linux fs/namei.c).  Both ends of a rename or link are walked inside
+the sandbox root by the host side."""
 from __future__ import annotations
 
 from ..abi import linux as L
 from ..abi.linux_errno import EINVAL
+from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
-from .util import at_dir, path_arg, resolve, s32
+from .util import gpath, hdir, s32
 
 
 def mkdirat(p, dirfd, pathname, mode):
-    hdir, hpath = resolve(p, dirfd, pathname)
-    p.host.mkdir(hpath, mode & 0o7777 & ~p.umask, hdir)
-    return 0
+    p.scratch.reset()
+    return p.io.call(NR["mkdirat"], hdir(p, dirfd), gpath(p, pathname), mode & 0o7777 & ~p.umask)
 
 
 def mkdir(p, pathname, mode):
@@ -19,15 +20,10 @@ def mkdir(p, pathname, mode):
 
 
 def unlinkat(p, dirfd, pathname, flags):
-    flags = s32(flags)
-    if flags & ~L.AT_REMOVEDIR:
+    if s32(flags) & ~L.AT_REMOVEDIR:
         raise LinuxError(EINVAL)
-    hdir, hpath = resolve(p, dirfd, pathname)
-    if flags & L.AT_REMOVEDIR:
-        p.host.rmdir(hpath, hdir)
-    else:
-        p.host.unlink(hpath, hdir)
-    return 0
+    p.scratch.reset()
+    return p.io.call(NR["unlinkat"], hdir(p, dirfd), gpath(p, pathname), flags)
 
 
 def unlink(p, pathname):
@@ -41,10 +37,9 @@ def rmdir(p, pathname):
 def renameat2(p, olddirfd, oldpath, newdirfd, newpath, flags):
     if s32(flags):
         raise LinuxError(EINVAL)          # RENAME_NOREPLACE/EXCHANGE: not offered
-    od, op = resolve(p, olddirfd, oldpath)
-    nd, np_ = resolve(p, newdirfd, newpath)
-    p.host.rename(op, np_, od, nd)
-    return 0
+    p.scratch.reset()
+    return p.io.call(NR["renameat2"], hdir(p, olddirfd), gpath(p, oldpath),
+                     hdir(p, newdirfd), gpath(p, newpath), 0)
 
 
 def renameat(p, olddirfd, oldpath, newdirfd, newpath):
@@ -58,10 +53,9 @@ def rename(p, oldpath, newpath):
 def linkat(p, olddirfd, oldpath, newdirfd, newpath, flags):
     if s32(flags) & ~(L.AT_SYMLINK_FOLLOW | L.AT_EMPTY_PATH):
         raise LinuxError(EINVAL)
-    od, op = resolve(p, olddirfd, oldpath)
-    nd, np_ = resolve(p, newdirfd, newpath)
-    p.host.link(op, np_, od, nd, bool(s32(flags) & L.AT_SYMLINK_FOLLOW))
-    return 0
+    p.scratch.reset()
+    return p.io.call(NR["linkat"], hdir(p, olddirfd), gpath(p, oldpath),
+                     hdir(p, newdirfd), gpath(p, newpath), flags)
 
 
 def link(p, oldpath, newpath):
@@ -69,10 +63,8 @@ def link(p, oldpath, newpath):
 
 
 def symlinkat(p, target, newdirfd, linkpath):
-    t = path_arg(p, target)
-    hdir, hpath = at_dir(p, newdirfd, path_arg(p, linkpath))
-    p.host.symlink(t, hpath, hdir)
-    return 0
+    p.scratch.reset()
+    return p.io.call(NR["symlinkat"], gpath(p, target), hdir(p, newdirfd), gpath(p, linkpath))
 
 
 def symlink(p, target, linkpath):

@@ -1,35 +1,37 @@
-"""open/close, access, chdir, chmod, truncate (Linux fs/open.c)."""
+"""open/close, access, chdir, chmod, truncate, utimensat (Linux fs/open.c,
+fs/utimes.c).  Paths are walked, confined, by the host side
+(kernels/fwk/sandbox.py); the kernel checks arguments, applies the umask,
+and keeps the guest's fd table."""
 from __future__ import annotations
 
-import os
-import stat as st
-
 from ..abi import linux as L
-from ..abi.linux_errno import EINVAL, ENOTDIR
+from ..abi.linux_errno import EINVAL
+from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
+from ..fwk.channel import KIND_DIR
 from ..process import OpenFile
-from .util import at_dir, host_open_flags, path_arg, resolve, s32, s64
+from .util import gpath, hdir, host_open_flags, s32, s64
+
+_CREATION = L.O_CLOEXEC | L.O_CREAT | L.O_EXCL | L.O_NOCTTY | L.O_TRUNC
+
+
+def install_handle(p, ret: int, flags: int, cloexec: bool, at: int | None = None) -> int:
+    """Enter a host handle (as returned: kind in bits 32..39) in the fd table."""
+    handle, kind = ret & 0xFFFFFFFF, (ret >> 32) & 0xFF
+    return p.fds.install(OpenFile(handle, flags, b"", kind == KIND_DIR, kind), at=at, cloexec=cloexec)
 
 
 def openat(p, dirfd, pathname, flags, mode):
-    flags = flags & 0xFFFFFFFF
-    path = path_arg(p, pathname)
-    hdir, hpath = at_dir(p, dirfd, path)
+    flags &= 0xFFFFFFFF
+    p.scratch.reset()
+    path = gpath(p, pathname)
     if flags & L.O_CREAT or flags & L.O_TMPFILE == L.O_TMPFILE:
         mode = mode & 0o7777 & ~p.umask
     else:
         mode = 0
     fd = p.fds.lowest_free()                 # EMFILE before anything is created
-    hfd = p.host.open(hpath, host_open_flags(flags), mode, hdir)
-    try:
-        is_dir = st.S_ISDIR(p.host.fstat(hfd).st_mode)
-        full = hpath if hdir is None else os.path.join(p.host.realpath_of_fd(hdir), hpath)
-    except OSError:
-        p.host.close(hfd)
-        raise
-    kept = flags & ~(L.O_CLOEXEC | L.O_CREAT | L.O_EXCL | L.O_NOCTTY | L.O_TRUNC)
-    return p.fds.install(OpenFile(hfd, kept, full, is_dir), at=fd,
-                         cloexec=bool(flags & L.O_CLOEXEC))
+    ret = p.io.call(NR["openat"], hdir(p, dirfd), path, host_open_flags(flags), mode)
+    return install_handle(p, ret, flags & ~_CREATION, bool(flags & L.O_CLOEXEC), at=fd)
 
 
 def open(p, pathname, flags, mode):
@@ -49,15 +51,9 @@ def faccessat2(p, dirfd, pathname, mode, flags):
     mode, flags = s32(mode), s32(flags)
     if mode & ~7 or flags & ~(L.AT_EACCESS | L.AT_SYMLINK_NOFOLLOW | L.AT_EMPTY_PATH):
         raise LinuxError(EINVAL)
-    hdir, hpath = resolve(p, dirfd, pathname, empty_ok=bool(flags & L.AT_EMPTY_PATH))
-    if not hpath and hdir is not None:        # AT_EMPTY_PATH: the dirfd itself
-        hpath = p.host.realpath_of_fd(hdir)
-        hdir = None
-    follow = not flags & L.AT_SYMLINK_NOFOLLOW
-    p.host.stat(hpath, follow, hdir)              # ENOENT/ENOTDIR/ELOOP as the host says
-    if not p.host.access(hpath, mode, hdir, bool(flags & L.AT_EACCESS), follow):
-        raise LinuxError(13)                      # EACCES
-    return 0
+    p.scratch.reset()
+    path = gpath(p, pathname, empty_ok=bool(flags & L.AT_EMPTY_PATH))
+    return p.io.call(NR["faccessat2"], hdir(p, dirfd), path, mode, flags)
 
 
 def faccessat(p, dirfd, pathname, mode):
@@ -69,28 +65,17 @@ def access(p, pathname, mode):
 
 
 def chdir(p, pathname):
-    hdir, hpath = resolve(p, L.AT_FDCWD, pathname)
-    s = p.host.stat(hpath, True, hdir)
-    if not st.S_ISDIR(s.st_mode):
-        raise LinuxError(ENOTDIR)
-    if not p.host.access(hpath, os.X_OK, hdir):
-        raise LinuxError(13)
-    p.cwd = p.host.realpath(hpath, hdir)     # symlinks resolved, as the kernel's cwd is
-    return 0
+    p.scratch.reset()
+    return p.io.call(NR["chdir"], gpath(p, pathname))
 
 
 def fchdir(p, fd):
-    f = p.fds.get(s32(fd))
-    if not f.is_dir:
-        raise LinuxError(ENOTDIR)
-    p.cwd = p.host.realpath_of_fd(f.hfd)
-    return 0
+    return p.io.call(NR["fchdir"], p.fds.get(s32(fd)).hfd)
 
 
 def fchmodat(p, dirfd, pathname, mode):
-    hdir, hpath = resolve(p, dirfd, pathname)
-    p.host.chmod(hpath, mode & 0o7777, hdir)
-    return 0
+    p.scratch.reset()
+    return p.io.call(NR["fchmodat"], hdir(p, dirfd), gpath(p, pathname), mode & 0o7777)
 
 
 def chmod(p, pathname, mode):
@@ -98,59 +83,39 @@ def chmod(p, pathname, mode):
 
 
 def fchmod(p, fd, mode):
-    p.host.fchmod(p.fds.get(s32(fd)).hfd, mode & 0o7777)
-    return 0
+    return p.io.call(NR["fchmod"], p.fds.get(s32(fd)).hfd, mode & 0o7777)
 
 
 def ftruncate(p, fd, length):
     if s64(length) < 0:
         raise LinuxError(EINVAL)
-    p.host.ftruncate(p.fds.get(s32(fd)).hfd, s64(length))
-    return 0
+    return p.io.call(NR["ftruncate"], p.fds.get(s32(fd)).hfd, length)
 
 
 def truncate(p, pathname, length):
     if s64(length) < 0:
         raise LinuxError(EINVAL)
-    hdir, hpath = resolve(p, L.AT_FDCWD, pathname)
-    p.host.truncate(hpath, s64(length))
-    return 0
+    p.scratch.reset()
+    return p.io.call(NR["truncate"], gpath(p, pathname), length)
 
 
 def fsync(p, fd):
-    p.host.fsync(p.fds.get(s32(fd)).hfd)
-    return 0
+    return p.io.call(NR["fsync"], p.fds.get(s32(fd)).hfd)
 
 
 def fdatasync(p, fd):
-    return fsync(p, fd)
+    return p.io.call(NR["fdatasync"], p.fds.get(s32(fd)).hfd)
 
 
 def utimensat(p, dirfd, pathname, times, flags):
-    if pathname:
-        hdir, hpath = resolve(p, dirfd, pathname)
-    else:
-        hdir, hpath = None, p.fds.get(s32(dirfd)).hfd
-    ns = None
+    p.scratch.reset()
     if times:
         raw = p.mm.read(times, 32)
-        a = L.TIMESPEC.unpack_from(raw, 0)
-        m = L.TIMESPEC.unpack_from(raw, 16)
-        now = None
-        vals = []
-        for sec, nsec in (a, m):
-            if nsec == (1 << 30) - 1:            # UTIME_NOW
-                import time
-                now = now or time.time_ns()
-                vals.append(now)
-            elif nsec == (1 << 30) - 2:          # UTIME_OMIT: keep the current value
-                s = p.host.stat(hpath, True, hdir) if isinstance(hpath, bytes) else p.host.fstat(hpath)
-                vals.append(s.st_atime_ns if len(vals) == 0 else s.st_mtime_ns)
-            elif 0 <= nsec < 10**9:
-                vals.append(sec * 10**9 + nsec)
-            else:
+        for i in (0, 16):
+            sec, nsec = L.TIMESPEC.unpack_from(raw, i)
+            if nsec not in ((1 << 30) - 1, (1 << 30) - 2) and not 0 <= nsec < 10**9:
                 raise LinuxError(EINVAL)
-        ns = tuple(vals)
-    follow = not (s32(flags) & L.AT_SYMLINK_NOFOLLOW)
-    p.host.utime(hpath, ns, hdir, follow)
-    return 0
+        times = p.scratch.put(raw)
+    if pathname:
+        return p.io.call(NR["utimensat"], hdir(p, dirfd), gpath(p, pathname), times, flags)
+    return p.io.call(NR["utimensat"], p.fds.get(s32(dirfd)).hfd, 0, times, flags)

@@ -1,35 +1,24 @@
-"""stat, fstat, lstat, newfstatat, statx, readlink (Linux fs/stat.c)."""
+"""stat, fstat, lstat, newfstatat, statx, statfs, readlink (Linux fs/stat.c,
+fs/statfs.c).  The host side packs the structures in Linux's layout."""
 from __future__ import annotations
 
 from ..abi import linux as L
 from ..abi.linux_errno import EINVAL, ENOENT
+from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
-from .util import at_dir, pack_stat, pack_statx, path_arg, s32
-
+from .util import OUT, gpath, hdir, out_struct, path_arg, s32
 
 _STAT_FLAGS = L.AT_SYMLINK_NOFOLLOW | L.AT_NO_AUTOMOUNT | L.AT_EMPTY_PATH
 _STATX_SYNC = 0x6000                          # AT_STATX_FORCE_SYNC | AT_STATX_DONT_SYNC
-
-
-def _stat_at(p, dirfd, pathname, flags, allowed=_STAT_FLAGS):
-    flags = s32(flags)
-    if flags & ~allowed:
-        raise LinuxError(EINVAL)
-    path = path_arg(p, pathname, empty_ok=True)
-    if not path:
-        if not flags & L.AT_EMPTY_PATH:
-            raise LinuxError(ENOENT)
-        if s32(dirfd) == L.AT_FDCWD:
-            return p.host.stat(p.cwd, True)
-        return p.host.fstat(p.fds.get(s32(dirfd)).hfd)
-    hdir, hpath = at_dir(p, dirfd, path)
-    return p.host.stat(hpath, not flags & L.AT_SYMLINK_NOFOLLOW, hdir)
+STATFS_SIZE = 120
 
 
 def newfstatat(p, dirfd, pathname, statbuf, flags):
-    s = _stat_at(p, dirfd, pathname, flags)
-    p.mm.write(statbuf, pack_stat(s))
-    return 0
+    if s32(flags) & ~_STAT_FLAGS:
+        raise LinuxError(EINVAL)
+    p.scratch.reset()
+    path = gpath(p, pathname, empty_ok=True)
+    return out_struct(p, statbuf, L.STAT.size, NR["newfstatat"], hdir(p, dirfd), path, OUT, flags)
 
 
 def stat(p, pathname, statbuf):
@@ -41,34 +30,33 @@ def lstat(p, pathname, statbuf):
 
 
 def fstat(p, fd, statbuf):
-    s = p.host.fstat(p.fds.get(s32(fd)).hfd)
-    p.mm.write(statbuf, pack_stat(s))
-    return 0
+    f = p.fds.get(s32(fd))
+    p.scratch.reset()
+    return out_struct(p, statbuf, L.STAT.size, NR["fstat"], f.hfd, OUT)
 
 
 def statx(p, dirfd, pathname, flags, mask, statxbuf):
-    s = _stat_at(p, dirfd, pathname, flags, _STAT_FLAGS | _STATX_SYNC)
-    p.mm.write(statxbuf, pack_statx(s))
-    return 0
-
-
-def readlinkat(p, dirfd, pathname, buf, bufsiz):
-    if s32(bufsiz) <= 0:
+    if s32(flags) & ~(_STAT_FLAGS | _STATX_SYNC):
         raise LinuxError(EINVAL)
-    hdir, hpath = at_dir(p, dirfd, path_arg(p, pathname))
-    proc = _proc_self_link(p, hpath) if hdir is None else None
-    if proc is not None:
-        target = proc
-    else:
-        target = p.host.readlink(hpath, hdir)
-    out = target[:bufsiz]
-    p.mm.write(buf, out)
-    return len(out)
+    p.scratch.reset()
+    path = gpath(p, pathname, empty_ok=True)
+    return out_struct(p, statxbuf, L.STATX.size, NR["statx"], hdir(p, dirfd), path, flags, mask, OUT)
+
+
+def statfs(p, pathname, buf):
+    p.scratch.reset()
+    return out_struct(p, buf, STATFS_SIZE, NR["statfs"], gpath(p, pathname), OUT)
+
+
+def fstatfs(p, fd, buf):
+    f = p.fds.get(s32(fd))
+    p.scratch.reset()
+    return out_struct(p, buf, STATFS_SIZE, NR["fstatfs"], f.hfd, OUT)
 
 
 def _proc_self_link(p, path: bytes):
     """/proc/self/exe and /proc/self/fd/N answered for the guest, not the host
-    (whose /proc/self is azemu)."""
+    (whose /proc/self is azemu or its proxy)."""
     for prefix in (b"/proc/self/", b"/proc/%d/" % p.pid, b"/proc/thread-self/"):
         if path.startswith(prefix):
             rest = path[len(prefix):]
@@ -78,21 +66,32 @@ def _proc_self_link(p, path: bytes):
                 f = p.fds.files.get(int(rest[3:]))
                 if f is None:
                     raise LinuxError(ENOENT)
-                return f.path or p.host.realpath_of_fd(f.hfd)
+                return fd_path(p, f)
     return None
+
+
+def fd_path(p, f) -> bytes:
+    """The guest path an open file was reached by (as /proc/self/fd shows it)."""
+    from ..fwk.channel import FWK_FD_PATH
+    out = p.scratch.alloc(4096)
+    n = p.io.call(FWK_FD_PATH, f.hfd, out, 4096)
+    return p.scratch.get(out, n)
+
+
+def readlinkat(p, dirfd, pathname, buf, bufsiz):
+    if s32(bufsiz) <= 0:
+        raise LinuxError(EINVAL)
+    p.scratch.reset()
+    target = _proc_self_link(p, path_arg(p, pathname)) if s32(dirfd) == L.AT_FDCWD else None
+    if target is not None:
+        out = target[:bufsiz]
+        p.mm.write(buf, out)
+        return len(out)
+    out = p.scratch.alloc(min(bufsiz, 4096))
+    n = p.io.call(NR["readlinkat"], hdir(p, dirfd), gpath(p, pathname), out, min(bufsiz, 4096))
+    p.mm.write(buf, p.scratch.get(out, n))
+    return n
 
 
 def readlink(p, pathname, buf, bufsiz):
     return readlinkat(p, L.AT_FDCWD, pathname, buf, bufsiz)
-
-
-def statfs(p, pathname, buf):
-    """statfs (Linux fs/statfs.c): the host file system's figures."""
-    hdir, hpath = at_dir(p, L.AT_FDCWD, path_arg(p, pathname))
-    p.mm.write(buf, p.host.statfs(hpath))
-    return 0
-
-
-def fstatfs(p, fd, buf):
-    p.mm.write(buf, p.host.fstatfs(p.fds.get(s32(fd)).hfd))
-    return 0

@@ -15,7 +15,9 @@ from azemu.memory import PAGE, OutOfMemory, page_up
 
 from ..abi import linux as L
 from ..abi.linux_errno import EACCES, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM
+from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
+from ..fwk.channel import FWK_DUP, KIND_FILE
 from .util import s32, s64
 
 _MAX_LEN = L.TASK_SIZE
@@ -69,7 +71,7 @@ def mmap(p, addr, length, prot, flags, fd, offset):
         raise LinuxError(EINVAL)
     if not anon:
         acc = f.flags & L.O_ACCMODE
-        if f.is_dir or not p.host.is_mappable(f.hfd):
+        if f.kind not in (KIND_FILE,):
             raise LinuxError(ENODEV)
         if acc == L.O_WRONLY or (kind != L.MAP_PRIVATE and prot & L.PROT_WRITE and acc != L.O_RDWR):
             raise LinuxError(EACCES)
@@ -93,14 +95,16 @@ def mmap(p, addr, length, prot, flags, fd, offset):
         else:
             mm.map(start, size, L.PROT_READ | L.PROT_WRITE, name)
             try:
-                p.host.preadv(f.hfd, mm.views(start, length, write=True), offset)
-            except OSError:
+                p.scratch.reset()
+                iov, n = p.scratch.iov(mm.extents(start, length, write=True))
+                p.io.call(NR["preadv"], f.hfd, iov, n, offset)    # straight into the frames
+            except LinuxError:
                 mm.unmap(start, size)
                 raise
             if prot != L.PROT_READ | L.PROT_WRITE:
                 mm.protect(start, size, prot)
             if kind != L.MAP_PRIVATE:
-                p.shared_files.append([start, length, p.host.dup(f.hfd), offset])
+                p.shared_files.append([start, length, p.io.call(FWK_DUP, f.hfd) & 0xFFFFFFFF, offset])
     except OutOfMemory:
         raise LinuxError(ENOMEM) from None
     return start
@@ -113,13 +117,17 @@ def write_back(p, lo: int = 0, hi: int = L.TASK_SIZE, forget: bool = False) -> N
         a, b = max(lo, start), min(hi, start + length)
         if a < b:
             try:
-                views = p.mm.views(a, b - a, partial=True)
-                p.host.pwritev(hfd, views, offset + a - start)
-            except Exception:           # unmapped or unreadable by now: nothing to write
+                p.scratch.reset()
+                iov, n = p.scratch.iov(p.mm.extents(a, b - a, partial=True))
+                p.io.call(NR["pwritev"], hfd, iov, n, offset + a - start)
+            except Exception:           # unmapped, unreadable or FWK gone: nothing to write
                 pass
         if forget and lo <= start and start + length <= hi:
             p.shared_files.remove(entry)
-            p.host.close(hfd)
+            try:
+                p.io.call(NR["close"], hfd)
+            except LinuxError:
+                pass
 
 
 def munmap(p, addr, length):

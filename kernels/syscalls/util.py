@@ -7,7 +7,6 @@ something the host-I/O interface can open.
 from __future__ import annotations
 
 import os
-import stat as st
 
 from ..abi import linux as L
 from ..abi.linux_errno import EBADF, EFAULT, ENAMETOOLONG, ENOENT, ENOTDIR
@@ -40,23 +39,45 @@ def path_arg(p, addr: int, empty_ok: bool = False) -> bytes:
     return s
 
 
-def at_dir(p, dirfd: int, path: bytes):
-    """(host dirfd or None, host path) for a guest (dirfd, path) pair."""
-    if path.startswith(b"/"):
-        return None, path
+def gpath(p, addr: int, empty_ok: bool = False) -> int:
+    """The guest-physical address of a path string, checked as Linux's
+    getname() checks it: the string itself when its bytes are contiguous in
+    the segment (zero copy), else a copy in the core's scratch area."""
+    s = path_arg(p, addr, empty_ok)
+    ext = p.mm.extents(addr, len(s) + 1)
+    if len(ext) == 1:
+        return ext[0][0]
+    return p.scratch.put(s + b"\0")
+
+
+def hdir(p, dirfd: int) -> int:
+    """A guest dirfd as the host side knows it: AT_FDCWD, or the fd's handle."""
     dirfd = s32(dirfd)
     if dirfd == L.AT_FDCWD:
-        return None, os.path.join(p.cwd, path) if path else p.cwd
+        return L.AT_FDCWD & 0xFFFFFFFF
     f = p.fds.files.get(dirfd)
     if f is None:
         raise LinuxError(EBADF)
-    if not f.is_dir:
-        raise LinuxError(ENOTDIR)
-    return f.hfd, path
+    return f.hfd
 
 
-def resolve(p, dirfd: int, addr: int, empty_ok: bool = False):
-    return at_dir(p, dirfd, path_arg(p, addr, empty_ok))
+def buffer_iov(p, addr: int, n: int, write: bool, partial: bool = False) -> tuple[int, int]:
+    """A guest buffer as an iovec list of physical extents, in scratch."""
+    return p.scratch.iov(p.mm.extents(addr, n, write, partial))
+
+
+OUT = object()     # in out_struct's parameters: "the scratch buffer goes here"
+
+
+def out_struct(p, addr: int, size: int, function: int, *params) -> int:
+    """Make a call that writes a `size`-byte structure: the host writes it into
+    scratch (at the parameter given as OUT), then it is copied to the guest's
+    `addr` (small fixed-size results; data buffers go zero-copy instead)."""
+    p.mm.views(addr, size, write=True)             # EFAULT before the call, not after
+    out = p.scratch.alloc(size)
+    ret = p.io.call(function, *[out if x is OUT else x for x in params])
+    p.mm.write(addr, p.scratch.get(out, size))
+    return ret
 
 
 def host_open_flags(flags: int) -> int:
@@ -73,31 +94,3 @@ def host_open_flags(flags: int) -> int:
     if flags & L.O_TMPFILE == L.O_TMPFILE:
         out |= getattr(os, "O_TMPFILE", 0)
     return out | os.O_CLOEXEC          # the host fd never leaks into host children
-
-
-def pack_stat(s: os.stat_result) -> bytes:
-    return L.STAT.pack(s.st_dev, s.st_ino, s.st_nlink, s.st_mode, s.st_uid, s.st_gid, 0,
-                       s.st_rdev, s.st_size, s.st_blksize, s.st_blocks,
-                       s.st_atime_ns // 10**9, s.st_atime_ns % 10**9,
-                       s.st_mtime_ns // 10**9, s.st_mtime_ns % 10**9,
-                       s.st_ctime_ns // 10**9, s.st_ctime_ns % 10**9)
-
-
-def pack_statx(s: os.stat_result) -> bytes:
-    def ts(ns):
-        return ns // 10**9, ns % 10**9, 0
-    birth = getattr(s, "st_birthtime_ns", None)
-    mask = L.STATX_BASIC_STATS | (L.STATX_BTIME if birth else 0)
-    return L.STATX.pack(mask, s.st_blksize, 0, s.st_nlink, s.st_uid, s.st_gid,
-                        s.st_mode, 0, s.st_ino, s.st_size, s.st_blocks, 0,
-                        *ts(s.st_atime_ns), *ts(birth or 0), *ts(s.st_ctime_ns),
-                        *ts(s.st_mtime_ns),
-                        os.major(s.st_rdev), os.minor(s.st_rdev),
-                        os.major(s.st_dev), os.minor(s.st_dev))
-
-
-def d_type(mode: int) -> int:
-    fmt = st.S_IFMT(mode)
-    return {st.S_IFDIR: L.DT_DIR, st.S_IFREG: L.DT_REG, st.S_IFLNK: L.DT_LNK,
-            st.S_IFCHR: L.DT_CHR, st.S_IFBLK: L.DT_BLK, st.S_IFIFO: L.DT_FIFO,
-            st.S_IFSOCK: L.DT_SOCK}.get(fmt, L.DT_UNKNOWN)
