@@ -80,9 +80,11 @@ def prices(cal: Calibration) -> dict[str, Price]:
                            "switch (HermiTux, Meltdown-patched Linux)"),
         "global_lock": Price(cal.lock_ns, "measured: uncontended spin lock acquire + release"),
         "shared_access": Price(L1_HIT_CYCLES * cyc,
-                               "published: an uncontended access hits L1, 4 cycles (Intel manual)"),
+                               "published: an uncontended access hits L1, 4 cycles (Intel manual); "
+                               "one core here, so no line moves between cores"),
         "offload": Price(0.0, "not priced yet: comes with the FWK channel's measured round trip"),
-        "return_checks": Price(cyc, "one predicted load-and-branch, 1 cycle (measured cycle)"),
+        "return_checks": Price(cyc, "assumed: one predicted load-and-branch, 1 cycle (the "
+                               "cycle itself is measured)"),
     }
 
 

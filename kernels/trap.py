@@ -44,7 +44,7 @@ def context_switch_entry(kernel, p, core, table, c, enter, as_switches: int):
         c.context_switch += 1
         c.regs_saved += saved
         ctx[_RCX] = ctx[_RIP] + SYSCALL_LEN   # what `syscall` leaves in rcx and r11
-        ctx[_R11] = ctx[_EFLAGS]
+        ctx[_R11] = ctx[_EFLAGS] | 0x200      # user mode runs with IF set
         nr = ctx[_RAX]
         h, k = table[nr] if nr < NR_LIMIT else (unknown, 0)
         enter(nr)

@@ -117,9 +117,16 @@ def function_hook_entry(kernel, p, core, table, counters, block):
 class LibOS:
     """Where the libOS lives in a source-compatible image (its header)."""
 
-    # At the function hook, rsp is this far below the caller's rsp: a
-    # trampoline steps 128 bytes down (the red zone) and `call` pushes 8.
-    CALL_FRAME = 128 + 8
+    # At the function hook, how far rsp is below the caller's rsp: a trampoline
+    # steps 128 bytes down (the red zone), pushes the flags and calls (8 + 8);
+    # through syscall() there are two return addresses (8 + 8).
+    TRAMPOLINE_FRAME = 128 + 8 + 8
+    FUNCTION_FRAME = 8 + 8
+
+    def caller_frame(self, mm, rsp: int) -> int:
+        """The frame size above rsp at the hook, judged by the return address."""
+        ret = mm.read_u64(rsp)
+        return self.TRAMPOLINE_FRAME if self.tramp <= ret < self.tramp_end else self.FUNCTION_FRAME
 
     def __init__(self, entry, syscall, pid, flags, in_guest_count, tramp, tramp_end, call):
         self.entry, self.syscall, self.pid, self.flags = entry, syscall, pid, flags

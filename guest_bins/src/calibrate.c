@@ -6,7 +6,7 @@
  *   cycle_ns          one cycle: a chain of dependent adds (1-cycle latency)
  *   getpid_ns         a real getpid syscall (the `syscall` instruction)
  *   call_ns           a call to a non-inlined function and its return
- *   reg_ns            saving and restoring one register (push + pop)
+ *   reg_ns            saving or restoring one register (one push, or one pop)
  *   lock_ns           acquiring and releasing an uncontended spin lock
  *   line_transfer_ns  one cache line moving between two cores (ping-pong);
  *                     -1 when fewer than two CPUs are available

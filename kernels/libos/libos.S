@@ -129,14 +129,15 @@ syscall:
     ret
     .size syscall, . - syscall
 
-/* Trampolines: filled in by the rewriter (rewrite.py), one 64-byte slot per
- * rewritten site: the instructions the jump displaced, then
- *   lea -128(%rsp),%rsp; call azemu_libos_syscall; lea 128(%rsp),%rsp; jmp back */
+/* Trampolines: filled in by the rewriter (rewrite.py), one 96-byte slot per
+ * rewritten site: the instructions the jump displaced around
+ *   lea -128(%rsp),%rsp; pushfq; call azemu_libos_syscall; popfq;
+ *   (rcx, r11 as `syscall` leaves them); lea 128(%rsp),%rsp; jmp back */
     .section .text.azemu_tramp, "ax"
     .balign 64
     .globl azemu_libos_tramp, azemu_libos_tramp_end
 azemu_libos_tramp:
-    .fill   2048 * 64, 1, 0xcc
+    .fill   2048 * 96, 1, 0xcc
 azemu_libos_tramp_end:
 
     .section .note.GNU-stack, "", @progbits

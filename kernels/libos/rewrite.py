@@ -4,20 +4,26 @@ After `azemu build` links a program with the libOS, libc's internal syscall
 wrappers still contain `syscall` instructions.  As HermiTux does, each site is
 rewritten into a 5-byte `jmp` to a per-site trampoline in the libOS's
 `azemu_libos_tramp` area.  The 2-byte `syscall` is too short for a jump, so the
-jump also takes the place of the instructions just before it (whole
-instructions, at least 3 bytes); the trampoline runs those instructions, then
-calls `azemu_libos_syscall` (128 bytes below the stack pointer, sparing the red
-zone), and jumps back past the site:
+jump also takes the place of whole instructions next to it (before it first,
+after it if need be); the trampoline runs them around a call to
+`azemu_libos_syscall`, made 128 bytes below the stack pointer (sparing the red
+zone), with the flags saved around it and rcx and r11 left as the `syscall`
+instruction leaves them (the return address; the flags, IF set):
 
-    site:  mov %r12,%rdi; mov $39,%eax; syscall     ->    jmp tramp; nop...
+    site:  mov %r12,%rdi; mov $39,%eax; syscall     ->    jmp tramp; int3...
     tramp: mov %r12,%rdi; mov $39,%eax
-           lea -128(%rsp),%rsp; call azemu_libos_syscall; lea 128(%rsp),%rsp
-           jmp site_end
+           lea -128(%rsp),%rsp; pushfq; call azemu_libos_syscall
+           mov (%rsp),%r11; or $0x200,%r11; popfq; lea site_end(%rip),%rcx
+           lea 128(%rsp),%rsp; jmp site_end
 
-Moved instructions must not be branches nor rip-relative, and nothing may jump
-into the middle of the patched bytes (every direct branch target in the code is
-collected by a linear sweep with capstone).  A site that fails these checks is
-left as a trap: still correct, only slower, and reported.
+Moved instructions must not be branches; rip-relative operands are re-aimed.
+Nothing may jump into the middle of the patched bytes: every direct branch
+target and every symbol in the code (function entries reached only through
+pointers) is collected first, and only code sections are swept, data objects
+in them skipped.  Two sites never share patched bytes.  A site that fails
+these checks is left as a trap: still correct, only slower, and reported.
+Targets no static analysis can see (computed jumps into the middle of a
+function, jump tables into such windows) are the known limit, as for HermiTux.
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ from dataclasses import dataclass, field
 import capstone
 from elftools.elf.elffile import ELFFile
 
-SLOT = 64                 # bytes per trampoline: up to 41 of moved instructions
+SLOT = 96                 # bytes per trampoline (see the layout above)
 _BRANCH = {"jmp", "call", "je", "jne", "jz", "jnz", "ja", "jae", "jb", "jbe", "jg", "jge",
            "jl", "jle", "js", "jns", "jo", "jno", "jp", "jnp", "jrcxz", "jecxz", "loop",
            "loope", "loopne"}
@@ -56,20 +62,45 @@ def _exec_segments(elf):
             yield seg["p_vaddr"], seg["p_offset"], seg["p_filesz"]
 
 
+def _code_sections(elf):
+    """(address, file offset, size) of the sections that hold instructions."""
+    for sec in elf.iter_sections():
+        if sec["sh_flags"] & 0x4 and sec["sh_type"] == "SHT_PROGBITS" \
+                and sec.name != ".text.azemu_tramp":
+            yield sec["sh_addr"], sec["sh_offset"], sec["sh_size"]
+
+
+def _symbol_ranges(elf):
+    """Function entries (branch targets) and data objects (not code)."""
+    funcs, objects = set(), []
+    tab = elf.get_section_by_name(".symtab")
+    for s in (tab.iter_symbols() if tab else ()):
+        kind = s["st_info"]["type"]
+        if kind in ("STT_FUNC", "STT_NOTYPE") and s["st_shndx"] != "SHN_UNDEF" and s["st_value"]:
+            funcs.add(s["st_value"])
+        elif kind == "STT_OBJECT" and s["st_size"]:
+            objects.append((s["st_value"], s["st_value"] + s["st_size"]))
+    return funcs, objects
+
+
 def rewrite(path_in: str, path_out: str) -> RewriteReport:
     data = bytearray(open(path_in, "rb").read())
     with open(path_in, "rb") as f:
         elf = ELFFile(f)
         syms = _symbols(elf)
         segs = list(_exec_segments(elf))
+        code = list(_code_sections(elf))
+        funcs, objects = _symbol_ranges(elf)
     need = ("azemu_libos_syscall", "azemu_libos_tramp", "azemu_libos_tramp_end")
     if not all(n in syms for n in need):
         raise ValueError(f"{path_in}: not linked with the azemu libOS")
     target = syms["azemu_libos_syscall"]
     tramp, tramp_end = syms["azemu_libos_tramp"], syms["azemu_libos_tramp_end"]
 
-    insns, targets = _sweep(data, segs)
+    insns, targets = _sweep(data, code, objects)
+    targets |= funcs
     order = sorted(insns)
+    used = set()                         # instructions already moved by another site
     index = {a: i for i, a in enumerate(order)}
     rep = RewriteReport()
     slot = tramp
@@ -78,9 +109,12 @@ def rewrite(path_in: str, path_out: str) -> RewriteReport:
             continue
         rep.syscall_sites += 1
         window = _window(addr, insns, order, index, targets)
+        if not isinstance(window, str) and used.intersection(window[0] + [addr] + window[1]):
+            window = "overlaps another site"
         if isinstance(window, str):
             rep.left[window] = rep.left.get(window, 0) + 1
             continue
+        used.update(window[0] + [addr] + window[1])
         if slot + SLOT > tramp_end:
             rep.left["no trampoline slot"] = rep.left.get("no trampoline slot", 0) + 1
             continue
@@ -95,7 +129,12 @@ def rewrite(path_in: str, path_out: str) -> RewriteReport:
             return out
         code = moved(before, slot)
         code += b"\x48\x8d\x64\x24\x80"                          # lea -0x80(%rsp),%rsp
+        code += b"\x9c"                                          # pushfq
         code += b"\xe8" + struct.pack("<i", target - (slot + len(code) + 5))  # call the libOS
+        code += b"\x4c\x8b\x1c\x24"                              # mov (%rsp),%r11: the flags
+        code += b"\x49\x81\xcb\x00\x02\x00\x00"                  # or $0x200,%r11 (IF)
+        code += b"\x9d"                                          # popfq: the caller's flags back
+        code += b"\x48\x8d\x0d" + struct.pack("<i", addr + 2 - (slot + len(code) + 7))  # lea site_end,%rcx
         code += b"\x48\x8d\xa4\x24\x80\x00\x00\x00"             # lea 0x80(%rsp),%rsp
         code += moved(after, slot + len(code))
         code += b"\xe9" + struct.pack("<i", end - (slot + len(code) + 5))     # jmp back
@@ -178,23 +217,36 @@ def _file_offset(segs, vaddr: int) -> int:
     raise ValueError(f"{vaddr:#x} is not in the file")
 
 
-def _sweep(data, segs):
+def _sweep(data, sections, objects):
     """{address: (size, mnemonic, operands)} for every instruction, and the set
-    of direct branch targets, by a linear sweep of the executable segments."""
+    of direct branch targets, by a linear sweep of the code sections; data
+    objects inside them are stepped over."""
     md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
     insns, targets = {}, set()
-    for vaddr, off, size in segs:
-        code = bytes(data[off:off + size])
-        pos = 0
-        while pos < size:
-            last = pos
-            for addr, ln, mnem, ops in md.disasm_lite(code[pos:], vaddr + pos):
-                insns[addr] = (ln, mnem, ops)
-                if (mnem in _BRANCH or mnem.startswith("j")) and ops.startswith("0x"):
-                    try:
-                        targets.add(int(ops, 16))
-                    except ValueError:
-                        pass
-                last = addr - vaddr + ln
-            pos = last if last > pos else pos + 1     # skip a byte capstone cannot decode
+    objects = sorted(objects)
+    for vaddr, off, size in sections:
+        # split the section around the data objects in it
+        pieces, cur = [], vaddr
+        for lo, hi in objects:
+            if hi <= cur or lo >= vaddr + size:
+                continue
+            if lo > cur:
+                pieces.append((cur, lo))
+            cur = max(cur, hi)
+        if cur < vaddr + size:
+            pieces.append((cur, vaddr + size))
+        for lo, hi in pieces:
+            code = bytes(data[off + lo - vaddr:off + hi - vaddr])
+            pos = 0
+            while pos < len(code):
+                last = pos
+                for addr, ln, mnem, ops in md.disasm_lite(code[pos:], lo + pos):
+                    insns[addr] = (ln, mnem, ops)
+                    if (mnem in _BRANCH or mnem.startswith("j")) and ops.startswith("0x"):
+                        try:
+                            targets.add(int(ops, 16))
+                        except ValueError:
+                            pass
+                    last = addr - lo + ln
+                pos = last if last > pos else pos + 1     # skip a byte capstone cannot decode
     return insns, targets

@@ -219,7 +219,8 @@ def rt_sigreturn(p):
     regs = p.core.regs
     libos = p.kernel.libos if p.kernel else None
     via_libos = libos is not None and regs.read(UC_X86_REG_RIP) == libos.entry
-    uc_at = regs.read(UC_X86_REG_RSP) + (libos.CALL_FRAME if via_libos else 0)
+    rsp = regs.read(UC_X86_REG_RSP)
+    uc_at = rsp + (libos.caller_frame(p.mm, rsp) if via_libos else 0)
     # The restored rip is never the hooked address (see Kernel.deliver_signals),
     # so writing it moves the guest out of the hook for good.
     raw = p.mm.read(uc_at, _UCONTEXT_SIZE)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from ..abi import linux_errno as E
 from ..abi.syscall_numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
 from . import (arch_process, drivers_random, fs_fcntl, fs_namei, fs_open, fs_read_write,
-               fs_readdir, fs_stat, kernel_exit, kernel_sched, kernel_signal, kernel_sys,
-               kernel_task, kernel_time, mm_mmap)
+               fs_readdir, fs_select, fs_stat, kernel_exit, kernel_sched, kernel_signal,
+               kernel_sys, kernel_task, kernel_time, mm_mmap, net_socket)
 
 FULL, PARTIAL, ERROR, MISSING = "full", "partial", "error", "missing"
 
@@ -25,9 +25,9 @@ _FAMILY_OF_MODULE = {
     "fs_namei": "fs", "fs_fcntl": "fs", "mm_mmap": "mm", "arch_process": "task",
     "kernel_task": "task", "kernel_exit": "task", "kernel_sys": "info",
     "kernel_time": "time", "kernel_sched": "sched", "kernel_signal": "signal",
-    "drivers_random": "dev",
+    "drivers_random": "dev", "net_socket": "net", "fs_select": "fs",
 }
-_FAMILY_OF_ERROR = {"socket": "net", "socketpair": "net"}
+_FAMILY_OF_ERROR = {}
 
 
 @dataclass(frozen=True)
@@ -172,9 +172,33 @@ TABLE = [
     Error("setxattr", E.EOPNOTSUPP, "no extended attributes"),
     Error("lsetxattr", E.EOPNOTSUPP, "no extended attributes"),
     Error("fsetxattr", E.EOPNOTSUPP, "no extended attributes"),
-    # net/socket.c: the network comes with the FWK proxy
-    Error("socket", E.EAFNOSUPPORT, "no network yet: it comes with the FWK proxy"),
-    Error("socketpair", E.EAFNOSUPPORT, "no network yet: it comes with the FWK proxy"),
+    # net/socket.c: host sockets through the FWK
+    Supported("socket", net_socket.socket),
+    Supported("socketpair", net_socket.socketpair),
+    Partial("bind", net_socket.bind, "AF_UNIX path names are refused under --root"),
+    Partial("connect", net_socket.connect, "AF_UNIX path names are refused under --root"),
+    Supported("listen", net_socket.listen),
+    Supported("accept", net_socket.accept),
+    Supported("accept4", net_socket.accept4),
+    Supported("sendto", net_socket.sendto),
+    Supported("recvfrom", net_socket.recvfrom),
+    Partial("sendmsg", net_socket.sendmsg, "control messages pass through: SCM_RIGHTS fds are not translated"),
+    Partial("recvmsg", net_socket.recvmsg, "control messages pass through: SCM_RIGHTS fds are not translated"),
+    Supported("shutdown", net_socket.shutdown),
+    Supported("getsockname", net_socket.getsockname),
+    Supported("getpeername", net_socket.getpeername),
+    Supported("setsockopt", net_socket.setsockopt),
+    Supported("getsockopt", net_socket.getsockopt),
+    # fs/select.c, fs/eventpoll.c
+    Supported("poll", fs_select.poll),
+    Partial("ppoll", fs_select.ppoll, "the signal mask argument is ignored"),
+    Supported("select", fs_select.select),
+    Partial("pselect6", fs_select.pselect6, "the signal mask argument is ignored"),
+    Supported("epoll_create", fs_select.epoll_create),
+    Supported("epoll_create1", fs_select.epoll_create1),
+    Supported("epoll_ctl", fs_select.epoll_ctl),
+    Supported("epoll_wait", fs_select.epoll_wait),
+    Partial("epoll_pwait", fs_select.epoll_pwait, "the signal mask argument is ignored"),
     # kernel/sys.c
     Supported("getpid", kernel_sys.getpid),
     Supported("getppid", kernel_sys.getppid),

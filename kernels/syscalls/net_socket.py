@@ -1,0 +1,222 @@
+"""Sockets (Linux net/socket.c): every call is served by the FWK's network
+service (kernels/fwk/server_net.py) on a host socket.  The kernel keeps the
+guest's fd table and moves small structures (socket addresses, options,
+msghdr) through its scratch area; data buffers travel as guest-physical
+extents, never copied."""
+from __future__ import annotations
+
+import struct
+
+from ..abi import linux as L
+from ..abi.linux_errno import EINVAL
+from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
+from ..errors import LinuxError
+from .fs_open import install_handle
+from .util import s32
+
+SOCK_NONBLOCK, SOCK_CLOEXEC = L.O_NONBLOCK, L.O_CLOEXEC
+SOCKADDR_MAX = 128
+_MSGHDR = struct.Struct("<QI4xQQQQi4x")
+_U32 = struct.Struct("<I")
+
+
+def _install(p, ret, type_or_flags):
+    flags = L.O_RDWR | (L.O_NONBLOCK if type_or_flags & SOCK_NONBLOCK else 0)
+    return install_handle(p, ret, flags, bool(type_or_flags & SOCK_CLOEXEC))
+
+
+def _sockaddr_in(p, addr, length):
+    length = s32(length)
+    if length < 0 or length > SOCKADDR_MAX:
+        raise LinuxError(EINVAL)
+    return (p.scratch.put(p.mm.read(addr, length)) if addr else 0), length
+
+
+def _sockaddr_out(p, addr, lenp):
+    """Scratch room for a returned address and its in/out length."""
+    if not addr:
+        return 0, 0, 0
+    want = _U32.unpack(p.mm.read(lenp, 4))[0]
+    if s32(want) < 0:
+        raise LinuxError(EINVAL)
+    out = p.scratch.alloc(SOCKADDR_MAX)
+    lenp_s = p.scratch.put(_U32.pack(SOCKADDR_MAX))
+    return out, lenp_s, want
+
+
+def _sockaddr_back(p, addr, lenp, out, lenp_s, want):
+    if out:
+        got = _U32.unpack(p.scratch.get(lenp_s, 4))[0]
+        p.mm.write(addr, p.scratch.get(out, min(want, got)))
+        p.mm.write(lenp, _U32.pack(got))
+
+
+def socket(p, domain, type_, protocol):
+    p.fds.lowest_free()
+    ret = p.io.call(NR["socket"], domain, s32(type_) & ~(SOCK_NONBLOCK | SOCK_CLOEXEC) | (s32(type_) & SOCK_NONBLOCK), protocol)
+    return _install(p, ret, s32(type_))
+
+
+def socketpair(p, domain, type_, protocol, sv):
+    p.mm.views(sv, 8, write=True)
+    ret = p.io.call(NR["socketpair"], domain, s32(type_) & ~SOCK_CLOEXEC, protocol)
+    a = _install(p, (ret & 0xFFFFFFFF) | (3 << 32), s32(type_))
+    b = _install(p, (ret >> 32) | (3 << 32), s32(type_))
+    p.mm.write(sv, _U32.pack(a) + _U32.pack(b))
+    return 0
+
+
+def bind(p, fd, addr, addrlen):
+    f = p.fds.get(s32(fd))
+    p.scratch.reset()
+    return p.io.call(NR["bind"], f.hfd, *_sockaddr_in(p, addr, addrlen))
+
+
+def connect(p, fd, addr, addrlen):
+    f = p.fds.get(s32(fd))
+    p.scratch.reset()
+    return p.io.call(NR["connect"], f.hfd, *_sockaddr_in(p, addr, addrlen))
+
+
+def listen(p, fd, backlog):
+    return p.io.call(NR["listen"], p.fds.get(s32(fd)).hfd, backlog)
+
+
+def accept4(p, fd, addr, addrlen, flags):
+    f = p.fds.get(s32(fd))
+    flags = s32(flags)
+    if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
+        raise LinuxError(EINVAL)
+    p.fds.lowest_free()
+    p.scratch.reset()
+    out, lenp_s, want = _sockaddr_out(p, addr, addrlen)
+    ret = p.io.call(NR["accept4"], f.hfd, out, lenp_s, flags & SOCK_NONBLOCK)
+    newfd = _install(p, ret, flags)
+    _sockaddr_back(p, addr, addrlen, out, lenp_s, want)
+    return newfd
+
+
+def accept(p, fd, addr, addrlen):
+    return accept4(p, fd, addr, addrlen, 0)
+
+
+def _msg_from(p, iov_extents, name=0, namelen=0, control=0, controllen=0):
+    iov, n = p.scratch.iov(iov_extents)
+    return p.scratch.put(_MSGHDR.pack(name, namelen, iov, n, control, controllen, 0))
+
+
+def sendto(p, fd, buf, length, flags, addr, addrlen):
+    f = p.fds.get(s32(fd))
+    p.scratch.reset()
+    name, namelen = _sockaddr_in(p, addr, addrlen)
+    ext = p.mm.extents(buf, length) if length else []
+    if len(ext) <= 1:
+        return p.io.call(NR["sendto"], f.hfd, ext[0][0] if ext else 0, length, flags, name, namelen)
+    return p.io.call(NR["sendmsg"], f.hfd, _msg_from(p, ext, name, namelen), flags)
+
+
+def recvfrom(p, fd, buf, length, flags, addr, addrlen):
+    f = p.fds.get(s32(fd))
+    p.scratch.reset()
+    out, lenp_s, want = _sockaddr_out(p, addr, addrlen)
+    ext = p.mm.extents(buf, length, write=True, partial=True) if length else []
+    if len(ext) <= 1:
+        n = p.io.call(NR["recvfrom"], f.hfd, ext[0][0] if ext else 0, length, flags, out, lenp_s)
+    else:
+        msg = _msg_from(p, ext, out, SOCKADDR_MAX if out else 0)
+        n = p.io.call(NR["recvmsg"], f.hfd, msg, flags)
+        if out:
+            p.scratch.phys.view[lenp_s:lenp_s + 4] = p.scratch.get(msg + 8, 4)
+    _sockaddr_back(p, addr, addrlen, out, lenp_s, want)
+    return n
+
+
+def _guest_msghdr(p, msg, write):
+    name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(p.mm.read(msg, _MSGHDR.size))
+    if iovlen > L.IOV_MAX or namelen > SOCKADDR_MAX or controllen > 4096:
+        raise LinuxError(EINVAL)
+    raw = p.mm.read(iov, 16 * iovlen)
+    ext = []
+    for i in range(iovlen):
+        b, n = L.IOVEC.unpack_from(raw, 16 * i)
+        if n:
+            ext += p.mm.extents(b, n, write)
+    return name, namelen, control, controllen, ext
+
+
+def sendmsg(p, fd, msg, flags):
+    f = p.fds.get(s32(fd))
+    p.scratch.reset()
+    name, namelen, control, controllen, ext = _guest_msghdr(p, msg, False)
+    sname = p.scratch.put(p.mm.read(name, namelen)) if name and namelen else 0
+    sctl = p.scratch.put(p.mm.read(control, controllen)) if control and controllen else 0
+    return p.io.call(NR["sendmsg"], f.hfd, _msg_from(p, ext, sname, namelen if sname else 0,
+                                                     sctl, controllen if sctl else 0), flags)
+
+
+def recvmsg(p, fd, msg, flags):
+    f = p.fds.get(s32(fd))
+    p.scratch.reset()
+    name, namelen, control, controllen, ext = _guest_msghdr(p, msg, True)
+    sname = p.scratch.alloc(SOCKADDR_MAX) if name else 0
+    sctl = p.scratch.alloc(controllen) if control and controllen else 0
+    smsg = _msg_from(p, ext, sname, namelen if name else 0, sctl, controllen if sctl else 0)
+    n = p.io.call(NR["recvmsg"], f.hfd, smsg, flags)
+    _, got_namelen, _, _, _, got_ctl, mflags = _MSGHDR.unpack(p.scratch.get(smsg, _MSGHDR.size))
+    if name:
+        p.mm.write(name, p.scratch.get(sname, min(namelen, got_namelen)))
+    if sctl:
+        p.mm.write(control, p.scratch.get(sctl, got_ctl))
+    raw = bytearray(p.mm.read(msg, _MSGHDR.size))
+    struct.pack_into("<I", raw, 8, got_namelen if name else 0)
+    struct.pack_into("<Q", raw, 40, got_ctl if sctl else 0)
+    struct.pack_into("<i", raw, 48, mflags)
+    p.mm.write(msg, bytes(raw))
+    return n
+
+
+def shutdown(p, fd, how):
+    return p.io.call(NR["shutdown"], p.fds.get(s32(fd)).hfd, how)
+
+
+def _name(p, function, fd, addr, addrlen):
+    f = p.fds.get(s32(fd))
+    p.scratch.reset()
+    out, lenp_s, want = _sockaddr_out(p, addr, addrlen)
+    ret = p.io.call(function, f.hfd, out, lenp_s)
+    _sockaddr_back(p, addr, addrlen, out, lenp_s, want)
+    return ret
+
+
+def getsockname(p, fd, addr, addrlen):
+    return _name(p, NR["getsockname"], fd, addr, addrlen)
+
+
+def getpeername(p, fd, addr, addrlen):
+    return _name(p, NR["getpeername"], fd, addr, addrlen)
+
+
+def setsockopt(p, fd, level, optname, optval, optlen):
+    f = p.fds.get(s32(fd))
+    optlen = s32(optlen)
+    if optlen < 0 or optlen > 4096:
+        raise LinuxError(EINVAL)
+    p.scratch.reset()
+    val = p.scratch.put(p.mm.read(optval, optlen)) if optval and optlen else 0
+    return p.io.call(NR["setsockopt"], f.hfd, level, optname, val, optlen)
+
+
+def getsockopt(p, fd, level, optname, optval, optlen):
+    f = p.fds.get(s32(fd))
+    p.scratch.reset()
+    want = _U32.unpack(p.mm.read(optlen, 4))[0]
+    if s32(want) < 0:
+        raise LinuxError(EINVAL)
+    want = min(want, 4096)
+    out = p.scratch.alloc(max(want, 8))
+    lenp_s = p.scratch.put(_U32.pack(want))
+    ret = p.io.call(NR["getsockopt"], f.hfd, level, optname, out, lenp_s)
+    got = _U32.unpack(p.scratch.get(lenp_s, 4))[0]
+    p.mm.write(optval, p.scratch.get(out, min(got, want)))
+    p.mm.write(optlen, _U32.pack(got))
+    return ret
