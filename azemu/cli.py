@@ -144,22 +144,33 @@ def _cmd_calibrate(args) -> int:
     return 0
 
 
+def _served(e, mode: str) -> str:
+    """Where a call is served on kernel `mode` (McKernel's HANDLED/DELEGATED)."""
+    if e.support == "missing":
+        return "-"
+    if e.offloaded:
+        return "offloaded" if mode in ("lwk", "unikernel") else "local"
+    return "local"
+
+
 def _cmd_syscalls(args) -> int:
     from kernels.syscalls.table import all_entries
     entries = [e for e in all_entries() if args.all or e.support != "missing"]
     if args.format == "json":
-        json.dump([{"nr": e.nr, "name": e.name, "support": e.support, "note": e.note}
+        json.dump([{"nr": e.nr, "name": e.name, "support": e.support, "family": e.family,
+                    "served": _served(e, args.mode), "note": e.note}
                    for e in entries], sys.stdout, indent=1)
         print()
         return 0
     from rich.console import Console
     from rich.table import Table
-    t = Table(title="azemu syscall table (x86-64)")
-    for col in ("nr", "name", "support", "note"):
+    t = Table(title=f"azemu syscall table (x86-64), {args.mode} kernel")
+    for col in ("nr", "name", "support", "family", "served", "note"):
         t.add_column(col)
     colors = {"full": "green", "partial": "yellow", "error": "red", "missing": "dim"}
     for e in entries:
-        t.add_row(str(e.nr), e.name, f"[{colors[e.support]}]{e.support}[/]", e.note)
+        t.add_row(str(e.nr), e.name, f"[{colors[e.support]}]{e.support}[/]", e.family,
+                  _served(e, args.mode), e.note)
     Console().print(t)
     return 0
 
@@ -245,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_cmd_info)
     sc = sub.add_parser("syscalls", help="print the syscall compatibility table")
     sc.add_argument("--format", choices=("table", "json"), default="table")
+    sc.add_argument("--mode", choices=("linux", "lwk", "unikernel"), default="linux",
+                    help="whose view: on lwk and unikernel, file and network calls are "
+                         "offloaded to the FWK proxy")
     sc.add_argument("--all", action="store_true", help="include syscalls not implemented at all")
     sc.set_defaults(func=_cmd_syscalls)
     return ap

@@ -20,4 +20,14 @@ def print_stats(kernel, stream) -> None:
         if len(per_core) > 1:
             cells.append(f"{getattr(total, f):,}")
         t.add_row(f.replace("_", " "), *cells)
-    Console(file=stream, width=100).print(t)
+    console = Console(file=stream, width=100)
+    console.print(t)
+    rtts = [x for core in getattr(kernel.io_backend, "rtt_ns", []) for x in core]
+    if rtts:
+        import statistics
+        rtts.sort()
+        p99 = rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))]
+        console.print(f"FWK offload channel ({kernel.io_backend.policy}): {len(rtts):,} round trips, "
+                      f"median {statistics.median(rtts) / 1000:.1f} µs, p99 {p99 / 1000:.1f} µs")
+    elif kernel.mode == "linux":
+        console.print("file and network calls served in-process (monolithic kernel): no offload")
