@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python benchmarks/syscall_floor.py --json benchmarks/results/syscall_floor.json
 	$(BIN)/azemu calibrate
 	$(BIN)/azemu bench getpid --repeat 7 --json benchmarks/results/getpid.json --plot benchmarks/results/getpid.png
+	$(BIN)/python benchmarks/offload.py --json benchmarks/results/offload.json
 	$(BIN)/python benchmarks/record.py
 
 guests:

@@ -53,13 +53,36 @@ def calibration_table(gp):
     return "| figure | ns |\n|---|---|\n" + "\n".join(f"| {k} | {v:.3f} |" for k, v in f.items())
 
 
+def offload_tables(of):
+    out = ["| served by | emulator µs/call | min–max | channel round trip, median | p99 |",
+           "|---|---|---|---|---|"]
+    for name, v in of["round_trip"].items():
+        rt = v["channel_rtt_us"]
+        pc = v["per_call_us"]
+        out.append(f"| {name} | {pc['median']:.2f} | {pc['min']:.2f}–{pc['max']:.2f} | "
+                   + (f"{rt['median']:.2f} µs | {rt['p99']:.2f} µs |" if rt else "(no channel) | |"))
+    out += ["", "| reader | MiB/s | min–max | vs native |", "|---|---|---|---|"]
+    nat = of["bulk"]["native_cat_mib_s"]["median"]
+    for key, name in (("native_cat_mib_s", "native `cat`"),
+                      ("lwk_proxy_mib_s", "guest on lwk, through the FWK proxy, 4 MiB reads"),
+                      ("lwk_proxy_128k_mib_s", "guest on lwk, through the FWK proxy, 128 KiB reads"),
+                      ("linux_in_process_mib_s", "guest on linux, in-process, 4 MiB reads")):
+        v = of["bulk"][key]
+        out.append(f"| {name} | {v['median']:.0f} | {v['min']:.0f}–{v['max']:.0f} | {v['median'] / nat:.2f}x |")
+    p = of["params"]
+    out.append("")
+    out.append(f"{p['calls']:,} calls per run, a {p['size_mib']} MiB file, median of {p['repeat']}.")
+    return "\n".join(out)
+
+
 def main():
     readme = HERE / "README.md"
     text = readme.read_text()
     fl = json.loads((HERE / "results" / "syscall_floor.json").read_text())
     gp = json.loads((HERE / "results" / "getpid.json").read_text())
+    of = json.loads((HERE / "results" / "offload.json").read_text())
     for name, body in (("floor", floor_table(fl)), ("getpid", getpid_table(gp)),
-                       ("calibration", calibration_table(gp))):
+                       ("calibration", calibration_table(gp)), ("offload", offload_tables(of))):
         text = re.sub(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->",
                       f"<!-- {name}:begin -->\n{body}\n<!-- {name}:end -->", text, flags=re.S)
     readme.write_text(text)
