@@ -24,7 +24,7 @@ setup: $(STAMP)
 # (tests that need it are skipped when the registry cannot be reached).
 testdeps:
 	@sh tests/fetch_busybox.sh .cache/busybox || true
-	@sh tests/install_musl.sh || true
+	@sh tests/install_tools.sh || true
 
 demo: setup
 	$(BIN)/azemu exec guest_bins/bin/glibc/hello

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from conftest import LIBCS, assert_same, guest, run_azemu, run_native, tree
+from conftest import LIBCS, ROOT, assert_same, guest, run_azemu, run_native, tree
 
 VARIANTS = ("linux", "lwk", "unikernel-binary", "unikernel-source")
 
@@ -33,6 +33,10 @@ SIMPLE = [
     ("compute", ["200000"]),
     ("badptr", []),
     ("signals", []),
+    ("offload_loop", ["300", "/"]),
+    ("readfile", [str(ROOT / "guest_bins" / "README.md"), "4096"]),
+    ("fsprobe", ["stat", "/", "list", str(ROOT / "guest_bins" / "src"), "read",
+                 str(ROOT / "guest_bins" / "README.md"), "getcwd", "open", "/nonexistent"]),
 ]
 
 

@@ -2,11 +2,16 @@
 # Best effort: musl-gcc (Debian's musl-tools) for the tests that build
 # unikernel images against musl with `azemu build`.  Without it those tests
 # are skipped; everything else uses the committed binaries.
-command -v musl-gcc >/dev/null 2>&1 && exit 0
+# Also curl, for the test that fetches a file from the guest's HTTP server
+# (a Python client stands in when it is missing).
+want=""
+command -v musl-gcc >/dev/null 2>&1 || want="$want musl-tools"
+command -v curl >/dev/null 2>&1 || want="$want curl"
+[ -n "$want" ] || exit 0
 command -v apt-get >/dev/null 2>&1 || { echo "install_musl: no apt-get: musl build tests will be skipped"; exit 0; }
 [ "$(id -u)" = 0 ] || { echo "install_musl: not root: musl build tests will be skipped"; exit 0; }
-if ! apt-get install -y -qq musl-tools >/dev/null 2>&1; then
+if ! apt-get install -y -qq $want >/dev/null 2>&1; then
     apt-get update -qq >/dev/null 2>&1
-    apt-get install -y -qq musl-tools >/dev/null 2>&1 || echo "install_musl: musl-tools could not be installed: musl build tests will be skipped"
+    apt-get install -y -qq $want >/dev/null 2>&1 || echo "install_musl: could not install$want: the tests needing them are skipped"
 fi
 exit 0

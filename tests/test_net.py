@@ -1,0 +1,117 @@
+"""Network through the FWK: a guest server answers host clients, a guest
+client reaches a host server, a guest HTTP server serves a file from --root
+to curl.  Everything on 127.0.0.1, every wait bounded."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from conftest import ROOT, guest
+
+MODES = ("linux", "lwk", "unikernel")
+
+
+def _start(args, extra=()):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, "-m", "azemu", "exec", *extra, *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    line = p.stdout.readline().decode()
+    assert line.startswith("listening on "), (line, p.stderr.read() if p.poll() is not None else b"")
+    return p, int(line.split()[-1])
+
+
+def _finish(p):
+    try:
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    return out, err, p.returncode
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_guest_echo_server_answers_a_host_client(mode):
+    p, port = _start([guest("glibc", "echo_server"), "0", "2"], ["--mode", mode])
+    payloads = [b"hello from the host\n", bytes(range(256)) * 400]
+    for data in payloads:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            got = b""
+            while chunk := s.recv(65536):
+                got += chunk
+        assert got == data
+    out, err, rc = _finish(p)
+    assert rc == 0, err
+    assert b"peer is loopback: yes" in out and b"client 2: 102400 bytes echoed" in out
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("libc", ("glibc", "musl"))
+def test_guest_client_reaches_a_host_server(mode, libc):
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(20)
+    port = srv.getsockname()[1]
+
+    def echo_once():
+        conn, _ = srv.accept()
+        with conn:
+            conn.settimeout(20)
+            while chunk := conn.recv(65536):
+                conn.sendall(chunk)
+
+    t = threading.Thread(target=echo_once)
+    t.start()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-m", "azemu", "exec", "--mode", mode,
+                          guest(libc, "echo_client"), str(port), "from", "azemu"],
+                         capture_output=True, env=env, timeout=60)
+    t.join(timeout=30)
+    srv.close()
+    assert out.returncode == 0, out.stderr
+    assert b"match: yes" in out.stdout and b"echoed: from azemu" in out.stdout
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_guest_http_server_serves_a_file_from_root_to_curl(mode, tmp_path):
+    www = tmp_path / "www"
+    www.mkdir()
+    body = os.urandom(300_000)
+    (www / "data.bin").write_bytes(body)
+    (tmp_path / "secret.txt").write_text("outside the root\n")
+    p, port = _start([guest("musl", "http_server"), "0", "/", "3"], ["--mode", mode, "--root", str(www)])
+    url = f"http://127.0.0.1:{port}"
+    if shutil.which("curl"):
+        get = lambda path: subprocess.run(["curl", "-s", "--path-as-is", "-o", "-", "-w", "%{http_code}",  # noqa: E731
+                                           url + path], capture_output=True, timeout=30).stdout
+        got = get("/data.bin")
+        assert got[:-3] == body and got[-3:] == b"200"
+        assert get("/secret.txt")[-3:] == b"404"            # not in the root
+        assert get("/../secret.txt")[-3:] == b"403"
+    else:                                                    # same requests without curl
+        import urllib.error
+        import urllib.request
+        assert urllib.request.urlopen(url + "/data.bin", timeout=30).read() == body
+        for path, code in (("/secret.txt", 404), ("/x/../../secret.txt", 403)):
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(url + path, timeout=30)
+            assert e.value.code == code
+    out, err, rc = _finish(p)
+    assert rc == 0, err
+    assert b"served /data.bin: 200 300000 bytes" in out
+
+
+def test_guest_server_and_guest_client_on_two_kernels():
+    p, port = _start([guest("libos/musl", "echo_server"), "0"], ["--mode", "unikernel"])
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    c = subprocess.run([sys.executable, "-m", "azemu", "exec", "--mode", "lwk",
+                        guest("glibc", "echo_client"), str(port)], capture_output=True, env=env, timeout=60)
+    out, err, rc = _finish(p)
+    assert c.returncode == 0 and b"match: yes" in c.stdout, c.stderr
+    assert rc == 0 and b"client 1:" in out
