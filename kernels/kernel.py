@@ -124,7 +124,7 @@ class Kernel:
             libos.boot(p, self.in_guest)
             unikernel.install_function_hook(
                 self.core, libos,
-                unikernel.function_hook_entry(self, p, self.core, table, counters))
+                unikernel.function_hook_entry(self, p, self.core, table, counters, libos.call_block(mm)))
             self.libos = libos
             self.variant = "unikernel-source"
         # As Linux's ELF_PLAT_INIT: every register zero at entry but rsp.  rdx in
@@ -194,10 +194,9 @@ class Kernel:
         regs = self.core.regs.read_all()
         if in_syscall:
             regs["rip"] += self.core.SYSCALL_INSN_LEN
-        if at_libos_entry:                  # past the call block, then `ret`
-            sp = regs["rsp"] + self.libos.block
-            regs["rip"] = self.process.mm.read_u64(sp)
-            regs["rsp"] = sp + 8
+        if at_libos_entry:
+            regs["rip"] = self.process.mm.read_u64(regs["rsp"])
+            regs["rsp"] += 8
         try:
             new = deliver_pending(self.process, regs, self.core)
         except GuestFault:

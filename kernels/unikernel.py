@@ -9,7 +9,8 @@ Two ways in, as the paper describes:
   (rax, then exactly `arity` arguments in one batch) and writes only rax.
 * **source compatibility** — an image built by `azemu build`, carrying the
   libOS (kernels/libos/).  Its syscalls are function calls; the libOS puts
-  the number and arguments in its call block in guest memory, and the kernel
+  the number and arguments in its call block in guest memory (one per
+  process: source-compatible images are single-threaded), and the kernel
   catches the call with a code hook on the one address `azemu_libos_entry`,
   reads the block straight from the shared memory segment (no register
   reads or writes at all), and writes the result back there.  getpid, gettid
@@ -21,7 +22,7 @@ from __future__ import annotations
 import struct
 
 from unicorn import unicorn_const as ucc
-from unicorn.x86_const import UC_X86_REG_RAX, UC_X86_REG_RSP
+from unicorn.x86_const import UC_X86_REG_RAX
 
 from azemu import ucfast
 
@@ -76,35 +77,18 @@ def trap_entry(kernel, p, core, table, counters):
     return syscall_entry
 
 
-_BLOCK = struct.Struct("<7Q")
-_U64 = struct.Struct("<Q")
-
-
-def function_hook_entry(kernel, p, core, table, counters):
+def function_hook_entry(kernel, p, core, table, counters, block):
     """The source-compatibility entry: a code hook on `azemu_libos_entry`.
-    The call block (nr, 6 arguments, result) is at the thread's rsp; it is
-    read and written through the memory segment, without register traffic."""
+    `block` is the libOS call block (nr, 6 arguments, result) as a ctypes
+    array over the guest's memory."""
     import sys
     uch = core.uch
-    regs = core.regs
-    scratch, sref = regs.scratch, regs.scratch_ref
-    rr, stop = ucfast.reg_read, ucfast.emu_stop
-    RSP = UC_X86_REG_RSP
+    stop = ucfast.emu_stop
     unknown = unknown_number(kernel.stderr)
     c = counters
     pending = p.pending_delivery
-    mm = p.mm
-    view = mm.phys.view
 
     def libos_entry(_uch, _addr, _size, _ud):
-        rr(uch, RSP, sref)
-        sp = scratch.value
-        m = mm.find(sp)
-        if m is not None and sp + 64 <= m.end:
-            at = m.phys + sp - m.start
-            block = _BLOCK.unpack_from(view, at)
-        else:                               # the block straddles mappings: the slow way
-            at, block = None, _BLOCK.unpack(mm.read(sp, 56))
         nr = block[0]
         c.function_hook += 1
         try:
@@ -126,14 +110,10 @@ def function_hook_entry(kernel, p, core, table, counters):
                     kernel.internal_error = (nr, e, sys.exc_info()[2])
                     stop(uch)
             return
-        ret &= 0xFFFFFFFFFFFFFFFF
-        if at is not None:
-            _U64.pack_into(view, at + 56, ret)
-        else:
-            mm.write_u64(sp + 56, ret)
+        block[7] = ret & 0xFFFFFFFFFFFFFFFF
         if pending:
             try:
-                core.regs.write(UC_X86_REG_RAX, ret)
+                core.regs.write(UC_X86_REG_RAX, block[7])
                 kernel.deliver_signals(in_syscall=False, at_libos_entry=True)
             except BaseException as e:
                 kernel.internal_error = (nr, e, sys.exc_info()[2])
@@ -145,23 +125,29 @@ def function_hook_entry(kernel, p, core, table, counters):
 class LibOS:
     """Where the libOS lives in a source-compatible image (its header)."""
 
-    # At the function hook, how far rsp is below the caller's rsp: the call
-    # block (64), then either a trampoline's frame — 128 bytes of red zone
-    # stepped over, the flags, the return address — or, through syscall(),
-    # two return addresses.
+    # At the function hook, how far rsp is below the caller's rsp: a trampoline
+    # steps 128 bytes down (the red zone), pushes the flags and calls (8 + 8);
+    # through syscall() there are two return addresses (8 + 8).
     TRAMPOLINE_FRAME = 128 + 8 + 8
     FUNCTION_FRAME = 8 + 8
 
     def caller_frame(self, mm, rsp: int) -> int:
         """The frame size above rsp at the hook, judged by the return address."""
-        ret = mm.read_u64(rsp + self.block)
-        frame = self.TRAMPOLINE_FRAME if self.tramp <= ret < self.tramp_end else self.FUNCTION_FRAME
-        return self.block + frame
+        ret = mm.read_u64(rsp)
+        return self.TRAMPOLINE_FRAME if self.tramp <= ret < self.tramp_end else self.FUNCTION_FRAME
 
-    def __init__(self, entry, syscall, pid, flags, in_guest_count, tramp, tramp_end, block):
+    def __init__(self, entry, syscall, pid, flags, in_guest_count, tramp, tramp_end, call):
         self.entry, self.syscall, self.pid, self.flags = entry, syscall, pid, flags
         self.in_guest_count, self.tramp, self.tramp_end = in_guest_count, tramp, tramp_end
-        self.block = block                  # bytes of the call block below the return address
+        self.call = call
+
+    def call_block(self, mm):
+        """The call block as 8 unsigned 64-bit words over the host segment."""
+        import ctypes
+        m = mm.find(self.call)
+        if m is None or m.end - self.call < 64:
+            raise ValueError("the libOS call block is not mapped")
+        return (ctypes.c_uint64 * 8).from_address(mm.phys.base + m.phys + self.call - m.start)
 
     @classmethod
     def find(cls, path: str) -> "LibOS | None":

@@ -10,12 +10,11 @@
  *   - `azemu_libos_syscall` answers a few calls whose answer lives in the
  *     libOS's own memory (getpid, gettid, getppid, when the kernel allows it)
  *     without leaving the guest.  For the rest it writes the number and the
- *     six arguments into a call block on the calling thread's stack — plain
- *     stores: kernel and application share one address space — and reaches
- *     `azemu_libos_entry`, where the kernel's function hook sits.  The kernel
- *     reads the block straight from memory (one register read: rsp), serves
- *     the call, writes the result into the block, and the libOS loads it
- *     into rax and returns.  (On the stack, each thread has its own block.)
+ *     six arguments into its call block — plain stores: kernel and
+ *     application share one address space — and reaches `azemu_libos_entry`,
+ *     where the kernel's function hook sits.  The kernel reads the block
+ *     straight from memory (no register traffic), serves the call, writes
+ *     the result into the block, and the libOS loads it into rax and returns.
  *
  * Register convention of azemu_libos_syscall: the syscall ABI (number in rax,
  * arguments in rdi, rsi, rdx, r10, r8, r9, result in rax); rcx and r11 are
@@ -35,7 +34,7 @@ azemu_libos_header:
     .quad   azemu_libos_in_guest_count
     .quad   azemu_libos_tramp
     .quad   azemu_libos_tramp_end
-    .quad   64                              /* size of the call block on the stack */
+    .quad   azemu_libos_call
 
     .data
     .balign 8
@@ -45,6 +44,8 @@ azemu_libos_tid:    .quad 0
 azemu_libos_ppid:   .quad 0
 azemu_libos_flags:  .quad 0        /* bit 0: answer getpid/gettid/getppid in the guest */
 azemu_libos_in_guest_count: .quad 0
+    .globl azemu_libos_call
+azemu_libos_call:   .quad 0, 0, 0, 0, 0, 0, 0, 0   /* nr, 6 arguments, result */
 
     .text
     .globl azemu_libos_syscall, azemu_libos_entry
@@ -58,18 +59,16 @@ azemu_libos_syscall:
     je      .Ltid
     cmp     $110, %eax                      /* getppid */
     je      .Lppid
-1:  lea     -64(%rsp), %rsp                 /* the call block: nr, 6 arguments, result */
-    mov     %rax, (%rsp)
-    mov     %rdi, 8(%rsp)
-    mov     %rsi, 16(%rsp)
-    mov     %rdx, 24(%rsp)
-    mov     %r10, 32(%rsp)
-    mov     %r8, 40(%rsp)
-    mov     %r9, 48(%rsp)
+1:  mov     %rax, azemu_libos_call(%rip)
+    mov     %rdi, azemu_libos_call+8(%rip)
+    mov     %rsi, azemu_libos_call+16(%rip)
+    mov     %rdx, azemu_libos_call+24(%rip)
+    mov     %r10, azemu_libos_call+32(%rip)
+    mov     %r8, azemu_libos_call+40(%rip)
+    mov     %r9, azemu_libos_call+48(%rip)
 azemu_libos_entry:                          /* the kernel's function hook */
     nop
-    mov     56(%rsp), %rax
-    lea     64(%rsp), %rsp
+    mov     azemu_libos_call+56(%rip), %rax
     ret
 .Lpid:
     mov     azemu_libos_pid(%rip), %rax
