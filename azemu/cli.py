@@ -34,6 +34,7 @@ def _cmd_exec(args) -> int:
             print(f"azemu: --root {args.root}: not a directory", file=sys.stderr)
             return 2
         kernel = Kernel(mode=args.mode, memory=args.mem, in_guest=not args.no_in_guest,
+                        ncores=args.cores, deterministic=args.deterministic,
                         strace=sys.stderr if args.strace else None,
                         root=args.root, readonly=args.ro,
                         fwk_policy=args.fwk_wait, fwk_spin_us=args.fwk_spin_us)
@@ -204,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the kernel to run on: linux (monolithic, the default), lwk (Azalea's "
                          "lightweight kernel) or unikernel (binary compatibility; source "
                          "compatibility for images from `azemu build`)")
+    ex.add_argument("--cores", type=int, default=1, metavar="N",
+                    help="cores of the kernel instance (one Unicorn each); threads are "
+                         "spread over them (default 1)")
+    ex.add_argument("--deterministic", action="store_true",
+                    help="interleave the cores by instruction counts, so output and "
+                         "counters repeat exactly from run to run (slower)")
     ex.add_argument("--root", metavar="DIR",
                     help="confine the guest's file system to DIR (as a chroot: paths, "
                          "symlinks and .. are resolved inside it)")

@@ -104,11 +104,12 @@ class Core:
         ucfast.emu_stop(self.uch)
 
     # ---- running ------------------------------------------------------------
-    def run(self, pc: int) -> str:
-        """Run from `pc` until stopped or faulted."""
+    def run(self, pc: int, timeout_us: int = 0, count: int = 0) -> str:
+        """Run from `pc` until stopped or faulted — or, for time slicing, for at
+        most `timeout_us` microseconds or `count` instructions (both 0: no limit)."""
         self.fault = None
         self._mem_fault = self._vector = None
-        err = ucfast.lib.uc_emu_start(self.uch, pc, 0xFFFFFFFFFFFFFFFF, 0, 0)
+        err = ucfast.lib.uc_emu_start(self.uch, pc, 0xFFFFFFFFFFFFFFFF, timeout_us, count)
         if err == ucc.UC_ERR_OK and self._vector is None:
             return RunResult.STOPPED
         rip = self.regs.read(x86.UC_X86_REG_RIP)

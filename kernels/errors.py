@@ -22,6 +22,12 @@ class RegistersSet(Exception):
     (rt_sigreturn): the entry path must not write a result into rax."""
 
 
+class Block(Exception):
+    """Raised by a handler whose task must wait (futex, sleep, yield with other
+    threads ready): the entry stops the core; the scheduler resumes the task,
+    with its result in rax, when the wait is over."""
+
+
 class GuestExit(Exception):
     """The process is over: exited with `status`, or killed by `signal`."""
 

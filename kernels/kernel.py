@@ -32,6 +32,14 @@ from .syscalls.kernel_signal import deliver_pending
 
 MODES = ("linux", "lwk", "unikernel")
 
+
+class CoreSlot:
+    """Which thread a core is running: what its syscall entry serves."""
+    __slots__ = ("task",)
+
+    def __init__(self):
+        self.task = None
+
 _FAULT_SIGNALS = {"SIGSEGV": L.SIGSEGV, "SIGILL": L.SIGILL, "SIGFPE": L.SIGFPE,
                   "SIGTRAP": L.SIGTRAP, "SIGBUS": L.SIGBUS}
 
@@ -40,7 +48,8 @@ class Kernel:
     def __init__(self, *, mode: str = "linux", memory: int = DEFAULT_MEMORY, ncores: int = 1,
                  machine: Machine | None = None, stderr=None, strace=None,
                  in_guest: bool = True, root=None, readonly: bool = False,
-                 fwk_policy: str | None = None, fwk_spin_us: int | None = None):
+                 fwk_policy: str | None = None, fwk_spin_us: int | None = None,
+                 deterministic: bool = False, quantum_us: int | None = None):
         if mode not in MODES:
             raise ValueError(f"unknown kernel mode {mode!r}")
         self.mode = mode
@@ -74,18 +83,24 @@ class Kernel:
         self.shared = linux.SharedKernelState()
         self.per_core = {c.index: lwk.PerCoreState() for c in self.part.cores}
         self.need_resched = False
+        self.slots = [CoreSlot() for _ in self.part.cores]     # the thread each core runs
+        self.scratches = []
+        from .sched import QUANTUM_US, Scheduler
+        self.sched = Scheduler(self, quantum_us or QUANTUM_US, deterministic)
 
     # ---- exec ---------------------------------------------------------------
     def exec(self, path: str, argv: list[bytes], envp: list[bytes]) -> None:
         """Load `path` as the instance's process (raises ExecError)."""
         hwcap = self.core.cpuid(1)[3]     # Linux's AT_HWCAP: CPUID.1:EDX of the boot CPU
         mm = self.part.new_address_space()
-        mm.attach(self.core)
-        scratch_at = self.part.memory.alloc(SCRATCH_SIZE)
-        if len(scratch_at) != 1:
-            raise ExecError(f"{path}: no contiguous memory for the kernel's scratch area", 126)
+        for core in self.part.cores:
+            mm.attach(core)
+            scratch_at = self.part.memory.alloc(SCRATCH_SIZE)
+            if len(scratch_at) != 1:
+                raise ExecError(f"{path}: no contiguous memory for the kernel's scratch area", 126)
+            self.scratches.append(Scratch(self.part.memory, scratch_at[0][0]))
         io = HostIO(self.io_backend, tid=0, core_index=0)
-        p = Process(mm, io, Scratch(self.part.memory, scratch_at[0][0]))
+        p = Process(mm, io, self.scratches[0])
         io.tid = p.tid
         p.kernel, p.core = self, self.core
         from .fwk.channel import FWK_HELLO
@@ -108,110 +123,141 @@ class Kernel:
         if self.strace is not None:
             from .syscalls.strace import tracer
             wrap = tracer(self.strace)
-        table = dispatch.handler_table(self.stderr, wrap)
-        counters = self.counters[0]
-        if self.mode in ("lwk", "unikernel"):
-            table = mark_offloaded(table, counters)
-        if self.mode == "linux":
-            trap = linux.entry(self, p, self.core, table, counters)
-        elif self.mode == "lwk":
-            trap = lwk.entry(self, p, self.core, table, counters)
-        else:
-            trap = unikernel.trap_entry(self, p, self.core, table, counters)
-            self.variant = "unikernel-binary"
-        self.core.set_syscall_handler(trap)
-        if libos is not None:
-            libos.boot(p, self.in_guest)
-            unikernel.install_function_hook(
-                self.core, libos,
-                unikernel.function_hook_entry(self, p, self.core, table, counters, libos.call_block(mm)))
-            self.libos = libos
-            self.variant = "unikernel-source"
+        base_table = dispatch.handler_table(self.stderr, wrap)
+        from .task import SchedState
+        p.sched = SchedState(0)
+        p.proc = p
+        self.slots[0].task = p
+        self.sched.add(p, 0)
+        self.sched.resident[0] = p
+        self.shared.tasks[p.tid] = p
+        for core, slot, counters in zip(self.part.cores, self.slots, self.counters):
+            table = base_table
+            if self.mode in ("lwk", "unikernel"):
+                table = mark_offloaded(base_table, counters)
+            if self.mode == "linux":
+                trap = linux.entry(self, slot, core, table, counters)
+            elif self.mode == "lwk":
+                trap = lwk.entry(self, slot, core, table, counters)
+            else:
+                trap = unikernel.trap_entry(self, slot, core, table, counters)
+                self.variant = "unikernel-binary"
+            core.set_syscall_handler(trap)
+            if libos is not None and core is self.core:
+                libos.boot(p, self.in_guest)
+                unikernel.install_function_hook(
+                    core, libos,
+                    unikernel.function_hook_entry(self, slot, core, table, counters,
+                                                  libos.call_block(mm)))
+                self.libos = libos
+                self.variant = "unikernel-source"
         # As Linux's ELF_PLAT_INIT: every register zero at entry but rsp.  rdx in
         # particular is the ld.so finaliser _start hands to atexit (0: none).
         regs = {n: 0 for n in ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9",
                                "r10", "r11", "r12", "r13", "r14", "r15", "fs_base", "gs_base")}
         regs["rsp"] = self.image.stack_pointer
+        regs["rip"] = self.image.entry
         self.core.regs.write_many(regs)
 
     # ---- running ------------------------------------------------------------
     def run(self) -> GuestExit:
-        """Run the process to its end; returns how it ended."""
-        pc = self.image.entry
-        from unicorn.x86_const import UC_X86_REG_RIP
-        while True:
-            result = self.core.run(pc)
-            if self.internal_error is not None:
-                return self._internal()
+        """Run the process, all its threads, to the end; returns how it ended."""
+        return self.sched.run()
+
+    def new_thread(self, parent, ctx):
+        """A thread of `parent`'s process, to start from the saved registers `ctx`."""
+        from .fwk.channel import FWK_HELLO
+        from .task import SchedState, Thread
+        self._last_tid = max(getattr(self, "_last_tid", parent.pid), parent.pid) + 1
+        tid = self._last_tid
+        io = HostIO(self.io_backend, tid=tid, core_index=0)
+        io.call(FWK_HELLO, parent.pid, parent.uid)
+        sched = SchedState(0)
+        t = Thread(parent.proc, tid, io, self.scratches[0], self.core, sched)
+        sched.ctx = ctx
+        self.sched.add(t)
+        self.shared.tasks[tid] = t
+        return t
+
+    def report_once(self, what: str, message: str) -> None:
+        done = self.__dict__.setdefault("_reported", set())
+        if what not in done:
+            done.add(what)
+            print(f"azemu: {what}: {message}", file=self.stderr, flush=True)
+
+    def handle_fault(self, core, task) -> GuestExit | None:
+        """A CPU fault on `core` running `task`: into the thread's handler for
+        the signal, or the end of the process (None: carry on)."""
+        fault = core.fault
+        sig = _FAULT_SIGNALS.get(fault.signal, L.SIGSEGV)
+        act = task.sigactions[sig]
+        if act.handler not in (L.SIG_DFL, L.SIG_IGN) and not task.sigmask & (1 << (sig - 1)):
+            code = 2 if fault.detail.endswith("protection address") else 1
+            task.pending_delivery.append((sig, code, fault.addr or 0))
+            self.deliver_signals(task, core, in_syscall=False)
             if self.exit is not None:
                 return self._finish(self.exit)
-            if result == RunResult.FAULT:
-                fault = self.core.fault
-                sig = _FAULT_SIGNALS.get(fault.signal, L.SIGSEGV)
-                act = self.process.sigactions[sig]
-                if act.handler not in (L.SIG_DFL, L.SIG_IGN) and not self.process.sigmask & (1 << (sig - 1)):
-                    try:
-                        code = 2 if fault.detail.endswith("protection address") else 1
-                        self.process.pending_delivery.append((sig, code, fault.addr or 0))
-                        self.deliver_signals(in_syscall=False)
-                    except GuestExit as e:
-                        return self._finish(e)
-                    pc = self.core.regs.read(UC_X86_REG_RIP)
-                    continue
-                from azemu.crash import crash_report
-                self.crash_report = crash_report(self.core, fault, self.process.mm,
-                                                 self.image.path, self.process.pid)
-                return self._finish(GuestExit(signal=sig, report=self.crash_report))
-            # stopped without an exit: a signal frame asked to resume elsewhere
-            pc = self.core.regs.read(UC_X86_REG_RIP)
+            return None
+        from azemu.crash import crash_report
+        self.crash_report = crash_report(core, fault, task.mm, self.image.path, task.tid)
+        return self._finish(GuestExit(signal=sig, report=self.crash_report))
 
-    def deliver_signals_from_hook(self) -> None:
+    def deliver_signals_from_hook(self, task, core) -> None:
         """deliver_signals for the flat trap path: never lets an exception out."""
         try:
-            self.deliver_signals()
+            self.deliver_signals(task, core)
         except BaseException as e:
             import sys as _sys
             self.internal_error = (-1, e, _sys.exc_info()[2])
-            self.core.stop()
+            core.stop()
 
     def schedule(self) -> None:
         """Pick the next task for this core (one task per kernel here)."""
         self.need_resched = False
+        self.slots = [CoreSlot() for _ in self.part.cores]     # the thread each core runs
+        self.scratches = []
+        from .sched import QUANTUM_US, Scheduler
+        self.sched = Scheduler(self, quantum_us or QUANTUM_US, deterministic)
 
     def stats(self) -> Counters:
-        """Counters of the whole instance, in-guest answers included."""
+        """Counters of the whole instance, in-guest answers included; every
+        mapping change reached each other core of the address space: a TLB
+        shootdown."""
         if self.libos is not None and self.process is not None:
             self.counters[0].in_guest = self.libos.in_guest_calls(self.process)
-        return total(self.counters)
+        out = total(self.counters)
+        if self.process is not None:
+            out.tlb_shootdown = self.process.mm.mapping_changes * (len(self.part.cores) - 1)
+        return out
 
-    def deliver_signals(self, in_syscall: bool = True, at_libos_entry: bool = False) -> None:
+    def deliver_signals(self, task, core, in_syscall: bool = True, at_libos_entry: bool = False) -> None:
         """Enter the handler of the first pending signal (see kernel_signal).
         The interrupted context saved in the frame is where the guest would
         have resumed: past the `syscall` after a trap, or — at the libOS's
         function hook — back in the caller with the result in rax, as if the
         libOS had returned (resuming on the hooked address would enter the
         hook again)."""
-        regs = self.core.regs.read_all()
+        regs = core.regs.read_all()
         if in_syscall:
-            regs["rip"] += self.core.SYSCALL_INSN_LEN
+            regs["rip"] += core.SYSCALL_INSN_LEN
         if at_libos_entry:
-            regs["rip"] = self.process.mm.read_u64(regs["rsp"])
+            regs["rip"] = task.mm.read_u64(regs["rsp"])
             regs["rsp"] += 8
         try:
-            new = deliver_pending(self.process, regs, self.core)
+            new = deliver_pending(task, regs, core)
         except GuestFault:
             new = None
             self.exit = GuestExit(signal=L.SIGSEGV)
-            self.core.stop()
+            core.stop()
             return
         except GuestExit as e:
             self.exit = e
-            self.core.stop()
+            core.stop()
             return
         if new:
             if in_syscall:
-                new["rip"] -= self.core.SYSCALL_INSN_LEN
-            self.core.regs.write_many(new)
+                new["rip"] -= core.SYSCALL_INSN_LEN
+            core.regs.write_many(new)
 
     def _finish(self, how: GuestExit) -> GuestExit:
         if self.process is not None:

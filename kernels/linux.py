@@ -25,18 +25,17 @@ class SharedKernelState:
         self.tasks = {}                       # pid -> process, looked up on every entry
 
 
-def entry(kernel, p, core, table, counters):
+def entry(kernel, cur, core, table, counters):
     shared = kernel.shared
-    shared.tasks[p.pid] = p
     lock, counts, tasks = shared.lock, shared.syscall_counts, shared.tasks
     c = counters
 
-    def enter(nr):
+    def enter(p, nr):
         with lock:
             c.global_lock += 1
-            tasks[p.pid]                      # find the current task in the shared table
+            tasks.get(p.tid)                  # find the current task in the shared table
             if nr < NR_LIMIT:
                 counts[nr] += 1               # account the call system-wide
             c.shared_access += 2
 
-    return context_switch_entry(kernel, p, core, table, c, enter, AS_SWITCHES_PER_CROSSING)
+    return context_switch_entry(kernel, cur, core, table, c, enter, AS_SWITCHES_PER_CROSSING)

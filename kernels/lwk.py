@@ -21,13 +21,13 @@ class PerCoreState:
         self.current = None
 
 
-def entry(kernel, p, core, table, counters):
+def entry(kernel, cur, core, table, counters):
     local = kernel.per_core[core.index]
-    local.current = p
     counts = local.syscall_counts
 
-    def enter(nr):
+    def enter(p, nr):
+        local.current = p
         if nr < NR_LIMIT:
             counts[nr] += 1                   # per-core accounting: no lock, no sharing
 
-    return context_switch_entry(kernel, p, core, table, counters, enter, 0)
+    return context_switch_entry(kernel, cur, core, table, counters, enter, 0)

@@ -25,7 +25,7 @@ _ARGS = tuple(GPR_NAMES.index(n) for n in ("rdi", "rsi", "rdx", "r10", "r8", "r9
 SYSCALL_LEN = 2
 
 
-def context_switch_entry(kernel, p, core, table, c, enter, as_switches: int):
+def context_switch_entry(kernel, cur, core, table, c, enter, as_switches: int):
     """The raw syscall callback for a kernel that switches context on a trap."""
     regs = core.regs
     ctx = regs.ctx
@@ -37,6 +37,7 @@ def context_switch_entry(kernel, p, core, table, c, enter, as_switches: int):
 
     def syscall_entry(_uch, _ud):
         # user -> kernel: the CPU's part, then the kernel's entry code
+        p = cur.task
         c.trap += 1
         c.mode_switch += 1
         c.as_switch += as_switches
@@ -47,7 +48,7 @@ def context_switch_entry(kernel, p, core, table, c, enter, as_switches: int):
         ctx[_R11] = ctx[_EFLAGS] | 0x200      # user mode runs with IF set
         nr = ctx[_RAX]
         h, k = table[nr] if nr < NR_LIMIT else (unknown, 0)
-        enter(nr)
+        enter(p, nr)
         try:
             ret = serve(kernel, p, nr, h, [ctx[i] for i in arg_index[k]])
         except Stop:
@@ -55,7 +56,7 @@ def context_switch_entry(kernel, p, core, table, c, enter, as_switches: int):
             return
         if ret is KEEP_REGISTERS:             # rt_sigreturn wrote the registers itself
             if p.pending_delivery:            # and may have unblocked a pending signal
-                kernel.deliver_signals()
+                kernel.deliver_signals(p, core)
             c.mode_switch += 1
             c.as_switch += as_switches
             return
@@ -65,7 +66,7 @@ def context_switch_entry(kernel, p, core, table, c, enter, as_switches: int):
         restore()
         c.regs_restored += restored
         if p.pending_delivery:
-            kernel.deliver_signals()
+            kernel.deliver_signals(p, core)
         if kernel.need_resched:
             kernel.schedule()
         c.as_switch += as_switches

@@ -33,8 +33,9 @@ _HEADER = struct.Struct("<8s8Q")
 FLAG_IN_GUEST = 1
 
 
-def trap_entry(kernel, p, core, table, counters):
-    """The binary-compatibility entry: the hot path, written flat."""
+def trap_entry(kernel, cur, core, table, counters):
+    """The binary-compatibility entry: the hot path, written flat.  `cur.task`
+    is the thread the core is running."""
     uch = core.uch
     regs = core.regs
     scratch, sref = regs.scratch, regs.scratch_ref
@@ -43,12 +44,12 @@ def trap_entry(kernel, p, core, table, counters):
     RAX = UC_X86_REG_RAX
     unknown = unknown_number(kernel.stderr)
     c = counters
-    pending = p.pending_delivery
 
     def syscall_entry(_uch, _ud):
         rr(uch, RAX, sref)
         nr = scratch.value
         c.trap += 1
+        p = cur.task
         try:                                # try blocks are free while nothing is raised
             h, k = table[nr]
         except IndexError:
@@ -66,18 +67,18 @@ def trap_entry(kernel, p, core, table, counters):
                 stop(uch)
                 return
             if ret is KEEP_REGISTERS:
-                if pending:
-                    kernel.deliver_signals_from_hook()
+                if p.pending_delivery:
+                    kernel.deliver_signals_from_hook(p, core)
                 return
         scratch.value = ret                 # ctypes wraps negatives to two's complement
         rw(uch, RAX, sref)
-        if pending:
-            kernel.deliver_signals_from_hook()
+        if p.pending_delivery:
+            kernel.deliver_signals_from_hook(p, core)
 
     return syscall_entry
 
 
-def function_hook_entry(kernel, p, core, table, counters, block):
+def function_hook_entry(kernel, cur, core, table, counters, block):
     """The source-compatibility entry: a code hook on `azemu_libos_entry`.
     `block` is the libOS call block (nr, 6 arguments, result) as a ctypes
     array over the guest's memory."""
@@ -86,6 +87,7 @@ def function_hook_entry(kernel, p, core, table, counters, block):
     stop = ucfast.emu_stop
     unknown = unknown_number(kernel.stderr)
     c = counters
+    p = cur.task                            # source-compatible images are single-threaded
     pending = p.pending_delivery
 
     def libos_entry(_uch, _addr, _size, _ud):
@@ -105,7 +107,7 @@ def function_hook_entry(kernel, p, core, table, counters, block):
         if ret is KEEP_REGISTERS:           # rt_sigreturn: the guest is elsewhere now
             if pending:
                 try:
-                    kernel.deliver_signals(in_syscall=False)
+                    kernel.deliver_signals(p, core, in_syscall=False)
                 except BaseException as e:
                     kernel.internal_error = (nr, e, sys.exc_info()[2])
                     stop(uch)
@@ -114,7 +116,7 @@ def function_hook_entry(kernel, p, core, table, counters, block):
         if pending:
             try:
                 core.regs.write(UC_X86_REG_RAX, block[7])
-                kernel.deliver_signals(in_syscall=False, at_libos_entry=True)
+                kernel.deliver_signals(p, core, in_syscall=False, at_libos_entry=True)
             except BaseException as e:
                 kernel.internal_error = (nr, e, sys.exc_info()[2])
                 stop(uch)

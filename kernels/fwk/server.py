@@ -189,12 +189,17 @@ class Server:
 
     # ---- FWK functions -------------------------------------------------------------
     def fwk_hello(self, tid, pid, uid, *_):
+        """A new guest thread; the threads of one process share its state."""
+        for g in self.guests.values():
+            if g.pid == pid:
+                self.guests[tid] = g
+                return 0
         self.guests[tid] = GuestState(pid, uid)
         return 0
 
     def fwk_bye(self, tid, *_):
         g = self.guests.pop(tid, None)
-        if g is not None:
+        if g is not None and not any(o is g for o in self.guests.values()):
             for fd, hd in list(self.handles.items()):
                 if hd.pid == g.pid:
                     os.close(fd)

@@ -15,7 +15,7 @@ import sys
 from azemu.memory import GuestFault
 
 from ..abi.linux_errno import EFAULT, EIO, ENOSYS
-from ..errors import GuestExit, LinuxError, RegistersSet
+from ..errors import Block, GuestExit, LinuxError, RegistersSet
 from .table import ERROR, all_entries
 
 NR_LIMIT = 1024
@@ -79,6 +79,8 @@ def failure(kernel, nr: int, exc: BaseException):
     has a bug — recorded on `kernel`)."""
     if isinstance(exc, RegistersSet):
         return KEEP_REGISTERS
+    if isinstance(exc, Block):          # the thread waits: stop the core, resume later
+        return None
     if isinstance(exc, LinuxError):
         return -exc.errno
     if isinstance(exc, GuestFault):

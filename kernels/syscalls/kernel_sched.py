@@ -8,11 +8,13 @@ from .util import s32
 
 
 def sched_yield(p):
+    if len(p.kernel.sched.runnable()) > 1:
+        p.kernel.sched.yield_(p)             # the core moves on to its next thread
     return 0
 
 
 def _check(p, pid):
-    if s32(pid) not in (0, p.pid, p.tid):
+    if s32(pid) not in (0, p.pid, p.tid) and s32(pid) not in p.kernel.sched.tasks:
         raise LinuxError(ESRCH)
 
 
@@ -31,9 +33,10 @@ def sched_setaffinity(p, pid, cpusetsize, mask):
     _check(p, pid)
     raw = p.mm.read(mask, min(cpusetsize, 128))
     ncores = p.kernel.ncores if p.kernel else 1
-    if not int.from_bytes(raw, "little") & ((1 << ncores) - 1):
+    bits = int.from_bytes(raw, "little") & ((1 << ncores) - 1)
+    if not bits:
         raise LinuxError(EINVAL)
-    return 0
+    return 0                                  # placement stays the kernel's choice
 
 
 def getcpu(p, cpu, node, cache):

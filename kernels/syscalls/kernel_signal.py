@@ -151,10 +151,10 @@ def tgkill(p, tgid, tid, sig):
     tgid, tid, sig = s32(tgid), s32(tid), s32(sig)
     if tgid <= 0 or tid <= 0 or sig < 0 or sig > L.NSIG:
         raise LinuxError(EINVAL)
-    if tgid != p.pid or tid != p.tid:
-        raise LinuxError(ESRCH)
+    from .kernel_fork import tgkill_target
+    target = tgkill_target(p, tgid, tid)
     if sig:
-        raise_signal(p, sig, SI_TKILL)
+        raise_signal(target, sig, SI_TKILL)
     return 0
 
 

@@ -1,16 +1,14 @@
 """Per-task registrations made by libc at start-up: set_tid_address (Linux
 kernel/fork.c), set_robust_list / get_robust_list (kernel/futex/syscalls.c),
-rseq (kernel/rseq.c), and the single-threaded subset of futex."""
+rseq (kernel/rseq.c).  Futexes are in kernel_fork.py, with the threads."""
 from __future__ import annotations
 
 import struct
 
-from ..abi.linux_errno import EAGAIN, EINVAL, ENOSYS, ETIMEDOUT
+from ..abi.linux_errno import EINVAL
 from ..errors import LinuxError
 from .util import s32
 
-FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 0, 1, 9, 10
-FUTEX_CMD_MASK = 0x7F          # without FUTEX_PRIVATE_FLAG (128) and CLOCK_REALTIME (256)
 RSEQ_SIZE = 32
 RSEQ_FLAG_UNREGISTER = 1
 
@@ -49,19 +47,3 @@ def rseq(p, rseq_addr, rseq_len, flags, sig):
     p.mm.write(rseq_addr, struct.pack("<II", cpu, cpu))   # cpu_id_start, cpu_id
     p.rseq = rseq_addr
     return 0
-
-
-def futex(p, uaddr, op, val, timeout, uaddr2, val3):
-    """With one thread, nobody can wake a waiter: a wait whose value still
-    matches would sleep forever natively; here it times out or fails."""
-    cmd = s32(op) & FUTEX_CMD_MASK
-    if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
-        return 0
-    if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
-        cur = int.from_bytes(p.mm.read(uaddr, 4), "little")
-        if cur != (val & 0xFFFFFFFF):
-            raise LinuxError(EAGAIN)
-        if timeout:
-            raise LinuxError(ETIMEDOUT)
-        raise LinuxError(35)                      # EDEADLK: it would never wake
-    raise LinuxError(ENOSYS)

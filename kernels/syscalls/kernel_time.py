@@ -73,6 +73,8 @@ def clock_nanosleep(p, clockid, flags, request, remain):
     ns = _read_ts(p, request)
     if s32(flags) & L.TIMER_ABSTIME:
         ns -= time.clock_gettime_ns(c)
+    if ns > 0 and not p.kernel.sched.alone():     # other threads run meanwhile
+        p.kernel.sched.wait(p, deadline=time.monotonic() + ns / 1e9)
     while ns > 0:                             # in chunks: "sleep forever" is a real idiom
         chunk = min(ns, 86400 * 10**9)
         time.sleep(chunk / 1e9)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..abi import linux_errno as E
 from ..abi.syscall_numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
-from . import (arch_process, drivers_random, fs_fcntl, fs_namei, fs_open, fs_read_write,
+from . import (arch_process, drivers_random, kernel_fork, fs_fcntl, fs_namei, fs_open, fs_read_write,
                fs_readdir, fs_select, fs_stat, kernel_exit, kernel_sched, kernel_signal,
                kernel_sys, kernel_task, kernel_time, mm_mmap, net_socket)
 
@@ -23,7 +23,7 @@ FULL, PARTIAL, ERROR, MISSING = "full", "partial", "error", "missing"
 _FAMILY_OF_MODULE = {
     "fs_read_write": "fs", "fs_open": "fs", "fs_stat": "fs", "fs_readdir": "fs",
     "fs_namei": "fs", "fs_fcntl": "fs", "mm_mmap": "mm", "arch_process": "task",
-    "kernel_task": "task", "kernel_exit": "task", "kernel_sys": "info",
+    "kernel_task": "task", "kernel_exit": "task", "kernel_sys": "info", "kernel_fork": "task",
     "kernel_time": "time", "kernel_sched": "sched", "kernel_signal": "signal",
     "drivers_random": "dev", "net_socket": "net", "fs_select": "fs",
 }
@@ -155,9 +155,9 @@ TABLE = [
     Supported("set_robust_list", kernel_task.set_robust_list),
     Supported("get_robust_list", kernel_task.get_robust_list),
     Supported("rseq", kernel_task.rseq),
-    Partial("futex", kernel_task.futex, "single thread: WAKE wakes nobody, a WAIT that would sleep forever fails"),
-    Error("clone", E.ENOSYS, "threads and processes come with the manycore issue"),
-    Error("clone3", E.ENOSYS, "libcs fall back to clone"),
+    Partial("futex", kernel_fork.futex, "WAIT, WAKE, the BITSET pair, REQUEUE, CMP_REQUEUE, WAKE_OP; no PI futexes"),
+    Partial("clone", kernel_fork.clone, "threads only (CLONE_VM|CLONE_THREAD...): one process per kernel instance"),
+    Partial("clone3", kernel_fork.clone3, "answered ENOSYS, quietly: libcs fall back to clone"),
     Error("fork", E.ENOSYS, "one process per kernel instance"),
     Error("vfork", E.ENOSYS, "one process per kernel instance"),
     Error("execve", E.ENOSYS, "one program per kernel instance"),
@@ -244,7 +244,7 @@ TABLE = [
     Partial("tgkill", kernel_signal.tgkill, "to the process itself only"),
     Partial("tkill", kernel_signal.tkill, "to the process itself only"),
     # kernel/exit.c
-    Supported("exit", kernel_exit.exit),
+    Supported("exit", kernel_fork.exit),
     Supported("exit_group", kernel_exit.exit_group),
     # drivers/char/random.c
     Supported("getrandom", drivers_random.getrandom),

@@ -1,0 +1,199 @@
+"""Scheduling the threads of one kernel instance on its cores.
+
+Each core has its own run queue (the LWK's way: no global run queue); a new
+thread goes to the core with the fewest threads.  The cores of one instance
+share one address space, and Unicorn instances sharing memory are not atomic
+with each other, so they never run guest code at the same host moment: the
+scheduler runs them one after another, each for a quantum.
+
+* One runnable thread in the instance: its core runs it with no time limit
+  (full speed, no hook).
+* Several: every core runs its current thread for a quantum of QUANTUM_INSNS
+  instructions, so the interleaving — and with it the output and the
+  counters — repeats exactly from run to run.  (Counting instructions makes
+  Unicorn check after every block, which costs speed while several threads
+  are runnable; a wall-clock quantum, Unicorn's `timeout`, was tried and
+  found to execute some instructions twice across a stop.)  A core with
+  more than one runnable thread switches between them at the end of each
+  quantum, saving and restoring the full register state (a counted context
+  switch).
+
+A thread waiting in futex, nanosleep or sched_yield stops its core; the
+scheduler resumes it with the result put in rax when it is woken or its time
+is up.  When every thread waits and no wait can end, the instance is
+deadlocked: azemu says so and ends it (a native process would hang).
+"""
+from __future__ import annotations
+
+import time
+
+from unicorn.x86_const import UC_X86_REG_RAX, UC_X86_REG_RIP
+
+from azemu.core import RunResult
+
+from .abi.linux_errno import ETIMEDOUT
+from .errors import Block, GuestExit
+from .task import BLOCKED, EXITED, RUNNABLE
+
+QUANTUM_US = 2000
+QUANTUM_INSNS = 200_000
+
+
+class Scheduler:
+    def __init__(self, kernel, quantum_us: int = QUANTUM_US, deterministic: bool = False):
+        self.kernel = kernel
+        self.cores = kernel.part.cores
+        self.quantum_us = quantum_us
+        self.deterministic = deterministic
+        self.tasks = {}                          # tid -> task, in creation order
+        self.queues = {c.index: [] for c in self.cores}
+        self.resident = {c.index: None for c in self.cores}   # whose registers the core holds
+        self.futexes = {}                        # address -> [task, ...] in arrival order
+
+    # ---- placement --------------------------------------------------------------
+    def add(self, task, core_index=None) -> None:
+        if core_index is None:
+            core_index = min(self.queues, key=lambda i: (sum(t.sched.state != EXITED
+                                                             for t in self.queues[i]), i))
+        task.sched.core = core_index
+        self.queues[core_index].append(task)
+        self.tasks[task.tid] = task
+
+    def live(self):
+        return [t for t in self.tasks.values() if t.sched.state != EXITED]
+
+    def runnable(self):
+        return [t for t in self.tasks.values() if t.sched.state == RUNNABLE]
+
+    def alone(self) -> bool:
+        """Is the calling task the only one that could run?"""
+        return len(self.live()) <= 1
+
+    # ---- waiting and waking -----------------------------------------------------
+    def wait(self, task, *, futex=None, bitset=0xFFFFFFFF, deadline=None):
+        """Block `task` (raises Block: the entry stops the core)."""
+        s = task.sched
+        s.state, s.futex, s.bitset, s.deadline, s.result = BLOCKED, futex, bitset, deadline, 0
+        if futex is not None:
+            self.futexes.setdefault(futex, []).append(task)
+        raise Block
+
+    def yield_(self, task):
+        task.sched.result = 0
+        raise Block
+
+    def wake(self, futex: int, n: int, bitset: int = 0xFFFFFFFF) -> int:
+        woken = 0
+        waiters = self.futexes.get(futex, [])
+        for t in list(waiters):
+            if woken >= n:
+                break
+            if t.sched.bitset & bitset:
+                waiters.remove(t)
+                self._resume(t, 0)
+                woken += 1
+        if not waiters:
+            self.futexes.pop(futex, None)
+        return woken
+
+    def requeue(self, futex: int, to: int, n: int) -> int:
+        waiters = self.futexes.get(futex, [])
+        moved = waiters[:n]
+        del waiters[:n]
+        for t in moved:
+            t.sched.futex = to
+        self.futexes.setdefault(to, []).extend(moved)
+        if not waiters:
+            self.futexes.pop(futex, None)
+        return len(moved)
+
+    def _resume(self, t, result):
+        s = t.sched
+        s.state, s.result, s.deadline, s.futex = RUNNABLE, result, None, None
+
+    def exit_task(self, task) -> None:
+        task.sched.state = EXITED
+        if task.sched.futex is not None:
+            self.futexes.get(task.sched.futex, []).remove(task)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for t in self.tasks.values():
+            s = t.sched
+            if s.state == BLOCKED and s.deadline is not None and s.deadline <= now:
+                if s.futex is not None:
+                    waiters = self.futexes.get(s.futex, [])
+                    if t in waiters:
+                        waiters.remove(t)
+                    self._resume(t, -ETIMEDOUT)
+                else:
+                    self._resume(t, 0)                # a sleep that ran its course
+
+    # ---- running -----------------------------------------------------------------
+    def _pick(self, core):
+        q = self.queues[core.index]
+        for i, t in enumerate(q):
+            if t.sched.state == RUNNABLE:
+                q.append(q.pop(i))                    # round robin within the core
+                return t
+        return None
+
+    def _switch_in(self, core, task) -> None:
+        k = self.kernel
+        old = self.resident[core.index]
+        if old is not task:
+            if old is not None and old.sched.state != EXITED:
+                old.sched.ctx = (core.regs.read_all(), core.save_fpu())
+            if task.sched.ctx is not None:
+                gprs, fpu = task.sched.ctx
+                core.restore_fpu(fpu)
+                core.regs.write_many({n: v for n, v in gprs.items() if n != "rip"})
+                core.regs.write(UC_X86_REG_RIP, gprs["rip"])
+                task.sched.ctx = None
+            if old is not None:
+                k.counters[core.index].context_switch += 1
+            self.resident[core.index] = task
+        k.slots[core.index].task = task
+        task.core = core
+        task.io.core = core.index
+        task.scratch = k.scratches[core.index]
+        if task.sched.result is not None:
+            core.regs.write(UC_X86_REG_RAX, task.sched.result)
+            task.sched.result = None
+
+    def run(self) -> GuestExit:
+        k = self.kernel
+        while True:
+            self._expire()
+            ready = self.runnable()
+            if not ready:
+                waits = [t.sched.deadline for t in self.live() if t.sched.deadline is not None]
+                if not self.live():
+                    return k._finish(GuestExit(0))
+                if not waits:
+                    return k._finish(GuestExit(signal=9, report=(
+                        f"azemu: deadlock: all {len(self.live())} threads wait on futexes "
+                        "that nothing can wake")))
+                time.sleep(max(0.0, min(waits) - time.monotonic()))
+                continue
+            many = len(ready) > 1
+            for core in self.cores:
+                t = self._pick(core)
+                if t is None:
+                    continue
+                self._switch_in(core, t)
+                pc = core.regs.read(UC_X86_REG_RIP)
+                if not many:
+                    result = core.run(pc)
+                else:
+                    result = core.run(pc, count=QUANTUM_INSNS)
+                if k.internal_error is not None:
+                    return k._internal()
+                if k.exit is not None:
+                    return k._finish(k.exit)
+                if result == RunResult.FAULT:
+                    out = k.handle_fault(core, t)
+                    if out is not None:
+                        return out
+                if many and len(self.runnable()) <= 1 and t.sched.state == RUNNABLE:
+                    break                              # alone now: run it without a quantum

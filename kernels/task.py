@@ -1,0 +1,66 @@
+"""Threads: the per-thread part of a process.
+
+A `Process` (kernels/process.py) is the first thread of its process and holds
+everything the threads share: the address space, the fd table, signal
+dispositions, limits, the program break.  Each further thread is a `Thread`
+whose own attributes are only what Linux keeps per thread (its tid, signal
+mask and pending signals, TLS base, clear-child-tid and robust-list
+pointers, the core it runs on, its scheduling state); every other attribute
+is read from and written to the process, so syscall handlers treat a
+Process and a Thread alike.
+"""
+from __future__ import annotations
+
+from .abi import linux as L
+
+RUNNABLE, BLOCKED, EXITED = "runnable", "blocked", "exited"
+
+PER_THREAD = ("tid", "io", "scratch", "sigmask", "pending_delivery", "altstack",
+              "clear_child_tid", "robust_list", "rseq", "fs_base", "gs_base", "core", "sched")
+
+
+class SchedState:
+    """What the scheduler keeps for a task."""
+    __slots__ = ("state", "core", "ctx", "result", "deadline", "futex", "bitset", "started")
+
+    def __init__(self, core: int):
+        self.state = RUNNABLE
+        self.core = core          # index of the core whose run queue holds the task
+        self.ctx = None           # saved registers while the task is off its core
+        self.result = None        # the rax it resumes with after blocking
+        self.deadline = None      # monotonic time a timed wait ends
+        self.futex = None         # the futex word address it waits on
+        self.bitset = 0
+        self.started = False
+
+
+class Thread:
+    __slots__ = PER_THREAD + ("proc", "pid", "mm", "fds", "sigactions", "kernel")
+
+    def __init__(self, proc, tid: int, io, scratch, core, sched):
+        set_ = object.__setattr__
+        set_(self, "proc", proc)
+        for name in ("pid", "mm", "fds", "sigactions", "kernel"):   # shared, never rebound
+            set_(self, name, getattr(proc, name))
+        set_(self, "tid", tid)
+        set_(self, "io", io)
+        set_(self, "scratch", scratch)
+        set_(self, "sigmask", proc.sigmask)
+        set_(self, "pending_delivery", [])
+        set_(self, "altstack", (0, L.SS_DISABLE, 0))
+        set_(self, "clear_child_tid", 0)
+        set_(self, "robust_list", (0, 0))
+        set_(self, "rseq", 0)
+        set_(self, "fs_base", 0)
+        set_(self, "gs_base", 0)
+        set_(self, "core", core)
+        set_(self, "sched", sched)
+
+    def __getattr__(self, name):            # only called for what the thread does not hold
+        return getattr(self.proc, name)
+
+    def __setattr__(self, name, value):
+        if name in PER_THREAD:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.proc, name, value)
