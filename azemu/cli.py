@@ -2,6 +2,7 @@
 
     azemu exec PROGRAM [ARGS...]    run a Linux x86-64 program on an emulated kernel
     azemu build app.c -o app        a source-compatible unikernel image (libOS linked in)
+    azemu run MACHINE.toml          a multikernel machine: partitions, each a kernel instance
     azemu bench getpid              the paper's getpid experiment (Figure 7)
     azemu calibrate                 native primitive costs for the cost model
     azemu info FILE                 what kind of program a file is, its segments
@@ -124,6 +125,15 @@ def _cmd_build(args) -> int:
     return 0
 
 
+def _cmd_run(args) -> int:
+    from .multikernel import MachineFileError, run_machine
+    try:
+        return run_machine(args.machine, live=not args.no_live)
+    except MachineFileError as e:
+        print(f"azemu run: {e}", file=sys.stderr)
+        return 2
+
+
 def _cmd_bench(args) -> int:
     from .bench import main as bench_main
     return bench_main(args)
@@ -241,6 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the C library to link (gcc for glibc, musl-gcc for musl)")
     bd.add_argument("--cflags", default="", help='compiler flags (default "-O2")')
     bd.set_defaults(func=_cmd_build)
+    rn = sub.add_parser("run", help="boot a multikernel machine from a MACHINE.toml file",
+                        description="Boot one machine split into partitions, each a kernel instance "
+                                    "(lwk, unikernel or linux) with its own cores, memory and program, "
+                                    "running in parallel and sharing one FWK proxy. See "
+                                    "docs/multikernel.md and machines/*.toml.")
+    rn.add_argument("machine", metavar="MACHINE.toml")
+    rn.add_argument("--no-live", action="store_true", help="no live view while it runs")
+    rn.set_defaults(func=_cmd_run)
     bn = sub.add_parser("bench", help="run a benchmark: getpid (the paper's Figure 7)",
                         description="getpid: the getpid loop natively and on linux, lwk, "
                                     "unikernel-binary and unikernel-source (function hook, in-guest); "

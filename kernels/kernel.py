@@ -49,7 +49,8 @@ class Kernel:
                  machine: Machine | None = None, stderr=None, strace=None,
                  in_guest: bool = True, root=None, readonly: bool = False,
                  fwk_policy: str | None = None, fwk_spin_us: int | None = None,
-                 deterministic: bool = False, quantum_us: int | None = None):
+                 deterministic: bool = False, quantum_us: int | None = None,
+                 partition=None, fwk=None):
         if mode not in MODES:
             raise ValueError(f"unknown kernel mode {mode!r}")
         self.mode = mode
@@ -57,7 +58,8 @@ class Kernel:
         self.in_guest = in_guest             # libOS may answer getpid & co in the guest
         self.libos = None
         self.machine = machine or Machine()
-        self.part = self.machine.partition(ncores, memory)
+        self.part = partition or self.machine.partition(ncores, memory)
+        ncores = len(self.part.cores)
         self.ncores = ncores
         self.core = self.part.cores[0]
         self.root, self.readonly = root, readonly
@@ -65,6 +67,8 @@ class Kernel:
         # monolithic kernel, by the FWK proxy process for lwk and unikernel.
         if mode == "linux":
             self.io_backend = InProcess(self.part.memory, root, readonly)
+        elif fwk is not None:
+            self.io_backend = fwk                # a partition of a machine: its shared FWK
         else:
             from .fwk import channel
             from .fwk.client import FWKClient
@@ -106,8 +110,13 @@ class Kernel:
         from .fwk.channel import FWK_HELLO
         io.call(FWK_HELLO, p.pid, p.uid)
         self._initial_cwd(p)
-        p.umask = os.umask(0)              # the guest's umask is applied by its kernel
-        self._host_umask = p.umask         # given back in close()
+        # The guest's umask is applied by its kernel, so the host's is set to 0
+        # (once per machine: several kernel instances share this process).
+        before = os.umask(0)
+        if not hasattr(self.machine, "host_umask"):
+            self.machine.host_umask = before
+        p.umask = self.machine.host_umask
+        self._host_umask = self.machine.host_umask   # given back in close()
         self.image = load(mm, path, argv, envp, hwcap=hwcap,
                           ids=(p.uid, p.euid, p.gid, p.egid), root=self.root)
         libos = unikernel.LibOS.find(path)

@@ -46,8 +46,9 @@ class Scheduler:
         self.quantum_us = quantum_us
         self.deterministic = deterministic
         self.tasks = {}                          # tid -> task, in creation order
-        self.queues = {c.index: [] for c in self.cores}
-        self.resident = {c.index: None for c in self.cores}   # whose registers the core holds
+        # Keyed by the core's place in this instance (0..n-1), not its machine-wide number.
+        self.queues = {i: [] for i in range(len(self.cores))}
+        self.resident = {i: None for i in range(len(self.cores))}   # whose registers it holds
         self.futexes = {}                        # address -> [task, ...] in arrival order
 
     # ---- placement --------------------------------------------------------------
@@ -130,17 +131,17 @@ class Scheduler:
                     self._resume(t, 0)                # a sleep that ran its course
 
     # ---- running -----------------------------------------------------------------
-    def _pick(self, core):
-        q = self.queues[core.index]
+    def _pick(self, i):
+        q = self.queues[i]
         for i, t in enumerate(q):
             if t.sched.state == RUNNABLE:
                 q.append(q.pop(i))                    # round robin within the core
                 return t
         return None
 
-    def _switch_in(self, core, task) -> None:
+    def _switch_in(self, i, core, task) -> None:
         k = self.kernel
-        old = self.resident[core.index]
+        old = self.resident[i]
         if old is not task:
             if old is not None and old.sched.state != EXITED:
                 old.sched.ctx = (core.regs.read_all(), core.save_fpu())
@@ -151,12 +152,12 @@ class Scheduler:
                 core.regs.write(UC_X86_REG_RIP, gprs["rip"])
                 task.sched.ctx = None
             if old is not None:
-                k.counters[core.index].context_switch += 1
-            self.resident[core.index] = task
-        k.slots[core.index].task = task
+                k.counters[i].context_switch += 1
+            self.resident[i] = task
+        k.slots[i].task = task
         task.core = core
-        task.io.core = core.index
-        task.scratch = k.scratches[core.index]
+        task.io.core = i
+        task.scratch = k.scratches[i]
         if task.sched.result is not None:
             core.regs.write(UC_X86_REG_RAX, task.sched.result)
             task.sched.result = None
@@ -177,11 +178,11 @@ class Scheduler:
                 time.sleep(max(0.0, min(waits) - time.monotonic()))
                 continue
             many = len(ready) > 1
-            for core in self.cores:
-                t = self._pick(core)
+            for i, core in enumerate(self.cores):
+                t = self._pick(i)
                 if t is None:
                     continue
-                self._switch_in(core, t)
+                self._switch_in(i, core, t)
                 pc = core.regs.read(UC_X86_REG_RIP)
                 if not many:
                     result = core.run(pc)

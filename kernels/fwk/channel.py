@@ -44,7 +44,7 @@ assert PACKET_SIZE == 128
 POLICIES = ("spin", "block", "spin-then-block")
 DEFAULT_POLICY = "spin-then-block"
 DEFAULT_SPIN_US = 200
-BLOCK_RECHECK = 0.01
+BLOCK_RECHECK = 0.05
 
 # FWK functions that are not syscalls (numbers above every syscall number).
 FWK_SHUTDOWN = 4000

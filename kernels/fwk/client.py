@@ -26,11 +26,17 @@ STARTUP_TIMEOUT = 30.0
 class FWKClient:
     kind = "proxy"
 
-    def __init__(self, phys, ncores: int = 1, *, root=None, readonly=False,
-                 policy: str = C.DEFAULT_POLICY, spin_us: int = C.DEFAULT_SPIN_US):
+    def __init__(self, phys=None, ncores: int = 1, *, root=None, readonly=False,
+                 policy: str = C.DEFAULT_POLICY, spin_us: int = C.DEFAULT_SPIN_US,
+                 segments=None):
+        """One proxy for one kernel instance (`phys`, `ncores`), or for several:
+        `segments` = [(phys, ncores), ...], the partitions of a machine, whose
+        cores get consecutive channel pairs (see view())."""
         if policy not in C.POLICIES:
             raise ValueError(f"unknown wait policy {policy!r}")
         self.policy, self.spin_us = policy, spin_us
+        segments = segments or [(phys, ncores)]
+        ncores = sum(n for _, n in segments)
         self.ncores = ncores
         self.chan_fd, self.chan = C.create_segment(ncores)
         self.events = [(os.eventfd(0, os.EFD_NONBLOCK), os.eventfd(0, os.EFD_NONBLOCK))
@@ -40,9 +46,9 @@ class FWKClient:
         self.seq = [0] * ncores
         self.rtt_ns = [[] for _ in range(ncores)]
         self.dead = None
-        fds = [phys.fd, self.chan_fd] + [fd for pair in self.events for fd in pair]
+        fds = [ph.fd for ph, _ in segments] + [self.chan_fd] + [fd for pair in self.events for fd in pair]
         cmd = [sys.executable, "-m", "kernels.fwk.proxy",
-               "--segment-fd", str(phys.fd), "--segment-size", str(phys.size),
+               "--segments", ",".join(f"{ph.fd}:{ph.size}:{n}" for ph, n in segments),
                "--channel-fd", str(self.chan_fd), "--cores", str(ncores),
                "--events", ",".join(f"{a}:{b}" for a, b in self.events),
                "--policy", policy, "--spin-us", str(spin_us)]
@@ -61,6 +67,10 @@ class FWKClient:
             if self.dead or time.monotonic() > deadline:
                 raise RuntimeError("the FWK proxy did not start")
             time.sleep(0.01)
+
+    def view(self, base: int, ncores: int) -> "FWKView":
+        """The part of the channels that belongs to one partition."""
+        return FWKView(self, base, ncores)
 
     def alive(self) -> bool:
         if self.dead is None and self.proc.poll() is not None:
@@ -97,3 +107,23 @@ class FWKClient:
             os.close(a)
             os.close(b)
         os.close(self.chan_fd)
+
+
+class FWKView:
+    """One partition's cores on a machine-wide FWK proxy: local core i is
+    channel pair base + i."""
+    kind = "proxy"
+
+    def __init__(self, client: FWKClient, base: int, ncores: int):
+        self.client, self.base, self.ncores = client, base, ncores
+
+    policy = property(lambda self: self.client.policy)
+    pid = property(lambda self: self.client.pid)
+    dead = property(lambda self: self.client.dead)
+    rtt_ns = property(lambda self: self.client.rtt_ns[self.base:self.base + self.ncores])
+
+    def call(self, core: int, tid: int, function: int, params) -> int:
+        return self.client.call(self.base + core, tid, function, params)
+
+    def close(self) -> None:
+        pass                                  # the machine stops the proxy

@@ -8,7 +8,7 @@ sockets, confined by the sandbox), and posts the reply — and exits when told
 to, or when azemu goes away.  This is the only process that touches host
 files and sockets for those guests.
 
-    python -m kernels.fwk.proxy --segment-fd N --segment-size S --channel-fd M
+    python -m kernels.fwk.proxy --segments FD:SIZE:CORES,... --channel-fd M
         --cores C --events R0:P0,... [--root DIR] [--ro] [--policy P] [--spin-us U]
 """
 from __future__ import annotations
@@ -54,8 +54,8 @@ def serve_queue(server, pair, policy, spin_us, lock, done) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="azemu-fwk-proxy")
-    ap.add_argument("--segment-fd", type=int, required=True)
-    ap.add_argument("--segment-size", type=int, required=True)
+    ap.add_argument("--segments", required=True,
+                    help="FD:SIZE:CORES,... the memory segments of the kernel instances served")
     ap.add_argument("--channel-fd", type=int, required=True)
     ap.add_argument("--cores", type=int, default=1)
     ap.add_argument("--events", required=True)
@@ -68,15 +68,20 @@ def main(argv=None) -> int:
     if os.getppid() == 1:
         return 1
     signal.signal(signal.SIGINT, signal.SIG_IGN)                 # Ctrl-C is the guest's business
-    seg = mmap.mmap(a.segment_fd, a.segment_size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-    base = ctypes.addressof(ctypes.c_char.from_buffer(seg))
     chan = mmap.mmap(a.channel_fd, a.cores * C.PAIR_SIZE, mmap.MAP_SHARED,
                      mmap.PROT_READ | mmap.PROT_WRITE)
-    server = Server(memoryview(seg), base, Sandbox(a.root, a.ro))
+    servers = []                              # one per kernel instance, for each of its cores
+    for spec in a.segments.split(","):
+        fd, size, ncores = (int(x) for x in spec.split(":"))
+        seg = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        base = ctypes.addressof(ctypes.c_char.from_buffer(seg))
+        server = Server(memoryview(seg), base, Sandbox(a.root, a.ro))
+        servers += [server] * ncores
     events = [tuple(int(x) for x in e.split(":")) for e in a.events.split(",")]
     lock, done = threading.Lock(), threading.Event()
     threads = []
     for i, (req, rep) in enumerate(events):
+        server = servers[i]
         pair = C.ChannelPair(chan, i * C.PAIR_SIZE, req, rep)
         t = threading.Thread(target=watcher, args=(server, pair, a.policy, a.spin_us, lock, done),
                              daemon=True, name=f"watcher-{i}")

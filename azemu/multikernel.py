@@ -1,0 +1,226 @@
+"""`azemu run MACHINE.toml`: one machine, split into partitions, one kernel
+instance on each — Azalea's multikernel (its `start.sh -i idx -c cpus -m mem`).
+
+    [machine]
+    cores = 8                  # the machine's cores (one Unicorn each)
+    memory = "2G"              # its physical memory
+    [[partition]]
+    name = "lwk0"              # optional
+    kernel = "lwk"             # lwk or unikernel (or linux)
+    cores = 2
+    memory = "256M"
+    program = "guest_bins/bin/glibc/hello"    # relative to the machine file
+    args = ["..."]             # optional
+    stdin = "file"             # optional: the partition's standard input
+
+Partitions share no guest memory, so each runs on a host thread of its own,
+truly in parallel (Unicorn releases the GIL while it emulates).  Every lwk
+and unikernel partition talks to one FWK proxy process; a linux partition
+serves its own I/O.  A partition works in the machine file's directory and
+its output goes there, to <name>.out and <name>.err; while the machine runs,
+a live view shows each core's partition, program, state and syscall rate; at
+the end, a summary table per partition.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import tomllib
+from dataclasses import dataclass, field
+
+from .machine import Machine
+
+KERNELS = ("linux", "lwk", "unikernel")
+
+
+class MachineFileError(Exception):
+    pass
+
+
+@dataclass
+class PartitionSpec:
+    name: str
+    kernel: str
+    cores: int
+    memory: int
+    program: str
+    args: list = field(default_factory=list)
+    stdin: str | None = None
+
+
+def _size(text) -> int:
+    from .cli import _size as parse
+    return parse(str(text)) if not isinstance(text, int) else text
+
+
+def load(path: str):
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise MachineFileError(f"{path}: {e}") from None
+    here = os.path.dirname(os.path.abspath(path))
+    m = data.get("machine", {})
+    cores, memory = int(m.get("cores", 0)), _size(m.get("memory", "1G"))
+    parts = []
+    for i, p in enumerate(data.get("partition", [])):
+        try:
+            spec = PartitionSpec(
+                name=str(p.get("name", f"p{i}")), kernel=p.get("kernel", "lwk"),
+                cores=int(p.get("cores", 1)), memory=_size(p.get("memory", "256M")),
+                program=os.path.join(here, p["program"]), args=[str(a) for a in p.get("args", [])],
+                stdin=os.path.join(here, p["stdin"]) if p.get("stdin") else None)
+        except KeyError as e:
+            raise MachineFileError(f"{path}: partition {i}: missing {e}") from None
+        if spec.kernel not in KERNELS:
+            raise MachineFileError(f"{path}: partition {spec.name}: kernel must be one of {KERNELS}")
+        parts.append(spec)
+    if not parts:
+        raise MachineFileError(f"{path}: no [[partition]]")
+    if sum(p.cores for p in parts) > cores:
+        raise MachineFileError(f"{path}: the partitions ask for {sum(p.cores for p in parts)} cores, "
+                               f"the machine has {cores}")
+    if sum(p.memory for p in parts) > memory:
+        raise MachineFileError(f"{path}: the partitions ask for more memory than the machine has")
+    if len({p.name for p in parts}) != len(parts):
+        raise MachineFileError(f"{path}: partition names must differ")
+    return cores, memory, parts, here
+
+
+class Running:
+    """One partition's kernel instance and its host thread."""
+
+    def __init__(self, spec, kernel, out_dir):
+        self.spec, self.kernel = spec, kernel
+        self.out_dir = out_dir
+        self.outcome = None
+        self.error = None
+        self.started = self.ended = None
+        self.thread = threading.Thread(target=self._run, name=f"partition-{spec.name}", daemon=True)
+
+    def _run(self):
+        self.started = time.monotonic()
+        try:
+            self.outcome = self.kernel.run()
+        except BaseException as e:            # one partition's failure ends only that partition
+            self.error = f"{type(e).__name__}: {e}"
+        self.ended = time.monotonic()
+
+
+def _std_to_files(kernel, spec, out_dir):
+    """Point the partition's fds 0-2 at its own files (through its own kernel)."""
+    from kernels.abi.syscall_numbers import SYSCALL_NUMBERS as NR
+    from kernels.syscalls.fs_open import install_handle
+    p = kernel.process
+    files = [(0, spec.stdin or os.devnull, os.O_RDONLY),
+             (1, os.path.join(out_dir, spec.name + ".out"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+             (2, os.path.join(out_dir, spec.name + ".err"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)]
+    for fd, path, flags in files:
+        phys = p.scratch.reset().put(os.fsencode(os.path.abspath(path)) + b"\0")
+        ret = p.io.call(NR["openat"], (-100) & 0xFFFFFFFF, phys, flags | os.O_CLOEXEC, 0o644 & ~p.umask)
+        if fd in p.fds.files:
+            p.fds.close(fd)
+        install_handle(p, ret, flags & 3, False, at=fd)
+    # the partition works in the machine file's directory
+    p.io.call(NR["chdir"], p.scratch.reset().put(os.fsencode(out_dir) + b"\0"))
+
+
+def run_machine(path: str, live: bool = True) -> int:
+    from rich.console import Console
+    from kernels import ExecError, Kernel
+    from kernels.fwk.client import FWKClient
+    console = Console(stderr=True, width=max(120, Console(stderr=True).width))
+    cores, memory, specs, here = load(path)
+    t0 = time.monotonic()
+    machine = Machine()
+    parts = [machine.partition(s.cores, s.memory) for s in specs]
+    offloading = [(pt, s) for pt, s in zip(parts, specs) if s.kernel != "linux"]
+    fwk = FWKClient(segments=[(pt.memory, s.cores) for pt, s in offloading]) if offloading else None
+    base, views = 0, {}
+    for pt, s in offloading:
+        views[s.name] = fwk.view(base, s.cores)
+        base += s.cores
+    running = []
+    for pt, s in zip(parts, specs):
+        k = Kernel(mode=s.kernel, partition=pt, machine=machine, fwk=views.get(s.name))
+        try:
+            k.exec(s.program, [os.fsencode(s.program)] + [os.fsencode(a) for a in s.args],
+                   [os.fsencode(f"{a}={b}") for a, b in os.environ.items()])
+            _std_to_files(k, s, here)
+        except ExecError as e:
+            console.print(f"azemu: partition {s.name}: {e.message}")
+            return e.status
+        running.append(Running(s, k, here))
+    boot = time.monotonic() - t0
+    for r in running:
+        r.thread.start()
+    if live:
+        _live_view(console, running)
+    for r in running:
+        r.thread.join()
+    wall = time.monotonic() - t0
+    status = _summary(console, running, cores, memory, boot, wall)
+    for r in running:
+        r.kernel.close()
+    if fwk is not None:
+        fwk.close()
+    return status
+
+
+def _core_rows(running, last, dt):
+    rows = []
+    for r in running:
+        k = r.kernel
+        for core, c in zip(k.part.cores, k.counters):
+            calls = c.trap + c.function_hook
+            rate = (calls - last.get(core.index, 0)) / dt if dt else 0
+            last[core.index] = calls
+            slot = k.slots[k.part.cores.index(core)]
+            state = ("done" if r.ended else "idle" if slot.task is None
+                     else getattr(slot.task, "sched", None) and slot.task.sched.state or "running")
+            rows.append((core.index, r.spec.name, r.spec.kernel, os.path.basename(r.spec.program),
+                         state, rate))
+    return rows
+
+
+def _live_view(console, running):
+    from rich.live import Live
+    from rich.table import Table
+    last, prev = {}, time.monotonic()
+
+    def table():
+        nonlocal prev
+        now = time.monotonic()
+        t = Table(title="azemu machine: cores")
+        for col in ("core", "partition", "kernel", "program", "state", "syscalls/s"):
+            t.add_column(col)
+        for core, name, kern, prog, state, rate in _core_rows(running, last, now - prev):
+            t.add_row(str(core), name, kern, prog, state, f"{rate:,.0f}")
+        prev = now
+        return t
+
+    with Live(table(), console=console, refresh_per_second=4, transient=True) as lv:
+        while any(r.thread.is_alive() for r in running):
+            time.sleep(0.25)
+            lv.update(table())
+
+
+def _summary(console, running, cores, memory, boot, wall) -> int:
+    from rich.table import Table
+    t = Table(title=f"machine: {cores} cores, {memory >> 20} MiB; boot {boot:.2f} s, run {wall:.2f} s")
+    for col in ("partition", "kernel", "cores", "memory", "program", "exit", "syscalls", "offloads",
+                "seconds"):
+        t.add_column(col)
+    status = 0
+    for r in running:
+        st = r.kernel.stats()
+        code = r.outcome.exit_status if r.outcome else 70
+        if r.error:
+            console.print(f"azemu: partition {r.spec.name}: internal error: {r.error}")
+        status = status or code
+        t.add_row(r.spec.name, r.spec.kernel, str(r.spec.cores), f"{r.spec.memory >> 20}M",
+                  os.path.basename(r.spec.program), str(code), f"{st.syscalls:,}", f"{st.offload:,}",
+                  f"{(r.ended or 0) - (r.started or 0):.2f}")
+    console.print(t)
+    return status
