@@ -16,9 +16,9 @@ def print_stats(kernel, stream) -> None:
     if len(per_core) > 1:
         t.add_column("total", justify="right")
     for f in ("syscalls",) + FIELDS:
-        cells = [f"{getattr(c, f):,}" for c in per_core]
+        cells = [f"{round(getattr(c, f)):,}" for c in per_core]
         if len(per_core) > 1:
-            cells.append(f"{getattr(total, f):,}")
+            cells.append(f"{round(getattr(total, f)):,}")
         t.add_row(f.replace("_", " "), *cells)
     console = Console(file=stream, width=100)
     console.print(t)

@@ -80,9 +80,12 @@ def prices(cal: Calibration) -> dict[str, Price]:
                            "switch (HermiTux, Meltdown-patched Linux)"),
         "global_lock": Price(cal.lock_ns, "measured: uncontended spin lock acquire + release"),
         "shared_access": Price(L1_HIT_CYCLES * cyc,
-                               "published: an uncontended access hits L1, 4 cycles (Intel manual); "
-                               "one core here, so no line moves between cores"),
+                               "published: an access that hits L1, 4 cycles (Intel manual); a line "
+                               "another core holds costs a line_transfer on top"),
         "offload": Price(0.0, "not priced yet: comes with the FWK channel's measured round trip"),
+        "line_transfer": Price(max(cal.line_transfer_ns, 0.0),
+                               "measured: one cache line moving between two cores (ping-pong)"),
+        "tlb_shootdown": Price(0.0, "not priced: counted only"),
         "return_checks": Price(cyc, "assumed: one predicted load-and-branch, 1 cycle (the "
                                "cycle itself is measured)"),
     }

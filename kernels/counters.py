@@ -20,12 +20,13 @@ The fields:
   offload         calls marked for (or sent to) the FWK
   return_checks   pending-signal and reschedule checks on the way back
   tlb_shootdown   mapping changes that had to reach another core of the address space
+  line_transfer   shared cache lines found in another core's cache (modelled, linux.py)
 """
 from __future__ import annotations
 
 FIELDS = ("trap", "function_hook", "in_guest", "mode_switch", "context_switch", "regs_saved",
           "regs_restored", "as_switch", "global_lock", "shared_access", "offload",
-          "return_checks", "tlb_shootdown")
+          "return_checks", "tlb_shootdown", "line_transfer")
 
 
 class Counters:

@@ -50,6 +50,7 @@ class Scheduler:
         self.queues = {i: [] for i in range(len(self.cores))}
         self.resident = {i: None for i in range(len(self.cores))}   # whose registers it holds
         self.futexes = {}                        # address -> [task, ...] in arrival order
+        self._local = {c.index: i for i, c in enumerate(self.cores)}
 
     # ---- placement --------------------------------------------------------------
     def add(self, task, core_index=None) -> None:
@@ -170,6 +171,7 @@ class Scheduler:
             if not ready:
                 waits = [t.sched.deadline for t in self.live() if t.sched.deadline is not None]
                 if not self.live():
+                    self._end_round()
                     return k._finish(GuestExit(0))
                 if not waits:
                     return k._finish(GuestExit(signal=9, report=(
@@ -177,13 +179,13 @@ class Scheduler:
                         "that nothing can wake")))
                 time.sleep(max(0.0, min(waits) - time.monotonic()))
                 continue
-            many = len(ready) > 1
             for i, core in enumerate(self.cores):
                 t = self._pick(i)
                 if t is None:
                     continue
                 self._switch_in(i, core, t)
                 pc = core.regs.read(UC_X86_REG_RIP)
+                many = len(self.runnable()) > 1          # threads appear and wait within a round
                 if not many:
                     result = core.run(pc)
                 else:
@@ -191,10 +193,18 @@ class Scheduler:
                 if k.internal_error is not None:
                     return k._internal()
                 if k.exit is not None:
+                    self._end_round()
                     return k._finish(k.exit)
                 if result == RunResult.FAULT:
                     out = k.handle_fault(core, t)
                     if out is not None:
                         return out
-                if many and len(self.runnable()) <= 1 and t.sched.state == RUNNABLE:
+                if len(self.runnable()) <= 1 and t.sched.state == RUNNABLE:
                     break                              # alone now: run it without a quantum
+            self._end_round()
+
+    def _end_round(self) -> None:
+        """The cores of this round ran at the same time, in the model: count
+        the cache lines they took from each other (kernels/linux.py)."""
+        k = self.kernel
+        k.shared.end_round(lambda core_index: k.counters[self._local[core_index]])
