@@ -35,6 +35,8 @@ demo: setup
 	$(BIN)/azemu exec --mode lwk --stats guest_bins/bin/glibc/getpid_loop
 	$(BIN)/azemu exec --mode unikernel --stats guest_bins/bin/libos/glibc/getpid_loop
 	$(BIN)/python benchmarks/syscall_floor.py --repeat 3
+	$(BIN)/azemu exec --cores 4 guest_bins/bin/glibc/lost_update
+	$(BIN)/azemu run machines/three.toml
 	$(BIN)/azemu bench getpid --plot getpid.png
 
 test: setup testdeps
@@ -48,6 +50,8 @@ bench: setup
 	$(BIN)/azemu calibrate
 	$(BIN)/azemu bench getpid --repeat 7 --json benchmarks/results/getpid.json --plot benchmarks/results/getpid.png
 	$(BIN)/python benchmarks/offload.py --json benchmarks/results/offload.json
+	$(BIN)/python benchmarks/multikernel.py --json benchmarks/results/multikernel.json
+	$(BIN)/python benchmarks/scaling.py --json benchmarks/results/scaling.json --plot benchmarks/results/scaling.png
 	$(BIN)/python benchmarks/record.py
 
 guests:

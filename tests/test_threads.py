@@ -60,3 +60,19 @@ def test_memory_limit_gives_enomem_and_holds(mode):
     got = int(out.stdout.split("mmap failed after ")[1].split()[0])
     assert 32 <= got <= 64                          # it ran out at --mem, not at the host's limit
     assert maxrss_kib < 400 * 1024                  # and azemu stayed within a few hundred MiB
+
+
+def test_contention_grows_with_cores_on_linux_only():
+    """Shared kernel lines move between cores on linux, more with more cores;
+    the LWK's per-core structures never move (kernels/linux.py)."""
+    from kernels import run_program
+    exe = guest("glibc", "syscall_threads")
+    per_call = {}
+    for mode in ("linux", "lwk"):
+        for n in (1, 2, 4):
+            out, st = run_program(exe, [exe, str(n), "300"], {}, mode=mode, ncores=n, memory=256 << 20)
+            assert out.exit_status == 0
+            per_call[mode, n] = st.line_transfer / st.syscalls
+            assert st.tlb_shootdown == (0 if n == 1 else st.tlb_shootdown) and (n == 1 or st.tlb_shootdown > 0)
+    assert per_call["linux", 1] == 0 < per_call["linux", 2] < per_call["linux", 4]
+    assert per_call["lwk", 1] == per_call["lwk", 2] == per_call["lwk", 4] == 0
