@@ -75,14 +75,44 @@ def offload_tables(of):
     return "\n".join(out)
 
 
+def scaling_table(sc):
+    modes = list(sc["modes"])
+    out = ["| N | " + " | ".join(f"{m}: modelled ns | {m}: emulator µs" for m in modes)
+           + " | linux: line transfers per call |",
+           "|---" * (2 + 2 * len(modes)) + "|"]
+    for i, n in enumerate(sc["n"]):
+        cells = [str(n)]
+        for m in modes:
+            r = sc["modes"][m][i]
+            cells += [f"{r['modelled_ns']:.1f}", f"{r['emulator_us']:.2f}"]
+        cells.append(f"{sc['modes']['linux'][i]['line_transfers_per_call']:.2f}")
+        out.append("| " + " | ".join(cells) + " |")
+    p = sc["params"]
+    out.append("")
+    out.append(f"{p['iters']} getpid and {p['iters'] // 10} mmap/munmap per thread.")
+    return "\n".join(out)
+
+
+def multikernel_table(mk):
+    import statistics
+    par, seq = statistics.median(mk["parallel_s"]), statistics.median(mk["sequential_s"])
+    return ("| two compute partitions | median s | min–max |\n|---|---|---|\n"
+            f"| side by side | {par:.2f} | {min(mk['parallel_s']):.2f}–{max(mk['parallel_s']):.2f} |\n"
+            f"| one after another | {seq:.2f} | {min(mk['sequential_s']):.2f}–{max(mk['sequential_s']):.2f} |\n"
+            f"\nSpeed-up **{seq / par:.2f}x** (target ≥ 1.6x), {mk['iters']:,} iterations each.")
+
+
 def main():
     readme = HERE / "README.md"
     text = readme.read_text()
     fl = json.loads((HERE / "results" / "syscall_floor.json").read_text())
     gp = json.loads((HERE / "results" / "getpid.json").read_text())
     of = json.loads((HERE / "results" / "offload.json").read_text())
+    sc = json.loads((HERE / "results" / "scaling.json").read_text())
+    mk = json.loads((HERE / "results" / "multikernel.json").read_text())
     for name, body in (("floor", floor_table(fl)), ("getpid", getpid_table(gp)),
-                       ("calibration", calibration_table(gp)), ("offload", offload_tables(of))):
+                       ("calibration", calibration_table(gp)), ("offload", offload_tables(of)),
+                       ("scaling", scaling_table(sc)), ("multikernel", multikernel_table(mk))):
         text = re.sub(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->",
                       f"<!-- {name}:begin -->\n{body}\n<!-- {name}:end -->", text, flags=re.S)
     readme.write_text(text)
