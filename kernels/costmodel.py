@@ -32,6 +32,7 @@ HERMITUX_LINUX_NULL_SYSCALL = 199
 HERMITUX_LINUX_KPTI_NULL_SYSCALL = 1118
 HERMITUX_SAME_PRIVILEGE_SYSCALL = 115
 L1_HIT_CYCLES = 4
+CALL_BLOCK_WORDS = 8          # the libOS call block: number, 6 arguments, result
 
 MODE_SWITCH_CYCLES = (HERMITUX_LINUX_NULL_SYSCALL - HERMITUX_SAME_PRIVILEGE_SYSCALL) / 2
 AS_SWITCH_CYCLES = (HERMITUX_LINUX_KPTI_NULL_SYSCALL - HERMITUX_LINUX_NULL_SYSCALL) / 2
@@ -65,8 +66,10 @@ def prices(cal: Calibration) -> dict[str, Price]:
         "trap": Price(HERMITUX_SAME_PRIVILEGE_SYSCALL * cyc + cal.call_ns,
                       f"published: `syscall` to a same-privilege handler, {HERMITUX_SAME_PRIVILEGE_SYSCALL} "
                       "cycles (HermiTux); plus the handler call through the table (measured)"),
-        "function_hook": Price(2 * cal.call_ns,
-                               "measured: a call into the libOS entry, and the handler call"),
+        "function_hook": Price(2 * cal.call_ns + CALL_BLOCK_WORDS * L1_HIT_CYCLES * cyc,
+                               "measured: a call into the libOS entry and the handler call; "
+                               "published: the 8 words of the call block written and read "
+                               "back at L1 latency"),
         "in_guest": Price(cal.call_ns + L1_HIT_CYCLES * cyc,
                           "measured: a call into the libOS; published: one L1 load of the answer"),
         "mode_switch": Price(MODE_SWITCH_CYCLES * cyc,
