@@ -30,6 +30,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from azemu.bench import timed_run  # noqa: E402
 from kernels import Kernel  # noqa: E402
 
 LOOP = os.path.join(ROOT, "guest_bins/bin/glibc/offload_loop")
@@ -38,19 +39,7 @@ READ = os.path.join(ROOT, "guest_bins/bin/glibc/readfile")
 
 def run(mode, path, args, policy=None):
     """(seconds of the run, round-trip times in ns)"""
-    k = Kernel(mode=mode, memory=256 << 20, fwk_policy=policy)
-    k.exec(path, [path.encode()] + [a.encode() for a in args], [])
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(1)
-    os.dup2(devnull, 1)
-    try:
-        t = time.perf_counter()
-        out = k.run()
-        dt = time.perf_counter() - t
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
+    k, dt, out = timed_run(lambda: Kernel(mode=mode, memory=256 << 20, fwk_policy=policy), path, args)
     rtt = [x for core in getattr(k.io_backend, "rtt_ns", []) for x in core]
     k.close()
     assert out.exit_status == 0, out

@@ -27,6 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from azemu.calibrate import load_or_measure  # noqa: E402
+from azemu.bench import timed_run  # noqa: E402
 from kernels import Kernel  # noqa: E402
 from kernels.costmodel import Calibration, modelled_ns  # noqa: E402
 
@@ -34,19 +35,8 @@ PROGRAM = os.path.join(ROOT, "guest_bins/bin/glibc/syscall_threads")
 
 
 def one(mode, n, iters):
-    k = Kernel(mode=mode, ncores=n, memory=2 << 30)   # 64 thread stacks of 8 MiB
-    k.exec(PROGRAM, [PROGRAM.encode(), str(n).encode(), str(iters).encode()], [])
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    saved = os.dup(1)
-    os.dup2(devnull, 1)
-    try:
-        t = time.perf_counter()
-        out = k.run()
-        dt = time.perf_counter() - t
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
+    k, dt, out = timed_run(lambda: Kernel(mode=mode, ncores=n, memory=2 << 30),   # 64 stacks of 8 MiB
+                           PROGRAM, [str(n), str(iters)])
     stats = k.stats().as_dict()
     k.close()
     assert out.exit_status == 0, out
