@@ -13,31 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *errno_name(int e)
-{
-    static char buf[32];
-    switch (e) {
-    case 0: return "0";
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case EINTR: return "EINTR";
-    case EBADF: return "EBADF";
-    case EAGAIN: return "EAGAIN";
-    case ENOMEM: return "ENOMEM";
-    case EACCES: return "EACCES";
-    case EFAULT: return "EFAULT";
-    case ENOTDIR: return "ENOTDIR";
-    case EISDIR: return "EISDIR";
-    case EINVAL: return "EINVAL";
-    case ESPIPE: return "ESPIPE";
-    case EPIPE: return "EPIPE";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    case ENOSYS: return "ENOSYS";
-    default:
-        snprintf(buf, sizeof buf, "errno%d", e);
-        return buf;
-    }
-}
+#include "errname.h"
 
 /* Evaluate a raw syscall with errno cleared and print its result. */
 #define CHECK(name, call)                                                     \

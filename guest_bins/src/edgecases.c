@@ -72,36 +72,7 @@
  * (56-bit) paging alike, so the native result does not depend on the CPU. */
 #define BEYOND_USER (1UL << 56)
 
-static const char *errno_name(int e)
-{
-    static char buf[32];
-    switch (e) {
-    case 0: return "0";
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case EINTR: return "EINTR";
-    case EBADF: return "EBADF";
-    case EAGAIN: return "EAGAIN";
-    case ENOMEM: return "ENOMEM";
-    case EACCES: return "EACCES";
-    case EFAULT: return "EFAULT";
-    case EEXIST: return "EEXIST";
-    case ENODEV: return "ENODEV";
-    case ENOTDIR: return "ENOTDIR";
-    case EISDIR: return "EISDIR";
-    case EINVAL: return "EINVAL";
-    case EMFILE: return "EMFILE";
-    case ENOTTY: return "ENOTTY";
-    case ESPIPE: return "ESPIPE";
-    case EPIPE: return "EPIPE";
-    case ERANGE: return "ERANGE";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    case ENOSYS: return "ENOSYS";
-    default:
-        snprintf(buf, sizeof buf, "errno%d", e);
-        return buf;
-    }
-}
+#include "errname.h"
 
 static const char *yesno(int b) { return b ? "yes" : "no"; }
 

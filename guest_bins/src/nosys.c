@@ -7,24 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static const char *errno_name(int e)
-{
-    static char buf[32];
-    switch (e) {
-    case 0: return "0";
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case EFAULT: return "EFAULT";
-    case EINVAL: return "EINVAL";
-    case EAGAIN: return "EAGAIN";
-    case ENOMEM: return "ENOMEM";
-    case EACCES: return "EACCES";
-    case ENOSYS: return "ENOSYS";
-    default:
-        snprintf(buf, sizeof buf, "errno%d", e);
-        return buf;
-    }
-}
+#include "errname.h"
 
 static void report(const char *name, long r)
 {
