@@ -36,7 +36,7 @@ demo: setup
 	$(BIN)/azemu exec --mode unikernel --stats guest_bins/bin/libos/glibc/getpid_loop
 	$(BIN)/python benchmarks/syscall_floor.py --repeat 3
 	$(BIN)/azemu exec --cores 4 guest_bins/bin/glibc/lost_update
-	$(BIN)/azemu run machines/three.toml
+	$(BIN)/azemu run --out .cache three
 	$(BIN)/azemu bench getpid --plot getpid.png
 
 test: setup testdeps

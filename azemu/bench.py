@@ -30,10 +30,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from . import resources
 from .calibrate import load_or_measure
 
-ROOT = Path(__file__).resolve().parent.parent
-BINS = ROOT / "guest_bins" / "bin"
 NATIVE_SCALE = 20
 
 VARIANTS = [
@@ -67,7 +66,7 @@ def timed_run(make_kernel, path: str, args: list[str]):
 
 def _emulated(mode: str, image: str, n: int, in_guest: bool):
     from kernels import Kernel
-    path = str(BINS / image)
+    path = str(resources.guest(image))
     k, dt, out = timed_run(lambda: Kernel(mode=mode, memory=64 << 20, in_guest=in_guest), path, [str(n)])
     stats = k.stats()
     k.close()
@@ -78,7 +77,8 @@ def _emulated(mode: str, image: str, n: int, in_guest: bool):
 
 def _native(n: int) -> float:
     t = time.perf_counter()
-    subprocess.run([str(BINS / "glibc" / "getpid_loop"), str(n)], stdout=subprocess.DEVNULL, check=True)
+    subprocess.run([str(resources.guest("glibc/getpid_loop")), str(n)], stdout=subprocess.DEVNULL,
+                   check=True)
     return time.perf_counter() - t
 
 

@@ -1,6 +1,7 @@
 """`azemu calibrate`: measure on this host what the cost model can measure.
 
-Runs the native helper guest_bins/bin/native/calibrate (never under azemu),
+Runs the native helper shipped with azemu (data/native/calibrate, built from
+guest_bins/src/calibrate.c; run on the host, never under azemu),
 parses its "name value" lines, and keeps the result as JSON in the user's
 cache (~/.cache/azemu/calibration.json, or $AZEMU_CACHE), where `azemu bench`
 finds it.  The published constants the model also uses are in
@@ -15,8 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-HELPER = ROOT / "guest_bins" / "bin" / "native" / "calibrate"
+from . import resources
 
 
 def cache_path() -> Path:
@@ -25,7 +25,8 @@ def cache_path() -> Path:
 
 
 def measure() -> dict:
-    out = subprocess.run([str(HELPER)], capture_output=True, text=True, check=True, timeout=120).stdout
+    helper = resources.native("calibrate")
+    out = subprocess.run([str(helper)], capture_output=True, text=True, check=True, timeout=120).stdout
     figures = {}
     for line in out.splitlines():
         name, value = line.split()

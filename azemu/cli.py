@@ -1,226 +1,77 @@
-"""The `azemu` command line.
+"""The `azemu` command line: the parser, its help, and how a command ends.
 
     azemu exec PROGRAM [ARGS...]    run a Linux x86-64 program on an emulated kernel
-    azemu build app.c -o app        a source-compatible unikernel image (libOS linked in)
-    azemu run MACHINE.toml          a multikernel machine: partitions, each a kernel instance
+    azemu build app.c -o app.uk     a source-compatible unikernel image (gcc's arguments)
+    azemu cc ...                    the same as a drop-in CC: make CC="azemu cc"
+    azemu run MACHINE               a multikernel machine: partitions, each a kernel instance
     azemu bench getpid              the paper's getpid experiment (Figure 7)
     azemu calibrate                 native primitive costs for the cost model
     azemu info FILE                 what kind of program a file is, its segments
     azemu syscalls                  the syscall compatibility table, from the code
+    azemu examples [NAME]           the programs and machine files shipped with azemu
 
-Exit statuses follow the shell's conventions: the program's own status; 128+N
-when it is killed by signal N; 126 when a file cannot be executed; 127 when it
-does not exist; 2 for a usage error.
+The commands themselves are in commands.py; this module only imports what
+parsing needs, so that `azemu exec` starts quickly.  Exit statuses follow the
+shell's conventions: the program's own status; 128+N when it is killed by
+signal N; 126 when a file cannot be executed; 127 when it does not exist; 2
+for a usage error, always one line.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
 import sys
 
+from . import __version__, options
 
-def _cmd_exec(args) -> int:
-    from kernels import ExecError, Kernel
-
-    from .memory import OutOfMemory
-
-    path = args.program
-    if os.sep not in path and not os.path.exists(path):
-        found = _which(path)
-        path = found or path
-    try:
-        if args.root and not os.path.isdir(args.root):
-            print(f"azemu: --root {args.root}: not a directory", file=sys.stderr)
-            return 2
-        kernel = Kernel(mode=args.mode, memory=args.mem, in_guest=not args.no_in_guest,
-                        ncores=args.cores, deterministic=args.deterministic,
-                        strace=sys.stderr if args.strace else None,
-                        root=args.root, readonly=args.ro,
-                        fwk_policy=args.fwk_wait, fwk_spin_us=args.fwk_spin_us)
-        kernel.exec(path, [os.fsencode(args.program)] + [os.fsencode(a) for a in args.args],
-                    [os.fsencode(f"{k}={v}") for k, v in os.environ.items()])
-    except ExecError as e:
-        print(f"azemu: {e.message}", file=sys.stderr)
-        return e.status
-    except OutOfMemory:
-        print(f"azemu: {path}: Cannot allocate memory (the program does not fit in "
-              f"--mem {args.mem >> 20}M)", file=sys.stderr)
-        return 126
-    except RuntimeError as e:                    # the FWK proxy could not start
-        print(f"azemu: {e}", file=sys.stderr)
-        return 70
-    # The guest decides what SIGINT and SIGPIPE do to it, not Python.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    outcome = kernel.run()
-    if outcome.report:
-        sys.stderr.flush()
-        print(outcome.report, file=sys.stderr, flush=True)
-    if args.stats:
-        from .stats import print_stats
-        print_stats(kernel, sys.stderr)
-    status = outcome.exit_status
-    dead = getattr(kernel.io_backend, "dead", None)
-    kernel.close()
-    if dead is not None:
-        print(f"azemu: the FWK proxy (pid {kernel.io_backend.pid}) died during the run: "
-              "file and network calls failed with EIO", file=sys.stderr)
-        return status or 74                      # EX_IOERR when the guest itself succeeded
-    return status
+MODES = ("linux", "lwk", "unikernel")
 
 
-def _which(name: str) -> str | None:
-    for d in os.environ.get("PATH", "").split(os.pathsep):
-        cand = os.path.join(d or ".", name)
-        if os.path.isfile(cand) and os.access(cand, os.X_OK):
-            return cand
-    return None
+class Parser(argparse.ArgumentParser):
+    """argparse, with errors as one line (the usage only when the command
+    line's shape is wrong, not for a bad value)."""
+
+    def error(self, message):
+        if message.startswith(("unrecognized arguments", "the following arguments")):
+            self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _cmd_info(args) -> int:
-    from .loader import ExecError, open_elf
-    try:
-        f, elf = open_elf(args.file)
-    except ExecError as e:
-        print(f"azemu: {e.message}", file=sys.stderr)
-        return e.status
-    with f:
-        h = elf.header
-        interp = None
-        for seg in elf.iter_segments():
-            if seg["p_type"] == "PT_INTERP":
-                interp = seg.data().rstrip(b"\0").decode()
-        kind = ("dynamically linked (interpreter " + interp + ")" if interp else
-                "static-pie" if h.e_type == "ET_DYN" else "static")
-        size = os.fstat(f.fileno()).st_size
-        libos = elf.get_section_by_name(".azemu_libos") is not None
-        print(f"{args.file}: ELF 64-bit x86-64 {h.e_type}, {kind}")
-        if libos:
-            print("  unikernel image with the azemu libOS: source compatibility "
-                  "(syscalls are function calls; run with --mode unikernel)")
-        else:
-            print("  ordinary Linux program: runs on every mode; binary compatibility "
-                  "under --mode unikernel")
-        print(f"  image size: {size} bytes, entry {h.e_entry:#x}")
-        print("  segments:")
-        for seg in elf.iter_segments():
-            if seg["p_type"] != "PT_LOAD":
-                continue
-            fl = seg["p_flags"]
-            perms = ("r" if fl & 4 else "-") + ("w" if fl & 2 else "-") + ("x" if fl & 1 else "-")
-            print(f"    LOAD {seg['p_vaddr']:#014x} memsz {seg['p_memsz']:#9x} filesz {seg['p_filesz']:#9x} {perms}")
-    return 0
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
-def _cmd_build(args) -> int:
-    from kernels.libos.build import BuildError, build
-    try:
-        report = build(args.sources, args.output, libc=args.libc,
-                       cflags=args.cflags.split() if args.cflags else None)
-    except BuildError as e:
-        print(f"azemu build: {e}", file=sys.stderr)
-        return 1
-    print(f"{args.output}: unikernel image ({args.libc}); {report.summary()}")
-    return 0
+def _sub(sub, name, help, description, examples):
+    return sub.add_parser(name, help=help, description=description, epilog=examples,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def _cmd_run(args) -> int:
-    from .multikernel import MachineFileError, run_machine
-    try:
-        return run_machine(args.machine, live=not args.no_live)
-    except MachineFileError as e:
-        print(f"azemu run: {e}", file=sys.stderr)
-        return 2
-
-
-def _cmd_bench(args) -> int:
-    from .bench import main as bench_main
-    return bench_main(args)
-
-
-def _cmd_calibrate(args) -> int:
-    from rich.console import Console
-
-    from .calibrate import HELPER, cache_path, load_or_measure, print_calibration
-    if not HELPER.exists():
-        print(f"azemu calibrate: {HELPER} is missing (make guests builds it)", file=sys.stderr)
-        return 1
-    data = load_or_measure(fresh=True)
-    print_calibration(data, Console())
-    print(f"saved to {cache_path()}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(data, f, indent=1)
-    return 0
-
-
-def _served(e, mode: str) -> str:
-    """Where a call is served on kernel `mode` (McKernel's HANDLED/DELEGATED)."""
-    if e.support == "missing":
-        return "-"
-    if e.offloaded:
-        return "offloaded" if mode in ("lwk", "unikernel") else "local"
-    return "local"
-
-
-def _cmd_syscalls(args) -> int:
-    from kernels.syscalls.table import all_entries
-    entries = [e for e in all_entries() if args.all or e.support != "missing"]
-    if args.format == "json":
-        json.dump([{"nr": e.nr, "name": e.name, "support": e.support, "family": e.family,
-                    "served": _served(e, args.mode), "note": e.note}
-                   for e in entries], sys.stdout, indent=1)
-        print()
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-    t = Table(title=f"azemu syscall table (x86-64), {args.mode} kernel")
-    for col in ("nr", "name", "support", "family", "served", "note"):
-        t.add_column(col)
-    colors = {"full": "green", "partial": "yellow", "error": "red", "missing": "dim"}
-    for e in entries:
-        t.add_row(str(e.nr), e.name, f"[{colors[e.support]}]{e.support}[/]", e.family,
-                  _served(e, args.mode), e.note)
-    Console().print(t)
-    return 0
-
-
-MIN_MEMORY = 16 << 20          # room for the 8 MiB stack and a small program
-
-
-def _size(text: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    t = text.strip().lower().removesuffix("ib").removesuffix("b")
-    try:
-        n = int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(t)
-    except (ValueError, KeyError):
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 256M or 2G)") from None
-    if n < MIN_MEMORY:
-        raise argparse.ArgumentTypeError(f"{text}: a kernel instance needs at least 16M")
-    return n
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="azemu", description=(
-        "Run Linux x86-64 programs on an emulated manycore machine hosting the "
-        "Azalea multikernel model (monolithic, lightweight and unikernel)."))
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    ex = sub.add_parser("exec", help="run a program on an emulated kernel",
-                        description="Run PROGRAM with ARGS; stdin, stdout, stderr and the environment are "
-                                    "the host's; azemu exits with the program's status.")
-    ex.add_argument("--mem", type=_size, default=1 << 30, metavar="SIZE",
-                    help="memory of the kernel instance (e.g. 256M, 2G; default 1G)")
-    ex.add_argument("--mode", choices=("linux", "lwk", "unikernel"), default="linux",
+def _exec_parser(sub):
+    ex = _sub(sub, "exec", "run a program on an emulated kernel",
+              "Run PROGRAM with ARGS on one kernel instance. stdin, stdout, stderr and the "
+              "environment are the host's; azemu ends as the program does (its exit status, "
+              "or the signal that killed it). PROGRAM is a static, static-pie or dynamic "
+              "x86-64 ELF, or a #! script (run through its interpreter, as execve does). A "
+              "name without a slash is looked up in PATH, then among the programs shipped "
+              "with azemu (`azemu examples`).",
+              _examples("azemu exec hello                          # a shipped static program",
+                        "azemu exec --mode lwk --stats getpid_loop  # the LWK and its counters",
+                        "azemu exec --strace /bin/true             # a dynamic one, traced",
+                        "azemu exec --cores 4 threads 8            # threads on four cores",
+                        "azemu exec --mode unikernel --root / --ro musl/cat_stdin < /etc/hostname"))
+    ex.add_argument("--mode", choices=MODES, default="linux",
                     help="the kernel to run on: linux (monolithic, the default), lwk (Azalea's "
                          "lightweight kernel) or unikernel (binary compatibility; source "
                          "compatibility for images from `azemu build`)")
-    ex.add_argument("--cores", type=int, default=1, metavar="N",
-                    help="cores of the kernel instance (one Unicorn each); threads are "
-                         "spread over them (default 1)")
+    ex.add_argument("--mem", type=options.memory, default=1 << 30, metavar="SIZE",
+                    help="memory of the kernel instance: 16M up to the host's memory "
+                         "(e.g. 256M, 2G; default 1G)")
+    ex.add_argument("--cores", type=options.cores, default=1, metavar="N",
+                    help="cores of the kernel instance, one Unicorn each, 1 to 1024; threads "
+                         "are spread over them (default 1)")
     ex.add_argument("--deterministic", action="store_true",
-                    help="interleave the cores by instruction counts, so output and "
-                         "counters repeat exactly from run to run (slower)")
+                    help="state that the cores interleave by instruction counts, so output "
+                         "and counters repeat exactly from run to run (always the case)")
     ex.add_argument("--root", metavar="DIR",
                     help="confine the guest's file system to DIR (as a chroot: paths, "
                          "symlinks and .. are resolved inside it)")
@@ -229,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--fwk-wait", choices=("spin", "block", "spin-then-block"), default=None,
                     help="how a core waits for the FWK proxy's reply (lwk, unikernel; "
                          "default spin-then-block)")
-    ex.add_argument("--fwk-spin-us", type=int, default=None, metavar="US",
-                    help="how long spin-then-block spins before sleeping (default 200)")
+    ex.add_argument("--fwk-spin-us", type=options.microseconds, default=None, metavar="US",
+                    help="how long spin-then-block spins before sleeping, 0 to 10000000 "
+                         "(default 200)")
     ex.add_argument("--stats", action="store_true",
                     help="after the run, print the kernel's event counters per core")
     ex.add_argument("--no-in-guest", action="store_true",
@@ -238,61 +90,128 @@ def build_parser() -> argparse.ArgumentParser:
                          "hook instead of answering them inside the guest")
     ex.add_argument("--strace", action="store_true",
                     help="print every syscall with its arguments and result on stderr")
-    ex.add_argument("program", help="path to a static or dynamic x86-64 ELF program")
+    ex.add_argument("-q", "--quiet", action="store_true",
+                    help="do not name the unsupported syscalls the program makes")
+    ex.add_argument("program", help="the program: a path, a name in PATH, or a shipped example")
     ex.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the program")
-    ex.set_defaults(func=_cmd_exec)
-    bd = sub.add_parser("build", help="build a source-compatible unikernel image from C sources",
-                        description="Compile and link C sources statically with the azemu libOS; "
-                                    "the image's syscalls become function calls into the libOS. "
-                                    "Run it with `azemu exec --mode unikernel`.")
-    bd.add_argument("sources", nargs="+", metavar="SOURCE.c")
-    bd.add_argument("-o", dest="output", required=True, metavar="IMAGE")
-    bd.add_argument("--libc", choices=("glibc", "musl"), default="glibc",
-                    help="the C library to link (gcc for glibc, musl-gcc for musl)")
-    bd.add_argument("--cflags", default="", help='compiler flags (default "-O2")')
-    bd.set_defaults(func=_cmd_build)
-    rn = sub.add_parser("run", help="boot a multikernel machine from a MACHINE.toml file",
-                        description="Boot one machine split into partitions, each a kernel instance "
-                                    "(lwk, unikernel or linux) with its own cores, memory and program, "
-                                    "running in parallel and sharing one FWK proxy. See "
-                                    "docs/multikernel.md and machines/*.toml.")
-    rn.add_argument("machine", metavar="MACHINE.toml")
-    rn.add_argument("--no-live", action="store_true", help="no live view while it runs")
-    rn.set_defaults(func=_cmd_run)
-    bn = sub.add_parser("bench", help="run a benchmark: getpid (the paper's Figure 7)",
-                        description="getpid: the getpid loop natively and on linux, lwk, "
-                                    "unikernel-binary and unikernel-source (function hook, in-guest); "
-                                    "emulator time per call (measured) and modelled native time per call.")
-    bn.add_argument("benchmark", choices=("getpid",))
-    bn.add_argument("--iterations", type=int, default=10_000)
-    bn.add_argument("--repeat", type=int, default=5)
-    bn.add_argument("--json", metavar="FILE")
-    bn.add_argument("--plot", metavar="FILE", help="write a PNG bar chart")
-    bn.set_defaults(func=_cmd_bench)
-    cal = sub.add_parser("calibrate", help="measure native primitive costs for the cost model",
-                         description="Run native micro-measurements on this host (a getpid "
-                                     "syscall, a function call, a lock, a register save, a "
-                                     "cache-line transfer, a cycle) and show the price of each "
-                                     "kernel event in the cost model, with its source.")
+    return ex
+
+
+def _build_parsers(sub):
+    common = ("Takes what gcc takes: C and assembly sources, objects and archives, and every "
+              "flag (-I -D -O -g -L -l -pthread ...), passed through in order. A link step "
+              "links statically with the azemu libOS and rewrites libc's syscall sites into "
+              "function calls; the image runs with `azemu exec --mode unikernel`. Needs gcc "
+              "(glibc) or musl-gcc (musl).")
+    bd = _sub(sub, "build", "build a source-compatible unikernel image (gcc's arguments)",
+              "Build a unikernel image from C sources. " + common + " Prints how many syscall "
+              "sites it rewrote.",
+              _examples("azemu build hello.c -o hello.uk",
+                        "azemu build main.c util.c -O2 -lm -pthread -o app.uk",
+                        "azemu build --libc musl hello.c -o hello.uk",
+                        "azemu exec --mode unikernel --stats hello.uk"))
+    cc = _sub(sub, "cc", "a drop-in C compiler (CC) that links unikernel images",
+              "A C compiler for build systems. " + common + " Compile steps (-c) are the "
+              "compiler's own; quiet on success, like any CC.",
+              _examples('make CC="azemu cc"',
+                        'make CC="azemu cc --libc musl"',
+                        "azemu cc -c util.c -o util.o && azemu cc main.c util.o -lm -o app.uk"))
+    for p in (bd, cc):
+        p.add_argument("--libc", choices=("glibc", "musl"), default="glibc",
+                       help="the C library: glibc (gcc, the default) or musl (musl-gcc)")
+        p.add_argument("gcc_args", nargs=argparse.REMAINDER, metavar="GCC-ARGUMENTS",
+                       help="sources, objects, archives and gcc flags; -o IMAGE (default a.out)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="azemu", description=(
+        "Run Linux x86-64 programs on an emulated manycore machine hosting the Azalea "
+        "multikernel model: a monolithic kernel, a lightweight kernel and a unikernel, and "
+        "see how each syscall travels through them."),
+        epilog=_examples("azemu exec hello", "azemu exec --mode unikernel --stats getpid_loop",
+                         "azemu run three", "azemu bench getpid",
+                         "azemu COMMAND --help      # each command's options and examples"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=f"azemu {__version__}")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    _exec_parser(sub)
+    _build_parsers(sub)
+    rn = _sub(sub, "run", "boot a multikernel machine from a machine file",
+              "Boot one machine split into partitions, each a kernel instance (lwk, unikernel "
+              "or linux) with its own cores, memory and program, running in parallel and "
+              "sharing one FWK proxy. MACHINE is a .toml file, or the name of one shipped with "
+              "azemu (`azemu examples`). Each partition's output goes to NAME.out and NAME.err "
+              "in the output directory, where it also works.",
+              _examples("azemu run three                     # the shipped example machine",
+                        "azemu run --out /tmp/m three        # its outputs in /tmp/m",
+                        "azemu run --no-live my-machine.toml"))
+    rn.add_argument("machine", metavar="MACHINE", help="a machine file, or a shipped example's name")
+    rn.add_argument("--out", metavar="DIR", default=".",
+                    help="where the partitions' .out and .err files go (default: here)")
+    rn.add_argument("--no-live", action="store_true", help="no live view of the cores while it runs")
+    bn = _sub(sub, "bench", "run a benchmark: getpid (the paper's Figure 7)",
+              "getpid: the getpid loop natively and on linux, lwk, unikernel-binary and "
+              "unikernel-source (function hook, in-guest): emulator time per call (measured) "
+              "and native time per call (modelled from counted events).",
+              _examples("azemu bench getpid",
+                        "azemu bench getpid --repeat 7 --json getpid.json --plot getpid.png",
+                        "azemu bench getpid --iterations 1000 --repeat 1   # a quick look"))
+    bn.add_argument("benchmark", choices=("getpid",), help="which benchmark (getpid)")
+    bn.add_argument("--iterations", type=options.positive("iterations"), default=10_000,
+                    metavar="N", help="getpid calls per run (default 10000)")
+    bn.add_argument("--repeat", type=options.positive("repeats"), default=5, metavar="N",
+                    help="runs of each variant; the median is shown (default 5)")
+    bn.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
+    bn.add_argument("--plot", metavar="FILE", help="also write a PNG bar chart (needs matplotlib)")
+    cal = _sub(sub, "calibrate", "measure native primitive costs for the cost model",
+               "Run native micro-measurements on this host (a getpid syscall, a function "
+               "call, a lock, a register save, a cache-line transfer, a cycle), keep them for "
+               "`azemu bench`, and show the price of each kernel event in the cost model, with "
+               "its source.",
+               _examples("azemu calibrate", "azemu calibrate --json calibration.json"))
     cal.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
-    cal.set_defaults(func=_cmd_calibrate)
-    info = sub.add_parser("info", help="describe an ELF file: kind, size, segments")
-    info.add_argument("file")
-    info.set_defaults(func=_cmd_info)
-    sc = sub.add_parser("syscalls", help="print the syscall compatibility table")
-    sc.add_argument("--format", choices=("table", "json"), default="table")
-    sc.add_argument("--mode", choices=("linux", "lwk", "unikernel"), default="linux",
+    info = _sub(sub, "info", "describe an ELF file: kind, size, segments",
+                "Say what kind of program FILE is (static, static-pie, dynamic; an ordinary "
+                "Linux program or a unikernel image) and list its loadable segments.",
+                _examples("azemu info /bin/true", "azemu info hello.uk"))
+    info.add_argument("file", metavar="FILE", help="the file to describe (or a shipped example)")
+    sc = _sub(sub, "syscalls", "print the syscall compatibility table",
+              "The syscall table azemu dispatches with, printed from the code: number, name, "
+              "support level, family, where each kernel serves it, and a note.",
+              _examples("azemu syscalls", "azemu syscalls --mode lwk",
+                        "azemu syscalls --format json --all"))
+    sc.add_argument("--format", choices=("table", "json"), default="table",
+                    help="a table for people (default) or JSON for scripts")
+    sc.add_argument("--mode", choices=MODES, default="linux",
                     help="whose view: on lwk and unikernel, file and network calls are "
                          "offloaded to the FWK proxy")
     sc.add_argument("--all", action="store_true", help="include syscalls not implemented at all")
-    sc.set_defaults(func=_cmd_syscalls)
+    exs = _sub(sub, "examples", "list the programs and machine files shipped with azemu",
+               "List the example guest programs and machine files installed with azemu, or "
+               "print the path of one (for scripts). `azemu exec` and `azemu run` accept "
+               "these names directly.",
+               _examples("azemu examples", "azemu examples musl/hello",
+                         'cp "$(azemu examples three)" my-machine.toml'))
+    exs.add_argument("name", nargs="?", metavar="NAME", help="print only this one's path")
     return ap
 
 
+_DRIVERS = ("build", "cc")
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    from . import commands
+    if argv and argv[0] in _DRIVERS and not {"-h", "--help"} & set(argv[1:2]):
+        # gcc's arguments are the driver's to read, not argparse's
+        return commands.compiler_driver(argv[0], argv[1:])
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        parser._subparsers._group_actions[0].choices[args.cmd].error(
+            "unrecognized arguments: " + " ".join(extra))
     try:
-        return args.func(args)
+        return getattr(commands, "cmd_" + args.cmd)(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

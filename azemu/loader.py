@@ -130,6 +130,42 @@ def open_elf(path: str):
     return f, elf
 
 
+SCRIPT_HEAD = 256          # BINPRM_BUF_SIZE: how much of a #! line Linux reads
+SCRIPT_DEPTH = 5           # interpreters of interpreters, as fs/exec.c allows
+
+
+def resolve_script(path: str, argv: list[bytes], root: str | None = None):
+    """What execve makes of a `#!` script (fs/binfmt_script.c): the
+    interpreter runs instead, with argv [interpreter, optional argument,
+    the script's path, the original argv[1:]...]; an interpreter may itself
+    be a script.  Returns (the program to load, its argv); an ELF comes back
+    as it is.  Interpreter paths are the guest's: looked up under `root`."""
+    given = path
+    for _ in range(SCRIPT_DEPTH):
+        try:
+            with open(path, "rb") as f:
+                head = f.read(SCRIPT_HEAD)
+        except OSError:
+            return path, argv          # open_elf reports what is wrong with it
+        if not head.startswith(b"#!"):
+            return path, argv
+        line = head[2:].split(b"\n", 1)[0]
+        truncated = b"\n" not in head[2:]
+        line = line.strip(b" \t")
+        cut = next((i for i, c in enumerate(line) if c in b" \t"), len(line))
+        interp, arg = line[:cut], line[cut:].strip(b" \t")
+        if not interp or (truncated and not arg and len(head) == SCRIPT_HEAD):
+            raise ExecError(f"{given}: cannot execute: Exec format error (no interpreter on its "
+                            "#! line)", 126)
+        argv = [interp] + ([arg] if arg else []) + [os.fsencode(path)] + argv[1:]
+        interp_s = os.fsdecode(interp)
+        host = os.path.join(root, interp_s.lstrip("/")) if root else interp_s
+        if not os.path.exists(host):
+            raise ExecError(f"{given}: {interp_s}: bad interpreter: No such file or directory", 127)
+        path = host
+    raise ExecError(f"{given}: too many levels of #! interpreters (ELOOP)", 126)
+
+
 def _interp_path(f, elf) -> str | None:
     for seg in elf.iter_segments():
         if seg["p_type"] == "PT_INTERP":

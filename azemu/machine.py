@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .core import Core
+from .limits import DEFAULT_MEMORY, MAX_CORES, MIN_MEMORY
 from .memory import AddressSpace, PhysicalMemory
-
-DEFAULT_MEMORY = 1 << 30
 
 
 @dataclass
@@ -39,6 +38,11 @@ class Machine:
         self._next_core = 0
 
     def partition(self, ncores: int = 1, memory: int = DEFAULT_MEMORY) -> Partition:
+        if not 1 <= ncores <= MAX_CORES - self._next_core:
+            raise ValueError(f"a partition of {ncores} cores does not fit in a machine "
+                             f"of at most {MAX_CORES} cores")
+        if memory < MIN_MEMORY:
+            raise ValueError(f"a partition needs at least {MIN_MEMORY >> 20} MiB of memory")
         cores = [Core(self._next_core + i) for i in range(ncores)]
         self._next_core += ncores
         part = Partition(len(self.partitions), cores,

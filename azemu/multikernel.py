@@ -9,17 +9,18 @@ instance on each — Azalea's multikernel (its `start.sh -i idx -c cpus -m mem`)
     kernel = "lwk"             # lwk or unikernel (or linux)
     cores = 2
     memory = "256M"
-    program = "guest_bins/bin/glibc/hello"    # relative to the machine file
+    program = "hello"          # relative to the machine file, or a shipped example's name
     args = ["..."]             # optional
-    stdin = "file"             # optional: the partition's standard input
+    stdin = "file"             # optional, relative to the machine file: the standard input
 
 Partitions share no guest memory, so each runs on a host thread of its own,
 truly in parallel (Unicorn releases the GIL while it emulates).  Every lwk
 and unikernel partition talks to one FWK proxy process; a linux partition
-serves its own I/O.  A partition works in the machine file's directory and
-its output goes there, to <name>.out and <name>.err; while the machine runs,
-a live view shows each core's partition, program, state and syscall rate; at
-the end, a summary table per partition.
+serves its own I/O.  A partition's output goes to <name>.out and <name>.err
+in the output directory (`--out`, default the current directory), where the
+partition also works; while the machine runs, a live view shows each core's
+partition, program, state and syscall rate; at the end, a summary table per
+partition.
 """
 from __future__ import annotations
 
@@ -49,35 +50,58 @@ class PartitionSpec:
     stdin: str | None = None
 
 
-def _size(text) -> int:
-    from .cli import _size as parse
-    return parse(str(text)) if not isinstance(text, int) else text
+def _value(path, where, parse, text):
+    import argparse
+    try:
+        return parse(text)
+    except argparse.ArgumentTypeError as e:
+        raise MachineFileError(f"{path}: {where}: {e}") from None
+
+
+def _program(here: str, name: str) -> str:
+    """A partition's program: relative to the machine file, else a shipped one."""
+    from . import resources
+    path = os.path.join(here, name)
+    if not os.path.exists(path):
+        shipped = resources.lookup_guest(name)
+        if shipped is not None:
+            return str(shipped)
+    return path
 
 
 def load(path: str):
+    from . import options
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise MachineFileError(f"{path}: {e}") from None
+    except OSError as e:
+        raise MachineFileError(f"{path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise MachineFileError(f"{path}: not a valid machine file: {e}") from None
     here = os.path.dirname(os.path.abspath(path))
     m = data.get("machine", {})
-    cores, memory = int(m.get("cores", 0)), _size(m.get("memory", "1G"))
     parts = []
     for i, p in enumerate(data.get("partition", [])):
+        where = f"partition {p.get('name', i)}"
         try:
             spec = PartitionSpec(
                 name=str(p.get("name", f"p{i}")), kernel=p.get("kernel", "lwk"),
-                cores=int(p.get("cores", 1)), memory=_size(p.get("memory", "256M")),
-                program=os.path.join(here, p["program"]), args=[str(a) for a in p.get("args", [])],
+                cores=_value(path, f"{where}: cores", options.cores, p.get("cores", 1)),
+                memory=_value(path, f"{where}: memory", options.memory, p.get("memory", "256M")),
+                program=_program(here, p["program"]), args=[str(a) for a in p.get("args", [])],
                 stdin=os.path.join(here, p["stdin"]) if p.get("stdin") else None)
         except KeyError as e:
-            raise MachineFileError(f"{path}: partition {i}: missing {e}") from None
+            raise MachineFileError(f"{path}: {where}: missing {e}") from None
         if spec.kernel not in KERNELS:
             raise MachineFileError(f"{path}: partition {spec.name}: kernel must be one of {KERNELS}")
         parts.append(spec)
     if not parts:
         raise MachineFileError(f"{path}: no [[partition]]")
+    # without a [machine] table, the machine is just big enough for its partitions
+    cores = _value(path, "[machine] cores", options.cores,
+                   m.get("cores", sum(p.cores for p in parts)))
+    memory = _value(path, "[machine] memory", options.memory,
+                    m.get("memory", sum(p.memory for p in parts)))
     if sum(p.cores for p in parts) > cores:
         raise MachineFileError(f"{path}: the partitions ask for {sum(p.cores for p in parts)} cores, "
                                f"the machine has {cores}")
@@ -122,16 +146,17 @@ def _std_to_files(kernel, spec, out_dir):
         if fd in p.fds.files:
             p.fds.close(fd)
         install_handle(p, ret, flags & 3, False, at=fd)
-    # the partition works in the machine file's directory
+    # the partition works where its output goes
     p.io.call(NR["chdir"], p.scratch.reset().put(os.fsencode(out_dir) + b"\0"))
 
 
-def run_machine(path: str, live: bool = True) -> int:
+def run_machine(path: str, live: bool = True, out_dir: str = ".") -> int:
     from rich.console import Console
     from kernels import ExecError, Kernel
     from kernels.fwk.client import FWKClient
     console = Console(stderr=True, width=max(120, Console(stderr=True).width))
-    cores, memory, specs, here = load(path)
+    cores, memory, specs, _ = load(path)
+    out_dir = os.path.abspath(out_dir)
     t0 = time.monotonic()
     machine = Machine()
     parts = [machine.partition(s.cores, s.memory) for s in specs]
@@ -147,11 +172,11 @@ def run_machine(path: str, live: bool = True) -> int:
         try:
             k.exec(s.program, [os.fsencode(s.program)] + [os.fsencode(a) for a in s.args],
                    [os.fsencode(f"{a}={b}") for a, b in os.environ.items()])
-            _std_to_files(k, s, here)
+            _std_to_files(k, s, out_dir)
         except ExecError as e:
             console.print(f"azemu: partition {s.name}: {e.message}")
             return e.status
-        running.append(Running(s, k, here))
+        running.append(Running(s, k, out_dir))
     boot = time.monotonic() - t0
     for r in running:
         r.thread.start()

@@ -16,7 +16,7 @@ import sys
 import traceback
 
 from azemu.core import RunResult
-from azemu.loader import ExecError, load
+from azemu.loader import ExecError, load, resolve_script
 from azemu.machine import DEFAULT_MEMORY, Machine
 from azemu.memory import GuestFault
 
@@ -50,7 +50,7 @@ class Kernel:
                  in_guest: bool = True, root=None, readonly: bool = False,
                  fwk_policy: str | None = None, fwk_spin_us: int | None = None,
                  deterministic: bool = False, quantum_us: int | None = None,
-                 partition=None, fwk=None):
+                 partition=None, fwk=None, quiet: bool = False):
         if mode not in MODES:
             raise ValueError(f"unknown kernel mode {mode!r}")
         self.mode = mode
@@ -77,6 +77,7 @@ class Kernel:
                                         spin_us=fwk_spin_us if fwk_spin_us is not None
                                         else channel.DEFAULT_SPIN_US)
         self.stderr = stderr or sys.stderr
+        self.notices = None if quiet else self.stderr   # where unsupported calls are named
         self.process: Process | None = None
         self.image = None
         self.exit: GuestExit | None = None
@@ -94,7 +95,10 @@ class Kernel:
 
     # ---- exec ---------------------------------------------------------------
     def exec(self, path: str, argv: list[bytes], envp: list[bytes]) -> None:
-        """Load `path` as the instance's process (raises ExecError)."""
+        """Load `path` as the instance's process (raises ExecError).  A `#!`
+        script runs its interpreter, as execve does."""
+        execfn = os.fsencode(path)
+        path, argv = resolve_script(path, argv, self.root)
         hwcap = self.core.cpuid(1)[3]     # Linux's AT_HWCAP: CPUID.1:EDX of the boot CPU
         mm = self.part.new_address_space()
         for core in self.part.cores:
@@ -117,7 +121,7 @@ class Kernel:
             self.machine.host_umask = before
         p.umask = self.machine.host_umask
         self._host_umask = self.machine.host_umask   # given back in close()
-        self.image = load(mm, path, argv, envp, hwcap=hwcap,
+        self.image = load(mm, path, argv, envp, hwcap=hwcap, execfn=execfn,
                           ids=(p.uid, p.euid, p.gid, p.egid), root=self.root)
         libos = unikernel.LibOS.find(path)
         if libos is not None and self.mode != "unikernel":
@@ -132,7 +136,7 @@ class Kernel:
         if self.strace is not None:
             from .syscalls.strace import tracer
             wrap = tracer(self.strace)
-        base_table = dispatch.handler_table(self.stderr, wrap)
+        base_table = dispatch.handler_table(self.notices, wrap)
         from .task import SchedState
         p.sched = SchedState(0)
         p.proc = p
@@ -189,10 +193,19 @@ class Kernel:
         return t
 
     def report_once(self, what: str, message: str) -> None:
+        """Something about the guest's run the user should know, said once."""
         done = self.__dict__.setdefault("_reported", set())
         if what not in done:
             done.add(what)
             print(f"azemu: {what}: {message}", file=self.stderr, flush=True)
+
+    def unsupported_once(self, name: str, errno: int, note: str) -> None:
+        """A call (or a form of one) azemu does not offer, named once; the
+        same line as for a syscall missing from the table."""
+        done = self.__dict__.setdefault("_reported", set())
+        if name not in done:
+            done.add(name)
+            dispatch.notice_unsupported(self.notices, name, errno, note)
 
     def handle_fault(self, core, task) -> GuestExit | None:
         """A CPU fault on `core` running `task`: into the thread's handler for

@@ -32,7 +32,7 @@ def context_switch_entry(kernel, cur, core, table, c, enter, as_switches: int):
     save, restore = regs.save_context, regs.restore_context
     saved, restored = regs.saved_count, regs.restored_count
     stop = core.stop
-    unknown = unknown_number(kernel.stderr)
+    unknown = unknown_number(kernel.notices)
     arg_index = [_ARGS[:k] for k in range(7)]
 
     def syscall_entry(_uch, _ud):

@@ -42,7 +42,7 @@ def trap_entry(kernel, cur, core, table, counters):
     argbuf, batches = regs.argbuf, regs._arg_batches
     rr, rw, batch, stop = ucfast.reg_read, ucfast.reg_write, ucfast.reg_read_batch, ucfast.emu_stop
     RAX = UC_X86_REG_RAX
-    unknown = unknown_number(kernel.stderr)
+    unknown = unknown_number(kernel.notices)
     c = counters
 
     def syscall_entry(_uch, _ud):
@@ -85,7 +85,7 @@ def function_hook_entry(kernel, cur, core, table, counters, block):
     import sys
     uch = core.uch
     stop = ucfast.emu_stop
-    unknown = unknown_number(kernel.stderr)
+    unknown = unknown_number(kernel.notices)
     c = counters
     p = cur.task                            # source-compatible images are single-threaded
     pending = p.pending_delivery

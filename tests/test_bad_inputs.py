@@ -25,7 +25,9 @@ def _elf32_i386():
 
 
 CASES = {
-    "text_file": (b"#!/bin/nothing\necho hello\n", 126, "Exec format error"),
+    "text_file": (b"echo hello\n", 126, "Exec format error"),
+    "script_without_interpreter": (b"#!\necho hello\n", 126, "Exec format error"),
+    "script_with_missing_interpreter": (b"#!/bin/nothing\necho hello\n", 127, "bad interpreter"),
     "empty_file": (b"", 126, "Exec format error"),
     "random_bytes": (bytes(range(256)) * 4, 126, "Exec format error"),
     "elf_header_cut": (_elf64(truncate_at=40), 126, "truncated"),

@@ -12,7 +12,8 @@ from conftest import ROOT, guest, run_native
 
 def _run(path, *extra, timeout=120):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "azemu", "run", "--no-live", *extra, str(path)],
+    return subprocess.run([sys.executable, "-m", "azemu", "run", "--no-live", "--out",
+                           str(path.parent), *extra, str(path)],
                           capture_output=True, env=env, timeout=timeout)
 
 

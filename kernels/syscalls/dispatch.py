@@ -10,8 +10,6 @@ lwk.py and unikernel.py.
 """
 from __future__ import annotations
 
-import sys
-
 from azemu.memory import GuestFault
 
 from ..abi.linux_errno import EFAULT, EIO, ENOSYS
@@ -22,14 +20,21 @@ NR_LIMIT = 1024
 MASK64 = 0xFFFFFFFFFFFFFFFF
 
 
+def notice_unsupported(stream, name: str, errno: int, note: str = "") -> None:
+    """The one line azemu prints, once, when the guest asks for something it
+    does not offer (silenced with `azemu exec -q`: `stream` is None)."""
+    if stream is not None:
+        print(f"azemu: unsupported syscall {name}: returning -{_errname(errno)}"
+              + (f" ({note})" if note else ""), file=stream, flush=True)
+
+
 def _reporting(name: str, errno: int, note: str, stream):
     reported = []
 
     def unsupported(p, *args):
         if not reported:
             reported.append(1)
-            print(f"azemu: unsupported syscall {name}: returning -{_errname(errno)}"
-                  + (f" ({note})" if note else ""), file=stream, flush=True)
+            notice_unsupported(stream, name, errno, note)
         raise LinuxError(errno)
     return unsupported
 
@@ -45,15 +50,15 @@ def _errname(errno):
     return ERRNO_NAMES.get(errno, str(errno))
 
 
-def handler_table(stream=None, wrap=None) -> list:
-    """[(handler, arity)] indexed by syscall number."""
-    stream = stream or sys.stderr
+def handler_table(stream, wrap=None) -> list:
+    """[(handler, arity)] indexed by syscall number; unsupported calls are
+    named once on `stream` (None: silently)."""
     table = []
     by_nr = {e.nr: e for e in all_entries()}
     for nr in range(NR_LIMIT):
         e = by_nr.get(nr)
         if e is None:
-            h, k = _reporting(f"#{nr}", ENOSYS, "", stream), 0
+            h, k = _reporting(str(nr), ENOSYS, "no such syscall number", stream), 0
         elif e.handler is not None:
             h, k = e.handler, e.arity
         elif e.support == ERROR and e.errno != ENOSYS:
@@ -106,5 +111,5 @@ def serve(kernel, p, nr: int, h, args):
         return ret
 
 
-def unknown_number(stream=None):
-    return _reporting("(number out of range)", ENOSYS, "", stream or sys.stderr)
+def unknown_number(stream):
+    return _reporting(f"{NR_LIMIT} or above", ENOSYS, "no such syscall number", stream)

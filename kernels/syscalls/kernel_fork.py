@@ -30,8 +30,8 @@ _KNOWN = (THREAD_FLAGS | CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID
 def clone(p, flags, newsp, parent_tid, child_tid, tls):
     k = p.kernel
     if flags & THREAD_FLAGS != THREAD_FLAGS or flags & ~_KNOWN:
-        k.report_once("clone", "new processes (fork, vfork, clone without threads) are not "
-                      "offered: one process per kernel instance")
+        k.unsupported_once("clone", ENOSYS, "a new process: fork, vfork and clone without "
+                           "the thread flags are not offered, one process per kernel instance")
         raise LinuxError(ENOSYS)
     if k.libos is not None:
         k.report_once("clone", "threads are not offered to source-compatible (libOS) images")

@@ -1,0 +1,254 @@
+"""What each `azemu` command does, once cli.py has parsed its arguments.
+
+One `cmd_NAME(args) -> exit status` per command.  Each imports what it needs
+when it runs, so a command pays only for itself at start-up.  Errors a user
+can cause end here as one line on stderr and a shell-like status; a bug
+becomes cli.py's one "internal error" line.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+from . import resources
+
+
+def _which(name: str) -> str | None:
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        cand = os.path.join(d or ".", name)
+        if os.path.isfile(cand) and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def program_path(name: str) -> str:
+    """The file `azemu exec NAME` runs: NAME itself if it exists; a name
+    without a slash from PATH, as a shell finds it; else a shipped example
+    (`azemu examples`).  What is not found comes back as it is, for the
+    loader to report."""
+    if os.path.exists(name):
+        return name
+    if os.sep not in name:
+        found = _which(name)
+        if found:
+            return found
+    shipped = resources.lookup_guest(name)
+    return str(shipped) if shipped else name
+
+
+def cmd_exec(args) -> int:
+    from kernels import ExecError, Kernel
+
+    from .memory import OutOfMemory
+
+    path = program_path(args.program)
+    if args.root and not os.path.isdir(args.root):
+        print(f"azemu exec: --root {args.root}: not a directory", file=sys.stderr)
+        return 2
+    try:
+        kernel = Kernel(mode=args.mode, memory=args.mem, in_guest=not args.no_in_guest,
+                        ncores=args.cores, deterministic=args.deterministic,
+                        strace=sys.stderr if args.strace else None, quiet=args.quiet,
+                        root=args.root, readonly=args.ro,
+                        fwk_policy=args.fwk_wait, fwk_spin_us=args.fwk_spin_us)
+        kernel.exec(path, [os.fsencode(args.program)] + [os.fsencode(a) for a in args.args],
+                    [os.fsencode(f"{k}={v}") for k, v in os.environ.items()])
+    except ExecError as e:
+        print(f"azemu: {e.message}", file=sys.stderr)
+        return e.status
+    except OutOfMemory:
+        print(f"azemu: {path}: Cannot allocate memory (the program does not fit in "
+              f"--mem {args.mem >> 20}M)", file=sys.stderr)
+        return 126
+    except RuntimeError as e:                    # the FWK proxy could not start
+        print(f"azemu: {e}", file=sys.stderr)
+        return 70
+    # The guest decides what SIGINT and SIGPIPE do to it, not Python.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    outcome = kernel.run()
+    if outcome.report:
+        sys.stderr.flush()
+        print(outcome.report, file=sys.stderr, flush=True)
+    if args.stats:
+        from .stats import print_stats
+        print_stats(kernel, sys.stderr)
+    status = outcome.exit_status
+    dead = getattr(kernel.io_backend, "dead", None)
+    kernel.close()
+    if dead is not None:
+        print(f"azemu: the FWK proxy (pid {kernel.io_backend.pid}) died during the run: "
+              "file and network calls failed with EIO", file=sys.stderr)
+        return status or 74                      # EX_IOERR when the guest itself succeeded
+    return status
+
+
+def compiler_driver(which: str, argv: list[str]) -> int:
+    """`azemu build` / `azemu cc`: gcc's arguments, plus --libc."""
+    from kernels.libos.build import LIBCS, BuildError, drive
+    libc, rest = "glibc", []
+    it = iter(argv)
+    for a in it:
+        if a == "--libc" or a.startswith("--libc="):
+            libc = a.split("=", 1)[1] if "=" in a else next(it, "")
+            if libc not in LIBCS:
+                print(f"azemu {which}: error: argument --libc: {libc!r}: choose glibc or musl",
+                      file=sys.stderr)
+                return 2
+        else:
+            rest.append(a)
+    if not rest:
+        print(f"azemu {which}: error: no input files (azemu {which} --help)", file=sys.stderr)
+        return 2
+    try:
+        return drive(rest, libc=libc, prog=f"azemu {which}", report=which == "build")
+    except BuildError as e:
+        print(f"azemu {which}: {e}", file=sys.stderr)
+        return e.status
+
+
+def cmd_info(args) -> int:
+    from .loader import ExecError, open_elf
+    path = program_path(args.file)
+    try:
+        f, elf = open_elf(path)
+    except ExecError as e:
+        print(f"azemu: {e.message}", file=sys.stderr)
+        return e.status
+    with f:
+        h = elf.header
+        interp = None
+        for seg in elf.iter_segments():
+            if seg["p_type"] == "PT_INTERP":
+                interp = seg.data().rstrip(b"\0").decode()
+        kind = ("dynamically linked (interpreter " + interp + ")" if interp else
+                "static-pie" if h.e_type == "ET_DYN" else "static")
+        size = os.fstat(f.fileno()).st_size
+        libos = elf.get_section_by_name(".azemu_libos") is not None
+        print(f"{args.file}: ELF 64-bit x86-64 {h.e_type}, {kind}")
+        if libos:
+            print("  unikernel image with the azemu libOS: source compatibility "
+                  "(syscalls are function calls; run with --mode unikernel)")
+        else:
+            print("  ordinary Linux program: runs on every mode; binary compatibility "
+                  "under --mode unikernel")
+        print(f"  image size: {size} bytes, entry {h.e_entry:#x}")
+        print("  segments:")
+        for seg in elf.iter_segments():
+            if seg["p_type"] != "PT_LOAD":
+                continue
+            fl = seg["p_flags"]
+            perms = ("r" if fl & 4 else "-") + ("w" if fl & 2 else "-") + ("x" if fl & 1 else "-")
+            print(f"    LOAD {seg['p_vaddr']:#014x} memsz {seg['p_memsz']:#9x} "
+                  f"filesz {seg['p_filesz']:#9x} {perms}")
+    return 0
+
+
+def machine_path(name: str) -> str | None:
+    """The machine file `azemu run NAME` boots: NAME, or a shipped example."""
+    if os.path.exists(name):
+        return name
+    if os.sep not in name:
+        try:
+            return str(resources.machine(name))
+        except resources.MissingResource:
+            pass
+    return None
+
+
+def cmd_run(args) -> int:
+    from .multikernel import MachineFileError, run_machine
+    path = machine_path(args.machine)
+    if path is None:
+        shipped = ", ".join(resources.machines())
+        print(f"azemu run: {args.machine}: No such file (shipped machines: {shipped})",
+              file=sys.stderr)
+        return 2
+    if not os.path.isdir(args.out):
+        print(f"azemu run: --out {args.out}: not a directory", file=sys.stderr)
+        return 2
+    try:
+        return run_machine(path, live=not args.no_live, out_dir=args.out)
+    except MachineFileError as e:
+        print(f"azemu run: {e}", file=sys.stderr)
+        return 2
+
+
+def cmd_bench(args) -> int:
+    from .bench import main as bench_main
+    return bench_main(args)
+
+
+def cmd_calibrate(args) -> int:
+    from rich.console import Console
+
+    from .calibrate import cache_path, load_or_measure, print_calibration
+    try:
+        data = load_or_measure(fresh=True)
+    except resources.MissingResource as e:
+        print(f"azemu calibrate: {e}", file=sys.stderr)
+        return 1
+    print_calibration(data, Console())
+    print(f"saved to {cache_path()}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(data, f, indent=1)
+    return 0
+
+
+def _served(e, mode: str) -> str:
+    """Where a call is served on kernel `mode` (McKernel's HANDLED/DELEGATED)."""
+    if e.support == "missing":
+        return "-"
+    if e.offloaded:
+        return "offloaded" if mode in ("lwk", "unikernel") else "local"
+    return "local"
+
+
+def cmd_syscalls(args) -> int:
+    from kernels.syscalls.table import all_entries
+    entries = [e for e in all_entries() if args.all or e.support != "missing"]
+    if args.format == "json":
+        json.dump([{"nr": e.nr, "name": e.name, "support": e.support, "family": e.family,
+                    "served": _served(e, args.mode), "note": e.note}
+                   for e in entries], sys.stdout, indent=1)
+        print()
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    t = Table(title=f"azemu syscall table (x86-64), {args.mode} kernel")
+    for col in ("nr", "name", "support", "family", "served", "note"):
+        t.add_column(col)
+    colors = {"full": "green", "partial": "yellow", "error": "red", "missing": "dim"}
+    for e in entries:
+        t.add_row(str(e.nr), e.name, f"[{colors[e.support]}]{e.support}[/]", e.family,
+                  _served(e, args.mode), e.note)
+    Console().print(t)
+    return 0
+
+
+def cmd_examples(args) -> int:
+    if args.name:
+        path = resources.lookup_guest(args.name) or machine_path_shipped(args.name)
+        if path is None:
+            print(f"azemu examples: {args.name}: no such example (azemu examples lists them)",
+                  file=sys.stderr)
+            return 2
+        print(path)
+        return 0
+    print("programs (azemu exec NAME; 'hello' is glibc/hello):")
+    for name in resources.guests():
+        print(f"  {name}")
+    print("machines (azemu run NAME):")
+    for name in resources.machines():
+        print(f"  {name}")
+    print(f"installed in {resources.data_dir()}")
+    return 0
+
+
+def machine_path_shipped(name: str):
+    try:
+        return resources.machine(name)
+    except resources.MissingResource:
+        return None
