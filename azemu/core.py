@@ -165,6 +165,17 @@ class Core:
             out[160 + 16 * i:176 + 16 * i] = v.to_bytes(16, "little")
         return bytes(out)
 
+    def reset_fpu(self) -> None:
+        """The x87/SSE state a new process starts with, as after FNINIT and
+        LDMXCSR on a real CPU (Linux's fpstate_init_fx): x87 control word 0x37F
+        (extended precision, exceptions masked), MXCSR 0x1F80.  Unicorn starts
+        with both zero: single precision and every SSE exception unmasked."""
+        w = self.uc.reg_write
+        w(x86.UC_X86_REG_FPCW, 0x037F)
+        w(x86.UC_X86_REG_FPSW, 0)
+        w(x86.UC_X86_REG_FPTAG, 0xFFFF)
+        w(x86.UC_X86_REG_MXCSR, 0x1F80)
+
     def restore_fpu(self, image: bytes) -> None:
         w = self.uc.reg_write
         fcw, fsw = struct.unpack_from("<HH", image, 0)

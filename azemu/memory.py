@@ -155,6 +155,10 @@ class AddressSpace:
         self.mmap_top = mmap_top
         self.mmap_bottom = mmap_bottom
         self.mapping_changes = 0          # counted: each is a shootdown on SMP
+        # Called with (start, end) when the pages there move or go away
+        # (unmap, move), for whoever keeps pointers to the frames behind guest
+        # addresses: Linux's MMU notifiers.
+        self.remap_listeners = []
 
     # ---- cores --------------------------------------------------------------
     def attach(self, core) -> None:
@@ -244,6 +248,11 @@ class AddressSpace:
             i = bisect.bisect_left(self._starts, m.start)
             del self._starts[i], self._maps[i]
         self.mapping_changes += 1
+        self._remapped(start, end)
+
+    def _remapped(self, start: int, end: int) -> None:
+        for listener in self.remap_listeners:
+            listener(start, end)
 
     def fully_mapped(self, start: int, end: int) -> bool:
         addr = start
@@ -281,6 +290,7 @@ class AddressSpace:
             self._starts.insert(i, m.start)
             self._maps.insert(i, m)
         self.mapping_changes += 1
+        self._remapped(old, old + length)
 
     def discard(self, start: int, length: int) -> None:
         """Drop the contents of mapped pages: they read back as zeros."""

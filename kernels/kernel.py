@@ -156,12 +156,12 @@ class Kernel:
                 trap = unikernel.trap_entry(self, slot, core, table, counters)
                 self.variant = "unikernel-binary"
             core.set_syscall_handler(trap)
-            if libos is not None and core is self.core:
-                libos.boot(p, self.in_guest)
+            if libos is not None:                # on every core: threads run on any of them
+                if core is self.core:
+                    libos.boot(p, self.in_guest)
                 unikernel.install_function_hook(
                     core, libos,
-                    unikernel.function_hook_entry(self, slot, core, table, counters,
-                                                  libos.call_block(mm)))
+                    unikernel.function_hook_entry(self, slot, core, table, counters, libos))
                 self.libos = libos
                 self.variant = "unikernel-source"
         # As Linux's ELF_PLAT_INIT: every register zero at entry but rsp.  rdx in
@@ -171,11 +171,20 @@ class Kernel:
         regs["rsp"] = self.image.stack_pointer
         regs["rip"] = self.image.entry
         self.core.regs.write_many(regs)
+        for core in self.part.cores:
+            core.reset_fpu()
 
     # ---- running ------------------------------------------------------------
     def run(self) -> GuestExit:
         """Run the process, all its threads, to the end; returns how it ended."""
         return self.sched.run()
+
+    def set_thread_pointer(self, task, addr: int) -> None:
+        """The thread pointer (FS base) of `task` is now `addr`; the libOS
+        keeps each thread's call block behind it."""
+        task.fs_base = addr
+        if self.libos is not None:
+            self.libos.thread_pointer_set(task)
 
     def new_thread(self, parent, ctx):
         """A thread of `parent`'s process, to start from the saved registers `ctx`."""

@@ -114,6 +114,7 @@ class Process:
         self.shared_files = []                # MAP_SHARED file mappings: [start, length, hfd, offset]
         self.fs_base = 0
         self.gs_base = 0
+        self.libos_block = None                # libOS images: this thread's call block
         self.start_time = time.monotonic()
         self.exe = b""
         self.comm = b""                        # prctl(PR_SET_NAME), /proc/self/comm

@@ -16,7 +16,8 @@ from .abi import linux as L
 RUNNABLE, BLOCKED, EXITED = "runnable", "blocked", "exited"
 
 PER_THREAD = ("tid", "io", "scratch", "sigmask", "pending_delivery", "altstack",
-              "clear_child_tid", "robust_list", "rseq", "fs_base", "gs_base", "core", "sched")
+              "clear_child_tid", "robust_list", "rseq", "fs_base", "gs_base", "core", "sched",
+              "libos_block")
 
 
 class SchedState:
@@ -55,6 +56,7 @@ class Thread:
         set_(self, "gs_base", 0)
         set_(self, "core", core)
         set_(self, "sched", sched)
+        set_(self, "libos_block", None)         # its libOS call block, once looked up
 
     def __getattr__(self, name):            # only called for what the thread does not hold
         return getattr(self.proc, name)

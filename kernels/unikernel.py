@@ -9,12 +9,14 @@ Two ways in, as the paper describes:
   (rax, then exactly `arity` arguments in one batch) and writes only rax.
 * **source compatibility** — an image built by `azemu build`, carrying the
   libOS (kernels/libos/).  Its syscalls are function calls; the libOS puts
-  the number and arguments in its call block in guest memory (one per
-  process: source-compatible images are single-threaded), and the kernel
-  catches the call with a code hook on the one address `azemu_libos_entry`,
-  reads the block straight from the shared memory segment (no register
-  reads or writes at all), and writes the result back there.  getpid, gettid
-  and getppid may be answered by the libOS in guest memory, never reaching
+  the number and arguments in the calling thread's call block in guest
+  memory, and the kernel catches the call with a code hook on the one address
+  `azemu_libos_entry`, reads the block straight from the shared memory
+  segment (no register reads or writes at all), and writes the result back
+  there.  A thread's block sits in its TLS, at a fixed offset from its thread
+  pointer — which the kernel set itself (arch_prctl, clone), so it finds the
+  block from the thread it runs, without asking the CPU.  getpid, gettid and
+  getppid may be answered by the libOS in guest memory, never reaching
   Python; the libOS counts those itself.
 """
 from __future__ import annotations
@@ -22,15 +24,18 @@ from __future__ import annotations
 import struct
 
 from unicorn import unicorn_const as ucc
-from unicorn.x86_const import UC_X86_REG_RAX
+from unicorn.x86_const import UC_X86_REG_RAX, UC_X86_REG_RIP
 
 from azemu import ucfast
+from azemu.memory import PROT_WRITE
 
+from .errors import Block
 from .syscalls.dispatch import KEEP_REGISTERS, failure, unknown_number
 
-LIBOS_MAGIC = b"AZLIBOS1"
-_HEADER = struct.Struct("<8s8Q")
-FLAG_IN_GUEST = 1
+LIBOS_MAGIC = b"AZLIBOS2"
+_HEADER = struct.Struct("<8s8QqQ")
+FLAG_IN_GUEST, FLAG_TLS = 1, 2
+BLOCK_WORDS = 9                    # nr, 6 arguments, result, the thread's tid
 
 
 def trap_entry(kernel, cur, core, table, counters):
@@ -78,19 +83,22 @@ def trap_entry(kernel, cur, core, table, counters):
     return syscall_entry
 
 
-def function_hook_entry(kernel, cur, core, table, counters, block):
+def function_hook_entry(kernel, cur, core, table, counters, libos):
     """The source-compatibility entry: a code hook on `azemu_libos_entry`.
-    `block` is the libOS call block (nr, 6 arguments, result) as a ctypes
-    array over the guest's memory."""
+    The calling thread's call block (nr, 6 arguments, result) is a ctypes
+    array over the guest's memory, found once per thread (LibOS.block)."""
     import sys
     uch = core.uch
     stop = ucfast.emu_stop
     unknown = unknown_number(kernel.notices)
     c = counters
-    p = cur.task                            # source-compatible images are single-threaded
-    pending = p.pending_delivery
+    block_of = libos.block
 
     def libos_entry(_uch, _addr, _size, _ud):
+        p = cur.task
+        block = p.libos_block
+        if block is None:
+            block = block_of(p)
         nr = block[0]
         c.function_hook += 1
         try:
@@ -102,10 +110,12 @@ def function_hook_entry(kernel, cur, core, table, counters, block):
         except BaseException as e:
             ret = failure(kernel, nr, e)
             if ret is None:
+                if isinstance(e, Block):        # resumed later with the result in rax
+                    core.regs.write(UC_X86_REG_RIP, libos.resume)
                 stop(uch)
                 return
         if ret is KEEP_REGISTERS:           # rt_sigreturn: the guest is elsewhere now
-            if pending:
+            if p.pending_delivery:
                 try:
                     kernel.deliver_signals(p, core, in_syscall=False)
                 except BaseException as e:
@@ -113,7 +123,7 @@ def function_hook_entry(kernel, cur, core, table, counters, block):
                     stop(uch)
             return
         block[7] = ret & 0xFFFFFFFFFFFFFFFF
-        if pending:
+        if p.pending_delivery:
             try:
                 core.regs.write(UC_X86_REG_RAX, block[7])
                 kernel.deliver_signals(p, core, in_syscall=False, at_libos_entry=True)
@@ -138,18 +148,71 @@ class LibOS:
         ret = mm.read_u64(rsp)
         return self.TRAMPOLINE_FRAME if self.tramp <= ret < self.tramp_end else self.FUNCTION_FRAME
 
-    def __init__(self, entry, syscall, pid, flags, in_guest_count, tramp, tramp_end, call):
+    def return_from_call(self, regs: dict, mm, newsp: int = 0) -> None:
+        """Turn `regs`, taken at the function hook, into the registers of a
+        new thread (clone) that starts where the call returns — on its own
+        stack `newsp` when given, with the caller's frame (the trampoline's
+        saved flags and stepped-over red zone) copied onto it, as a `syscall`
+        instruction would leave the child in the trampoline's place."""
+        rsp = regs["rsp"]
+        regs["rip"] = mm.read_u64(rsp)          # the return address
+        frame = self.caller_frame(mm, rsp) - 8  # what the caller still pops after the return
+        if newsp:
+            mm.write(newsp - frame, mm.read(rsp + 8, frame))
+            regs["rsp"] = newsp - frame
+        else:
+            regs["rsp"] = rsp + 8
+
+    def __init__(self, entry, syscall, pid, flags, in_guest_count, tramp, tramp_end, call,
+                 thread_tpoff, resume):
         self.entry, self.syscall, self.pid, self.flags = entry, syscall, pid, flags
         self.in_guest_count, self.tramp, self.tramp_end = in_guest_count, tramp, tramp_end
-        self.call = call
+        self.call, self.thread_tpoff, self.resume = call, thread_tpoff, resume
+        self.mm = None
+        self._flags = 0
 
-    def call_block(self, mm):
-        """The call block as 8 unsigned 64-bit words over the host segment."""
+    def _array(self, addr: int):
         import ctypes
-        m = mm.find(self.call)
-        if m is None or m.end - self.call < 64:
-            raise ValueError("the libOS call block is not mapped")
-        return (ctypes.c_uint64 * 8).from_address(mm.phys.base + m.phys + self.call - m.start)
+        mm = self.mm
+        m = mm.find(addr)
+        # the kernel writes there: only into the guest's own writable memory
+        if m is None or m.end - addr < 8 * BLOCK_WORDS or not m.prot & PROT_WRITE:
+            return None
+        return (ctypes.c_uint64 * BLOCK_WORDS).from_address(mm.phys.base + m.phys + addr - m.start)
+
+    def block(self, task):
+        """`task`'s call block: in its TLS once it has a thread pointer, the
+        static block before.  Kept on the task until its memory is remapped."""
+        addr = task.fs_base + self.thread_tpoff if task.fs_base else self.call
+        blk = self._array(addr)
+        if blk is None:                      # its TLS is not mapped: the libOS faulted first
+            raise ValueError(f"the libOS call block of thread {task.tid} is not mapped")
+        task.libos_block = blk
+        return blk
+
+    def thread_pointer_set(self, task) -> None:
+        """arch_prctl(ARCH_SET_FS) or clone(CLONE_SETTLS) gave `task` its
+        thread pointer: its block moves to its TLS, where the libOS finds its
+        tid; from the first one on, the libOS uses TLS blocks."""
+        task.libos_block = None
+        if not task.fs_base:
+            return
+        blk = self._array(task.fs_base + self.thread_tpoff)
+        if blk is not None:
+            blk[8] = task.tid
+        if not self._flags & FLAG_TLS:
+            self._set_flags(self._flags | FLAG_TLS)
+
+    def remapped(self, tasks, start: int, end: int) -> None:
+        """Guest pages [start, end) moved or went: the blocks there are found again."""
+        for t in tasks:
+            addr = t.fs_base + self.thread_tpoff if t.fs_base else self.call
+            if start < addr + 8 * BLOCK_WORDS and addr < end:
+                t.libos_block = None
+
+    def _set_flags(self, flags: int) -> None:
+        self._flags = flags
+        self.mm.poke(self.flags, struct.pack("<Q", flags))
 
     @classmethod
     def find(cls, path: str) -> "LibOS | None":
@@ -165,8 +228,11 @@ class LibOS:
 
     def boot(self, p, in_guest: bool) -> None:
         """Fill the libOS's task data: the answers it may give in the guest."""
-        p.mm.poke(self.pid, struct.pack("<QQQQ", p.pid, p.tid, p.ppid,
-                                        FLAG_IN_GUEST if in_guest else 0))
+        self.mm = p.mm
+        p.mm.poke(self.pid, struct.pack("<QQQ", p.pid, p.tid, p.ppid))
+        self._set_flags(FLAG_IN_GUEST if in_guest else 0)
+        p.mm.remap_listeners.append(
+            lambda start, end: self.remapped(p.kernel.sched.tasks.values(), start, end))
 
     def in_guest_calls(self, p) -> int:
         return struct.unpack("<Q", p.mm.read(self.in_guest_count, 8))[0]

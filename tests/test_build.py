@@ -2,8 +2,10 @@
 native build, with no `syscall` instruction left to trap."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -134,3 +136,100 @@ def test_rewriting_keeps_behaviour(case, tmp_path):
     out, err, rc = run_cli("build", str(src), "-o", str(tmp_path / "uk"))
     assert rc == 0, err
     assert_same(run_native([str(native)]), run_azemu([str(tmp_path / "uk")], extra=["--mode", "unikernel"]))
+
+
+# ---- azemu build and azemu cc as compiler drivers ------------------------------------
+PROJECT = ROOT / "guest_bins" / "projects" / "wordfreq"
+AZEMU_CC = f"{sys.executable} -m azemu cc"
+
+
+def _make(src, dest, cc, env=None):
+    shutil.copytree(src, dest)
+    p = subprocess.run(["make", "-C", str(dest), f"CC={cc}"], capture_output=True, env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return dest / "wordfreq"
+
+
+@pytest.mark.parametrize("libc", ("glibc", "musl"))
+def test_make_cc_builds_a_multi_file_project(libc, tmp_path):
+    """`make CC="azemu cc"` on a project with several sources, a static library
+    (ar) and -lm gives an image whose output equals the native build's."""
+    _compiler(libc)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    native = _make(PROJECT, tmp_path / "native", {"glibc": "gcc", "musl": "musl-gcc"}[libc])
+    image = _make(PROJECT, tmp_path / "uk", f"{AZEMU_CC} --libc {libc}", env)
+    assert (tmp_path / "uk" / "libwf.a").exists()
+    text = (ROOT / "README.md").read_bytes() * 3
+    want = run_native([str(native), "12"], stdin=text)
+    assert want[2] == 0 and b"words" in want[0]
+    assert_same(want, run_azemu([str(image), "12"], stdin=text, extra=["--mode", "unikernel"]))
+    out, err, rc = run_cli("info", str(image))
+    assert b"source compatibility" in out
+
+
+MATH_THREADS = r'''
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+static double part[4];
+static void *work(void *arg) {
+    long k = (long)arg;
+    double s = 0;
+    for (int i = 1; i <= 20000; i++) s += sqrt((double)i) * cos(i * 0.001 * (k + 1));
+    part[k] = s;
+    return NULL;
+}
+int main(void) {
+    pthread_t t[4];
+    for (long k = 0; k < 4; k++) pthread_create(&t[k], NULL, work, (void *)k);
+    for (int k = 0; k < 4; k++) pthread_join(t[k], NULL);
+    for (int k = 0; k < 4; k++) printf("part %d: %.6f\n", k, part[k]);
+    printf("hypot: %.9f, lgamma: %.9f\n", hypot(3.0, 4.0), lgamma(10.5));
+    return 0;
+}
+'''
+
+
+@pytest.mark.parametrize("libc", ("glibc", "musl"))
+def test_build_with_libm_and_pthreads(libc, tmp_path):
+    """What builds with `gcc -static f.c -lm -pthread` builds with `azemu build
+    f.c -lm -pthread`, and runs with the native output on 1 and 4 cores."""
+    _compiler(libc)
+    src = tmp_path / "mt.c"
+    src.write_text(MATH_THREADS)
+    cc = {"glibc": "gcc", "musl": "musl-gcc"}[libc]
+    native = tmp_path / "mt"
+    assert subprocess.run([cc, "-static", "-O2", str(src), "-lm", "-pthread", "-o", str(native)]).returncode == 0
+    out, err, rc = run_cli("build", "--libc", libc, str(src), "-O2", "-lm", "-pthread",
+                           "-o", str(tmp_path / "mt.uk"))
+    assert rc == 0, err
+    want = run_native([str(native)])
+    for cores in ("1", "4"):
+        assert_same(want, run_azemu([str(tmp_path / "mt.uk")],
+                                    extra=["--mode", "unikernel", "--cores", cores]))
+
+
+def test_cc_passes_compile_steps_through(tmp_path):
+    """-c is the compiler's own step (an ordinary object); so is a command
+    with no input (--version); a link of objects makes the image."""
+    _compiler("glibc")
+    (tmp_path / "a.c").write_text('int twice(int x) { return 2 * x; }\n')
+    (tmp_path / "m.c").write_text('#include <stdio.h>\nint twice(int);\n'
+                                  'int main(void) { printf("%d\\n", twice(21)); return 0; }\n')
+    for name in ("a", "m"):
+        out, err, rc = run_cli("cc", "-c", str(tmp_path / f"{name}.c"), "-o", str(tmp_path / f"{name}.o"))
+        assert rc == 0 and out == b"" and err == b"", err
+    assert subprocess.run(["gcc", "-o", str(tmp_path / "plain"), str(tmp_path / "a.o"),
+                           str(tmp_path / "m.o")]).returncode == 0    # a normal object
+    out, err, rc = run_cli("cc", str(tmp_path / "m.o"), str(tmp_path / "a.o"), "-o", str(tmp_path / "app"))
+    assert rc == 0 and out == b"", err
+    assert run_azemu([str(tmp_path / "app")], extra=["--mode", "unikernel"])[0] == b"42\n"
+    out, err, rc = run_cli("cc", "--version")
+    assert rc == 0 and b"gcc" in out.lower()
+
+
+@pytest.mark.parametrize("flag", ("-shared", "-pie", "-static-pie"))
+def test_driver_refuses_what_an_image_cannot_be(flag, tmp_path):
+    out, err, rc = run_cli("build", flag, "x.c", "-o", str(tmp_path / "x"))
+    assert rc == 2 and len(err.splitlines()) == 1 and flag.encode() in err
+    assert b"Traceback" not in err

@@ -1,7 +1,8 @@
 """Threads on the cores of one kernel instance: pthread programs (glibc and
-musl) give the native results on 1, 2, 4 and 16 cores in every mode, no
-update is ever lost, and --deterministic runs repeat exactly.  Also: a
-kernel instance's memory is its --mem, and no more."""
+musl) give the native results on 1, 2, 4 and 16 cores in every mode — the
+unikernel's source-compatible images too, each thread with its own libOS
+call block — no update is ever lost, and --deterministic runs repeat
+exactly.  Also: a kernel instance's memory is its --mem, and no more."""
 from __future__ import annotations
 
 import subprocess
@@ -11,21 +12,53 @@ import pytest
 
 from conftest import LIBCS, ROOT, assert_same, guest, run_azemu, run_native
 
-MODES = ("linux", "lwk", "unikernel")
+VARIANTS = ("linux", "lwk", "unikernel-binary", "unikernel-source")
 PROGRAMS = [("threads", []), ("lost_update", ["4", "20000"]), ("thread_exit", [])]
 
 
-def _check(name, args, libc, mode, cores):
+def _check(name, args, libc, variant, cores):
+    """The native build natively; under azemu the same binary, or for
+    unikernel-source the program rebuilt with `azemu build` (guest_bins/bin/libos/)."""
     exe = guest(libc, name)
-    assert_same(run_native([exe, *args]), run_azemu([exe, *args], extra=["--mode", mode, "--cores", str(cores)]))
+    image = guest(f"libos/{libc}", name) if variant == "unikernel-source" else exe
+    mode = variant.split("-")[0]
+    assert_same(run_native([exe, *args]),
+                run_azemu([image, *args], extra=["--mode", mode, "--cores", str(cores)]))
 
 
 @pytest.mark.parametrize("cores", (1, 2, 4, 16))
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("libc", LIBCS)
 @pytest.mark.parametrize("name,args", PROGRAMS, ids=[n for n, _ in PROGRAMS])
-def test_pthread_programs(name, args, libc, mode, cores):
-    _check(name, args, libc, mode, cores)
+def test_pthread_programs(name, args, libc, variant, cores):
+    _check(name, args, libc, variant, cores)
+
+
+def _event_totals(stats: bytes) -> dict:
+    """The total column of `--stats`, by event name."""
+    rows = {}
+    for line in stats.decode().splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")]
+        if len(cells) > 2 and cells[-1].replace(",", "").isdigit():
+            rows[cells[0]] = int(cells[-1].replace(",", ""))
+    return rows
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_libos_threads_each_have_their_own_call_block(libc):
+    """16 threads on 4 cores in a source-compatible image, every call through
+    the function hook (--no-in-guest): each result depends only on its own
+    thread's arguments and is checked by the program (thread_calls.c); no
+    call traps."""
+    image, exe = guest(f"libos/{libc}", "thread_calls"), guest(libc, "thread_calls")
+    args = ["16", "200"]
+    out, err, rc = run_azemu([image, *args],
+                             extra=["--mode", "unikernel", "--cores", "4", "--no-in-guest", "--stats"])
+    native = run_native([exe, *args])
+    assert (out, rc) == (native[0], native[2]) and b"every result ok" in out, err
+    events = _event_totals(err)
+    assert events["trap"] == 0
+    assert events["function hook"] >= 16 * 200 * 6
 
 
 @pytest.mark.parametrize("cores", (2, 16))

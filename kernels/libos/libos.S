@@ -10,23 +10,34 @@
  *   - `azemu_libos_syscall` answers a few calls whose answer lives in the
  *     libOS's own memory (getpid, gettid, getppid, when the kernel allows it)
  *     without leaving the guest.  For the rest it writes the number and the
- *     six arguments into its call block — plain stores: kernel and
- *     application share one address space — and reaches `azemu_libos_entry`,
- *     where the kernel's function hook sits.  The kernel reads the block
- *     straight from memory (no register traffic), serves the call, writes
- *     the result into the block, and the libOS loads it into rax and returns.
+ *     six arguments into the calling thread's call block — plain stores:
+ *     kernel and application share one address space — and reaches
+ *     `azemu_libos_entry`, where the kernel's function hook sits.  The kernel
+ *     reads the block straight from memory (no register traffic), serves the
+ *     call, writes the result into the block, and the libOS loads it into rax
+ *     and returns.
+ *
+ * Call blocks, one per thread.  Each thread's block is in its TLS
+ * (`azemu_libos_thread`, local-exec: at a fixed offset from the thread
+ * pointer, which glibc and musl keep at %fs:0).  The kernel knows each
+ * thread's thread pointer (it set it: arch_prctl, clone with CLONE_SETTLS), so
+ * it finds the same block without reading a register.  Before libc has set
+ * up TLS, the first thread uses the static block `azemu_libos_call`; the
+ * kernel sets FLAG_TLS when that thread's thread pointer is set.  r11 holds
+ * the block's address across the hook (the kernel writes no register there).
  *
  * Register convention of azemu_libos_syscall: the syscall ABI (number in rax,
- * arguments in rdi, rsi, rdx, r10, r8, r9, result in rax); rcx and r11 are
- * preserved (a trap would clobber them).  Trampolines step 128 bytes down
- * before calling, so the caller's red zone is never written.
+ * arguments in rdi, rsi, rdx, r10, r8, r9, result in rax); r11 is clobbered
+ * and rcx preserved: trampolines then set rcx and r11 as `syscall` leaves them,
+ * and for C callers of syscall() both are scratch.  Trampolines step 128 bytes
+ * down before calling, so the caller's red zone is never written.
  */
     .section .azemu_libos, "a"
     .balign 8
     /* The header the kernel reads (kernels/unikernel.py); layout is fixed. */
     .globl azemu_libos_header
 azemu_libos_header:
-    .ascii  "AZLIBOS1"
+    .ascii  "AZLIBOS2"
     .quad   azemu_libos_entry
     .quad   azemu_libos_syscall
     .quad   azemu_libos_pid
@@ -35,23 +46,35 @@ azemu_libos_header:
     .quad   azemu_libos_tramp
     .quad   azemu_libos_tramp_end
     .quad   azemu_libos_call
+    .quad   azemu_libos_thread@tpoff        /* a thread's block: thread pointer + this */
+    .quad   azemu_libos_resume              /* where a thread that blocked in the hook resumes */
 
     .data
     .balign 8
     .globl azemu_libos_pid, azemu_libos_tid, azemu_libos_ppid, azemu_libos_flags
 azemu_libos_pid:    .quad 0        /* filled by the kernel at boot */
-azemu_libos_tid:    .quad 0
+azemu_libos_tid:    .quad 0        /* the first thread's, until TLS is set up */
 azemu_libos_ppid:   .quad 0
-azemu_libos_flags:  .quad 0        /* bit 0: answer getpid/gettid/getppid in the guest */
+azemu_libos_flags:  .quad 0        /* bit 0: answer getpid/gettid/getppid in the guest;
+                                      bit 1 (FLAG_TLS): threads use their TLS blocks */
 azemu_libos_in_guest_count: .quad 0
     .globl azemu_libos_call
-azemu_libos_call:   .quad 0, 0, 0, 0, 0, 0, 0, 0   /* nr, 6 arguments, result */
+azemu_libos_call:   .quad 0, 0, 0, 0, 0, 0, 0, 0, 0  /* nr, 6 arguments, result, tid */
+
+    /* Each thread's own block: the same layout (the kernel fills in the tid). */
+    .section .tbss, "awT", @nobits
+    .balign 64
+    .globl azemu_libos_thread
+    .type azemu_libos_thread, @object
+    .size azemu_libos_thread, 72
+azemu_libos_thread: .zero 72
 
     .text
-    .globl azemu_libos_syscall, azemu_libos_entry
+    .globl azemu_libos_syscall, azemu_libos_entry, azemu_libos_resume
     .type azemu_libos_syscall, @function
 azemu_libos_syscall:
-    testb   $1, azemu_libos_flags(%rip)
+    mov     azemu_libos_flags(%rip), %r11
+    test    $1, %r11b
     jz      1f
     cmp     $39, %eax                       /* getpid */
     je      .Lpid
@@ -59,22 +82,30 @@ azemu_libos_syscall:
     je      .Ltid
     cmp     $110, %eax                      /* getppid */
     je      .Lppid
-1:  mov     %rax, azemu_libos_call(%rip)
-    mov     %rdi, azemu_libos_call+8(%rip)
-    mov     %rsi, azemu_libos_call+16(%rip)
-    mov     %rdx, azemu_libos_call+24(%rip)
-    mov     %r10, azemu_libos_call+32(%rip)
-    mov     %r8, azemu_libos_call+40(%rip)
-    mov     %r9, azemu_libos_call+48(%rip)
+1:  test    $2, %r11b                       /* the block: this thread's, or static */
+    jz      .Lstatic
+    mov     %fs:0, %r11
+    lea     azemu_libos_thread@tpoff(%r11), %r11
+2:  mov     %rax, (%r11)
+    mov     %rdi, 8(%r11)
+    mov     %rsi, 16(%r11)
+    mov     %rdx, 24(%r11)
+    mov     %r10, 32(%r11)
+    mov     %r8, 40(%r11)
+    mov     %r9, 48(%r11)
 azemu_libos_entry:                          /* the kernel's function hook */
     nop
-    mov     azemu_libos_call+56(%rip), %rax
+    mov     56(%r11), %rax
+azemu_libos_resume:                         /* after blocking, the result is in rax */
     ret
+.Lstatic:
+    lea     azemu_libos_call(%rip), %r11
+    jmp     2b
 .Lpid:
     mov     azemu_libos_pid(%rip), %rax
     jmp     .Lcount
 .Ltid:
-    mov     azemu_libos_tid(%rip), %rax
+    call    .Lthread_tid
     jmp     .Lcount
 .Lppid:
     mov     azemu_libos_ppid(%rip), %rax
@@ -82,6 +113,15 @@ azemu_libos_entry:                          /* the kernel's function hook */
     incq    azemu_libos_in_guest_count(%rip)
     ret
     .size azemu_libos_syscall, . - azemu_libos_syscall
+
+/* rax = the calling thread's tid (the kernel wrote it in its block). */
+.Lthread_tid:
+    mov     azemu_libos_tid(%rip), %rax
+    testb   $2, azemu_libos_flags(%rip)
+    jz      1f
+    mov     %fs:0, %rax
+    mov     azemu_libos_thread@tpoff+64(%rax), %rax
+1:  ret
 
 /* long syscall(long number, ...): libc's generic wrapper, as a function call.
  * The calls answered in the guest are answered right here, without a second
@@ -120,7 +160,7 @@ syscall:
     incq    azemu_libos_in_guest_count(%rip)
     ret
 .Lstid:
-    mov     azemu_libos_tid(%rip), %rax
+    call    .Lthread_tid
     incq    azemu_libos_in_guest_count(%rip)
     ret
 .Lsppid:

@@ -24,6 +24,10 @@ in them skipped.  Two sites never share patched bytes.  A site that fails
 these checks is left as a trap: still correct, only slower, and reported.
 Targets no static analysis can see (computed jumps into the middle of a
 function, jump tables into such windows) are the known limit, as for HermiTux.
+So is code that runs without a stack: a rewritten site returns through the
+stack and the calling thread's libOS block (in its TLS), so the sites of
+functions that unmap their own stack and TLS before their last syscalls
+(musl's `__unmapself`, at the end of a detached thread) stay traps.
 """
 from __future__ import annotations
 
@@ -34,6 +38,8 @@ import capstone
 from elftools.elf.elffile import ELFFile
 
 SLOT = 96                 # bytes per trampoline (see the layout above)
+# Functions whose syscalls run after their own stack is gone (see above).
+STACKLESS = {"__unmapself"}
 _BRANCH = {"jmp", "call", "je", "jne", "jz", "jnz", "ja", "jae", "jb", "jbe", "jg", "jge",
            "jl", "jle", "js", "jns", "jo", "jno", "jp", "jnp", "jrcxz", "jecxz", "loop",
            "loope", "loopne"}
@@ -71,16 +77,22 @@ def _code_sections(elf):
 
 
 def _symbol_ranges(elf):
-    """Function entries (branch targets) and data objects (not code)."""
-    funcs, objects = set(), []
+    """Function entries (branch targets), data objects (not code), and the
+    ranges of the STACKLESS functions."""
+    funcs, objects, stackless = set(), [], []
     tab = elf.get_section_by_name(".symtab")
     for s in (tab.iter_symbols() if tab else ()):
         kind = s["st_info"]["type"]
         if kind in ("STT_FUNC", "STT_NOTYPE") and s["st_shndx"] != "SHN_UNDEF" and s["st_value"]:
             funcs.add(s["st_value"])
+            if s.name in STACKLESS:
+                stackless.append((s["st_value"], s["st_size"]))
         elif kind == "STT_OBJECT" and s["st_size"]:
             objects.append((s["st_value"], s["st_value"] + s["st_size"]))
-    return funcs, objects
+    # assembly functions often have no size: they end where the next one starts
+    ranges = [(lo, lo + size if size else min((f for f in funcs if f > lo), default=lo + 1))
+              for lo, size in stackless]
+    return funcs, objects, ranges
 
 
 def rewrite(path_in: str, path_out: str) -> RewriteReport:
@@ -90,7 +102,7 @@ def rewrite(path_in: str, path_out: str) -> RewriteReport:
         syms = _symbols(elf)
         segs = list(_exec_segments(elf))
         code = list(_code_sections(elf))
-        funcs, objects = _symbol_ranges(elf)
+        funcs, objects, stackless = _symbol_ranges(elf)
     need = ("azemu_libos_syscall", "azemu_libos_tramp", "azemu_libos_tramp_end")
     if not all(n in syms for n in need):
         raise ValueError(f"{path_in}: not linked with the azemu libOS")
@@ -108,6 +120,9 @@ def rewrite(path_in: str, path_out: str) -> RewriteReport:
         if insns[addr][1] != "syscall" or tramp <= addr < tramp_end:
             continue
         rep.syscall_sites += 1
+        if any(lo <= addr < hi for lo, hi in stackless):
+            rep.left["runs without a stack"] = rep.left.get("runs without a stack", 0) + 1
+            continue
         window = _window(addr, insns, order, index, targets)
         if not isinstance(window, str) and used.intersection(window[0] + [addr] + window[1]):
             window = "overlaps another site"

@@ -17,7 +17,7 @@ def arch_prctl(p, code, addr):
         if addr >= L.TASK_SIZE:
             raise LinuxError(EPERM)
         regs.write(UC_X86_REG_FS_BASE, addr)
-        p.fs_base = addr
+        p.kernel.set_thread_pointer(p, addr)
         return 0
     if code == L.ARCH_SET_GS:
         if addr >= L.TASK_SIZE:

@@ -6,7 +6,8 @@ signal handlers and thread group (what pthread_create asks for); a new
 process (fork, vfork, clone without CLONE_VM) is not offered in this model
 of one process per kernel instance.  The new thread gets the caller's
 registers with rax = 0, its own stack and TLS, and a core of its own when
-one is free (kernels/sched.py places it).
+one is free (kernels/sched.py places it).  A thread of a libOS image starts
+where the libOS call that made it returns (unikernel.LibOS.return_from_call).
 """
 from __future__ import annotations
 
@@ -33,21 +34,20 @@ def clone(p, flags, newsp, parent_tid, child_tid, tls):
         k.unsupported_once("clone", ENOSYS, "a new process: fork, vfork and clone without "
                            "the thread flags are not offered, one process per kernel instance")
         raise LinuxError(ENOSYS)
-    if k.libos is not None:
-        k.report_once("clone", "threads are not offered to source-compatible (libOS) images")
-        raise LinuxError(EAGAIN)
     regs = p.core.regs.read_all()
-    regs["rip"] += p.core.SYSCALL_INSN_LEN          # the child starts after the syscall
+    if k.libos is not None and regs["rip"] == k.libos.entry:
+        k.libos.return_from_call(regs, p.mm, newsp)  # as if the libOS call returned
+    else:
+        regs["rip"] += p.core.SYSCALL_INSN_LEN      # the child starts after the syscall
+        if newsp:
+            regs["rsp"] = newsp
     regs["rax"] = 0
-    if newsp:
-        regs["rsp"] = newsp
     if flags & CLONE_SETTLS:
         if tls >= L.TASK_SIZE:
             raise LinuxError(EPERM)
         regs["fs_base"] = tls
     child = k.new_thread(p, (regs, p.core.save_fpu()))
-    if flags & CLONE_SETTLS:
-        child.fs_base = tls
+    k.set_thread_pointer(child, tls if flags & CLONE_SETTLS else p.fs_base)
     if flags & CLONE_PARENT_SETTID:
         p.mm.write(parent_tid, struct.pack("<I", child.tid))
     if flags & CLONE_CHILD_SETTID:
