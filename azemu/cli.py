@@ -41,16 +41,36 @@ def _examples(*lines: str) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
+class Formatter(argparse.HelpFormatter):
+    """argparse's formatter: descriptions wrapped, the examples as written;
+    sized from the terminal without importing shutil (argparse makes one for
+    every argument it adds: start-up time)."""
+
+    def _fill_text(self, text, width, indent):
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+    def __init__(self, prog, **kw):
+        if "width" not in kw:
+            try:
+                columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(2).columns
+            except (ValueError, OSError):
+                columns = 80
+            kw["width"] = max(columns - 2, 40)
+        super().__init__(prog, **kw)
+
+
 def _sub(sub, name, help, description, examples):
     return sub.add_parser(name, help=help, description=description, epilog=examples,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+                          formatter_class=Formatter)
 
 
 def _exec_parser(sub):
     ex = _sub(sub, "exec", "run a program on an emulated kernel",
               "Run PROGRAM with ARGS on one kernel instance. stdin, stdout, stderr and the "
-              "environment are the host's; azemu ends as the program does (its exit status, "
-              "or the signal that killed it). PROGRAM is a static, static-pie or dynamic "
+              "environment are the host's; azemu exits with the program's status (128+N "
+              "when signal N killed it). PROGRAM is a static, static-pie or dynamic "
               "x86-64 ELF, or a #! script (run through its interpreter, as execve does). A "
               "name without a slash is looked up in PATH, then among the programs shipped "
               "with azemu (`azemu examples`).",
@@ -97,45 +117,41 @@ def _exec_parser(sub):
     return ex
 
 
-def _build_parsers(sub):
-    common = ("Takes what gcc takes: C and assembly sources, objects and archives, and every "
-              "flag (-I -D -O -g -L -l -pthread ...), passed through in order. A link step "
-              "links statically with the azemu libOS and rewrites libc's syscall sites into "
-              "function calls; the image runs with `azemu exec --mode unikernel`. Needs gcc "
-              "(glibc) or musl-gcc (musl).")
-    bd = _sub(sub, "build", "build a source-compatible unikernel image (gcc's arguments)",
-              "Build a unikernel image from C sources. " + common + " Prints how many syscall "
-              "sites it rewrote.",
-              _examples("azemu build hello.c -o hello.uk",
-                        "azemu build main.c util.c -O2 -lm -pthread -o app.uk",
-                        "azemu build --libc musl hello.c -o hello.uk",
-                        "azemu exec --mode unikernel --stats hello.uk"))
-    cc = _sub(sub, "cc", "a drop-in C compiler (CC) that links unikernel images",
-              "A C compiler for build systems. " + common + " Compile steps (-c) are the "
-              "compiler's own; quiet on success, like any CC.",
-              _examples('make CC="azemu cc"',
-                        'make CC="azemu cc --libc musl"',
-                        "azemu cc -c util.c -o util.o && azemu cc main.c util.o -lm -o app.uk"))
-    for p in (bd, cc):
-        p.add_argument("--libc", choices=("glibc", "musl"), default="glibc",
-                       help="the C library: glibc (gcc, the default) or musl (musl-gcc)")
-        p.add_argument("gcc_args", nargs=argparse.REMAINDER, metavar="GCC-ARGUMENTS",
-                       help="sources, objects, archives and gcc flags; -o IMAGE (default a.out)")
+_DRIVER_HELP = ("Takes what gcc takes: C and assembly sources, objects and archives, and "
+                "every flag (-I -D -O -g -L -l -pthread ...), passed through in order. A link "
+                "step links statically with the azemu libOS and rewrites libc's syscall sites "
+                "into function calls; the image runs with `azemu exec --mode unikernel`. Needs "
+                "gcc (glibc) or musl-gcc (musl).")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = Parser(prog="azemu", description=(
-        "Run Linux x86-64 programs on an emulated manycore machine hosting the Azalea "
-        "multikernel model: a monolithic kernel, a lightweight kernel and a unikernel, and "
-        "see how each syscall travels through them."),
-        epilog=_examples("azemu exec hello", "azemu exec --mode unikernel --stats getpid_loop",
-                         "azemu run three", "azemu bench getpid",
-                         "azemu COMMAND --help      # each command's options and examples"),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--version", action="version", version=f"azemu {__version__}")
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    _exec_parser(sub)
-    _build_parsers(sub)
+def _driver_arguments(p):
+    p.add_argument("--libc", choices=("glibc", "musl"), default="glibc",
+                   help="the C library: glibc (gcc, the default) or musl (musl-gcc)")
+    p.add_argument("gcc_args", nargs=argparse.REMAINDER, metavar="GCC-ARGUMENTS",
+                   help="sources, objects, archives and gcc flags; -o IMAGE (default a.out)")
+
+
+def _build_parser(sub):
+    _driver_arguments(_sub(
+        sub, "build", "build a source-compatible unikernel image (gcc's arguments)",
+        "Build a unikernel image from C sources. " + _DRIVER_HELP + " Prints how many syscall "
+        "sites it rewrote.",
+        _examples("azemu build hello.c -o hello.uk",
+                  "azemu build main.c util.c -O2 -lm -pthread -o app.uk",
+                  "azemu build --libc musl hello.c -o hello.uk",
+                  "azemu exec --mode unikernel --stats hello.uk")))
+
+
+def _cc_parser(sub):
+    _driver_arguments(_sub(
+        sub, "cc", "a drop-in C compiler (CC) that links unikernel images",
+        "A C compiler for build systems. " + _DRIVER_HELP + " Compile steps (-c) are the "
+        "compiler's own; quiet on success, like any CC.",
+        _examples('make CC="azemu cc"', 'make CC="azemu cc --libc musl"',
+                  "azemu cc -c util.c -o util.o && azemu cc main.c util.o -lm -o app.uk")))
+
+
+def _run_parser(sub):
     rn = _sub(sub, "run", "boot a multikernel machine from a machine file",
               "Boot one machine split into partitions, each a kernel instance (lwk, unikernel "
               "or linux) with its own cores, memory and program, running in parallel and "
@@ -143,12 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
               "azemu (`azemu examples`). Each partition's output goes to NAME.out and NAME.err "
               "in the output directory, where it also works.",
               _examples("azemu run three                     # the shipped example machine",
-                        "azemu run --out /tmp/m three        # its outputs in /tmp/m",
+                        "azemu run --out /tmp three          # its outputs in /tmp",
                         "azemu run --no-live my-machine.toml"))
     rn.add_argument("machine", metavar="MACHINE", help="a machine file, or a shipped example's name")
     rn.add_argument("--out", metavar="DIR", default=".",
                     help="where the partitions' .out and .err files go (default: here)")
     rn.add_argument("--no-live", action="store_true", help="no live view of the cores while it runs")
+
+
+def _bench_parser(sub):
     bn = _sub(sub, "bench", "run a benchmark: getpid (the paper's Figure 7)",
               "getpid: the getpid loop natively and on linux, lwk, unikernel-binary and "
               "unikernel-source (function hook, in-guest): emulator time per call (measured) "
@@ -163,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="runs of each variant; the median is shown (default 5)")
     bn.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     bn.add_argument("--plot", metavar="FILE", help="also write a PNG bar chart (needs matplotlib)")
+
+
+def _calibrate_parser(sub):
     cal = _sub(sub, "calibrate", "measure native primitive costs for the cost model",
                "Run native micro-measurements on this host (a getpid syscall, a function "
                "call, a lock, a register save, a cache-line transfer, a cycle), keep them for "
@@ -170,11 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
                "its source.",
                _examples("azemu calibrate", "azemu calibrate --json calibration.json"))
     cal.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+
+
+def _info_parser(sub):
     info = _sub(sub, "info", "describe an ELF file: kind, size, segments",
                 "Say what kind of program FILE is (static, static-pie, dynamic; an ordinary "
                 "Linux program or a unikernel image) and list its loadable segments.",
-                _examples("azemu info /bin/true", "azemu info hello.uk"))
+                _examples("azemu info /bin/true", "azemu info libos/glibc/hello"))
     info.add_argument("file", metavar="FILE", help="the file to describe (or a shipped example)")
+
+
+def _syscalls_parser(sub):
     sc = _sub(sub, "syscalls", "print the syscall compatibility table",
               "The syscall table azemu dispatches with, printed from the code: number, name, "
               "support level, family, where each kernel serves it, and a note.",
@@ -186,13 +214,40 @@ def build_parser() -> argparse.ArgumentParser:
                     help="whose view: on lwk and unikernel, file and network calls are "
                          "offloaded to the FWK proxy")
     sc.add_argument("--all", action="store_true", help="include syscalls not implemented at all")
+
+
+def _examples_parser(sub):
     exs = _sub(sub, "examples", "list the programs and machine files shipped with azemu",
                "List the example guest programs and machine files installed with azemu, or "
                "print the path of one (for scripts). `azemu exec` and `azemu run` accept "
                "these names directly.",
                _examples("azemu examples", "azemu examples musl/hello",
-                         'cp "$(azemu examples three)" my-machine.toml'))
+                         'cp "$(azemu examples three)" /tmp/my-machine.toml'))
     exs.add_argument("name", nargs="?", metavar="NAME", help="print only this one's path")
+
+
+# In the order `azemu --help` lists them; each adds its subparser.
+COMMANDS = {"exec": _exec_parser, "build": _build_parser, "cc": _cc_parser, "run": _run_parser,
+            "bench": _bench_parser, "calibrate": _calibrate_parser, "info": _info_parser,
+            "syscalls": _syscalls_parser, "examples": _examples_parser}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or just the top level and the command `only`
+    (what one run needs: building every subcommand's parser costs start-up)."""
+    ap = Parser(prog="azemu", description=(
+        "Run Linux x86-64 programs on an emulated manycore machine hosting the Azalea "
+        "multikernel model: a monolithic kernel, a lightweight kernel and a unikernel, and "
+        "see how each syscall travels through them."),
+        epilog=_examples("azemu exec hello", "azemu exec --mode unikernel --stats getpid_loop",
+                         "azemu run three", "azemu bench getpid",
+                         "azemu COMMAND --help      # each command's options and examples"),
+        formatter_class=Formatter)
+    ap.add_argument("--version", action="version", version=f"azemu {__version__}")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    for name, add in COMMANDS.items():
+        if only is None or name == only:
+            add(sub)
     return ap
 
 
@@ -201,7 +256,7 @@ _DRIVERS = ("build", "cc")
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     from . import commands
     if argv and argv[0] in _DRIVERS and not {"-h", "--help"} & set(argv[1:2]):
         # gcc's arguments are the driver's to read, not argparse's

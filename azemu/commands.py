@@ -7,12 +7,8 @@ becomes cli.py's one "internal error" line.
 """
 from __future__ import annotations
 
-import json
 import os
-import signal
 import sys
-
-from . import resources
 
 
 def _which(name: str) -> str | None:
@@ -34,6 +30,7 @@ def program_path(name: str) -> str:
         found = _which(name)
         if found:
             return found
+    from . import resources                      # only when the name is not a file
     shipped = resources.lookup_guest(name)
     return str(shipped) if shipped else name
 
@@ -66,6 +63,7 @@ def cmd_exec(args) -> int:
         print(f"azemu: {e}", file=sys.stderr)
         return 70
     # The guest decides what SIGINT and SIGPIPE do to it, not Python.
+    import signal
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     outcome = kernel.run()
     if outcome.report:
@@ -117,31 +115,25 @@ def cmd_info(args) -> int:
         print(f"azemu: {e.message}", file=sys.stderr)
         return e.status
     with f:
-        h = elf.header
-        interp = None
-        for seg in elf.iter_segments():
-            if seg["p_type"] == "PT_INTERP":
-                interp = seg.data().rstrip(b"\0").decode()
+        interp = elf.interpreter()
         kind = ("dynamically linked (interpreter " + interp + ")" if interp else
-                "static-pie" if h.e_type == "ET_DYN" else "static")
+                "static-pie" if elf.e_type == "ET_DYN" else "static")
         size = os.fstat(f.fileno()).st_size
-        libos = elf.get_section_by_name(".azemu_libos") is not None
-        print(f"{args.file}: ELF 64-bit x86-64 {h.e_type}, {kind}")
+        libos = elf.section(".azemu_libos") is not None
+        print(f"{args.file}: ELF 64-bit x86-64 {elf.e_type}, {kind}")
         if libos:
             print("  unikernel image with the azemu libOS: source compatibility "
                   "(syscalls are function calls; run with --mode unikernel)")
         else:
             print("  ordinary Linux program: runs on every mode; binary compatibility "
                   "under --mode unikernel")
-        print(f"  image size: {size} bytes, entry {h.e_entry:#x}")
+        print(f"  image size: {size} bytes, entry {elf.e_entry:#x}")
         print("  segments:")
-        for seg in elf.iter_segments():
-            if seg["p_type"] != "PT_LOAD":
-                continue
-            fl = seg["p_flags"]
+        for seg in elf.loads():
+            fl = seg.p_flags
             perms = ("r" if fl & 4 else "-") + ("w" if fl & 2 else "-") + ("x" if fl & 1 else "-")
-            print(f"    LOAD {seg['p_vaddr']:#014x} memsz {seg['p_memsz']:#9x} "
-                  f"filesz {seg['p_filesz']:#9x} {perms}")
+            print(f"    LOAD {seg.p_vaddr:#014x} memsz {seg.p_memsz:#9x} "
+                  f"filesz {seg.p_filesz:#9x} {perms}")
     return 0
 
 
@@ -149,16 +141,20 @@ def machine_path(name: str) -> str | None:
     """The machine file `azemu run NAME` boots: NAME, or a shipped example."""
     if os.path.exists(name):
         return name
-    if os.sep not in name:
-        try:
-            return str(resources.machine(name))
-        except resources.MissingResource:
-            pass
-    return None
+    return str(_shipped_machine(name)) if os.sep not in name and _shipped_machine(name) else None
+
+
+def _shipped_machine(name: str):
+    from . import resources
+    try:
+        return resources.machine(name)
+    except resources.MissingResource:
+        return None
 
 
 def cmd_run(args) -> int:
     from .multikernel import MachineFileError, run_machine
+    from . import resources
     path = machine_path(args.machine)
     if path is None:
         shipped = ", ".join(resources.machines())
@@ -181,7 +177,11 @@ def cmd_bench(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
+    import json
+
     from rich.console import Console
+
+    from . import resources
 
     from .calibrate import cache_path, load_or_measure, print_calibration
     try:
@@ -207,6 +207,8 @@ def _served(e, mode: str) -> str:
 
 
 def cmd_syscalls(args) -> int:
+    import json
+
     from kernels.syscalls.table import all_entries
     entries = [e for e in all_entries() if args.all or e.support != "missing"]
     if args.format == "json":
@@ -229,8 +231,9 @@ def cmd_syscalls(args) -> int:
 
 
 def cmd_examples(args) -> int:
+    from . import resources
     if args.name:
-        path = resources.lookup_guest(args.name) or machine_path_shipped(args.name)
+        path = resources.lookup_guest(args.name) or _shipped_machine(args.name)
         if path is None:
             print(f"azemu examples: {args.name}: no such example (azemu examples lists them)",
                   file=sys.stderr)
@@ -245,10 +248,3 @@ def cmd_examples(args) -> int:
         print(f"  {name}")
     print(f"installed in {resources.data_dir()}")
     return 0
-
-
-def machine_path_shipped(name: str):
-    try:
-        return resources.machine(name)
-    except resources.MissingResource:
-        return None

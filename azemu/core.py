@@ -15,7 +15,6 @@ per-instruction or per-block hook is ever installed by default (DESIGN.md §3).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 import unicorn
 from unicorn import unicorn_const as ucc
@@ -48,12 +47,18 @@ _VECTOR_SIGNAL = {0: FAULT_FPE, 1: FAULT_TRAP, 3: FAULT_TRAP, 4: FAULT_SEGV, 5: 
                   13: FAULT_SEGV, 14: FAULT_SEGV, 16: FAULT_FPE, 17: FAULT_BUS, 19: FAULT_FPE}
 
 
-@dataclass
 class Fault:
-    signal: str            # "SIGSEGV", "SIGILL", ...
-    detail: str            # human description
-    addr: int | None = None  # faulting data address, if any
-    rip: int = 0
+    """What the guest did that a CPU traps on."""
+    __slots__ = ("signal", "detail", "addr", "rip")
+
+    def __init__(self, signal: str, detail: str, addr: int | None = None, rip: int = 0):
+        self.signal = signal       # "SIGSEGV", "SIGILL", ...
+        self.detail = detail       # human description
+        self.addr = addr           # faulting data address, if any
+        self.rip = rip
+
+    def __repr__(self):
+        return f"Fault({self.signal}, {self.detail!r}, addr={self.addr}, rip={self.rip:#x})"
 
 
 def _abridged_tag(tag: int) -> int:

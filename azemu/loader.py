@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, field
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-
+from .elf import PT_LOAD, PT_PHDR, ElfFile
 from .memory import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, AddressSpace, page_down, page_up
 
 # Auxiliary vector keys (include/uapi/linux/auxvec.h, arch/x86/include/uapi/asm/auxvec.h).
@@ -47,17 +44,21 @@ class ExecError(Exception):
         self.status = status
 
 
-@dataclass
 class Image:
     """What execve leaves behind: where to start and the process layout."""
-    path: str
-    entry: int                 # where the first instruction runs (interpreter's if any)
-    program_entry: int         # AT_ENTRY
-    stack_pointer: int
-    brk: int                   # initial program break
-    load_bias: int
-    interp: str | None = None
-    segments: list = field(default_factory=list)   # (vaddr, memsz, prot) of the program
+    __slots__ = ("path", "entry", "program_entry", "stack_pointer", "brk", "load_bias",
+                 "interp", "segments")
+
+    def __init__(self, path: str, entry: int, program_entry: int, stack_pointer: int, brk: int,
+                 load_bias: int, interp: str | None = None, segments=None):
+        self.path = path
+        self.entry = entry                   # where the first instruction runs (interpreter's if any)
+        self.program_entry = program_entry   # AT_ENTRY
+        self.stack_pointer = stack_pointer
+        self.brk = brk                       # initial program break
+        self.load_bias = load_bias
+        self.interp = interp
+        self.segments = segments or []       # (vaddr, memsz, prot) of the program
 
 
 def _flags_to_prot(p_flags: int) -> int:
@@ -107,31 +108,28 @@ def open_elf(path: str):
         name = _MACHINES.get(machine, f"machine {machine}")
         raise ExecError(f"{path}: cannot execute binary file: {name} program; azemu runs x86-64 programs", 126)
     try:
-        elf = ELFFile(f)
-        if elf.header.e_type not in ("ET_EXEC", "ET_DYN"):
-            raise ExecError(f"{path}: cannot execute binary file: not an executable ({elf.header.e_type})", 126)
+        elf = ElfFile(f)
+        if elf.e_type not in ("ET_EXEC", "ET_DYN"):
+            raise ExecError(f"{path}: cannot execute binary file: not an executable ({elf.e_type})", 126)
         size = os.fstat(f.fileno()).st_size
-        loads = 0
-        for seg in elf.iter_segments():
-            if seg["p_type"] == "PT_LOAD":
-                loads += 1
-                if seg["p_offset"] + seg["p_filesz"] > size:
-                    raise ExecError(f"{path}: truncated ELF file (a segment ends past the end of the file)", 126)
-                if seg["p_filesz"] > seg["p_memsz"]:
-                    raise ExecError(f"{path}: malformed ELF file (segment file size exceeds memory size)", 126)
-        if loads == 0:
+        for seg in elf.loads():
+            if seg.p_offset + seg.p_filesz > size:
+                raise ExecError(f"{path}: truncated ELF file (a segment ends past the end of the file)", 126)
+            if seg.p_filesz > seg.p_memsz:
+                raise ExecError(f"{path}: malformed ELF file (segment file size exceeds memory size)", 126)
+        if not elf.loads():
             raise ExecError(f"{path}: malformed ELF file (no loadable segment)", 126)
     except ExecError:
         f.close()
         raise
-    except (ELFError, struct.error, ValueError, OSError, KeyError, IndexError) as e:
+    except (struct.error, ValueError, OSError) as e:
         f.close()
         raise ExecError(f"{path}: truncated or malformed ELF file ({e})", 126)
     return f, elf
 
 
 SCRIPT_HEAD = 256          # BINPRM_BUF_SIZE: how much of a #! line Linux reads
-SCRIPT_DEPTH = 5           # interpreters of interpreters, as fs/exec.c allows
+SCRIPT_DEPTH = 5           # scripts run by scripts: Linux runs 5 deep, refuses a 6th
 
 
 def resolve_script(path: str, argv: list[bytes], root: str | None = None):
@@ -141,7 +139,7 @@ def resolve_script(path: str, argv: list[bytes], root: str | None = None):
     be a script.  Returns (the program to load, its argv); an ELF comes back
     as it is.  Interpreter paths are the guest's: looked up under `root`."""
     given = path
-    for _ in range(SCRIPT_DEPTH):
+    for depth in range(SCRIPT_DEPTH + 1):
         try:
             with open(path, "rb") as f:
                 head = f.read(SCRIPT_HEAD)
@@ -149,6 +147,8 @@ def resolve_script(path: str, argv: list[bytes], root: str | None = None):
             return path, argv          # open_elf reports what is wrong with it
         if not head.startswith(b"#!"):
             return path, argv
+        if depth == SCRIPT_DEPTH:
+            break
         line = head[2:].split(b"\n", 1)[0]
         truncated = b"\n" not in head[2:]
         line = line.strip(b" \t")
@@ -166,22 +166,12 @@ def resolve_script(path: str, argv: list[bytes], root: str | None = None):
     raise ExecError(f"{given}: too many levels of #! interpreters (ELOOP)", 126)
 
 
-def _interp_path(f, elf) -> str | None:
-    for seg in elf.iter_segments():
-        if seg["p_type"] == "PT_INTERP":
-            f.seek(seg["p_offset"])
-            return f.read(seg["p_filesz"]).rstrip(b"\0").decode()
-    return None
-
-
 def _map_elf(aspace: AddressSpace, f, elf, bias: int, name: str):
     """Map every PT_LOAD of `elf` at `bias`; returns (segments, highest end)."""
     segs, top = [], 0
-    for seg in elf.iter_segments():
-        if seg["p_type"] != "PT_LOAD":
-            continue
-        vaddr, memsz, filesz = seg["p_vaddr"] + bias, seg["p_memsz"], seg["p_filesz"]
-        prot = _flags_to_prot(seg["p_flags"])
+    for seg in elf.loads():
+        vaddr, memsz, filesz = seg.p_vaddr + bias, seg.p_memsz, seg.p_filesz
+        prot = _flags_to_prot(seg.p_flags)
         start, end = page_down(vaddr), page_up(vaddr + memsz)
         # Pages may be shared with the previous segment: keep them, widen prot.
         addr = start
@@ -198,7 +188,7 @@ def _map_elf(aspace: AddressSpace, f, elf, bias: int, name: str):
                 aspace.map(addr, nxt - addr, prot, name)
                 addr = nxt
         if filesz:
-            f.seek(seg["p_offset"])
+            f.seek(seg.p_offset)
             aspace.poke(vaddr, f.read(filesz))
         segs.append((vaddr, memsz, prot))
         top = max(top, vaddr + memsz)
@@ -206,19 +196,19 @@ def _map_elf(aspace: AddressSpace, f, elf, bias: int, name: str):
 
 
 def _span(elf) -> tuple[int, int]:
-    lo = min(s["p_vaddr"] for s in elf.iter_segments() if s["p_type"] == "PT_LOAD")
-    hi = max(s["p_vaddr"] + s["p_memsz"] for s in elf.iter_segments() if s["p_type"] == "PT_LOAD")
+    lo = min(s.p_vaddr for s in elf.loads())
+    hi = max(s.p_vaddr + s.p_memsz for s in elf.loads())
     return page_down(lo), page_up(hi)
 
 
 def _phdr_addr(elf, bias: int) -> int:
-    for seg in elf.iter_segments():
-        if seg["p_type"] == "PT_PHDR":
-            return seg["p_vaddr"] + bias
-    phoff = elf.header.e_phoff
-    for seg in elf.iter_segments():
-        if seg["p_type"] == "PT_LOAD" and seg["p_offset"] <= phoff < seg["p_offset"] + seg["p_filesz"]:
-            return seg["p_vaddr"] + bias + phoff - seg["p_offset"]
+    for seg in elf.segments:
+        if seg.p_type == PT_PHDR:
+            return seg.p_vaddr + bias
+    phoff = elf.e_phoff
+    for seg in elf.loads():
+        if seg.p_offset <= phoff < seg.p_offset + seg.p_filesz:
+            return seg.p_vaddr + bias + phoff - seg.p_offset
     return 0
 
 
@@ -229,15 +219,15 @@ def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
     A dynamic program's interpreter is looked up under `root` when given."""
     f, elf = open_elf(path)
     with f:
-        interp = _interp_path(f, elf)
+        interp = elf.interpreter()
         bias = 0
-        if elf.header.e_type == "ET_DYN":
+        if elf.e_type == "ET_DYN":
             lo, _ = _span(elf)
             bias = ET_DYN_BASE - lo
         segs, top = _map_elf(aspace, f, elf, bias, os.path.basename(path))
-        entry = program_entry = elf.header.e_entry + bias
+        entry = program_entry = elf.e_entry + bias
         phdr = _phdr_addr(elf, bias)
-        phent, phnum = elf.header.e_phentsize, elf.header.e_phnum
+        phent, phnum = elf.e_phentsize, elf.e_phnum
         interp_base = 0
         if interp:
             host_interp = os.path.join(root, interp.lstrip("/")) if root else interp
@@ -252,7 +242,7 @@ def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
                     raise ExecError(f"{path}: no room in the address space for {interp}", 126)
                 interp_base = base - lo
                 _map_elf(aspace, fi, ielf, interp_base, os.path.basename(interp))
-                entry = ielf.header.e_entry + interp_base
+                entry = ielf.e_entry + interp_base
 
     brk = page_up(top)
     aspace.map(STACK_TOP - STACK_SIZE, STACK_SIZE, PROT_READ | PROT_WRITE, "[stack]")

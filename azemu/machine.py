@@ -7,19 +7,19 @@ memory.  Kernels use the machine only through this interface.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .core import Core
 from .limits import DEFAULT_MEMORY, MAX_CORES, MIN_MEMORY
 from .memory import AddressSpace, PhysicalMemory
 
 
-@dataclass
 class Partition:
-    index: int
-    cores: list[Core]
-    memory: PhysicalMemory
-    spaces: list[AddressSpace] = field(default_factory=list)
+    """One kernel instance's cores and memory."""
+
+    def __init__(self, index: int, cores: list[Core], memory: PhysicalMemory):
+        self.index = index
+        self.cores = cores
+        self.memory = memory
+        self.spaces: list[AddressSpace] = []
 
     def new_address_space(self, **kw) -> AddressSpace:
         aspace = AddressSpace(self.memory, **kw)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 
 from azemu.core import RunResult
 from azemu.loader import ExecError, load, resolve_script
@@ -303,6 +302,7 @@ class Kernel:
         print(f"azemu: internal error in syscall {name_of(nr)}: {type(exc).__name__}: {exc}",
               file=self.stderr)
         if os.environ.get("AZEMU_DEBUG"):
+            import traceback
             traceback.print_exception(type(exc), exc, tb, file=self.stderr)
         return self._finish(GuestExit(status=70))
 

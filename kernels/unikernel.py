@@ -216,12 +216,15 @@ class LibOS:
 
     @classmethod
     def find(cls, path: str) -> "LibOS | None":
-        from elftools.elf.elffile import ELFFile
+        from azemu.elf import ElfFile
         with open(path, "rb") as f:
-            sec = ELFFile(f).get_section_by_name(".azemu_libos")
-            if sec is None:
+            try:
+                raw = ElfFile(f).section(".azemu_libos")
+            except ValueError:
                 return None
-            raw = sec.data()[:_HEADER.size]
+            if raw is None:
+                return None
+            raw = raw[:_HEADER.size]
         if len(raw) < _HEADER.size or raw[:8] != LIBOS_MAGIC:
             return None
         return cls(*_HEADER.unpack(raw)[1:])

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import guest, run_cli
 
 
@@ -70,3 +72,94 @@ def test_program_larger_than_memory(tmp_path):
     big.write_bytes(bytes(data))
     out, err, rc = run_cli("exec", "--mem", "16M", str(big))
     assert rc == 126 and b"Cannot allocate memory" in err and len(err.splitlines()) == 1
+
+
+# ---- bad values: one line, exit status 2, never a traceback --------------------------
+BAD = {
+    "cores 0": (["exec", "--cores", "0", "hello"], "at least 1 core"),
+    "cores -1": (["exec", "--cores", "-1", "hello"], "at least 1 core"),
+    "cores above the machine": (["exec", "--cores", "5000", "hello"], "at most 1024 cores"),
+    "cores not a number": (["exec", "--cores", "many", "hello"], "not a whole number"),
+    "mem 1T": (["exec", "--mem", "1T", "hello"], "more than this host's memory"),
+    "mem too small": (["exec", "--mem", "4M", "hello"], "at least 16M"),
+    "negative spin": (["exec", "--mode", "lwk", "--fwk-spin-us", "-5", "hello"], "cannot be negative"),
+    "bench iterations 0": (["bench", "getpid", "--iterations", "0"], "at least 1 iteration"),
+    "bench repeat 0": (["bench", "getpid", "--repeat", "0"], "at least 1 repeat"),
+    "unknown mode": (["exec", "--mode", "windows", "hello"], "invalid choice"),
+    "missing machine file": (["run", "/nonexistent/m.toml"], "No such file"),
+    "bad --out": (["run", "--out", "/nonexistent", "three"], "not a directory"),
+    "unknown example": (["examples", "no-such-thing"], "no such example"),
+    "build without inputs": (["build"], "no input files"),
+    "build bad libc": (["build", "--libc", "bionic", "x.c"], "choose glibc or musl"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_values_are_one_line_and_exit_2(case):
+    argv, words = BAD[case]
+    out, err, rc = run_cli(*argv)
+    lines = err.decode().splitlines()
+    assert rc == 2, err
+    assert len(lines) == 1 and words in lines[0], err
+    assert b"Traceback" not in err and b"internal error" not in err
+    if case == "missing machine file":
+        assert lines[0].count("/nonexistent/m.toml") == 1
+
+
+def test_bad_machine_file_values(tmp_path):
+    m = tmp_path / "m.toml"
+    m.write_text('[[partition]]\nkernel = "lwk"\ncores = 0\nprogram = "hello"\n')
+    out, err, rc = run_cli("run", "--no-live", "--out", str(tmp_path), str(m))
+    assert rc == 2 and len(err.splitlines()) == 1 and b"at least 1 core" in err
+    m.write_text('[[partition]]\nkernel = "lwk"\nmemory = "1T"\nprogram = "hello"\n')
+    out, err, rc = run_cli("run", "--no-live", "--out", str(tmp_path), str(m))
+    assert rc == 2 and len(err.splitlines()) == 1 and b"host's memory" in err
+
+
+def test_version():
+    from azemu import __version__
+    out, err, rc = run_cli("--version")
+    assert rc == 0 and out.decode().strip() == f"azemu {__version__}"
+
+
+def test_unknown_flag_shows_the_subcommands_usage():
+    out, err, rc = run_cli("exec", "--bad-flag", "hello")
+    assert rc == 2
+    assert err.startswith(b"usage: azemu exec ") and b"unrecognized arguments: --bad-flag" in err
+    out, err, rc = run_cli("syscalls", "--nope")
+    assert rc == 2 and err.startswith(b"usage: azemu syscalls ")
+
+
+def test_every_subcommand_explains_itself():
+    """--help of every subcommand: a description, help for every option, an example."""
+    import argparse
+
+    from azemu.cli import build_parser
+    parser = build_parser()
+    subs = parser._subparsers._group_actions[0].choices
+    assert set(subs) >= {"exec", "build", "cc", "run", "bench", "calibrate", "info", "syscalls",
+                         "examples"}
+    for name, sub in subs.items():
+        assert sub.description and len(sub.description) > 40, name
+        assert sub.epilog and sub.epilog.startswith("examples:\n  ") and "azemu" in sub.epilog, name
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"azemu {name}: {action.option_strings or action.dest} has no help"
+        out, err, rc = run_cli(name, "--help")
+        assert rc == 0 and b"examples:" in out, name
+
+
+def test_quiet_silences_unsupported_syscall_notices():
+    out, err, rc = run_cli("exec", "-q", guest("glibc", "nosys"))
+    assert rc == 0 and err == b"" and b"io_setup: ret=-1 errno=ENOSYS" in out
+
+
+def test_shipped_programs_run_by_name():
+    for name in ("hello", "glibc/hello", "musl/hello"):
+        out, err, rc = run_cli("exec", name)
+        assert rc == 0 and out.startswith(b"Hello, world!"), (name, err)
+    out, err, rc = run_cli("examples")
+    assert rc == 0 and b"glibc/getpid_loop" in out and b"three" in out
+    out, err, rc = run_cli("examples", "libos/glibc/getpid_loop")
+    assert rc == 0 and out.strip().endswith(b"libos/glibc/getpid_loop")

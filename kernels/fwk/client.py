@@ -13,6 +13,7 @@ If the proxy dies, the call in flight and every later call return -EIO, and
 from __future__ import annotations
 
 import errno
+import importlib.util
 import os
 import subprocess
 import sys
@@ -56,8 +57,9 @@ class FWKClient:
             cmd += ["--root", os.fsdecode(root)]
         if readonly:
             cmd += ["--ro"]
+        # The proxy imports this very `kernels` package, wherever it was imported from.
         env = dict(os.environ)
-        pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        pkg_root = os.path.dirname(importlib.util.find_spec("kernels").submodule_search_locations[0])
         env["PYTHONPATH"] = pkg_root + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(cmd, pass_fds=fds, env=env, close_fds=True)
         self.pid = self.proc.pid

@@ -27,6 +27,13 @@ from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from . import channel as C
 from .sandbox import Sandbox, join
 
+# Served by server_net.py, imported when the first of them comes.
+NET_CALLS = {NR[name] for name in (
+    "socket", "socketpair", "bind", "listen", "accept4", "connect", "sendto", "recvfrom",
+    "sendmsg", "recvmsg", "shutdown", "getsockname", "getpeername", "setsockopt", "getsockopt",
+    "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait",
+    "epoll_pwait")}
+
 _STAT = L.STAT
 _IOV = struct.Struct("<QQ")
 
@@ -79,6 +86,7 @@ class Server:
         self.handles: dict[int, Handle] = {}
         self.guests: dict[int, GuestState] = {}  # tid -> process state
         self.ops = {}
+        self.net_loaded = False
         for name in ("openat", "close", "readv", "writev", "preadv", "pwritev", "lseek", "fstat",
                      "newfstatat", "statx", "statfs", "fstatfs", "readlinkat", "getdents64",
                      "mkdirat", "unlinkat", "renameat2", "linkat", "symlinkat", "faccessat2",
@@ -89,14 +97,17 @@ class Server:
         self.ops.update({C.FWK_HELLO: self.fwk_hello, C.FWK_STDIO: self.fwk_stdio,
                          C.FWK_FD_PATH: self.fwk_fd_path, C.FWK_DUP: self.fwk_dup,
                          C.FWK_BYE: self.fwk_bye})
-        from . import server_net
-        server_net.register(self)
 
     # ---- the entry -----------------------------------------------------------
     def handle(self, tid: int, function: int, params) -> int:
         op = self.ops.get(function)
         if op is None:
-            return -errno.ENOSYS
+            if function not in NET_CALLS or self.net_loaded:
+                return -errno.ENOSYS
+            from . import server_net      # the first network call: most programs make none
+            server_net.register(self)
+            self.net_loaded = True
+            op = self.ops[function]
         if len(params) < 6:
             params = tuple(params) + (0,) * (6 - len(params))
         try:

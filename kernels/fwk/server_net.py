@@ -20,7 +20,7 @@ import os
 import socket as _socket
 import struct
 
-from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
+from ..abi.syscall_numbers import SYSCALL_NAMES
 from . import channel as C
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -42,12 +42,11 @@ def _s32(v):
 
 
 def register(server):
+    """Serve the network calls (server.NET_CALLS) on `server`."""
+    from .server import NET_CALLS
     n = Net(server)
-    for name in ("socket", "socketpair", "bind", "listen", "accept4", "connect", "sendto",
-                 "recvfrom", "sendmsg", "recvmsg", "shutdown", "getsockname", "getpeername",
-                 "setsockopt", "getsockopt", "poll", "ppoll", "select", "pselect6",
-                 "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait"):
-        server.ops[NR[name]] = getattr(n, name)
+    for nr in NET_CALLS:
+        server.ops[nr] = getattr(n, SYSCALL_NAMES[nr])
 
 
 class Net:

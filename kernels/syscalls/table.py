@@ -10,8 +10,6 @@ register values; they return the result or raise `LinuxError`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..abi import linux_errno as E
 from ..abi.syscall_numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
 from . import (arch_process, drivers_random, kernel_fork, fs_fcntl, fs_namei, fs_open, fs_read_write,
@@ -30,14 +28,16 @@ _FAMILY_OF_MODULE = {
 _FAMILY_OF_ERROR = {}
 
 
-@dataclass(frozen=True)
 class Syscall:
-    nr: int
-    name: str
-    handler: object
-    support: str
-    note: str = ""
-    errno: int = 0
+    """One entry of the table (declared with Supported, Partial or Error)."""
+    __slots__ = ("nr", "name", "handler", "support", "note", "errno")
+
+    def __init__(self, nr: int, name: str, handler, support: str, note: str = "", errno: int = 0):
+        self.nr, self.name, self.handler = nr, name, handler
+        self.support, self.note, self.errno = support, note, errno
+
+    def __repr__(self):
+        return f"Syscall({self.nr}, {self.name!r}, {self.support})"
 
     @property
     def family(self) -> str:
