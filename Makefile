@@ -27,17 +27,18 @@ testdeps:
 	@sh tests/install_tools.sh || true
 
 demo: setup
-	$(BIN)/azemu exec guest_bins/bin/glibc/hello
-	$(BIN)/azemu exec guest_bins/bin/musl/args one "two words"
-	$(BIN)/azemu info guest_bins/bin/glibc/hello-pie
-	@$(BIN)/azemu exec guest_bins/bin/glibc/crash_null || echo "(exit status $$?: killed by SIGSEGV, as natively)"
+	$(BIN)/azemu exec hello
+	$(BIN)/azemu exec musl/args one "two words"
+	$(BIN)/azemu info glibc/hello
+	@$(BIN)/azemu exec crash_null || echo "(exit status $$?: killed by SIGSEGV, as natively)"
 	$(BIN)/azemu exec /bin/ls -l guest_bins
-	$(BIN)/azemu exec --mode lwk --stats guest_bins/bin/glibc/getpid_loop
-	$(BIN)/azemu exec --mode unikernel --stats guest_bins/bin/libos/glibc/getpid_loop
+	$(BIN)/azemu exec --mode lwk --stats getpid_loop
+	$(BIN)/azemu exec --mode unikernel --stats libos/glibc/getpid_loop
+	$(BIN)/azemu exec --mode unikernel --cores 4 libos/glibc/threads 4
 	$(BIN)/python benchmarks/syscall_floor.py --repeat 3
-	$(BIN)/azemu exec --cores 4 guest_bins/bin/glibc/lost_update
+	$(BIN)/azemu exec --cores 4 lost_update
 	$(BIN)/azemu run --out .cache three
-	$(BIN)/azemu bench getpid --plot getpid.png
+	$(BIN)/azemu bench getpid --plot .cache/getpid.png
 
 test: setup testdeps
 	$(BIN)/python -m pytest -q

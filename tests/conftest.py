@@ -67,6 +67,26 @@ def tree(path: Path) -> dict:
     return out
 
 
+def _untracked() -> set | None:
+    """Files in the tree that git does not track and does not ignore."""
+    p = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=ROOT,
+                       capture_output=True, text=True)
+    return set(p.stdout.split()) if p.returncode == 0 else None
+
+
+def pytest_sessionstart(session):
+    session.config.azemu_untracked = _untracked()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Tests write only to temporary places: a file a test left in the tree
+    fails the run (stray outputs once got committed)."""
+    before, after = session.config.azemu_untracked, _untracked()
+    if before is not None and after is not None and after - before:
+        print(f"\ntests left files in the source tree: {sorted(after - before)}", file=sys.stderr)
+        session.exitstatus = 1
+
+
 @pytest.fixture(scope="session")
 def busybox():
     for cand in (ROOT / ".cache" / "busybox" / "busybox", shutil.which("busybox")):
