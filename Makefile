@@ -11,7 +11,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-all bench guests testdeps clean
+.PHONY: setup demo test test-all bench guests testdeps benchdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,13 +46,19 @@ test: setup testdeps
 test-all: setup testdeps
 	$(BIN)/python -m pytest -q -m ''
 
-bench: setup
+# Optional benchmark peer: Debian's qemu-user (rows left out without it).
+benchdeps:
+	@sh benchmarks/install_tools.sh || true
+
+bench: setup benchdeps
 	$(BIN)/python benchmarks/syscall_floor.py --json benchmarks/results/syscall_floor.json
 	$(BIN)/azemu calibrate
 	$(BIN)/azemu bench getpid --repeat 7 --json benchmarks/results/getpid.json --plot benchmarks/results/getpid.png
 	$(BIN)/python benchmarks/offload.py --json benchmarks/results/offload.json
 	$(BIN)/python benchmarks/multikernel.py --json benchmarks/results/multikernel.json
 	$(BIN)/python benchmarks/scaling.py --json benchmarks/results/scaling.json --plot benchmarks/results/scaling.png
+	$(BIN)/python benchmarks/startup.py --json benchmarks/results/startup.json
+	$(BIN)/python benchmarks/startup.py --repeat 10 --load 4 --json benchmarks/results/startup_busy.json
 	$(BIN)/python benchmarks/record.py
 
 guests:

@@ -102,6 +102,24 @@ def multikernel_table(mk):
             f"\nSpeed-up **{seq / par:.2f}x** (target ≥ 1.6x), {mk['iters']:,} iterations each.")
 
 
+def startup_table(quiet, busy):
+    out = ["| command | quiet: wall ms (median) | min–max | vs bare | CPU vs bare | busy ("
+           + str(busy["params"]["load"]) + " hogs): wall ms | vs bare | CPU vs bare |",
+           "|---|---|---|---|---|---|---|---|"]
+    for name, v in quiet["seconds"].items():
+        b = busy["seconds"][name]
+        out.append(f"| {name} | {v['median'] * 1e3:.1f} | {v['min'] * 1e3:.1f}–{v['max'] * 1e3:.1f} | "
+                   f"{v['vs_bare']:.2f}x | {v['cpu_vs_bare']:.2f}x | {b['median'] * 1e3:.1f} | "
+                   f"{b['vs_bare']:.2f}x | {b['cpu_vs_bare']:.2f}x |")
+    r, rb = quiet["ratio_linux_over_bare"], busy["ratio_linux_over_bare"]
+    out += ["", f"`azemu exec` (linux) / bare, wall: **{r:.2f}x** quiet, **{rb:.2f}x** busy; CPU: "
+            f"{quiet['cpu_ratio_linux_over_bare']:.2f}x, {busy['cpu_ratio_linux_over_bare']:.2f}x "
+            f"(target ≤ 1.5x: {'met' if r <= 1.5 else 'missed'} quiet, "
+            f"{'met' if rb <= 1.5 else 'missed'} busy). Median of {quiet['params']['repeat']} "
+            f"(busy: {busy['params']['repeat']}); azemu: {quiet['params']['installed']}."]
+    return "\n".join(out)
+
+
 def main():
     readme = HERE / "README.md"
     text = readme.read_text()
@@ -110,9 +128,12 @@ def main():
     of = json.loads((HERE / "results" / "offload.json").read_text())
     sc = json.loads((HERE / "results" / "scaling.json").read_text())
     mk = json.loads((HERE / "results" / "multikernel.json").read_text())
+    su = json.loads((HERE / "results" / "startup.json").read_text())
+    sb = json.loads((HERE / "results" / "startup_busy.json").read_text())
     for name, body in (("floor", floor_table(fl)), ("getpid", getpid_table(gp)),
                        ("calibration", calibration_table(gp)), ("offload", offload_tables(of)),
-                       ("scaling", scaling_table(sc)), ("multikernel", multikernel_table(mk))):
+                       ("scaling", scaling_table(sc)), ("multikernel", multikernel_table(mk)),
+                       ("startup", startup_table(su, sb))):
         text = re.sub(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->",
                       f"<!-- {name}:begin -->\n{body}\n<!-- {name}:end -->", text, flags=re.S)
     readme.write_text(text)
