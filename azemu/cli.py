@@ -248,6 +248,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for name, add in COMMANDS.items():
         if only is None or name == only:
             add(sub)
+    ap.command_parsers = sub.choices             # name -> its parser
     return ap
 
 
@@ -263,8 +264,7 @@ def main(argv=None) -> int:
         return commands.compiler_driver(argv[0], argv[1:])
     args, extra = parser.parse_known_args(argv)
     if extra:
-        parser._subparsers._group_actions[0].choices[args.cmd].error(
-            "unrecognized arguments: " + " ".join(extra))
+        parser.command_parsers[args.cmd].error("unrecognized arguments: " + " ".join(extra))
     try:
         return getattr(commands, "cmd_" + args.cmd)(args)
     except KeyboardInterrupt:

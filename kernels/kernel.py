@@ -86,7 +86,6 @@ class Kernel:
         self.counters = [Counters() for _ in self.part.cores]
         self.shared = linux.SharedKernelState()
         self.per_core = {c.index: lwk.PerCoreState() for c in self.part.cores}
-        self.need_resched = False
         self.slots = [CoreSlot() for _ in self.part.cores]     # the thread each core runs
         self.scratches = []
         from .sched import QUANTUM_US, Scheduler
@@ -240,14 +239,6 @@ class Kernel:
             import sys as _sys
             self.internal_error = (-1, e, _sys.exc_info()[2])
             core.stop()
-
-    def schedule(self) -> None:
-        """Pick the next task for this core (one task per kernel here)."""
-        self.need_resched = False
-        self.slots = [CoreSlot() for _ in self.part.cores]     # the thread each core runs
-        self.scratches = []
-        from .sched import QUANTUM_US, Scheduler
-        self.sched = Scheduler(self, quantum_us or QUANTUM_US, deterministic)
 
     def stats(self) -> Counters:
         """Counters of the whole instance, in-guest answers included; every

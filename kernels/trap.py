@@ -67,8 +67,6 @@ def context_switch_entry(kernel, cur, core, table, c, enter, as_switches: int):
         c.regs_restored += restored
         if p.pending_delivery:
             kernel.deliver_signals(p, core)
-        if kernel.need_resched:
-            kernel.schedule()
         c.as_switch += as_switches
         c.mode_switch += 1
 

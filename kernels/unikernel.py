@@ -29,7 +29,8 @@ from unicorn.x86_const import UC_X86_REG_RAX, UC_X86_REG_RIP
 from azemu import ucfast
 from azemu.memory import PROT_WRITE
 
-from .errors import Block
+from .abi import linux as L
+from .errors import Block, GuestExit
 from .syscalls.dispatch import KEEP_REGISTERS, failure, unknown_number
 
 LIBOS_MAGIC = b"AZLIBOS2"
@@ -98,7 +99,12 @@ def function_hook_entry(kernel, cur, core, table, counters, libos):
         p = cur.task
         block = p.libos_block
         if block is None:
-            block = block_of(p)
+            try:
+                block = block_of(p)
+            except ValueError as e:         # a thread pointer into nothing: a fault natively
+                kernel.exit = GuestExit(signal=L.SIGSEGV, report=f"azemu: {e}: SIGSEGV")
+                stop(uch)
+                return
         nr = block[0]
         c.function_hook += 1
         try:
@@ -185,8 +191,9 @@ class LibOS:
         static block before.  Kept on the task until its memory is remapped."""
         addr = task.fs_base + self.thread_tpoff if task.fs_base else self.call
         blk = self._array(addr)
-        if blk is None:                      # its TLS is not mapped: the libOS faulted first
-            raise ValueError(f"the libOS call block of thread {task.tid} is not mapped")
+        if blk is None:
+            raise ValueError(f"thread {task.tid}'s libOS call block ({addr:#x}, behind its "
+                             "thread pointer) is not in writable memory")
         task.libos_block = blk
         return blk
 

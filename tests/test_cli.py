@@ -136,7 +136,7 @@ def test_every_subcommand_explains_itself():
 
     from azemu.cli import build_parser
     parser = build_parser()
-    subs = parser._subparsers._group_actions[0].choices
+    subs = parser.command_parsers
     assert set(subs) >= {"exec", "build", "cc", "run", "bench", "calibrate", "info", "syscalls",
                          "examples"}
     for name, sub in subs.items():

@@ -109,3 +109,45 @@ def test_contention_grows_with_cores_on_linux_only():
             assert st.tlb_shootdown == (0 if n == 1 else st.tlb_shootdown) and (n == 1 or st.tlb_shootdown > 0)
     assert per_call["linux", 1] == 0 < per_call["linux", 2] < per_call["linux", 4]
     assert per_call["lwk", 1] == per_call["lwk", 2] == per_call["lwk", 4] == 0
+
+
+HOSTILE_TLS = r'''
+#include <asm/prctl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+    /* A thread pointer whose call block would lie in read-only memory; the
+     * word at the thread pointer itself points somewhere writable, so the
+     * libOS's own stores succeed and only the kernel can refuse. */
+    unsigned char *ro = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *rw = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    *(unsigned char **)(ro + 4096) = rw + 4096;
+    memset(ro, 0x5a, 4096);
+    mprotect(ro, 8192, PROT_READ);
+    printf("before\n");
+    fflush(stdout);
+    syscall(SYS_arch_prctl, ARCH_SET_FS, ro + 4096);
+    syscall(SYS_getppid);
+    return 0;
+}
+'''
+
+
+def test_libos_thread_pointer_into_read_only_memory(tmp_path):
+    """Attack: a libOS image points its thread pointer so that its call block
+    would be read-only memory.  The kernel writes nothing there and ends the
+    program with SIGSEGV and one line, as a fault would."""
+    import shutil
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    (tmp_path / "h.c").write_text(HOSTILE_TLS)
+    from conftest import run_cli
+    out, err, rc = run_cli("build", str(tmp_path / "h.c"), "-o", str(tmp_path / "h.uk"))
+    assert rc == 0, err
+    out, err, rc = run_azemu([str(tmp_path / "h.uk")], extra=["--mode", "unikernel", "--no-in-guest"])
+    assert out == b"before\n" and rc == 139, err
+    assert b"not in writable memory" in err and len(err.splitlines()) == 1
+    assert b"Traceback" not in err

@@ -105,7 +105,8 @@ def drive(args: list[str], *, libc: str = "glibc", prog: str = "azemu cc",
     cc = compiler(libc)
     if not inv.links:
         cmd = [cc, *inv.passed] + (["-o", inv.output] if inv.output else [])
-        return subprocess.run(cmd).returncode
+        rc = subprocess.run(cmd).returncode
+        return rc if rc >= 0 else 128 - rc          # killed by a signal: as a shell says it
     output = inv.output or "a.out"
     with tempfile.TemporaryDirectory(prefix="azemu-build-") as tmp:
         libos_obj = os.path.join(tmp, "azemu_libos.o")

@@ -61,9 +61,10 @@ azemu_libos_in_guest_count: .quad 0
     .globl azemu_libos_call
 azemu_libos_call:   .quad 0, 0, 0, 0, 0, 0, 0, 0, 0  /* nr, 6 arguments, result, tid */
 
-    /* Each thread's own block: the same layout (the kernel fills in the tid). */
+    /* Each thread's own block: the same layout (the kernel fills in the tid);
+     * aligned so that it never straddles a page. */
     .section .tbss, "awT", @nobits
-    .balign 64
+    .balign 128
     .globl azemu_libos_thread
     .type azemu_libos_thread, @object
     .size azemu_libos_thread, 72
