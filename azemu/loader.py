@@ -13,6 +13,7 @@ the message a user should see and the exit status a shell would give (126 for
 from __future__ import annotations
 
 import os
+import stat
 import struct
 
 from .elf import PT_LOAD, PT_PHDR, ElfFile
@@ -72,10 +73,15 @@ def _flags_to_prot(p_flags: int) -> int:
     return prot
 
 
-def open_elf(path: str):
-    """Open and validate `path` as a runnable x86-64 ELF; returns (file, ELFFile)."""
+def host_open(path: str):
+    """Open a file of the host for reading (the default `opener`)."""
+    return open(path, "rb")
+
+
+def _open(path: str, opener):
+    """`opener(path)` as a binary file, its failures as the shell reports them."""
     try:
-        f = open(path, "rb")
+        f = opener(path)
     except FileNotFoundError:
         raise ExecError(f"{path}: No such file or directory", 127)
     except IsADirectoryError:
@@ -83,10 +89,18 @@ def open_elf(path: str):
     except PermissionError:
         raise ExecError(f"{path}: Permission denied", 126)
     except OSError as e:
-        raise ExecError(f"{path}: {e.strerror}", 126)
-    if os.path.isdir(path):
+        raise ExecError(f"{path}: {e.strerror}", 127 if e.errno == 2 else 126)
+    if stat.S_ISDIR(os.fstat(f.fileno()).st_mode):
         f.close()
         raise ExecError(f"{path}: Is a directory", 126)
+    return f
+
+
+def open_elf(path: str, opener=host_open):
+    """Open and validate `path` as a runnable x86-64 ELF; returns (file, ElfFile).
+    `opener` opens a path as a binary file: the host's open, or one confined
+    to a root (the kernel gives one for paths the guest names)."""
+    f = _open(path, opener)
     head = f.read(64)
     if head[:4] != b"\x7fELF":
         f.close()
@@ -132,21 +146,22 @@ SCRIPT_HEAD = 256          # BINPRM_BUF_SIZE: how much of a #! line Linux reads
 SCRIPT_DEPTH = 5           # scripts run by scripts: Linux runs 5 deep, refuses a 6th
 
 
-def resolve_script(path: str, argv: list[bytes], root: str | None = None):
+def resolve_script(path: str, argv: list[bytes], opener=host_open):
     """What execve makes of a `#!` script (fs/binfmt_script.c): the
     interpreter runs instead, with argv [interpreter, optional argument,
     the script's path, the original argv[1:]...]; an interpreter may itself
-    be a script.  Returns (the program to load, its argv); an ELF comes back
-    as it is.  Interpreter paths are the guest's: looked up under `root`."""
-    given = path
+    be a script.  Returns (the program to load, its argv, the opener to load
+    it with); an ELF comes back as it is.  The script given is the host's;
+    interpreter paths are the guest's, opened with `opener`."""
+    given, how = path, host_open
     for depth in range(SCRIPT_DEPTH + 1):
         try:
-            with open(path, "rb") as f:
+            with how(path) as f:
                 head = f.read(SCRIPT_HEAD)
         except OSError:
-            return path, argv          # open_elf reports what is wrong with it
+            return path, argv, how     # open_elf reports what is wrong with it
         if not head.startswith(b"#!"):
-            return path, argv
+            return path, argv, how
         if depth == SCRIPT_DEPTH:
             break
         line = head[2:].split(b"\n", 1)[0]
@@ -158,11 +173,13 @@ def resolve_script(path: str, argv: list[bytes], root: str | None = None):
             raise ExecError(f"{given}: cannot execute: Exec format error (no interpreter on its "
                             "#! line)", 126)
         argv = [interp] + ([arg] if arg else []) + [os.fsencode(path)] + argv[1:]
-        interp_s = os.fsdecode(interp)
-        host = os.path.join(root, interp_s.lstrip("/")) if root else interp_s
-        if not os.path.exists(host):
-            raise ExecError(f"{given}: {interp_s}: bad interpreter: No such file or directory", 127)
-        path = host
+        path, how = os.fsdecode(interp), opener
+        try:
+            how(path).close()
+        except FileNotFoundError:
+            raise ExecError(f"{given}: {path}: bad interpreter: No such file or directory", 127)
+        except OSError as e:
+            raise ExecError(f"{given}: {path}: bad interpreter: {e.strerror}", 126)
     raise ExecError(f"{given}: too many levels of #! interpreters (ELOOP)", 126)
 
 
@@ -214,10 +231,11 @@ def _phdr_addr(elf, bias: int) -> int:
 
 def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
          *, ids=(0, 0, 0, 0), hwcap: int = 0, random_bytes: bytes | None = None,
-         execfn: bytes | None = None, root: str | None = None) -> Image:
-    """execve(path, argv, envp) into the (empty) address space `aspace`.
-    A dynamic program's interpreter is looked up under `root` when given."""
-    f, elf = open_elf(path)
+         execfn: bytes | None = None, opener=host_open, interp_opener=host_open) -> Image:
+    """execve(path, argv, envp) into the (empty) address space `aspace`;
+    `path` is opened with `opener`, a dynamic program's interpreter (a guest
+    path) with `interp_opener`."""
+    f, elf = open_elf(path, opener)
     with f:
         interp = elf.interpreter()
         bias = 0
@@ -230,9 +248,8 @@ def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
         phent, phnum = elf.e_phentsize, elf.e_phnum
         interp_base = 0
         if interp:
-            host_interp = os.path.join(root, interp.lstrip("/")) if root else interp
             try:
-                fi, ielf = open_elf(host_interp)
+                fi, ielf = open_elf(interp, interp_opener)
             except ExecError as e:
                 raise ExecError(f"{path}: cannot load its interpreter: {e.message}", 127 if e.status == 127 else 126)
             with fi:

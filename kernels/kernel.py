@@ -96,7 +96,15 @@ class Kernel:
         """Load `path` as the instance's process (raises ExecError).  A `#!`
         script runs its interpreter, as execve does."""
         execfn = os.fsencode(path)
-        path, argv = resolve_script(path, argv, self.root)
+        guest_open, box = self._guest_opener()
+        try:
+            self._exec(path, argv, envp, execfn, guest_open)
+        finally:
+            if box is not None:
+                box.close()
+
+    def _exec(self, path, argv, envp, execfn, guest_open) -> None:
+        path, argv, opener = resolve_script(path, argv, guest_open)
         hwcap = self.core.cpuid(1)[3]     # Linux's AT_HWCAP: CPUID.1:EDX of the boot CPU
         mm = self.part.new_address_space()
         for core in self.part.cores:
@@ -120,8 +128,10 @@ class Kernel:
         p.umask = self.machine.host_umask
         self._host_umask = self.machine.host_umask   # given back in close()
         self.image = load(mm, path, argv, envp, hwcap=hwcap, execfn=execfn,
-                          ids=(p.uid, p.euid, p.gid, p.egid), root=self.root)
-        libos = unikernel.LibOS.find(path)
+                          ids=(p.uid, p.euid, p.gid, p.egid), opener=opener,
+                          interp_opener=guest_open)
+        with opener(path) as f:
+            libos = unikernel.LibOS.find(f)
         if libos is not None and self.mode != "unikernel":
             raise ExecError(f"{path}: built for the azemu libOS (azemu build): "
                             "run it with --mode unikernel", 126)
@@ -297,15 +307,37 @@ class Kernel:
             traceback.print_exception(type(exc), exc, tb, file=self.stderr)
         return self._finish(GuestExit(status=70))
 
+    def _guest_opener(self):
+        """How exec opens the files the guest names (a script's interpreter, a
+        program's ELF interpreter): under --root, walked inside the root as
+        every guest path is (kernels/fwk/sandbox.py), from the guest's first
+        working directory; else the host's own open."""
+        if not self.root:
+            from azemu.loader import host_open
+            return host_open, None
+        from .fwk.sandbox import Sandbox
+        box, base = Sandbox(self.root), os.fsencode(self._guest_cwd())
+
+        def guest_open(path: str):
+            fd, _ = box.open(base, os.fsencode(path), os.O_RDONLY, 0)
+            return os.fdopen(fd, "rb")
+        return guest_open, box
+
+    def _guest_cwd(self) -> str:
+        """azemu's working directory as the guest sees it: inside the root,
+        or the root itself when it is outside."""
+        cwd = os.getcwd()
+        if self.root:
+            rel = os.path.relpath(cwd, os.path.realpath(self.root))
+            cwd = "/" if rel.startswith("..") else "/" + rel
+        return cwd
+
     def _initial_cwd(self, p) -> None:
         """The guest starts in azemu's working directory, as seen inside the
         root (or at the root, if the working directory is outside it)."""
         from .abi.syscall_numbers import SYSCALL_NUMBERS as NR
         from .errors import LinuxError
-        cwd = os.getcwd()
-        if self.root:
-            rel = os.path.relpath(cwd, os.path.realpath(self.root))
-            cwd = "/" if rel.startswith("..") else "/" + rel
+        cwd = self._guest_cwd()
         try:
             p.io.call(NR["chdir"], p.scratch.reset().put(os.fsencode(cwd) + b"\0"))
         except LinuxError:

@@ -222,16 +222,16 @@ class LibOS:
         self.mm.poke(self.flags, struct.pack("<Q", flags))
 
     @classmethod
-    def find(cls, path: str) -> "LibOS | None":
+    def find(cls, f) -> "LibOS | None":
+        """The libOS of the program open as `f`, or None for an ordinary one."""
         from azemu.elf import ElfFile
-        with open(path, "rb") as f:
-            try:
-                raw = ElfFile(f).section(".azemu_libos")
-            except ValueError:
-                return None
-            if raw is None:
-                return None
-            raw = raw[:_HEADER.size]
+        try:
+            raw = ElfFile(f).section(".azemu_libos")
+        except ValueError:
+            return None
+        if raw is None:
+            return None
+        raw = raw[:_HEADER.size]
         if len(raw) < _HEADER.size or raw[:8] != LIBOS_MAGIC:
             return None
         return cls(*_HEADER.unpack(raw)[1:])

@@ -145,3 +145,28 @@ def test_without_root_the_host_is_visible(tmp_path):
     (tmp_path / "f").write_text("host file\n")
     out, err, rc = run_azemu([guest("musl", "fsprobe"), "read", str(tmp_path / "f")], extra=["--mode", "lwk"])
     assert out == f"read {tmp_path / 'f'}: host file\n".encode()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_interpreters_are_found_inside_the_root(jail, mode, tmp_path):
+    """Attack: under --root, a #! line or a program's PT_INTERP names a path
+    that leads out of the root (`..`, an absolute symlink, a relative one
+    climbing out).  The interpreter is walked inside the root, as every
+    guest path is: nothing outside runs."""
+    root, outside = jail
+    shutil.copy(guest("glibc", "args"), outside / "args")       # what must never run
+    (root / "bin").mkdir()
+    os.symlink(str(outside / "args"), root / "bin" / "abs_link")
+    os.symlink("../../outside/args", root / "bin" / "rel_link")
+    os.symlink("/lib64", root / "lib64")                        # a loop inside the root
+    for i, line in enumerate(["/../../outside/args", "/bin/abs_link", "/bin/rel_link",
+                              str(outside / "args")]):
+        script = root / f"s{i}"
+        script.write_text(f"#!{line}\n")
+        script.chmod(0o755)
+        out, err, rc = run_azemu([str(script)], extra=["--mode", mode, "--root", str(root)])
+        assert rc == 127 and b"bad interpreter" in err, (line, err)
+        assert b"argc=" not in out and len(err.splitlines()) == 1
+    shutil.copy("/bin/true", root / "dyn")                      # dynamic: its ld.so is the root's
+    out, err, rc = run_azemu([str(root / "dyn")], extra=["--mode", mode, "--root", str(root)])
+    assert rc in (126, 127) and b"interpreter" in err and len(err.splitlines()) == 1, err

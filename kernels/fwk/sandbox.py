@@ -80,6 +80,11 @@ class Sandbox:
         self.readonly = readonly
         self.root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
+    def close(self) -> None:
+        if self.root_fd >= 0:
+            os.close(self.root_fd)
+            self.root_fd = -1
+
     def check_writable(self):
         if self.readonly:
             raise _err(errno.EROFS)
