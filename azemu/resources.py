@@ -29,6 +29,8 @@ def data_dir() -> Path:
 
 
 def _find(kind: str, name: str) -> Path:
+    if name.startswith("/") or ".." in Path(name).parts:
+        raise MissingResource(f"{name}: not the name of something shipped with azemu")
     path = data_dir() / kind / name
     if not path.is_file():
         raise MissingResource(f"{kind}/{name} is not installed with azemu "

@@ -89,6 +89,7 @@ BAD = {
     "missing machine file": (["run", "/nonexistent/m.toml"], "No such file"),
     "bad --out": (["run", "--out", "/nonexistent", "three"], "not a directory"),
     "unknown example": (["examples", "no-such-thing"], "no such example"),
+    "example name climbing out": (["examples", "../../../../../../etc/passwd"], "no such example"),
     "build without inputs": (["build"], "no input files"),
     "build bad libc": (["build", "--libc", "bionic", "x.c"], "choose glibc or musl"),
 }
