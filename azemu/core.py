@@ -11,16 +11,25 @@ ctypes callback, see ucfast) and reading the outcome of `run()`:
 Only three hooks are installed, none of which fires on the normal path: the
 `syscall` instruction, invalid memory accesses and CPU exceptions.  No
 per-instruction or per-block hook is ever installed by default (DESIGN.md §3).
+
+Memory: a core maps its instance's physical segment once (`attach_memory`)
+and runs user code (CPL 3) with paging on (azemu/paging.py); `switch_to`
+loads an address space's page tables into CR3.  A page fault goes to that
+address space (`AddressSpace.fault`) from inside the exception hook: when it
+maps the page the instruction simply runs again, with no stop.  TLB flushes
+are the address space's to ask for: `flush_tlb` now, or `tlb_stale` (a
+shootdown received while not running) before the next run.
 """
 from __future__ import annotations
 
+import ctypes
 import struct
 
 import unicorn
 from unicorn import unicorn_const as ucc
 from unicorn import x86_const as x86
 
-from . import ucfast
+from . import paging, ucfast
 
 # What the guest's CPUID reports.  glibc picks its string routines from CPUID
 # and, when built for a higher ISA level, refuses to start below it; so the
@@ -31,6 +40,10 @@ from . import ucfast
 CPU_MODEL = x86.UC_CPU_X86_QEMU64
 
 FAULT_SEGV, FAULT_ILL, FAULT_FPE, FAULT_TRAP, FAULT_BUS = "SIGSEGV", "SIGILL", "SIGFPE", "SIGTRAP", "SIGBUS"
+FAULT_OOM = "SIGKILL"
+_TLB_FLUSH = ucc.UC_CTL_TLB_FLUSH | ucc.UC_CTL_IO_WRITE << 30   # UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0)
+_TB_FLUSH = ucc.UC_CTL_TB_FLUSH | ucc.UC_CTL_IO_WRITE << 30
+_TB_REMOVE = ucc.UC_CTL_TB_REMOVE_CACHE | 2 << 26 | ucc.UC_CTL_IO_WRITE << 30   # 2 arguments
 
 _MEM_ACCESS = {
     ucc.UC_MEM_READ_UNMAPPED: ("read", "unmapped"),
@@ -49,13 +62,15 @@ _VECTOR_SIGNAL = {0: FAULT_FPE, 1: FAULT_TRAP, 3: FAULT_TRAP, 4: FAULT_SEGV, 5: 
 
 class Fault:
     """What the guest did that a CPU traps on."""
-    __slots__ = ("signal", "detail", "addr", "rip")
+    __slots__ = ("signal", "detail", "addr", "rip", "code")
 
-    def __init__(self, signal: str, detail: str, addr: int | None = None, rip: int = 0):
+    def __init__(self, signal: str, detail: str, addr: int | None = None, rip: int = 0,
+                 code: int = 0):
         self.signal = signal       # "SIGSEGV", "SIGILL", ...
         self.detail = detail       # human description
         self.addr = addr           # faulting data address, if any
         self.rip = rip
+        self.code = code           # si_code, when the fault says (SEGV_MAPERR, ...)
 
     def __repr__(self):
         return f"Fault({self.signal}, {self.detail!r}, addr={self.addr}, rip={self.rip:#x})"
@@ -78,15 +93,24 @@ class Core:
         self.uc.ctl_set_cpu_model(CPU_MODEL)
         self.uch = self.uc._uch
         self.regs = ucfast.RegisterFile(self.uch)
-        # Enable SSE as a 64-bit OS does: CR0.MP set, CR0.EM clear, CR4.OSFXSR
-        # and CR4.OSXMMEXCPT set; without them every SSE instruction is #UD.
-        cr0 = self.regs.read(x86.UC_X86_REG_CR0)
-        self.regs.write(x86.UC_X86_REG_CR0, (cr0 | 0x2) & ~0x4)
-        self.regs.write(x86.UC_X86_REG_CR4, self.regs.read(x86.UC_X86_REG_CR4) | 0x600)
+        paging.drop_to_user(self.uc)
+        # Paging, and SSE enabled as a 64-bit OS does (CR0.MP set, CR0.EM
+        # clear, CR4.OSFXSR and CR4.OSXMMEXCPT: without them SSE is #UD).
+        paging.enable_paging(self.uc)
+        self.exceptions = paging.ExceptionState(self.uch)
+        self.mm = None                  # the address space in CR3
+        self.running = False
+        self.tlb_loaded = False         # ran since the last flush: may hold entries
+        self.tlb_stale = False          # a shootdown arrived: flush before running
+        self.tlb_flushes = 0
+        self.shootdowns_received = 0
+        self.page_faults = self.cow_faults = 0     # taken here, or by a syscall run here
+        self.internal_error = None
         self.fault: Fault | None = None
         self._callbacks = []            # keep ctypes callbacks alive
         self._mem_fault = None
         self._vector = None
+        self._page_fault = None
         self._add(ucc.UC_HOOK_MEM_INVALID, ucfast.MEM_INVALID_CB(self._on_mem_invalid))
         self._add(ucc.UC_HOOK_INTR, ucfast.INTR_CB(self._on_interrupt))
 
@@ -99,12 +123,51 @@ class Core:
         called straight from C and must not raise."""
         self._add(ucc.UC_HOOK_INSN, ucfast.SYSCALL_CB(callback), x86.UC_X86_INS_SYSCALL)
 
+    # ---- memory ---------------------------------------------------------------
+    def attach_memory(self, phys) -> None:
+        """Map the instance's physical segment at guest-physical 0."""
+        self.uc.mem_map_ptr(0, phys.size, ucc.UC_PROT_ALL, phys.base)
+
+    def switch_to(self, mm) -> None:
+        """Run with `mm`'s page tables (None: none).  Writing CR3 flushes
+        the TLB, as on a CPU without PCIDs."""
+        self.mm = mm
+        self.regs.write(x86.UC_X86_REG_CR3, mm.pt.root if mm is not None else 0)
+        self.tlb_loaded = self.tlb_stale = False
+
+    def forget_code(self, addr: int | None = None, length: int = 0) -> None:
+        """Drop translated code: for the guest pages [addr, addr+length) as
+        this core maps them now, or all of it (its frames are being reused)."""
+        if addr is None:
+            ucfast.lib.uc_ctl(self.uch, _TB_FLUSH)
+        else:
+            ucfast.lib.uc_ctl(self.uch, _TB_REMOVE, ctypes.c_uint64(addr),
+                              ctypes.c_uint64(addr + length))
+
+    def flush_tlb(self) -> None:
+        ucfast.lib.uc_ctl(self.uch, _TLB_FLUSH)
+        self.tlb_flushes += 1
+        self.tlb_stale = False
+        self.tlb_loaded = self.running
+
     # ---- fault capture ------------------------------------------------------
     def _on_mem_invalid(self, uch, access, addr, size, value, ud):
         self._mem_fault = (access, addr)
         return False
 
     def _on_interrupt(self, uch, intno, ud):
+        if intno in (8, 14):
+            try:
+                code = self.exceptions.take()
+                addr = self.regs.read(x86.UC_X86_REG_CR2)
+                outcome = self.mm.fault(addr, code) if self.mm is not None else ("SIGSEGV", 1)
+            except BaseException as e:          # never out of a C callback
+                import sys
+                self.internal_error = (e, sys.exc_info()[2])
+                outcome = ("SIGSEGV", 1)
+            if outcome is None:
+                return                          # mapped: the instruction runs again
+            self._page_fault = (outcome, addr, code)
         self._vector = intno
         ucfast.emu_stop(self.uch)
 
@@ -113,12 +176,23 @@ class Core:
         """Run from `pc` until stopped or faulted — or, for time slicing, for at
         most `timeout_us` microseconds or `count` instructions (both 0: no limit)."""
         self.fault = None
-        self._mem_fault = self._vector = None
-        err = ucfast.lib.uc_emu_start(self.uch, pc, 0xFFFFFFFFFFFFFFFF, timeout_us, count)
+        self._mem_fault = self._vector = self._page_fault = None
+        if self.tlb_stale:
+            self.flush_tlb()
+        self.exceptions.clear()
+        self.running = self.tlb_loaded = True
+        if self.mm is not None:
+            self.mm.current = self
+        try:
+            err = ucfast.lib.uc_emu_start(self.uch, pc, 0xFFFFFFFFFFFFFFFF, timeout_us, count)
+        finally:
+            self.running = False
         if err == ucc.UC_ERR_OK and self._vector is None:
             return RunResult.STOPPED
         rip = self.regs.read(x86.UC_X86_REG_RIP)
-        if self._vector is not None:
+        if self._page_fault is not None:
+            self.fault = _page_fault(self._page_fault, rip)
+        elif self._vector is not None:
             sig = _VECTOR_SIGNAL.get(self._vector, FAULT_SEGV)
             names = {0: "divide error", 3: "breakpoint (int3)", 6: "invalid opcode",
                      13: "general protection fault", 14: "page fault"}
@@ -138,20 +212,20 @@ class Core:
     _cpuid_cache: dict = {}
 
     def cpuid(self, leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
-        """(eax, ebx, ecx, edx) of CPUID as this core's model answers it.
-        Runs the instruction once on a scratch page; call before mapping guest
-        memory at the scratch address (the kernel does, at boot)."""
+        """(eax, ebx, ecx, edx) of CPUID as this core's model answers it,
+        found once by running the instruction on a scratch instance."""
         key = (CPU_MODEL, leaf, subleaf)
         if key not in Core._cpuid_cache:
-            scratch = 0xFFFF0000
-            self.uc.mem_map(scratch, 0x1000, ucc.UC_PROT_READ | ucc.UC_PROT_EXEC)
-            self.uc.mem_write(scratch, b"\x0f\xa2")           # cpuid
-            self.regs.write(x86.UC_X86_REG_RAX, leaf)
-            self.regs.write(x86.UC_X86_REG_RCX, subleaf)
-            self.uc.emu_start(scratch, scratch + 2)
-            Core._cpuid_cache[key] = tuple(self.regs.read(r) & 0xFFFFFFFF for r in (
+            uc = unicorn.Uc(ucc.UC_ARCH_X86, ucc.UC_MODE_64)
+            uc.ctl_set_cpu_model(CPU_MODEL)
+            scratch = 0x10000
+            uc.mem_map(scratch, 0x1000, ucc.UC_PROT_READ | ucc.UC_PROT_EXEC)
+            uc.mem_write(scratch, b"\x0f\xa2")           # cpuid
+            uc.reg_write(x86.UC_X86_REG_RAX, leaf)
+            uc.reg_write(x86.UC_X86_REG_RCX, subleaf)
+            uc.emu_start(scratch, scratch + 2)
+            Core._cpuid_cache[key] = tuple(uc.reg_read(r) & 0xFFFFFFFF for r in (
                 x86.UC_X86_REG_RAX, x86.UC_X86_REG_RBX, x86.UC_X86_REG_RCX, x86.UC_X86_REG_RDX))
-            self.uc.mem_unmap(scratch, 0x1000)
         return Core._cpuid_cache[key]
 
     # ---- FPU/SSE state, in the fxsave layout (for signal frames) -------------
@@ -203,7 +277,21 @@ class Core:
         ucfast.emu_stop(self.uch)
 
     def read_bytes(self, addr: int, n: int) -> bytes | None:
-        try:
-            return bytes(self.uc.mem_read(addr, n))
-        except unicorn.UcError:
+        """Guest virtual memory as this core sees it, or None if unreadable."""
+        if self.mm is None:
             return None
+        try:
+            return self.mm.read(addr, n)
+        except Exception:
+            return None
+
+
+def _page_fault(what, rip: int) -> Fault:
+    (signal, code), addr, err = what
+    kind = "execute" if err & 0x10 else "write" if err & 0x2 else "read"
+    if signal == FAULT_OOM:
+        return Fault(FAULT_OOM, "out of memory: no frame left for a page", addr, rip)
+    if signal == FAULT_BUS:
+        return Fault(FAULT_BUS, f"{kind} past the end of a mapped file", addr, rip, code)
+    why = "protection" if code == 2 else "unmapped"
+    return Fault(signal, f"{kind} of {why} address", addr, rip, code)

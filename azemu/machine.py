@@ -45,7 +45,9 @@ class Machine:
             raise ValueError(f"a partition needs at least {MIN_MEMORY >> 20} MiB of memory")
         cores = [Core(self._next_core + i) for i in range(ncores)]
         self._next_core += ncores
-        part = Partition(len(self.partitions), cores,
-                         PhysicalMemory(memory, f"azemu-part{len(self.partitions)}"))
+        phys = PhysicalMemory(memory, f"azemu-part{len(self.partitions)}")
+        for core in cores:
+            core.attach_memory(phys)
+        part = Partition(len(self.partitions), cores, phys)
         self.partitions.append(part)
         return part

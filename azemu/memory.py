@@ -1,45 +1,46 @@
-"""Physical memory of a kernel instance, and the guest address spaces built on it.
+"""Guest virtual address spaces on the MMU model.
 
-Layers, bottom up:
+An `AddressSpace` is what a process's `mm` is in Linux: a sorted list of
+`Mapping`s (its VMAs: virtual range, protection, name, kind) and one set of
+x86-64 page tables (azemu/mmu.py) in the instance's physical segment
+(azemu/physmem.py).  Cores holding the address space run with its page
+tables in CR3, so:
 
-* `PhysicalMemory` — one host memory segment per kernel instance (a memfd, so
-  that another process such as the FWK proxy can map the very same frames),
-  sized to the instance's memory and allocated lazily by the host on first
-  touch.  It is carved into 4 KiB page frames handed out in contiguous extents
-  by a first-fit allocator; freed extents are punched out of the memfd, which
-  both returns them to the host and zeroes them for their next user.
-* `AddressSpace` — a guest virtual address space: a sorted list of `Mapping`s
-  (virtual range, protection, the frames backing it).  Every change is applied
-  to each attached core with `uc_mem_map_ptr` / `uc_mem_unmap` /
-  `uc_mem_protect`, so the cores execute straight out of the segment.  The
-  kernel reads and writes guest memory through the segment too (zero copy),
-  after checking the range is mapped with the needed permission.
+* a mapping change is a change of VMAs plus of page-table entries, then a
+  TLB flush on the cores that may hold the old entries (a counted shootdown:
+  the core making the change flushes at once, the others before they next
+  run — they are not running, the scheduler runs one core at a time);
+  it costs the same with 10 mappings or 10,000, on 1 core or 64;
+* frames are given on first touch (demand paging): the core reports a #PF,
+  `fault()` finds the VMA, gives a frame (or the shared zero frame for a
+  read, or a copy for a write to a shared copy-on-write frame) and the
+  instruction runs again.  An access the VMA does not allow is a SIGSEGV
+  (SEGV_MAPERR with no VMA, SEGV_ACCERR without the right), a page of a
+  file mapping past end-of-file a SIGBUS, and no frame left a kill.
 
-This module knows nothing about Linux: a bad guest pointer raises `GuestFault`,
-and the kernel decides what that means (EFAULT, SIGSEGV, ...).
+The kernel reads and writes guest memory through the segment too (zero
+copy), after the same checks, faulting pages in as a CPU would.  This module
+knows nothing about Linux: a bad guest pointer raises `GuestFault`, and the
+kernel decides what that means (EFAULT, SIGSEGV, ...).
 """
 from __future__ import annotations
 
 import bisect
-import ctypes
-import mmap
-import os
 
-PAGE = 4096
-PAGE_MASK = ~(PAGE - 1)
+from . import mmu
+from .mmu import COW, FRAME, HELD, NX, P, W, A, D, PF_FETCH, PF_WRITE, pte_flags
+from .physmem import PAGE, PAGE_MASK, OutOfMemory, PhysicalMemory, page_down, page_up  # noqa: F401
 
 PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4   # same values as Unicorn's
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 1, 2
+# What a fault the address space cannot resolve is (signal, si_code).
+SEGV_MAPERR, SEGV_ACCERR, BUS_ADRERR = 1, 2, 2
+SEGV_NOMAP = ("SIGSEGV", SEGV_MAPERR)
+SEGV_PROT = ("SIGSEGV", SEGV_ACCERR)
+BUS_EOF = ("SIGBUS", BUS_ADRERR)
+OOM_KILL = ("SIGKILL", 0)
 
-
-def page_up(n: int) -> int:
-    return (n + PAGE - 1) & PAGE_MASK
-
-
-def page_down(n: int) -> int:
-    return n & PAGE_MASK
+_KEEP = FRAME | A | D
 
 
 class GuestFault(Exception):
@@ -51,120 +52,82 @@ class GuestFault(Exception):
         self.write = write
 
 
-class OutOfMemory(Exception):
-    """The kernel instance's memory partition has no frames left."""
-
-
-class PhysicalMemory:
-    """The host segment backing one kernel instance, and its frame allocator."""
-
-    def __init__(self, size: int, name: str = "azemu-phys"):
-        self.size = page_up(size)
-        self.fd = os.memfd_create(name, os.MFD_CLOEXEC)
-        os.ftruncate(self.fd, self.size)
-        self.map = mmap.mmap(self.fd, self.size, mmap.MAP_SHARED,
-                             mmap.PROT_READ | mmap.PROT_WRITE)
-        self.view = memoryview(self.map)
-        self.base = ctypes.addressof(ctypes.c_char.from_buffer(self.map))
-        # Frame 0 is never handed out, so guest-physical address 0 can stand
-        # for NULL wherever physical addresses travel (the FWK offload channel).
-        self._free = [(PAGE, self.size - PAGE)]   # sorted (offset, length) extents
-        self.used = PAGE
-
-    def alloc(self, length: int) -> list[tuple[int, int]]:
-        """Frames for `length` bytes: one extent if possible, else several."""
-        length = page_up(length)
-        if length > self.size - self.used:
-            raise OutOfMemory(length)
-        for i, (off, ln) in enumerate(self._free):
-            if ln >= length:
-                if ln == length:
-                    del self._free[i]
-                else:
-                    self._free[i] = (off + length, ln - length)
-                self.used += length
-                return [(off, length)]
-        pieces, need = [], length            # fragmented: gather several extents
-        while need:
-            off, ln = self._free[0]
-            take = min(ln, need)
-            if take == ln:
-                del self._free[0]
-            else:
-                self._free[0] = (off + take, ln - take)
-            pieces.append((off, take))
-            need -= take
-        self.used += length
-        return pieces
-
-    def discard(self, off: int, length: int) -> None:
-        """Give the frames' host memory back; they read as zeros afterwards."""
-        if _libc.fallocate(self.fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE,
-                           ctypes.c_long(off), ctypes.c_long(length)) != 0:
-            self.view[off:off + length] = bytes(length)
-
-    def free(self, off: int, length: int) -> None:
-        """Return frames to the allocator; their contents are discarded (zeroed)."""
-        assert off >= PAGE, "frame 0 is reserved"
-        self.discard(off, length)
-        self.used -= length
-        i = bisect.bisect(self._free, (off, 0))
-        self._free.insert(i, (off, length))
-        # coalesce with neighbours
-        if i + 1 < len(self._free) and off + length == self._free[i + 1][0]:
-            self._free[i] = (off, length + self._free[i + 1][1])
-            del self._free[i + 1]
-        if i > 0 and self._free[i - 1][0] + self._free[i - 1][1] == off:
-            poff, plen = self._free[i - 1]
-            self._free[i - 1] = (poff, plen + self._free[i][1])
-            del self._free[i]
-
-    def close(self) -> None:
-        self.view.release()
-        try:
-            self.map.close()
-        except BufferError:
-            pass        # the ctypes export pins the map until exit; harmless
-        os.close(self.fd)
-
-
 class Mapping:
-    """A virtually contiguous, physically contiguous run of guest pages."""
-    __slots__ = ("start", "end", "prot", "phys", "name")
+    """A VMA: a run of guest pages with one protection and one kind.
 
-    def __init__(self, start, end, prot, phys, name):
-        self.start, self.end, self.prot, self.phys, self.name = start, end, prot, phys, name
+    `shared` pages keep their frames writable across a copy (MAP_SHARED);
+    pages at or past `eof` (a file mapping's end of file, page-rounded)
+    raise SIGBUS when touched.  `charged` pages count against the commit
+    limit; `reserve` is False for MAP_NORESERVE (never charged)."""
+    __slots__ = ("start", "end", "prot", "name", "shared", "eof", "charged", "reserve")
+
+    def __init__(self, start, end, prot, name="", shared=False, eof=None, reserve=True):
+        self.start, self.end, self.prot, self.name = start, end, prot, name
+        self.shared, self.eof, self.reserve = shared, eof, reserve
+        self.charged = False
+
+    def copy(self, start, end):
+        m = Mapping(start, end, self.prot, self.name, self.shared, self.eof, self.reserve)
+        m.charged = self.charged
+        return m
 
     def __repr__(self):
-        return f"Mapping({self.start:#x}-{self.end:#x} prot={self.prot} phys={self.phys:#x} {self.name})"
+        return f"Mapping({self.start:#x}-{self.end:#x} prot={self.prot} {self.name})"
 
 
 class AddressSpace:
     """A guest virtual address space backed by one PhysicalMemory.
 
-    Cores attached with `attach(core)` see every mapping change.  `mmap_top` is
-    where top-down searches for free space begin (below the stack).
+    Cores attached with `attach(core)` run with its page tables.  `mmap_top`
+    is where top-down searches for free space begin (below the stack).
     """
 
     def __init__(self, phys: PhysicalMemory, mmap_top: int = 0x7FFFF7FFF000,
                  mmap_bottom: int = 0x10000):
         self.phys = phys
+        self.pt = mmu.PageTable(phys)
         self.cores = []
         self._starts: list[int] = []
         self._maps: list[Mapping] = []
         self.mmap_top = mmap_top
         self.mmap_bottom = mmap_bottom
-        self.mapping_changes = 0          # counted: each is a shootdown on SMP
-        # Called with (start, end) when the pages there move or go away
-        # (unmap, move), for whoever keeps pointers to the frames behind guest
+        self._gap_top = mmap_top          # where the next top-down search starts
+        self.mapping_changes = 0
+        # Commit accounting as Linux's strict mode (vm.overcommit_memory=2)
+        # with the limit at the instance's memory: private writable memory is
+        # charged when mapped (or made writable), so a mapping that could not
+        # all be given frames fails with ENOMEM up front; MAP_NORESERVE and
+        # read-only or PROT_NONE reservations cost nothing until touched.
+        self.committed = 0
+        self.commit_limit = phys.size
+        self.page_faults = 0              # demand faults, CPU's and kernel's
+        self.cow_faults = 0               # writes that copied a shared frame
+        self.tlb_flushes = 0              # changes that needed TLBs flushed
+        self.shootdowns = 0               # flush requests sent to other cores
+        # Called with (start, end) when the pages there move, go away or lose
+        # their frames, for whoever keeps pointers to the frames behind guest
         # addresses: Linux's MMU notifiers.
         self.remap_listeners = []
+        self._spurious = 0
+        self.current = None               # the core running it now, or last
 
     # ---- cores --------------------------------------------------------------
     def attach(self, core) -> None:
         self.cores.append(core)
-        for m in self._maps:
-            core.uc.mem_map_ptr(m.start, m.end - m.start, m.prot, self.phys.base + m.phys)
+        core.switch_to(self)
+
+    def _flush(self) -> None:
+        """Entries a TLB may hold changed: the running core flushes now,
+        every other core that ran this address space since its last flush is
+        sent a shootdown and flushes before it next runs."""
+        self.tlb_flushes += 1
+        for core in self.cores:
+            if core.running:
+                core.flush_tlb()
+            elif core.tlb_loaded:
+                core.tlb_stale = True
+                core.shootdowns_received += 1
+                self.shootdowns += 1
 
     # ---- lookup -------------------------------------------------------------
     def find(self, addr: int) -> Mapping | None:
@@ -184,49 +147,79 @@ class AddressSpace:
 
     def find_free(self, length: int, hint: int = 0) -> int | None:
         """A free, page-aligned range of `length` bytes: at `hint` if free,
-        else the highest gap below `mmap_top` (Linux's top-down layout)."""
+        else the highest gap below `mmap_top` (Linux's top-down layout).  The
+        search starts below the last range it gave (Linux's free_area_cache),
+        moved up again when memory above it is unmapped."""
         length = page_up(length)
         if hint and hint >= self.mmap_bottom and hint + length <= self.mmap_top:
             hint = page_down(hint)
             if self.is_free(hint, hint + length):
                 return hint
-        top = self.mmap_top
-        for m in reversed(self._maps):
-            if m.start >= top:
-                continue
-            if m.end <= top - length:
-                cand = top - length
-                if cand >= max(m.end, self.mmap_bottom):
-                    return cand
-            top = min(top, m.start)
-        cand = top - length
-        return cand if cand >= self.mmap_bottom else None
+        for top in ((self._gap_top, self.mmap_top) if self._gap_top < self.mmap_top
+                    else (self.mmap_top,)):
+            found = self._gap_below(top, length)
+            if found is not None:
+                self._gap_top = found
+                return found
+        return None
+
+    def _gap_below(self, top: int, length: int) -> int | None:
+        i = bisect.bisect_left(self._starts, top)      # mappings below i start below top
+        if i > 0 and self._maps[i - 1].end > top:
+            top = self._maps[i - 1].start
+            i -= 1
+        while True:
+            floor = self._maps[i - 1].end if i > 0 else self.mmap_bottom
+            floor = max(floor, self.mmap_bottom)
+            if top - length >= floor:
+                return top - length
+            if i == 0:
+                return None
+            i -= 1
+            top = self._maps[i].start
 
     # ---- changes ------------------------------------------------------------
-    def map(self, start: int, length: int, prot: int, name: str = "") -> None:
-        """Map fresh zeroed frames at [start, start+length), replacing anything there."""
+    def map(self, start: int, length: int, prot: int, name: str = "",
+            shared: bool = False, eof: int | None = None, reserve: bool = True) -> None:
+        """Map [start, start+length), replacing anything there.  No frame is
+        given until a page is touched; every page reads as zeros.  Raises
+        OutOfMemory if the commit limit would be passed."""
         assert start % PAGE == 0
         length = page_up(length)
+        m = Mapping(start, start + length, prot, name, shared, eof, reserve)
+        charge = self._chargeable(m, prot)
+        if charge:
+            freed = sum(x.end - x.start for x in self._overlapping(start, start + length)
+                        if x.charged)
+            if self.committed - freed + length > self.commit_limit:
+                raise OutOfMemory(length)
         if not self.is_free(start, start + length):
             self.unmap(start, length)
-        pieces = self.phys.alloc(length)
-        addr = start
-        for off, ln in pieces:
-            m = Mapping(addr, addr + ln, prot, off, name)
-            for core in self.cores:
-                core.uc.mem_map_ptr(addr, ln, prot, self.phys.base + off)
-            i = bisect.bisect(self._starts, addr)
-            self._starts.insert(i, addr)
-            self._maps.insert(i, m)
-            addr += ln
+        if charge:
+            m.charged = True
+            self.committed += length
+        i = bisect.bisect(self._starts, start)
+        self._starts.insert(i, start)
+        self._maps.insert(i, m)
         self.mapping_changes += 1
+
+    @staticmethod
+    def _chargeable(m: Mapping, prot: int) -> bool:
+        return bool(prot & PROT_WRITE) and not m.shared and m.reserve and not m.charged
+
+    def _overlapping(self, start: int, end: int) -> list[Mapping]:
+        """The mappings overlapping [start, end), clipped copies at the ends."""
+        i = max(0, bisect.bisect_right(self._starts, start) - 1)
+        j = bisect.bisect_left(self._starts, end)
+        return [m.copy(max(m.start, start), min(m.end, end))
+                for m in self._maps[i:j] if m.end > start]
 
     def _split(self, addr: int) -> None:
         """Make `addr` a mapping boundary, if it falls inside a mapping."""
         m = self.find(addr)
         if m is None or m.start == addr:
             return
-        tail = Mapping(addr, m.end, m.prot, m.phys + (addr - m.start), m.name)
+        tail = m.copy(addr, m.end)
         m.end = addr
         i = bisect.bisect(self._starts, addr)
         self._starts.insert(i, addr)
@@ -239,14 +232,27 @@ class AddressSpace:
         j = bisect.bisect_left(self._starts, end)
         return self._maps[i:j]
 
+    def _drop_pages(self, start: int, end: int) -> None:
+        """Release the frames of pages [start, end) and empty their entries."""
+        frames, used, code = self.pt.take(start >> 12, end >> 12)
+        if frames:
+            self.phys.release(frames)
+        if used:
+            self._flush()
+        if code:                             # the frames may come back as other code
+            for core in self.cores:
+                core.forget_code()
+
     def unmap(self, start: int, length: int) -> None:
         end = start + page_up(length)
-        for m in self._covering(start, end):
-            for core in self.cores:
-                core.uc.mem_unmap(m.start, m.end - m.start)
-            self.phys.free(m.phys, m.end - m.start)
-            i = bisect.bisect_left(self._starts, m.start)
-            del self._starts[i], self._maps[i]
+        gone = self._covering(start, end)
+        self.committed -= sum(m.end - m.start for m in gone if m.charged)
+        if gone:
+            i = bisect.bisect_left(self._starts, gone[0].start)
+            del self._starts[i:i + len(gone)], self._maps[i:i + len(gone)]
+        self._drop_pages(start, end)
+        if end > self._gap_top:
+            self._gap_top = min(self.mmap_top, max(self._gap_top, end))
         self.mapping_changes += 1
         self._remapped(start, end)
 
@@ -264,12 +270,21 @@ class AddressSpace:
         return True
 
     def protect(self, start: int, length: int, prot: int) -> None:
-        """Change protection; the caller checks the range is fully mapped."""
+        """Change protection; the caller checks the range is fully mapped.
+        Making private memory writable charges it (OutOfMemory past the
+        limit, and nothing changed)."""
         end = start + page_up(length)
+        charge = sum(m.end - m.start for m in self._overlapping(start, end)
+                     if self._chargeable(m, prot))
+        if charge and self.committed + charge > self.commit_limit:
+            raise OutOfMemory(charge)
         for m in self._covering(start, end):
+            if self._chargeable(m, prot):
+                m.charged = True
+                self.committed += m.end - m.start
             m.prot = prot
-            for core in self.cores:
-                core.uc.mem_protect(m.start, m.end - m.start, prot)
+        if self.pt.reprotect(start >> 12, end >> 12, prot):
+            self._flush()
         self.mapping_changes += 1
 
     def move(self, old: int, length: int, new: int) -> None:
@@ -277,30 +292,157 @@ class AddressSpace:
         the caller has made sure the destination is free."""
         length = page_up(length)
         moved = self._covering(old, old + length)
-        for m in moved:
-            for core in self.cores:
-                core.uc.mem_unmap(m.start, m.end - m.start)
-            i = bisect.bisect_left(self._starts, m.start)
-            del self._starts[i], self._maps[i]
+        if moved:
+            i = bisect.bisect_left(self._starts, moved[0].start)
+            del self._starts[i:i + len(moved)], self._maps[i:i + len(moved)]
+        entries = list(self.pt.present(old >> 12, (old + length) >> 12))
+        _, used, _ = self.pt.take(old >> 12, (old + length) >> 12)
+        delta = (new - old) >> 12
+        for vpn, entry in entries:
+            self.pt.set(vpn + delta, entry & ~A)
         for m in moved:
             m.start, m.end = m.start - old + new, m.end - old + new
-            for core in self.cores:
-                core.uc.mem_map_ptr(m.start, m.end - m.start, m.prot, self.phys.base + m.phys)
+            if m.eof is not None:
+                m.eof += new - old
             i = bisect.bisect(self._starts, m.start)
             self._starts.insert(i, m.start)
             self._maps.insert(i, m)
+        if used:
+            self._flush()
         self.mapping_changes += 1
         self._remapped(old, old + length)
 
     def discard(self, start: int, length: int) -> None:
-        """Drop the contents of mapped pages: they read back as zeros."""
+        """Drop the pages' frames: they read back as zeros (MADV_DONTNEED)."""
         end = start + page_up(length)
-        for m in self._covering(start, end):
-            self.phys.discard(m.phys, m.end - m.start)
+        self._drop_pages(start, end)
+        self._remapped(start, end)
 
     def rename(self, start: int, end: int, name: str) -> None:
         for m in self._covering(start, end):
             m.name = name
+
+    # ---- faults ---------------------------------------------------------------
+    def fault(self, addr: int, error_code: int):
+        """A #PF a core took at `addr`: None when the page now maps (the
+        instruction runs again), else what the guest gets, (signal, si_code)."""
+        m = self.find(addr)
+        if m is None:
+            return SEGV_NOMAP
+        need = PROT_EXEC if error_code & PF_FETCH else \
+            PROT_WRITE if error_code & PF_WRITE else PROT_READ
+        if not m.prot & need:
+            return SEGV_PROT
+        before = self.pt.get(addr >> 12)
+        try:
+            entry = self._resolve(m, addr >> 12, need == PROT_WRITE)
+        except OutOfMemory:
+            return OOM_KILL
+        if entry is None:
+            return BUS_EOF
+        if entry == before:
+            # Nothing to change: the faulting core's TLB held an older entry.
+            self._spurious += 1
+            if self._spurious > 2:
+                self._spurious = 0
+                return SEGV_PROT
+            for core in self.cores:
+                if core.running:
+                    core.flush_tlb()
+        else:
+            self._spurious = 0
+        return None
+
+    def _resolve(self, m: Mapping, vpn: int, write: bool) -> int | None:
+        """Make page `vpn` of `m` present with the rights `m` gives it (and
+        writable for `write`, which `m` allows): its entry, or None past a
+        file mapping's end."""
+        pt = self.pt
+        entry = pt.get(vpn)
+        if entry & (P | HELD):
+            if not entry & P and m.eof is not None and vpn << 12 >= m.eof:
+                return None
+            want = pte_flags(m.prot) or HELD
+            if entry & COW:
+                if write:
+                    return self._break_cow(m, vpn, entry)
+                want = (want & ~W) | COW
+            new = (entry & _KEEP) | want
+            if new != entry:
+                pt.set(vpn, new)
+            return new
+        if m.eof is not None and vpn << 12 >= m.eof:
+            return None
+        self._count_fault()
+        phys = self.phys
+        if not write and not m.shared:       # read first: the zero frame, shared
+            entry = phys.zero | (pte_flags(m.prot) & ~W) | COW
+        else:
+            entry = phys.frame() | pte_flags(m.prot)
+        pt.set(vpn, entry)
+        return entry
+
+    def _count_fault(self) -> None:
+        self.page_faults += 1
+        if self.current is not None:
+            self.current.page_faults += 1
+
+    def _break_cow(self, m: Mapping, vpn: int, entry: int) -> int:
+        phys = self.phys
+        old = entry & FRAME
+        if old != phys.zero and phys.owners(old) == 1:
+            frame = old                      # the other owners have gone
+        else:
+            frame = phys.frame()
+            if old != phys.zero:
+                phys.view[frame:frame + PAGE] = phys.view[old:old + PAGE]
+                self.cow_faults += 1
+                if self.current is not None:
+                    self.current.cow_faults += 1
+            else:
+                self._count_fault()
+            phys.release([old])
+        new = frame | (entry & D) | pte_flags(m.prot)
+        self.pt.set(vpn, new)
+        if frame != old and entry & A:
+            self._flush()                    # a TLB may map the old frame
+        return new
+
+    def _kernel_entry(self, addr: int, write: bool) -> int:
+        """The entry of the page at `addr` for a kernel access: faulted in as
+        the CPU would, GuestFault where the guest could not access it."""
+        m = self.find(addr)
+        if m is None or not m.prot & (PROT_WRITE if write else PROT_READ):
+            raise GuestFault(addr, write)
+        try:
+            entry = self._resolve(m, addr >> 12, write)
+        except OutOfMemory:
+            raise GuestFault(addr, write) from None
+        if entry is None:
+            raise GuestFault(addr, write)
+        return entry
+
+    def fork(self) -> "AddressSpace":
+        """A copy of this address space sharing every frame: private pages
+        become copy-on-write in both, shared ones stay shared."""
+        child = AddressSpace(self.phys, self.mmap_top, self.mmap_bottom)
+        child._starts = list(self._starts)
+        child._maps = [m.copy(m.start, m.end) for m in self._maps]
+        child.committed = self.committed
+        lost = False
+        for m in self._maps:
+            for vpn, entry in list(self.pt.present(m.start >> 12, m.end >> 12)):
+                frame = entry & FRAME
+                if frame != self.phys.zero:
+                    self.phys.share(frame)
+                if not m.shared and entry & W:
+                    entry = (entry & ~W) | COW
+                    self.pt.set(vpn, entry)
+                    lost = lost or bool(entry & A)
+                child.pt.set(vpn, entry & ~(A | D))
+        if lost:
+            self._flush()
+        return child
 
     # ---- guest memory access (zero copy) -------------------------------------
     def views(self, addr: int, length: int, write: bool = False,
@@ -310,23 +452,31 @@ class AddressSpace:
         return [view[o:o + n] for o, n in self.extents(addr, length, write, partial)]
 
     def extents(self, addr: int, length: int, write: bool = False,
-                partial: bool = False) -> list[tuple[int, int]]:
+                partial: bool = False, force: bool = False) -> list[tuple[int, int]]:
         """The guest-physical extents (offset in the segment, length) backing
         guest [addr, addr+length): what another process mapping the segment
-        needs to reach the same bytes.  Mappings whose frames are contiguous
+        needs to reach the same bytes.  Pages whose frames are contiguous
         share one extent.  With `partial`, stop at the first inaccessible page
         instead of faulting (as a read() into a buffer that runs into unmapped
-        memory fills what it can)."""
-        need = PROT_WRITE if write else PROT_READ
+        memory fills what it can).  With `force`, the guest's protection is
+        not asked (the kernel filling a file mapping it made)."""
         spans = []                                   # (phys offset, length)
+        need = W if write else P
+        get = self.pt.get
         while length > 0:
-            m = self.find(addr)
-            if m is None or not (m.prot & need):
-                if partial and spans:
-                    break
-                raise GuestFault(addr, write)
-            take = min(length, m.end - addr)
-            off = m.phys + addr - m.start
+            entry = get(addr >> 12)
+            if not entry & need or not entry & P or (force and entry & COW):
+                try:
+                    entry = self._forced_entry(addr) if force else self._kernel_entry(addr, write)
+                except GuestFault:
+                    if partial and spans:
+                        break
+                    raise
+            inpage = addr & (PAGE - 1)
+            take = min(length, PAGE - inpage)
+            if write and entry & A and not entry & NX:
+                self._code_written(addr)
+            off = (entry & FRAME) + inpage
             if spans and spans[-1][0] + spans[-1][1] == off:
                 spans[-1] = (spans[-1][0], spans[-1][1] + take)
             else:
@@ -334,6 +484,17 @@ class AddressSpace:
             addr += take
             length -= take
         return spans
+
+    def host_address(self, addr: int, size: int, write: bool = False) -> int | None:
+        """The host address of guest [addr, addr+size) within one page, or
+        None if the guest could not access it so."""
+        if (addr & (PAGE - 1)) + size > PAGE:
+            return None
+        try:
+            entry = self._kernel_entry(addr, write)
+        except GuestFault:
+            return None
+        return self.phys.base + (entry & FRAME) + (addr & (PAGE - 1))
 
     def read(self, addr: int, length: int) -> bytes:
         if length <= 0:
@@ -348,16 +509,54 @@ class AddressSpace:
             v[:] = data[pos:pos + n]
             pos += n
 
+    def _forced_entry(self, a: int) -> int:
+        """The entry of the page at `a`, with a frame of its own to write
+        into whatever the guest's protection (which the entry keeps)."""
+        m = self.find(a)
+        if m is None:
+            raise GuestFault(a, True)
+        entry = self.pt.get(a >> 12)
+        if not entry & P or entry & COW:
+            saved, eof, m.prot, m.eof = m.prot, m.eof, m.prot | PROT_READ | PROT_WRITE, None
+            try:
+                entry = self._resolve(m, a >> 12, True)
+            finally:
+                m.prot, m.eof = saved, eof
+            entry = (entry & _KEEP) | (pte_flags(saved) or HELD)
+            self.pt.set(a >> 12, entry)
+        return entry
+
+    def _code_written(self, addr: int) -> None:
+        """The kernel writes into a page a CPU may have run code from: the
+        code translated from it is dropped (a CPU's own stores are caught by
+        Unicorn itself)."""
+        for core in self.cores:
+            core.forget_code(page_down(addr), PAGE)
+
+    def set_eof(self, start: int, end: int, eof: int) -> None:
+        """Pages of the mappings in [start, end) from `eof` on lie past
+        their file's end."""
+        for m in self._covering(start, end):
+            m.eof = eof
+
+    def extend(self, start: int, size: int, grow: int) -> None:
+        """Map `grow` bytes after [start, start+size), like the mapping
+        ending there (mremap growing it)."""
+        last = self.find(start + size - 1)
+        self.map(start + size, grow, last.prot, last.name, last.shared, None, last.reserve)
+
     def poke(self, addr: int, data) -> None:
         """Write regardless of guest protection (the loader filling code pages)."""
         pos, length = 0, len(data)
+        view = self.phys.view
         while pos < length:
-            m = self.find(addr + pos)
-            if m is None:
-                raise GuestFault(addr + pos, True)
-            take = min(length - pos, m.end - (addr + pos))
-            off = m.phys + addr + pos - m.start
-            self.phys.view[off:off + take] = data[pos:pos + take]
+            a = addr + pos
+            entry = self._forced_entry(a)
+            if entry & A and not entry & NX:
+                self._code_written(a)
+            take = min(length - pos, PAGE - (a & (PAGE - 1)))
+            off = (entry & FRAME) + (a & (PAGE - 1))
+            view[off:off + take] = data[pos:pos + take]
             pos += take
 
     def read_cstr(self, addr: int, limit: int = 4096) -> bytes:
@@ -365,11 +564,11 @@ class AddressSpace:
         out = b""
         pmap = self.phys.map
         while True:
-            m = self.find(addr)
-            if m is None or not (m.prot & PROT_READ):
-                raise GuestFault(addr)
-            off = m.phys + addr - m.start
-            stop = m.phys + (m.end - m.start)
+            entry = self.pt.get(addr >> 12)
+            if not entry & P:
+                entry = self._kernel_entry(addr, False)
+            off = (entry & FRAME) + (addr & (PAGE - 1))
+            stop = (entry & FRAME) + PAGE
             cap = min(stop, off + limit - len(out) + 1)
             nul = pmap.find(b"\0", off, cap)
             if nul >= 0:
@@ -377,7 +576,7 @@ class AddressSpace:
             out += pmap[off:cap]
             if len(out) > limit:
                 raise ValueError("string too long")
-            addr = m.end
+            addr = (addr | (PAGE - 1)) + 1
 
     def read_u64(self, addr: int) -> int:
         return int.from_bytes(self.read(addr, 8), "little")
@@ -385,8 +584,15 @@ class AddressSpace:
     def write_u64(self, addr: int, value: int) -> None:
         self.write(addr, (value & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
 
+    def resident(self) -> int:
+        """Bytes of frames this address space's pages hold (the zero frame not counted)."""
+        zero = self.phys.zero
+        return PAGE * sum(1 for f in self.pt.all_frames() if f != zero)
+
     def close(self) -> None:
-        for m in list(self._maps):
-            self.phys.free(m.phys, m.end - m.start)
+        for core in self.cores:
+            core.switch_to(None)
+        self.phys.release(self.pt.all_frames())
+        self.pt.close()
         self._starts.clear()
         self._maps.clear()

@@ -89,6 +89,9 @@ def prices(cal: Calibration) -> dict[str, Price]:
         "line_transfer": Price(max(cal.line_transfer_ns, 0.0),
                                "measured: one cache line moving between two cores (ping-pong)"),
         "tlb_shootdown": Price(0.0, "not priced: counted only"),
+        "page_fault": Price(0.0, "not priced: counted only"),
+        "cow_fault": Price(0.0, "not priced: counted only"),
+        "tlb_flush": Price(0.0, "not priced: counted only"),
         "return_checks": Price(cyc, "assumed: one predicted load-and-branch, 1 cycle (the "
                                "cycle itself is measured)"),
     }

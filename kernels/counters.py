@@ -19,14 +19,18 @@ The fields:
   shared_access   accesses to kernel-wide shared structures
   offload         calls marked for (or sent to) the FWK
   return_checks   pending-signal and reschedule checks on the way back
-  tlb_shootdown   mapping changes that had to reach another core of the address space
+  page_fault      pages given a frame on first touch (demand paging), by the CPU or the kernel
+  cow_fault       writes to a shared copy-on-write frame, which copied it
+  tlb_flush       TLB flushes the cores made (after a mapping change or a shootdown)
+  tlb_shootdown   flush requests a core received from another that changed a mapping
   line_transfer   shared cache lines found in another core's cache (modelled, linux.py)
 """
 from __future__ import annotations
 
 FIELDS = ("trap", "function_hook", "in_guest", "mode_switch", "context_switch", "regs_saved",
           "regs_restored", "as_switch", "global_lock", "shared_access", "offload",
-          "return_checks", "tlb_shootdown", "line_transfer")
+          "return_checks", "page_fault", "cow_fault", "tlb_flush", "tlb_shootdown",
+          "line_transfer")
 
 
 class Counters:

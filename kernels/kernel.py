@@ -228,10 +228,20 @@ class Kernel:
         """A CPU fault on `core` running `task`: into the thread's handler for
         the signal, or the end of the process (None: carry on)."""
         fault = core.fault
+        if core.internal_error is not None:
+            e, tb = core.internal_error
+            self.internal_error = (-1, e, tb)
+            return self._internal()
+        if fault.signal == "SIGKILL":           # no frame left: the OOM killer
+            mem = self.part.memory.size >> 20
+            line = (f"azemu: {os.path.basename(self.image.path)}[{task.tid}]: killed (SIGKILL): "
+                    f"out of memory: the {mem} MiB of --mem are exhausted")
+            self.crash_report = line
+            return self._finish(GuestExit(signal=L.SIGKILL, report=line))
         sig = _FAULT_SIGNALS.get(fault.signal, L.SIGSEGV)
         act = task.sigactions[sig]
         if act.handler not in (L.SIG_DFL, L.SIG_IGN) and not task.sigmask & (1 << (sig - 1)):
-            code = 2 if fault.detail.endswith("protection address") else 1
+            code = fault.code or (2 if fault.detail.endswith("protection address") else 1)
             task.pending_delivery.append((sig, code, fault.addr or 0))
             self.deliver_signals(task, core, in_syscall=False)
             if self.exit is not None:
@@ -251,15 +261,16 @@ class Kernel:
             core.stop()
 
     def stats(self) -> Counters:
-        """Counters of the whole instance, in-guest answers included; every
-        mapping change reached each other core of the address space: a TLB
-        shootdown."""
+        """Counters of the whole instance, in-guest answers included, and the
+        memory's, which the cores keep: page faults and copy-on-write faults
+        taken on each (by its guest code or by a syscall it ran), the TLB
+        flushes each made and the shootdowns each received."""
         if self.libos is not None and self.process is not None:
             self.counters[0].in_guest = self.libos.in_guest_calls(self.process)
-        out = total(self.counters)
-        if self.process is not None:
-            out.tlb_shootdown = self.process.mm.mapping_changes * (len(self.part.cores) - 1)
-        return out
+        for c, core in zip(self.counters, self.part.cores):
+            c.page_fault, c.cow_fault = core.page_faults, core.cow_faults
+            c.tlb_flush, c.tlb_shootdown = core.tlb_flushes, core.shootdowns_received
+        return total(self.counters)
 
     def deliver_signals(self, task, core, in_syscall: bool = True, at_libos_entry: bool = False) -> None:
         """Enter the handler of the first pending signal (see kernel_signal).

@@ -179,12 +179,11 @@ class LibOS:
 
     def _array(self, addr: int):
         import ctypes
-        mm = self.mm
-        m = mm.find(addr)
         # the kernel writes there: only into the guest's own writable memory
-        if m is None or m.end - addr < 8 * BLOCK_WORDS or not m.prot & PROT_WRITE:
+        host = self.mm.host_address(addr, 8 * BLOCK_WORDS, write=True)
+        if host is None:
             return None
-        return (ctypes.c_uint64 * BLOCK_WORDS).from_address(mm.phys.base + m.phys + addr - m.start)
+        return (ctypes.c_uint64 * BLOCK_WORDS).from_address(host)
 
     def block(self, task):
         """`task`'s call block: in its TLS once it has a thread pointer, the

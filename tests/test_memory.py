@@ -1,64 +1,142 @@
-"""The physical memory segment, frame allocator and address spaces
-(azemu/memory.py), checked against a real Unicorn core."""
+"""The MMU model: frames (azemu/physmem.py), page tables (azemu/mmu.py) and
+address spaces (azemu/memory.py), checked against real Unicorn cores running
+guest code with paging on."""
 from __future__ import annotations
+
+import struct
 
 import pytest
 
-from azemu.core import Core
+from azemu import ucfast
+from azemu.core import Core, RunResult
 from azemu.memory import PAGE, AddressSpace, GuestFault, OutOfMemory, PhysicalMemory
 
-RW, R = 3, 1
+RW, R, RX = 3, 1, 5
+CODE = 0x400000
 
 
 @pytest.fixture
 def space():
-    phys = PhysicalMemory(64 * PAGE)
-    aspace = AddressSpace(phys, mmap_top=0x100000, mmap_bottom=0x10000)
+    phys = PhysicalMemory(256 * PAGE)
+    aspace = AddressSpace(phys, mmap_top=0x100000000, mmap_bottom=0x10000)
     core = Core()
+    core.attach_memory(phys)
     aspace.attach(core)
+    core.set_syscall_handler(lambda uch, ud: ucfast.emu_stop(core.uch))
+    aspace.map(CODE, PAGE, RX, "code")
+    aspace.poke(CODE, b"\x90")                    # its frame, before any count is read
     yield aspace, core
+    aspace.close()
     phys.close()
 
 
-def test_allocator_first_fit_and_coalesce():
-    phys = PhysicalMemory(16 * PAGE)
-    a = phys.alloc(4 * PAGE)
-    b = phys.alloc(4 * PAGE)
-    assert a == [(PAGE, 4 * PAGE)] and b == [(5 * PAGE, 4 * PAGE)]   # frame 0 is reserved
-    phys.free(PAGE, 4 * PAGE)
-    phys.free(5 * PAGE, 4 * PAGE)
-    assert phys._free == [(PAGE, 15 * PAGE)] and phys.used == PAGE
+def run(core, aspace, code: bytes, **regs):
+    """Run `code` (ending in `syscall`, which stops) on `core`."""
+    if aspace.find(CODE) is None:
+        aspace.map(CODE, PAGE, RX, "code")
+    aspace.poke(CODE, code + b"\x0f\x05")
+    core.flush_tlb()
+    core.regs.write_many(regs)
+    return core.run(CODE)
+
+
+LOAD = b"\x48\x8b\x03"            # mov rax, [rbx]
+STORE = b"\x48\x89\x0b"           # mov [rbx], rcx
+STORE_BYTE = b"\x88\x0b"          # mov [rbx], cl
+CALL = b"\xff\xd3"                # call rbx
+
+
+def test_frames_ascend_and_come_back_zeroed():
+    phys = PhysicalMemory(128 * PAGE)
+    a, b = phys.frame(), phys.frame()
+    assert b == a + PAGE                          # touched in order: contiguous
+    phys.view[a:a + 4] = b"dirt"
+    phys.release([a])
+    assert phys.frame() == a and bytes(phys.view[a:a + 4]) == bytes(4)
+    used = phys.used
+    phys.share(b)
+    phys.release([b])                             # one owner left
+    assert phys.used == used and phys.owners(b) == 1
+    phys.close()
+
+
+def test_contiguous_extents_and_the_limit():
+    phys = PhysicalMemory(200 * PAGE)
+    [(off, ln)] = phys.alloc(16 * PAGE)
+    assert ln == 16 * PAGE and off >= PAGE        # frame 0 is reserved
     with pytest.raises(OutOfMemory):
-        phys.alloc(16 * PAGE)
+        phys.alloc(200 * PAGE)
     phys.close()
 
 
-def test_fragmented_allocation_gathers_pieces():
-    phys = PhysicalMemory(9 * PAGE)
-    blocks = [phys.alloc(PAGE)[0] for _ in range(8)]
-    for off, ln in blocks[::2]:
-        phys.free(off, ln)
-    pieces = phys.alloc(3 * PAGE)
-    assert len(pieces) == 3 and sum(ln for _, ln in pieces) == 3 * PAGE
-    phys.close()
-
-
-def test_freed_frames_come_back_zeroed(space):
-    aspace, core = space
-    aspace.map(0x20000, 2 * PAGE, RW)
-    aspace.write(0x20000, b"x" * 100)
-    aspace.unmap(0x20000, 2 * PAGE)
-    aspace.map(0x20000, 2 * PAGE, RW)
-    assert aspace.read(0x20000, 100) == bytes(100)
-
-
-def test_core_sees_what_the_kernel_writes(space):
+def test_core_and_kernel_see_the_same_frames(space):
     aspace, core = space
     aspace.map(0x30000, PAGE, RW)
-    aspace.write(0x30010, b"shared")
-    assert bytes(core.uc.mem_read(0x30010, 6)) == b"shared"
-    core.uc.mem_write(0x30020, b"back")
-    assert aspace.read(0x30020, 4) == b"back"
+    aspace.write(0x30010, struct.pack("<Q", 0x1122334455667788))
+    assert run(core, aspace, LOAD + b"\x48\x89\x43\x08", rbx=0x30010) == RunResult.STOPPED
+    assert core.regs.read(ucfast.x86.UC_X86_REG_RAX) == 0x1122334455667788
+    assert aspace.read(0x30018, 8) == struct.pack("<Q", 0x1122334455667788)
+
+
+def test_demand_paging_gives_frames_on_first_touch(space):
+    aspace, core = space
+    resident = aspace.resident()
+    aspace.map(0x40000000, 1 << 30, RW, reserve=False)     # 1 GiB: nothing given yet
+    assert aspace.resident() == resident
+    before = aspace.page_faults
+    assert run(core, aspace, STORE, rbx=0x40000000 + 5 * PAGE, rcx=7) == RunResult.STOPPED
+    assert aspace.page_faults == before + 1
+    assert aspace.resident() == resident + PAGE
+    assert aspace.read(0x40000000 + 5 * PAGE, 1) == b"\x07"
+
+
+def test_a_read_first_maps_the_zero_frame_and_a_write_then_copies(space):
+    aspace, core = space
+    resident = aspace.resident()
+    aspace.map(0x50000, 2 * PAGE, RW)
+    assert run(core, aspace, LOAD, rbx=0x50000) == RunResult.STOPPED
+    assert aspace.resident() == resident          # the shared zero frame
+    assert run(core, aspace, STORE, rbx=0x50008, rcx=9) == RunResult.STOPPED
+    assert aspace.resident() == resident + PAGE and aspace.read(0x50008, 1) == b"\x09"
+
+
+@pytest.mark.parametrize("what, prot, code, si_code", [
+    ("read of unmapped", None, LOAD, 1),
+    ("read of PROT_NONE", 0, LOAD, 2),
+    ("write to read-only", R, STORE, 2),
+    ("execute of no-exec", RW, CALL, 2),
+])
+def test_faults_carry_linux_si_codes(space, what, prot, code, si_code):
+    aspace, core = space
+    if prot is not None:
+        aspace.map(0x60000, PAGE, RW)
+        aspace.write(0x60000, b"\xc3")            # ret, so an allowed call returns
+        aspace.protect(0x60000, PAGE, prot)
+    aspace.map(0x7F000, PAGE, RW, "[stack]")
+    assert run(core, aspace, code, rbx=0x60000, rsp=0x80000) == RunResult.FAULT
+    assert core.fault.signal == "SIGSEGV" and core.fault.code == si_code, what
+    assert core.fault.addr == 0x60000
+
+
+def test_protection_changes_keep_contents_and_reach_the_tlb(space):
+    aspace, core = space
+    aspace.map(0x70000, PAGE, RW)
+    assert run(core, aspace, STORE, rbx=0x70000, rcx=0x55) == RunResult.STOPPED   # in the TLB now
+    aspace.protect(0x70000, PAGE, 0)
+    assert run(core, aspace, LOAD, rbx=0x70000) == RunResult.FAULT               # flushed: faults
+    aspace.protect(0x70000, PAGE, RW)
+    assert run(core, aspace, LOAD, rbx=0x70000) == RunResult.STOPPED
+    assert core.regs.read(ucfast.x86.UC_X86_REG_RAX) == 0x55
+
+
+def test_unmap_frees_frames_and_the_page_faults_again(space):
+    aspace, core = space
+    aspace.map(0x80000, 2 * PAGE, RW)
+    run(core, aspace, STORE, rbx=0x80000, rcx=1)
+    used = aspace.phys.used
+    aspace.unmap(0x80000, 2 * PAGE)
+    assert aspace.phys.used == used - PAGE
+    assert run(core, aspace, LOAD, rbx=0x80000) == RunResult.FAULT and core.fault.code == 1
 
 
 def test_partial_unmap_and_protect_split_mappings(space):
@@ -67,37 +145,89 @@ def test_partial_unmap_and_protect_split_mappings(space):
     aspace.write(0x40000, b"a" * (4 * PAGE))
     aspace.unmap(0x41000, PAGE)
     aspace.protect(0x42000, PAGE, R)
-    assert [(m.start, m.end, m.prot) for m in aspace.mappings()] == [
+    assert [(m.start, m.end, m.prot) for m in aspace.mappings() if m.name == "blob"] == [
         (0x40000, 0x41000, RW), (0x42000, 0x43000, R), (0x43000, 0x44000, RW)]
     assert aspace.read(0x43000, 4) == b"aaaa"
     with pytest.raises(GuestFault):
         aspace.read(0x41000, 1)
     with pytest.raises(GuestFault):
         aspace.write(0x42000, b"no")             # read-only for the guest
-    regions = sorted((b, e, p) for b, e, p in core.uc.mem_regions())
-    assert (0x42000, 0x42FFF, R) in regions and all(not (b <= 0x41000 <= e) for b, e, _ in regions)
 
 
-def test_move_keeps_contents_without_copying(space):
+def test_move_keeps_the_frames(space):
     aspace, core = space
     aspace.map(0x50000, 2 * PAGE, RW)
     aspace.write(0x50000, b"moved!")
-    phys_before = aspace.find(0x50000).phys
-    aspace.move(0x50000, 2 * PAGE, 0x70000)
+    frames = aspace.extents(0x50000, 6)
+    aspace.move(0x50000, 2 * PAGE, 0x90000)
     assert aspace.find(0x50000) is None
-    assert aspace.find(0x70000).phys == phys_before
-    assert bytes(core.uc.mem_read(0x70000, 6)) == b"moved!"
+    assert aspace.extents(0x90000, 6) == frames
+    assert run(core, aspace, LOAD, rbx=0x90000) == RunResult.STOPPED
+    assert core.regs.read(ucfast.x86.UC_X86_REG_RAX) & 0xFFFFFFFFFFFF == int.from_bytes(b"moved!", "little")
+
+
+def test_fork_shares_frames_copy_on_write(space):
+    aspace, core = space
+    aspace.map(0xA0000, 2 * PAGE, RW)
+    aspace.write(0xA0000, b"parent")
+    used = aspace.phys.used
+    child = aspace.fork()
+    assert aspace.phys.used - used <= 8 * PAGE    # the child's page tables: no page copied
+    assert run(core, aspace, STORE_BYTE, rbx=0xA0000, rcx=0x41) == RunResult.STOPPED
+    assert aspace.cow_faults == 1
+    assert child.read(0xA0000, 6) == b"parent" and aspace.read(0xA0000, 1) == b"A"
+    child.write(0xA0000, b"child")                # the last owner: no copy needed
+    assert child.cow_faults == 0 and aspace.read(0xA0001, 5) == b"arent"
+    child.close()
+
+
+def test_a_change_sends_shootdowns_to_cores_that_ran_the_space():
+    phys = PhysicalMemory(128 * PAGE)
+    aspace = AddressSpace(phys, mmap_top=0x100000000)
+    cores = [Core(i) for i in range(3)]
+    for c in cores:
+        c.attach_memory(phys)
+        aspace.attach(c)
+        c.set_syscall_handler(lambda uch, ud, c=c: ucfast.emu_stop(c.uch))
+    aspace.map(0x70000, PAGE, RW)
+    run(cores[0], aspace, STORE, rbx=0x70000, rcx=1)
+    run(cores[1], aspace, LOAD, rbx=0x70000)      # core 1 holds the entry too; core 2 never ran
+    aspace.protect(0x70000, PAGE, R)
+    assert cores[0].tlb_stale and cores[1].tlb_stale and not cores[2].tlb_stale
+    assert aspace.shootdowns == 2
+    assert run(cores[1], aspace, STORE, rbx=0x70000, rcx=2) == RunResult.FAULT   # flushed on entry
+    aspace.close()
+    phys.close()
+
+
+def test_commit_limit_and_noreserve(space):
+    aspace, core = space
+    with pytest.raises(OutOfMemory):
+        aspace.map(0x10000000, 1 << 30, RW)       # more than the instance's memory
+    aspace.map(0x10000000, 8 << 30, RW, reserve=False)     # 8 GiB, nothing charged
+    aspace.map(0x400000000, 1 << 30, 0)           # PROT_NONE: nothing charged
+    with pytest.raises(OutOfMemory):
+        aspace.protect(0x400000000, 1 << 30, RW)  # charged when made writable
+
+
+def test_guest_cannot_touch_privileged_state(space):
+    aspace, core = space
+    # mov cr3, rax: at CPL 3 a #GP, so a guest cannot switch page tables
+    assert run(core, aspace, b"\x0f\x22\xd8", rax=0) == RunResult.FAULT
+    assert core.fault.signal == "SIGSEGV" and "general protection" in core.fault.detail
 
 
 def test_find_free_is_top_down(space):
     aspace, _ = space
     a = aspace.find_free(PAGE)
-    assert a == 0x100000 - PAGE
+    assert a == 0x100000000 - PAGE
     aspace.map(a, PAGE, RW)
     assert aspace.find_free(PAGE) == a - PAGE
+    aspace.unmap(a, PAGE)
+    assert aspace.find_free(PAGE) == a            # the gap above is found again
 
 
-def test_read_cstr_across_mappings(space):
+def test_read_cstr_across_pages(space):
     aspace, _ = space
     aspace.map(0x60000, PAGE, RW)
     aspace.map(0x61000, PAGE, RW)                # a separate mapping, other frames

@@ -106,7 +106,7 @@ def test_contention_grows_with_cores_on_linux_only():
             out, st = run_program(exe, [exe, str(n), "300"], {}, mode=mode, ncores=n, memory=256 << 20)
             assert out.exit_status == 0
             per_call[mode, n] = st.line_transfer / st.syscalls
-            assert st.tlb_shootdown == (0 if n == 1 else st.tlb_shootdown) and (n == 1 or st.tlb_shootdown > 0)
+            assert n > 1 or st.tlb_shootdown == 0          # one core: nobody to send one to
     assert per_call["linux", 1] == 0 < per_call["linux", 2] < per_call["linux", 4]
     assert per_call["lwk", 1] == per_call["lwk", 2] == per_call["lwk", 4] == 0
 

@@ -2,9 +2,14 @@
 msync (Linux mm/mmap.c, mm/mprotect.c, mm/mremap.c, mm/madvise.c, mm/msync.c).
 
 Each is argument checking in Linux's order followed by one operation on the
-process's `AddressSpace` (azemu/memory.py), which applies it to every core.
+process's `AddressSpace` (azemu/memory.py): a change of its VMAs and page
+tables, with a TLB shootdown where a core may hold old entries.  Anonymous
+memory gets frames on first touch; private writable memory is charged
+against the commit limit (--mem) when mapped, except with MAP_NORESERVE.
 
-File mappings are filled from the file when they are made.  A MAP_SHARED file
+A character device (/dev/zero) maps as anonymous memory, shared or private,
+as on Linux.  File mappings are filled from the file when they are made;
+pages past the end of the file give SIGBUS when touched.  A MAP_SHARED file
 mapping also remembers its file: its contents are written back to the file
 on msync, on munmap and when the process ends (not page by page as Linux's
 page cache would, so another process reading the file meanwhile sees it late).
@@ -17,7 +22,7 @@ from ..abi import linux as L
 from ..abi.linux_errno import EACCES, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
-from ..fwk.channel import FWK_DUP, KIND_FILE
+from ..fwk.channel import FWK_DUP, KIND_CHAR, KIND_FILE
 from .util import s32, s64
 
 _MAX_LEN = L.TASK_SIZE
@@ -71,7 +76,9 @@ def mmap(p, addr, length, prot, flags, fd, offset):
         raise LinuxError(EINVAL)
     if not anon:
         acc = f.flags & L.O_ACCMODE
-        if f.kind not in (KIND_FILE,):
+        if f.kind == KIND_CHAR and f.path == b"/dev/zero":
+            anon = True                          # /dev/zero: anonymous memory
+        elif f.kind not in (KIND_FILE,):
             raise LinuxError(ENODEV)
         if acc == L.O_WRONLY or (kind != L.MAP_PRIVATE and prot & L.PROT_WRITE and acc != L.O_RDWR):
             raise LinuxError(EACCES)
@@ -88,21 +95,26 @@ def mmap(p, addr, length, prot, flags, fd, offset):
         start = mm.find_free(size, addr)
         if start is None:
             raise LinuxError(ENOMEM)
-    name = "" if anon else f.path.decode(errors="replace")
+    name = "" if f is None else ("/dev/zero (deleted)" if anon else f.path.decode(errors="replace"))
+    shared = kind != L.MAP_PRIVATE
+    reserve = not flags & L.MAP_NORESERVE
     try:
         if anon:
-            mm.map(start, size, prot, name)
+            mm.map(start, size, prot, name, shared=shared, reserve=reserve)
         else:
-            mm.map(start, size, L.PROT_READ | L.PROT_WRITE, name)
+            mm.map(start, size, prot, name, shared=shared, reserve=reserve)
             try:
                 p.scratch.reset()
-                iov, n = p.scratch.iov(mm.extents(start, length, write=True))
-                p.io.call(NR["preadv"], f.hfd, iov, n, offset)    # straight into the frames
+                ext = mm.extents(start, length, write=True, force=True)
+                iov, n = p.scratch.iov(ext)
+                got = p.io.call(NR["preadv"], f.hfd, iov, n, offset)   # straight into the frames
             except LinuxError:
                 mm.unmap(start, size)
                 raise
-            if prot != L.PROT_READ | L.PROT_WRITE:
-                mm.protect(start, size, prot)
+            eof = start + page_up(got)
+            if eof < start + size:               # past the end of the file: SIGBUS
+                mm.discard(eof, start + size - eof)
+                mm.set_eof(start, start + size, eof)
             if kind != L.MAP_PRIVATE:
                 p.shared_files.append([start, length, p.io.call(FWK_DUP, f.hfd) & 0xFFFFFFFF, offset])
     except OutOfMemory:
@@ -149,7 +161,10 @@ def mprotect(p, addr, length, prot):
     prot = _prot(s32(prot))
     if not p.mm.fully_mapped(addr, addr + size):
         raise LinuxError(ENOMEM)
-    p.mm.protect(addr, size, prot)
+    try:
+        p.mm.protect(addr, size, prot)
+    except OutOfMemory:
+        raise LinuxError(ENOMEM) from None
     return 0
 
 
@@ -187,14 +202,14 @@ def mremap(p, old_addr, old_size, new_size, flags, new_addr):
             dest = None
         if dest is not None:
             if flags & L.MREMAP_DONTUNMAP:       # the old range stays, empty
-                mm.map(old_addr, old_size, prot, name)
+                mm.map(old_addr, old_size, prot, name, reserve=False)
             return dest
         if new_size <= old_size:
             if new_size < old_size:
                 mm.unmap(old_addr + new_size, old_size - new_size)
             return old_addr
         if mm.is_free(old_addr + old_size, old_addr + new_size):
-            mm.map(old_addr + old_size, new_size - old_size, prot, name)
+            mm.extend(old_addr, old_size, new_size - old_size)
             return old_addr
         if not flags & L.MREMAP_MAYMOVE:
             raise LinuxError(ENOMEM)
@@ -212,7 +227,7 @@ def _move(mm, old, old_size, new_size, dest, prot, name):
     if old_size > keep:
         mm.unmap(old + keep, old_size - keep)
     if new_size > keep:
-        mm.map(dest + keep, new_size - keep, prot, name)
+        mm.extend(dest, keep, new_size - keep)
     return dest
 
 

@@ -1,0 +1,217 @@
+"""x86-64 four-level page tables, kept in guest-physical memory.
+
+The MMU model of azemu: every core maps its instance's physical segment once
+(azemu/physmem.py) and runs with paging on (CR0.PG, CR4.PAE, EFER.LME/NXE),
+so the CPU model itself walks these tables on a TLB miss — no Python runs
+on a miss.  Python runs only on a page fault (#PF), which the core reports
+to the address space owning its CR3 (azemu/memory.py).
+
+A `PageTable` is the tables of one address space: the PML4 (CR3), and the
+directory and leaf tables made on demand.  Leaf tables are found by a dict
+keyed by virtual page number >> 9 and read and written through one numpy
+view of the segment, so a range (an mprotect, an munmap) is a slice per
+2 MiB rather than a loop over pages.
+
+Entry bits are the hardware's (Intel SDM vol. 3, 4.5).  Bits 9-11 are free
+for software when the entry is present, and every bit but 0 is free when it
+is not; azemu uses two:
+
+* `COW` — the page is write-protected because its frame is shared (after a
+  fork, or the zero frame): a write fault copies it.
+* `HELD` — on a not-present entry: a frame is kept for a page the guest may
+  not touch (PROT_NONE), so that its contents survive an mprotect back.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+P, W, U, A, D = 0x1, 0x2, 0x4, 0x20, 0x40
+COW, HELD = 1 << 9, 1 << 10
+NX = 1 << 63
+FRAME = 0x000FFFFFFFFFF000
+ENTRIES = 512
+SMALL = 32                     # ranges up to this many entries: no numpy
+
+# #PF error code bits (Intel SDM vol. 3, 4.7)
+PF_PRESENT, PF_WRITE, PF_USER, PF_FETCH = 0x1, 0x2, 0x4, 0x10
+
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
+
+
+def pte_flags(prot: int) -> int:
+    """The leaf entry bits for a page the guest may access with `prot`
+    (0 for PROT_NONE: the entry is not present)."""
+    if not prot & 7:
+        return 0
+    flags = P | U
+    if prot & PROT_WRITE:
+        flags |= W
+    if not prot & PROT_EXEC:
+        flags |= NX
+    return flags
+
+
+class PageTable:
+    """The page tables of one address space, in the frames of `phys`."""
+
+    def __init__(self, phys):
+        self.phys = phys
+        # One uint64 view over the whole segment: entry i of the table in
+        # frame f is q[f // 8 + i].
+        self.q = np.frombuffer(phys.map, dtype=np.uint64)
+        # The same words one at a time: a memoryview is several times faster
+        # than numpy for a single entry, numpy many times faster for a range.
+        self.w = phys.view.cast("Q")
+        self.root = phys.frame()
+        self.tables = 1
+        self._dirs: dict[tuple[int, int], int] = {}   # (level, va >> shift) -> frame
+        self.leaves: dict[int, int] = {}              # vpn >> 9 -> index of entry 0
+
+    # ---- tables ---------------------------------------------------------------------
+    def _table(self, level: int, va: int) -> int:
+        """The frame of the level-`level` table covering `va` (3: PDPT,
+        2: PD, 1: leaf), made on demand."""
+        if level == 4:
+            return self.root
+        shift = 12 + 9 * level
+        key = (level, va >> shift)
+        t = self._dirs.get(key)
+        if t is None:
+            parent = self._table(level + 1, va)
+            t = self.phys.frame()
+            self.tables += 1
+            slot = (parent >> 3) + ((va >> shift) & 511)
+            self.w[slot] = t | P | W | U
+            self._dirs[key] = t
+        return t
+
+    def leaf(self, vpn: int, create: bool = True) -> int | None:
+        """The q index of the entry for page `vpn` of its leaf table's entry 0."""
+        base = self.leaves.get(vpn >> 9)
+        if base is None:
+            if not create:
+                return None
+            base = self._table(1, vpn << 12) >> 3
+            self.leaves[vpn >> 9] = base
+        return base
+
+    # ---- entries ----------------------------------------------------------------------
+    def get(self, vpn: int) -> int:
+        base = self.leaves.get(vpn >> 9)
+        return 0 if base is None else self.w[base + (vpn & 511)]
+
+    def set(self, vpn: int, entry: int) -> None:
+        self.w[self.leaf(vpn) + (vpn & 511)] = entry
+
+    def spans(self, vpn: int, end: int):
+        """(q slice start, q slice end, first vpn) for the existing leaf
+        tables covering pages [vpn, end)."""
+        leaves = self.leaves
+        while vpn < end:
+            stop = min(end, (vpn | 511) + 1)
+            base = leaves.get(vpn >> 9)
+            if base is not None:
+                yield base + (vpn & 511), base + (vpn & 511) + (stop - vpn), vpn
+            vpn = stop
+
+    def present(self, vpn: int, end: int):
+        """(vpn, entry) for every non-empty entry in pages [vpn, end)."""
+        q = self.q
+        for a, b, first in self.spans(vpn, end):
+            block = q[a:b]
+            for i in np.flatnonzero(block).tolist():
+                yield first + i, int(block[i])
+
+    def take(self, vpn: int, end: int) -> tuple[list[int], bool, bool]:
+        """Empty pages [vpn, end): the frames they held, whether any entry
+        had been used by a CPU (its accessed bit: it may be in a TLB), and
+        whether any of those was executable (a CPU may have translated code
+        from its frame)."""
+        q, w = self.q, self.w
+        frames, used, code = [], False, False
+        for a, b, _ in self.spans(vpn, end):
+            if b - a <= SMALL:
+                for i in range(a, b):
+                    e = w[i]
+                    if e:
+                        frames.append(e & FRAME)
+                        if e & A:
+                            used = True
+                            code = code or (e & P and not e & NX)
+                        w[i] = 0
+                continue
+            block = q[a:b]
+            nz = block[block != 0]
+            if nz.size:
+                frames += (nz & np.uint64(FRAME)).tolist()
+                acc = (nz & np.uint64(A)) != 0
+                used = used or bool(acc.any())
+                code = code or bool((acc & ((nz & np.uint64(P)) != 0)
+                                     & ((nz & np.uint64(NX)) == 0)).any())
+                block[:] = 0
+        return frames, used, code
+
+    def reprotect(self, vpn: int, end: int, prot: int) -> bool:
+        """Give the pages [vpn, end) that hold a frame the entry bits for
+        `prot` (shared frames stay write-protected); True if an entry that a
+        TLB may hold lost a right."""
+        q, w = self.q, self.w
+        iflags = pte_flags(prot) or HELD
+        for a, b, _ in self.spans(vpn, end):
+            if b - a > SMALL:
+                break
+        else:                                  # small: one entry at a time
+            lost = False
+            for a, b, _ in self.spans(vpn, end):
+                for i in range(a, b):
+                    old = w[i]
+                    if not old:
+                        continue
+                    new = (old & (FRAME | A | D | COW)) | iflags
+                    if new & COW:
+                        new &= ~W
+                    if old & P and old & A and ((old & ~new) & (P | W) or (new & ~old) & NX):
+                        lost = True
+                    w[i] = new
+            return lost
+        flags = np.uint64(pte_flags(prot))
+        keep = np.uint64(FRAME | A | D | COW)
+        cow_w = np.uint64(W)
+        present_bit = np.uint64(P)
+        held = np.uint64(HELD)
+        lost = False
+        for a, b, _ in self.spans(vpn, end):
+            block = q[a:b]
+            idx = np.flatnonzero(block)
+            if not idx.size:
+                continue
+            old = block[idx]
+            new = (old & keep) | flags
+            if not flags:
+                new |= held
+            new[(new & np.uint64(COW)) != 0] &= ~cow_w
+            accessed = (old & np.uint64(A)) != 0
+            lost_rights = ((old & ~new) & np.uint64(P | W)) | ((new & ~old) & np.uint64(NX))
+            weaker = ((old & present_bit) != 0) & (lost_rights != 0)
+            lost = lost or bool((accessed & weaker).any())
+            block[idx] = new
+        return lost
+
+    def all_frames(self) -> list[int]:
+        """The frames every entry holds."""
+        q, out = self.q, []
+        for base in self.leaves.values():
+            block = q[base:base + ENTRIES]
+            nz = block[block != 0]
+            if nz.size:
+                out += (nz & np.uint64(FRAME)).tolist()
+        return out
+
+    def close(self) -> None:
+        """Free the tables' own frames (the pages' are the owner's to release)."""
+        tables = [self.root] + list(self._dirs.values())
+        for t in tables:
+            self.q[t >> 3:(t >> 3) + ENTRIES] = 0
+        self.phys.release(tables)
+        self._dirs.clear()
+        self.leaves.clear()

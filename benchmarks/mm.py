@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""What a mapping change costs the emulator: flat in mappings and in cores (issue #9).
+
+guest_bins/bin/glibc/mm_ops first makes NMAPS one-page mappings (alternately
+read-only and read-write, each touched, so none merge), starts THREADS-1
+threads that touch the address space and then wait on a barrier (so with
+THREADS = cores every core holds the address space and must receive each
+change: a TLB shootdown), then makes CALLS changes of one kind:
+
+* mprotect — one page of a two-page mapping flipped between R and RW (and
+  written after each RW): one page-table update and a flush per call;
+* mmap     — mmap one page, write it (a demand page fault), munmap it;
+* getpid   — the reference: one trapped syscall, in the same configuration.
+
+Per call = (t(CALLS) - t(0)) / CALLS, the run alone (loading excluded), the
+median of --repeat pairs, for NMAPS in {10, 1000, 10000} and cores in
+{1, 4, 16, 64}.  Target (issue #9): every mprotect and mmap+munmap figure
+within 3x of the getpid figure of the same row — flat in mappings and cores.
+
+    python benchmarks/mm.py [--calls 2000] [--repeat 3] [--mode linux] [--json FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from azemu.bench import timed_run  # noqa: E402
+from kernels import Kernel  # noqa: E402
+
+PROGRAM = os.path.join(ROOT, "guest_bins/bin/glibc/mm_ops")
+OPS = ("getpid", "mprotect", "mmap")
+
+
+def run(mode, op, nmaps, calls, cores):
+    k, dt, out = timed_run(lambda: Kernel(mode=mode, ncores=cores, memory=1 << 30),
+                           PROGRAM, [op, str(nmaps), str(calls), str(cores)])
+    stats = k.stats().as_dict()
+    k.close()
+    if out.exit_status != 0:
+        raise SystemExit(f"mm_ops {op} {nmaps} {calls} {cores} failed: {out}")
+    return dt, stats
+
+
+def per_call(mode, op, nmaps, calls, cores, repeat):
+    xs, stats = [], None
+    for _ in range(repeat):
+        t0, _ = run(mode, op, nmaps, 0, cores)
+        tn, stats = run(mode, op, nmaps, calls, cores)
+        xs.append((tn - t0) / calls * 1e6)
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "runs": xs,
+            "tlb_shootdown": stats["tlb_shootdown"], "tlb_flush": stats["tlb_flush"],
+            "page_fault": stats["page_fault"]}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--calls", type=int, default=2000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--mode", default="linux", choices=("linux", "lwk", "unikernel"))
+    ap.add_argument("--maps", default="10,1000,10000")
+    ap.add_argument("--cores", default="1,4,16,64")
+    ap.add_argument("--json")
+    a = ap.parse_args(argv)
+    maps = [int(x) for x in a.maps.split(",")]
+    cores = [int(x) for x in a.cores.split(",")]
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+    console = Console(width=130)
+    rows = []
+    with Progress(console=console, transient=True) as prog:
+        task = prog.add_task("mm", total=len(maps) * len(cores) * len(OPS))
+        for nm in maps:
+            for nc in cores:
+                row = {"maps": nm, "cores": nc}
+                for op in OPS:
+                    row[op] = per_call(a.mode, op, nm, a.calls, nc, a.repeat)
+                    prog.advance(task)
+                row["mprotect_vs_getpid"] = row["mprotect"]["median"] / row["getpid"]["median"]
+                row["mmap_vs_getpid"] = row["mmap"]["median"] / row["getpid"]["median"]
+                rows.append(row)
+    worst = max(max(r["mprotect_vs_getpid"], r["mmap_vs_getpid"]) for r in rows)
+    res = {"params": vars(a), "rows": rows, "worst_ratio": worst, "target": 3.0}
+    t = Table(title=f"mapping changes, mode {a.mode}: emulator µs per call (median of {a.repeat}), "
+                    f"{a.calls} calls")
+    for col in ("mappings", "cores", "getpid", "mprotect", "vs getpid", "mmap+munmap",
+                "vs getpid", "shootdowns/call"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        t.add_row(f"{r['maps']:,}", str(r["cores"]), f"{r['getpid']['median']:.2f}",
+                  f"{r['mprotect']['median']:.2f}", f"{r['mprotect_vs_getpid']:.2f}x",
+                  f"{r['mmap']['median']:.2f}", f"{r['mmap_vs_getpid']:.2f}x",
+                  f"{r['mprotect']['tlb_shootdown'] / max(1, a.calls):.1f}")
+    console.print(t)
+    console.print(f"worst ratio to getpid: {worst:.2f}x (target <= 3x: "
+                  + ("[green]met[/])" if worst <= 3 else "[red]missed[/])"))
+    if a.json:
+        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
