@@ -584,6 +584,12 @@ class AddressSpace:
     def write_u64(self, addr: int, value: int) -> None:
         self.write(addr, (value & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
 
+    def resident_pages(self, start: int, length: int) -> bytes:
+        """One byte a page of [start, start+length): 1 where it has a frame."""
+        get = self.pt.get
+        return bytes(1 if get(vpn) & (P | HELD) else 0
+                     for vpn in range(start >> 12, (start + length + PAGE - 1) >> 12))
+
     def resident(self) -> int:
         """Bytes of frames this address space's pages hold (the zero frame not counted)."""
         zero = self.phys.zero

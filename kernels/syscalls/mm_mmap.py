@@ -16,7 +16,7 @@ page cache would, so another process reading the file meanwhile sees it late).
 """
 from __future__ import annotations
 
-from azemu.memory import PAGE, OutOfMemory, page_up
+from azemu.memory import PAGE, GuestFault, OutOfMemory, page_up
 
 from ..abi import linux as L
 from ..abi.linux_errno import EACCES, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM
@@ -41,6 +41,17 @@ def _prot(prot: int, strict: bool = True) -> int:
     if prot & (L.PROT_WRITE | L.PROT_EXEC):      # x86 cannot map write- or exec-only
         prot |= L.PROT_READ
     return prot
+
+
+_DEV_ZERO = 0x105                                # makedev(1, 5)
+_ST_RDEV = 40                                    # offset in x86-64 struct stat
+
+
+def _rdev(p, f) -> int:
+    p.scratch.reset()
+    buf = p.scratch.alloc(L.STAT.size)
+    p.io.call(NR["fstat"], f.hfd, buf)
+    return int.from_bytes(p.scratch.get(buf + _ST_RDEV, 8), "little")
 
 
 def brk(p, addr):
@@ -76,7 +87,7 @@ def mmap(p, addr, length, prot, flags, fd, offset):
         raise LinuxError(EINVAL)
     if not anon:
         acc = f.flags & L.O_ACCMODE
-        if f.kind == KIND_CHAR and f.path == b"/dev/zero":
+        if f.kind == KIND_CHAR and _rdev(p, f) == _DEV_ZERO:
             anon = True                          # /dev/zero: anonymous memory
         elif f.kind not in (KIND_FILE,):
             raise LinuxError(ENODEV)
@@ -95,7 +106,7 @@ def mmap(p, addr, length, prot, flags, fd, offset):
         start = mm.find_free(size, addr)
         if start is None:
             raise LinuxError(ENOMEM)
-    name = "" if f is None else ("/dev/zero (deleted)" if anon else f.path.decode(errors="replace"))
+    name = "" if f is None else ("/dev/zero (deleted)" if anon else (f.path or b"").decode(errors="replace"))
     shared = kind != L.MAP_PRIVATE
     reserve = not flags & L.MAP_NORESERVE
     try:
@@ -259,6 +270,22 @@ def msync(p, addr, length, flags):
         raise LinuxError(ENOMEM)
     if p.shared_files:
         write_back(p, addr, addr + page_up(length))
+    return 0
+
+
+def mincore(p, addr, length, vec):
+    """One byte a page: 1 where the page has a frame (Linux: is in memory)."""
+    if addr & (PAGE - 1):
+        raise LinuxError(EINVAL)
+    size = page_up(length)
+    if addr + size > L.TASK_SIZE or addr + size < addr:
+        raise LinuxError(ENOMEM)
+    if not p.mm.fully_mapped(addr, addr + size):
+        raise LinuxError(ENOMEM)
+    try:
+        p.mm.write(vec, p.mm.resident_pages(addr, size))
+    except GuestFault:
+        raise LinuxError(EFAULT) from None
     return 0
 
 

@@ -140,12 +140,13 @@ TABLE = [
     Supported("getcwd", fs_fcntl.getcwd),
     # mm/
     Supported("brk", mm_mmap.brk),
-    Partial("mmap", mm_mmap.mmap, "MAP_SHARED file mappings are written back on msync, munmap and exit, not continuously"),
+    Partial("mmap", mm_mmap.mmap, "demand-paged; MAP_SHARED file mappings are written back on msync, munmap and exit, not kept coherent with the file"),
     Supported("munmap", mm_mmap.munmap),
     Supported("mprotect", mm_mmap.mprotect),
     Supported("mremap", mm_mmap.mremap),
     Supported("madvise", mm_mmap.madvise),
     Supported("msync", mm_mmap.msync),
+    Supported("mincore", mm_mmap.mincore),
     Supported("mlock", mm_mmap.mlock),
     Supported("munlock", mm_mmap.munlock),
     # arch/x86/kernel/process_64.c

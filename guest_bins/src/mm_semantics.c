@@ -1,0 +1,135 @@
+/* mm_semantics [FILE]: Linux memory semantics, one line per check, the same
+ * natively and under azemu.  Faults are caught by a SA_SIGINFO handler that
+ * records the signal, si_code and where si_addr lies, then jumps back.
+ * FILE (default /tmp/mm_semantics.dat) is created, used and removed. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static sigjmp_buf back;
+static volatile int got_sig, got_code;
+static volatile long got_off;
+static char *expect_base;
+
+static void on_fault(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    got_sig = sig;
+    got_code = si->si_code;
+    got_off = (char *)si->si_addr - expect_base;
+    siglongjmp(back, 1);
+}
+
+static const char *code_name(int sig, int code) {
+    if (sig == SIGSEGV && code == SEGV_MAPERR) return "SEGV_MAPERR";
+    if (sig == SIGSEGV && code == SEGV_ACCERR) return "SEGV_ACCERR";
+    if (sig == SIGBUS && code == BUS_ADRERR) return "BUS_ADRERR";
+    return "other";
+}
+
+enum { READ, WRITE, EXEC };
+
+/* Touch base+off as `how`; report what happened. */
+static void probe(const char *what, char *base, long off, int how) {
+    got_sig = 0;
+    expect_base = base;
+    if (sigsetjmp(back, 1) == 0) {
+        volatile char *p = base + off;
+        if (how == READ) {
+            char c = *p;
+            (void)c;
+        } else if (how == WRITE) {
+            *p = 1;
+        } else {
+            ((void (*)(void))(base + off))();
+        }
+        printf("%s: no fault\n", what);
+    } else {
+        printf("%s: %s %s at +%ld\n", what, got_sig == SIGSEGV ? "SIGSEGV" : got_sig == SIGBUS ? "SIGBUS" : "?",
+               code_name(got_sig, got_code), got_off);
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *path = argc > 1 ? argv[1] : "/tmp/mm_semantics.dat";
+    long pg = sysconf(_SC_PAGESIZE);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
+
+    /* protections really fault, with the right si_code */
+    char *a = mmap(NULL, 3 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    a[0] = 'x';
+    a[pg] = 0xc3;                                   /* ret */
+    mprotect(a, pg, PROT_NONE);
+    probe("read PROT_NONE", a, 8, READ);
+    probe("write PROT_NONE", a, 8, WRITE);
+    mprotect(a, pg, PROT_READ);
+    probe("read read-only", a, 8, READ);
+    probe("write read-only", a, 8, WRITE);
+    probe("execute no-exec", a, pg, EXEC);
+    munmap(a + 2 * pg, pg);
+    probe("read unmapped", a, 2 * pg + 16, READ);
+    mprotect(a, pg, PROT_READ | PROT_WRITE);
+    printf("contents kept across PROT_NONE: %s\n", a[0] == 'x' ? "yes" : "no");
+
+    /* reservations cost nothing until touched */
+    char *big = mmap(NULL, 1L << 30, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    printf("1 GiB PROT_NONE NORESERVE: %s\n", big == MAP_FAILED ? "failed" : "ok");
+    probe("read inside the reservation", big, 12345 * pg, READ);
+    if (mprotect(big + 64 * pg, 4 * pg, PROT_READ | PROT_WRITE) == 0) {
+        big[64 * pg + 1] = 7;
+        printf("part made writable and written: %d\n", big[64 * pg + 1]);
+    }
+    unsigned char vec[4];
+    mincore(big + 64 * pg, 4 * pg, vec);
+    printf("mincore of it: %d %d %d %d\n", vec[0] & 1, vec[1] & 1, vec[2] & 1, vec[3] & 1);
+    munmap(big, 1L << 30);
+
+    /* madvise(DONTNEED) zeroes private anonymous memory */
+    char *z = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    memset(z, 'z', 2 * pg);
+    madvise(z, pg, MADV_DONTNEED);
+    printf("after MADV_DONTNEED: first page %d, second page %c\n", z[10], z[pg + 10]);
+
+    /* mremap grows in place or moves, keeping contents */
+    char *r = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    strcpy(r, "remapped");
+    mmap(r + pg, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);   /* block growth in place */
+    char *r2 = mremap(r, pg, 4 * pg, MREMAP_MAYMOVE);
+    printf("mremap moved: %s, contents: %s, new part zero: %s\n", r2 != r ? "yes" : "no", r2,
+           r2[3 * pg] == 0 ? "yes" : "no");
+    r2[3 * pg] = 1;
+
+    /* shared anonymous and /dev/zero mappings */
+    char *sh = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    printf("shared anonymous: %s\n", sh == MAP_FAILED ? "failed" : (sh[5] == 0 && (sh[5] = 3) ? "zero, writable" : "?"));
+    int zfd = open("/dev/zero", O_RDWR);
+    char *dz = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, zfd, 0);
+    printf("MAP_SHARED /dev/zero: %s\n", dz == MAP_FAILED ? "failed" : (dz[pg] == 0 && (dz[pg] = 4) ? "zero, writable" : "?"));
+    char *dp = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE, zfd, 0);
+    printf("MAP_PRIVATE /dev/zero: %s\n", dp == MAP_FAILED ? "failed" : (dp[0] == 0 ? "zero" : "?"));
+    close(zfd);
+
+    /* a file mapping past end-of-file */
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (write(fd, "hello", 5) != 5) return 1;
+    char *f = mmap(NULL, 3 * pg, PROT_READ, MAP_PRIVATE, fd, 0);
+    printf("file page: %.5s, rest of the page zero: %s\n", f, f[100] == 0 ? "yes" : "no");
+    probe("read past EOF", f, pg + 10, READ);
+    probe("read past EOF, third page", f, 2 * pg, READ);
+    printf("msync: %d\n", msync(f, pg, MS_SYNC));
+    munmap(f, 3 * pg);
+    close(fd);
+    unlink(path);
+    printf("done\n");
+    return 0;
+}
