@@ -44,7 +44,7 @@ VARIANTS = [
 ]
 
 
-def timed_run(make_kernel, path: str, args: list[str]):
+def timed_run(make_kernel, path: str, args: list[str], envp: list[bytes] | None = None):
     """Make a kernel, exec `path` with `args` and run it, with the guest's
     stdout sent to /dev/null; returns (the kernel, seconds of the run alone,
     how it ended).  The kernel is made inside the redirection because its
@@ -54,7 +54,7 @@ def timed_run(make_kernel, path: str, args: list[str]):
     os.dup2(devnull, 1)
     try:
         kernel = make_kernel()
-        kernel.exec(path, [os.fsencode(path)] + [os.fsencode(a) for a in args], [])
+        kernel.exec(path, [os.fsencode(path)] + [os.fsencode(a) for a in args], envp or [])
         t = time.perf_counter()
         out = kernel.run()
         return kernel, time.perf_counter() - t, out

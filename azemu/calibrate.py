@@ -19,6 +19,10 @@ from pathlib import Path
 from . import resources
 
 
+_FIGURES = ("cycle_ns", "getpid_ns", "call_ns", "reg_ns", "lock_ns", "line_transfer_ns",
+            "page_fault_ns", "cow_fault_ns", "shootdown_ns")
+
+
 def cache_path() -> Path:
     base = os.environ.get("AZEMU_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "azemu")
     return Path(base) / "calibration.json"
@@ -45,8 +49,10 @@ def load_or_measure(fresh: bool = False) -> dict:
     path = cache_path()
     if not fresh and path.exists():
         try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
+            data = json.loads(path.read_text())
+            if all(k in data["figures"] for k in _FIGURES):
+                return data                  # else made by an older azemu: measure again
+        except (OSError, ValueError, KeyError, TypeError):
             pass
     data = measure()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -120,6 +120,57 @@ def startup_table(quiet, busy):
     return "\n".join(out)
 
 
+def mm_table(mm):
+    out = ["| mappings | cores | getpid µs | mprotect µs | vs getpid | mmap+munmap µs | vs getpid | "
+           "mprotect: flushes, shootdowns / call | mmap+munmap: faults, shootdowns / call |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in mm["rows"]:
+        p, m = r["mprotect"], r["mmap"]
+        out.append(f"| {r['maps']:,} | {r['cores']} | {r['getpid']['median']:.2f} | {p['median']:.2f} | "
+                   f"{r['mprotect_vs_getpid']:.2f}x | {m['median']:.2f} | {r['mmap_vs_getpid']:.2f}x | "
+                   f"{p['tlb_flush']:.2f}, {p['tlb_shootdown']:.2f} | {m['page_fault']:.2f}, "
+                   f"{m['tlb_shootdown']:.2f} |")
+    worst_p = max(r["mprotect_vs_getpid"] for r in mm["rows"])
+    worst_m = max(r["mmap_vs_getpid"] for r in mm["rows"])
+    out += ["", f"Mode {mm['params']['mode']}, {mm['params']['calls']:,} calls, median of "
+            f"{mm['params']['repeat']}. Worst ratio to getpid: mprotect **{worst_p:.2f}x**, "
+            f"mmap+munmap (two syscalls and a page fault) **{worst_m:.2f}x** (target ≤ 3x: "
+            f"{'met' if worst_p <= 3 else 'missed'} for mprotect, "
+            f"{'met' if worst_m <= 3 else 'missed'} for the pair)."]
+    return "\n".join(out)
+
+
+def threads_table(ts):
+    out = []
+    for prog, rows in ts["programs"].items():
+        out += [f"`{prog} N`:", "", "| N | native s | qemu-user s | azemu s | azemu / qemu | azemu vs N=1 |",
+                "|---|---|---|---|---|---|"]
+        for r in rows:
+            out.append(f"| {r['n']} | {r['native']:.3f} | {r.get('qemu', float('nan')):.3f} | "
+                       f"{r['azemu']:.3f} | {r.get('azemu_vs_qemu', float('nan')):.2f}x | "
+                       f"{r['azemu'] / rows[0]['azemu']:.1f}x |")
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def memory_table(mh):
+    out = ["| workload | native s | qemu-user s | bare Unicorn s | azemu s | azemu / qemu | "
+           "azemu / bare | bare / qemu | time in Unicorn |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def c(r, k):
+        return f"{r[k]['median']:.2f}" if k in r else "–"
+
+    def q(r, x, y):
+        return f"{r[x]['median'] / r[y]['median']:.2f}x" if x in r and y in r else "–"
+    for group in ("programs", "raw"):
+        for name, r in mh[group].items():
+            share = f"{r['unicorn_share']:.1%}" if "unicorn_share" in r else "–"
+            out.append(f"| {name} | {c(r, 'native')} | {c(r, 'qemu')} | {c(r, 'bare_unicorn')} | "
+                       f"{c(r, 'azemu')} | {q(r, 'azemu', 'qemu')} | {q(r, 'azemu', 'bare_unicorn')} | "
+                       f"{q(r, 'bare_unicorn', 'qemu')} | {share} |")
+    return "\n".join(out)
+
+
 def main():
     readme = HERE / "README.md"
     text = readme.read_text()
@@ -133,10 +184,16 @@ def main():
     for name, body in (("floor", floor_table(fl)), ("getpid", getpid_table(gp)),
                        ("calibration", calibration_table(gp)), ("offload", offload_tables(of)),
                        ("scaling", scaling_table(sc)), ("multikernel", multikernel_table(mk)),
-                       ("startup", startup_table(su, sb))):
+                       ("startup", startup_table(su, sb)),
+                       ("mm", mm_table(_load("mm"))), ("threads", threads_table(_load("threads_scaling"))),
+                       ("memory", memory_table(_load("memory_heavy")))):
         text = re.sub(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->",
                       f"<!-- {name}:begin -->\n{body}\n<!-- {name}:end -->", text, flags=re.S)
     readme.write_text(text)
+
+
+def _load(name):
+    return json.loads((HERE / "results" / f"{name}.json").read_text())
 
 
 if __name__ == "__main__":

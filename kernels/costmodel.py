@@ -8,7 +8,8 @@ costs come from two places, and every one says which:
 * **measured** on this host by `azemu calibrate`, with the native helper
   guest_bins/bin/native/calibrate (src/calibrate.c): the length of a cycle,
   a function call, a register save+restore, an uncontended lock, a cache-line
-  transfer between two cores (and, for reference only, a real getpid);
+  transfer between two cores, a minor page fault, a copy-on-write fault, a
+  TLB shootdown to one other core (and, for reference only, a real getpid);
 * **published** figures, in cycles, converted with the measured cycle:
   - HermiTux (Olivier et al., VEE 2019; Olivier's thesis, Xeon E5-2695v4):
     null syscall on Linux 199 cycles unpatched, 1118 with the Meltdown patch
@@ -47,10 +48,13 @@ class Calibration:
     lock_ns: float
     line_transfer_ns: float
     getpid_ns: float
+    page_fault_ns: float = 0.0
+    cow_fault_ns: float = 0.0
+    shootdown_ns: float = 0.0
 
     @classmethod
     def from_dict(cls, d: dict) -> "Calibration":
-        return cls(**{k: float(d[k]) for k in cls.__dataclass_fields__})
+        return cls(**{k: float(d[k]) for k in cls.__dataclass_fields__ if k in d})
 
 
 @dataclass(frozen=True)
@@ -88,10 +92,16 @@ def prices(cal: Calibration) -> dict[str, Price]:
         "offload": Price(0.0, "not priced yet: comes with the FWK channel's measured round trip"),
         "line_transfer": Price(max(cal.line_transfer_ns, 0.0),
                                "measured: one cache line moving between two cores (ping-pong)"),
-        "tlb_shootdown": Price(0.0, "not priced: counted only"),
-        "page_fault": Price(0.0, "not priced: counted only"),
-        "cow_fault": Price(0.0, "not priced: counted only"),
-        "tlb_flush": Price(0.0, "not priced: counted only"),
+        "tlb_shootdown": Price(max(cal.shootdown_ns, 0.0),
+                               "measured: an mprotect that takes write permission from a touched "
+                               "page while another thread runs on a second CPU, less the same "
+                               "mprotect alone (the IPI and the remote flush, per receiving core)"),
+        "page_fault": Price(cal.page_fault_ns, "measured: the first write to a page of fresh "
+                            "anonymous memory (a minor fault: frame, zeroing, entry)"),
+        "cow_fault": Price(cal.cow_fault_ns, "measured: the first write to a page shared with "
+                           "a forked child (a copy-on-write fault)"),
+        "tlb_flush": Price(0.0, "not priced apart: the local flush is part of the mprotect or "
+                           "munmap that makes it, measured with the syscall"),
         "return_checks": Price(cyc, "assumed: one predicted load-and-branch, 1 cycle (the "
                                "cycle itself is measured)"),
     }

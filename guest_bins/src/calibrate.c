@@ -5,6 +5,14 @@
  * "name value" lines:
  *   cycle_ns          one cycle: a chain of dependent adds (1-cycle latency)
  *   getpid_ns         a real getpid syscall (the `syscall` instruction)
+ *   page_fault_ns     a minor page fault: the first write to a page of fresh
+ *                     anonymous memory (frame allocation, zeroing, PTE)
+ *   cow_fault_ns      a copy-on-write fault: the first write to a page shared
+ *                     with a forked child (a 4 KiB copy)
+ *   shootdown_ns      one TLB shootdown to one other core: an mprotect that
+ *                     takes write permission away from a touched page while a
+ *                     second thread of the process runs on another CPU, less
+ *                     the same mprotect with no other thread (-1: one CPU)
  *   call_ns           a call to a non-inlined function and its return
  *   reg_ns            saving or restoring one register (one push, or one pop)
  *   lock_ns           acquiring and releasing an uncontended spin lock
@@ -16,7 +24,10 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -148,12 +159,111 @@ static double line_transfer(void) {
     return median(v);
 }
 
+#define FAULT_PAGES 8192                 /* 32 MiB */
+
+static double page_faults(void) {
+    double v[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        char *p = mmap(NULL, FAULT_PAGES * 4096L, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        double t0 = now();
+        for (long i = 0; i < FAULT_PAGES; i++)
+            p[i * 4096] = 1;
+        v[r] = (now() - t0) / FAULT_PAGES;
+        munmap(p, FAULT_PAGES * 4096L);
+    }
+    return median(v);
+}
+
+static double cow_faults(void) {
+    double v[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        char *p = mmap(NULL, FAULT_PAGES * 4096L, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        memset(p, 1, FAULT_PAGES * 4096L);
+        int go[2];
+        if (pipe(go))
+            return -1;
+        pid_t child = fork();
+        if (child == 0) {                    /* keeps the frames shared, then goes */
+            char c;
+            if (read(go[0], &c, 1) < 0)
+                _exit(1);
+            _exit(0);
+        }
+        double t0 = now();
+        for (long i = 0; i < FAULT_PAGES; i++)
+            p[i * 4096] = 2;
+        v[r] = (now() - t0) / FAULT_PAGES;
+        if (write(go[1], "x", 1) < 0)
+            return -1;
+        waitpid(child, NULL, 0);
+        close(go[0]);
+        close(go[1]);
+        munmap(p, FAULT_PAGES * 4096L);
+    }
+    return median(v);
+}
+
+static volatile int spinning;
+static char *shared_page;
+
+static void *toucher(void *arg) {
+    pin(*(int *)arg);
+    while (spinning)
+        (void)*(volatile char *)shared_page;   /* keeps this CPU in the mm, with the entry */
+    return NULL;
+}
+
+static double mprotect_flips(long n) {
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+        mprotect(shared_page, 4096, PROT_READ);
+        mprotect(shared_page, 4096, PROT_READ | PROT_WRITE);
+        shared_page[0] = (char)i;
+    }
+    return (now() - t0) / n;
+}
+
+static cpu_set_t initial_cpus;          /* before any pinning */
+
+static double shootdown(void) {
+    cpu_set_t s = initial_cpus;
+    int cpus[2], k = 0;
+    for (int c = 0; c < CPU_SETSIZE && k < 2; c++)
+        if (CPU_ISSET(c, &s))
+            cpus[k++] = c;
+    if (k < 2)
+        return -1;
+    shared_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    shared_page[0] = 1;
+    pin(cpus[0]);
+    double alone[RUNS], with[RUNS];
+    for (int r = 0; r < RUNS; r++) {
+        alone[r] = mprotect_flips(20000);
+        pthread_t t;
+        spinning = 1;
+        pthread_create(&t, NULL, toucher, &cpus[1]);
+        usleep(1000);
+        with[r] = mprotect_flips(20000);
+        spinning = 0;
+        pthread_join(t, NULL);
+    }
+    munmap(shared_page, 4096);
+    double d = median(with) - median(alone);
+    return d > 0 ? d : 0;                    /* one flip = one shootdown (the R one) */
+}
+
 int main(void) {
+    sched_getaffinity(0, sizeof initial_cpus, &initial_cpus);
     printf("cycle_ns %.4f\n", per_op(adds, 20000000));
     printf("getpid_ns %.4f\n", per_op(getpids, 200000));
     printf("call_ns %.4f\n", per_op(calls, 20000000));
     printf("reg_ns %.4f\n", per_op(regs, 20000000) / 2);   /* push + pop = save + restore */
     printf("lock_ns %.4f\n", per_op(locks, 10000000));
     printf("line_transfer_ns %.4f\n", line_transfer());
+    printf("page_fault_ns %.4f\n", page_faults());
+    printf("cow_fault_ns %.4f\n", cow_faults());
+    printf("shootdown_ns %.4f\n", shootdown());
     return 0;
 }
