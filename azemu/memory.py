@@ -207,6 +207,13 @@ class AddressSpace:
     def _chargeable(m: Mapping, prot: int) -> bool:
         return bool(prot & PROT_WRITE) and not m.shared and m.reserve and not m.charged
 
+    def _charge_for(self, start: int, end: int, prot: int) -> int:
+        """Bytes of [start, end) that making `prot` would charge."""
+        i = max(0, bisect.bisect_right(self._starts, start) - 1)
+        j = bisect.bisect_left(self._starts, end)
+        return sum(min(m.end, end) - max(m.start, start) for m in self._maps[i:j]
+                   if m.end > start and self._chargeable(m, prot))
+
     def _overlapping(self, start: int, end: int) -> list[Mapping]:
         """The mappings overlapping [start, end), clipped copies at the ends."""
         i = max(0, bisect.bisect_right(self._starts, start) - 1)
@@ -274,8 +281,7 @@ class AddressSpace:
         Making private memory writable charges it (OutOfMemory past the
         limit, and nothing changed)."""
         end = start + page_up(length)
-        charge = sum(m.end - m.start for m in self._overlapping(start, end)
-                     if self._chargeable(m, prot))
+        charge = self._charge_for(start, end, prot) if prot & PROT_WRITE else 0
         if charge and self.committed + charge > self.commit_limit:
             raise OutOfMemory(charge)
         for m in self._covering(start, end):

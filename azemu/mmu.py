@@ -157,12 +157,10 @@ class PageTable:
         TLB may hold lost a right."""
         q, w = self.q, self.w
         iflags = pte_flags(prot) or HELD
-        for a, b, _ in self.spans(vpn, end):
-            if b - a > SMALL:
-                break
-        else:                                  # small: one entry at a time
+        spans = list(self.spans(vpn, end))
+        if all(b - a <= SMALL for a, b, _ in spans):   # small: one entry at a time
             lost = False
-            for a, b, _ in self.spans(vpn, end):
+            for a, b, _ in spans:
                 for i in range(a, b):
                     old = w[i]
                     if not old:
@@ -180,7 +178,7 @@ class PageTable:
         present_bit = np.uint64(P)
         held = np.uint64(HELD)
         lost = False
-        for a, b, _ in self.spans(vpn, end):
+        for a, b, _ in spans:
             block = q[a:b]
             idx = np.flatnonzero(block)
             if not idx.size:

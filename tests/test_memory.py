@@ -235,3 +235,33 @@ def test_read_cstr_across_pages(space):
     assert aspace.read_cstr(0x61000 - 3) == b"abcdef"
     with pytest.raises(GuestFault):
         aspace.write(0x62000 - 2, b"xyz")        # runs off the end
+
+
+def test_the_zero_frame_stays_zero(space):
+    """Attack: pages read before written share one zero frame; neither a
+    guest store after mprotect, nor a kernel write (a read() into the page),
+    nor poke may write into it."""
+    aspace, core = space
+    aspace.map(0xB0000, 3 * PAGE, R)
+    for page in range(3):
+        assert run(core, aspace, LOAD, rbx=0xB0000 + page * PAGE) == RunResult.STOPPED
+    zero = aspace.phys.zero
+    assert {aspace.extents(0xB0000 + i * PAGE, 1)[0][0] for i in range(3)} == {zero}
+    aspace.protect(0xB0000, 3 * PAGE, RW)
+    assert run(core, aspace, STORE, rbx=0xB0000, rcx=-1) == RunResult.STOPPED
+    aspace.write(0xB1000, b"kernel")
+    aspace.poke(0xB2000, b"poke")
+    assert bytes(aspace.phys.view[zero:zero + PAGE]) == bytes(PAGE)
+    assert aspace.read(0xB1000, 6) == b"kernel" and aspace.read(0xB2000, 4) == b"poke"
+
+
+def test_freed_frames_never_show_old_data(space):
+    """Attack: frames freed by one mapping and given to the next hold nothing
+    of the old contents, whichever way they come back."""
+    aspace, core = space
+    for rnd in range(3):
+        aspace.map(0xC0000, 32 * PAGE, RW)
+        assert aspace.read(0xC0000, 32 * PAGE) == bytes(32 * PAGE)
+        aspace.write(0xC0000, b"\xaa" * (32 * PAGE))
+        aspace.unmap(0xC0000 + rnd * PAGE, (20 - rnd) * PAGE)   # runs long and short
+        aspace.unmap(0xC0000, 32 * PAGE)
