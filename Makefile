@@ -37,6 +37,7 @@ demo: setup
 	$(BIN)/azemu exec --mode unikernel --cores 4 libos/glibc/threads 4
 	$(BIN)/python benchmarks/syscall_floor.py --repeat 3
 	$(BIN)/azemu exec --cores 4 lost_update
+	mkdir -p .cache
 	$(BIN)/azemu run --out .cache three
 	$(BIN)/azemu bench getpid --plot .cache/getpid.png
 
