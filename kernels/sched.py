@@ -69,7 +69,21 @@ class Scheduler:
 
     def alone(self) -> bool:
         """Is the calling task the only one that could run?"""
-        return len(self.live()) <= 1
+        return self._at_most_one(lambda st: st != EXITED)
+
+    def several_runnable(self) -> bool:
+        """More than one thread runnable (without listing them all: this is
+        asked on every core of every round)."""
+        return not self._at_most_one(lambda st: st == RUNNABLE)
+
+    def _at_most_one(self, pred) -> bool:
+        seen = 0
+        for t in self.tasks.values():
+            if pred(t.sched.state):
+                seen += 1
+                if seen > 1:
+                    return False
+        return True
 
     # ---- waiting and waking -----------------------------------------------------
     def wait(self, task, *, futex=None, bitset=0xFFFFFFFF, deadline=None):
@@ -185,7 +199,7 @@ class Scheduler:
                     continue
                 self._switch_in(i, core, t)
                 pc = core.regs.read(UC_X86_REG_RIP)
-                many = len(self.runnable()) > 1          # threads appear and wait within a round
+                many = self.several_runnable()           # threads appear and wait within a round
                 if not many:
                     result = core.run(pc)
                 else:
@@ -199,7 +213,7 @@ class Scheduler:
                     out = k.handle_fault(core, t)
                     if out is not None:
                         return out
-                if len(self.runnable()) <= 1 and t.sched.state == RUNNABLE:
+                if not self.several_runnable() and t.sched.state == RUNNABLE:
                     break                              # alone now: run it without a quantum
             self._end_round()
 

@@ -64,7 +64,7 @@ def clone3(p, args, size):
 def exit(p, status):
     """The end of one thread; of the process when it was the last."""
     k = p.kernel
-    if len(k.sched.live()) <= 1:
+    if k.sched.alone():
         raise GuestExit(status & 0xFF)
     if p.clear_child_tid:                        # what pthread_join waits on
         try:

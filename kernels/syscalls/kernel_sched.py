@@ -8,7 +8,7 @@ from .util import s32
 
 
 def sched_yield(p):
-    if len(p.kernel.sched.runnable()) > 1:
+    if p.kernel.sched.several_runnable():
         p.kernel.sched.yield_(p)             # the core moves on to its next thread
     return 0
 
