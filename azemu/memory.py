@@ -87,7 +87,10 @@ class AddressSpace:
         self.phys = phys
         self.pt = mmu.PageTable(phys)
         self.cores = []
-        self._starts: list[int] = []
+        # The VMAs in descending order of start (and their negated starts,
+        # ascending, to bisect): top-down mmaps and a brk heap change the low
+        # end, which is the list's tail, so a change there moves nothing.
+        self._neg: list[int] = []
         self._maps: list[Mapping] = []
         self.mmap_top = mmap_top
         self.mmap_bottom = mmap_bottom
@@ -131,19 +134,19 @@ class AddressSpace:
 
     # ---- lookup -------------------------------------------------------------
     def find(self, addr: int) -> Mapping | None:
-        i = bisect.bisect_right(self._starts, addr) - 1
-        if i >= 0:
+        i = bisect.bisect_left(self._neg, -addr)      # the highest start <= addr
+        if i < len(self._maps):
             m = self._maps[i]
             if addr < m.end:
                 return m
         return None
 
     def mappings(self) -> list[Mapping]:
-        return list(self._maps)
+        return self._maps[::-1]
 
     def is_free(self, start: int, end: int) -> bool:
-        i = bisect.bisect_left(self._starts, end)
-        return i == 0 or self._maps[i - 1].end <= start
+        i = bisect.bisect_right(self._neg, -end)      # the highest start < end
+        return i == len(self._maps) or self._maps[i].end <= start
 
     def find_free(self, length: int, hint: int = 0) -> int | None:
         """A free, page-aligned range of `length` bytes: at `hint` if free,
@@ -164,19 +167,20 @@ class AddressSpace:
         return None
 
     def _gap_below(self, top: int, length: int) -> int | None:
-        i = bisect.bisect_left(self._starts, top)      # mappings below i start below top
-        if i > 0 and self._maps[i - 1].end > top:
-            top = self._maps[i - 1].start
-            i -= 1
+        maps, n = self._maps, len(self._maps)
+        i = bisect.bisect_right(self._neg, -top)       # from here on, starts below top
         while True:
-            floor = self._maps[i - 1].end if i > 0 else self.mmap_bottom
-            floor = max(floor, self.mmap_bottom)
+            if i < n and maps[i].end > top:            # straddles top
+                top = maps[i].start
+                i += 1
+                continue
+            floor = max(maps[i].end if i < n else self.mmap_bottom, self.mmap_bottom)
             if top - length >= floor:
                 return top - length
-            if i == 0:
+            if i >= n:
                 return None
-            i -= 1
-            top = self._maps[i].start
+            top = maps[i].start
+            i += 1
 
     # ---- changes ------------------------------------------------------------
     def map(self, start: int, length: int, prot: int, name: str = "",
@@ -198,9 +202,7 @@ class AddressSpace:
         if charge:
             m.charged = True
             self.committed += length
-        i = bisect.bisect(self._starts, start)
-        self._starts.insert(i, start)
-        self._maps.insert(i, m)
+        self._insert(m)
         self.mapping_changes += 1
 
     @staticmethod
@@ -209,17 +211,29 @@ class AddressSpace:
 
     def _charge_for(self, start: int, end: int, prot: int) -> int:
         """Bytes of [start, end) that making `prot` would charge."""
-        i = max(0, bisect.bisect_right(self._starts, start) - 1)
-        j = bisect.bisect_left(self._starts, end)
-        return sum(min(m.end, end) - max(m.start, start) for m in self._maps[i:j]
-                   if m.end > start and self._chargeable(m, prot))
+        return sum(min(m.end, end) - max(m.start, start) for m in self._reaching(start, end)
+                   if self._chargeable(m, prot))
 
     def _overlapping(self, start: int, end: int) -> list[Mapping]:
         """The mappings overlapping [start, end), clipped copies at the ends."""
-        i = max(0, bisect.bisect_right(self._starts, start) - 1)
-        j = bisect.bisect_left(self._starts, end)
-        return [m.copy(max(m.start, start), min(m.end, end))
-                for m in self._maps[i:j] if m.end > start]
+        return [m.copy(max(m.start, start), min(m.end, end)) for m in self._reaching(start, end)]
+
+    def _reaching(self, start: int, end: int):
+        """The mappings overlapping [start, end), highest first."""
+        maps = self._maps
+        i = bisect.bisect_right(self._neg, -end)
+        while i < len(maps) and maps[i].end > start:
+            yield maps[i]
+            i += 1
+
+    def _insert(self, m: Mapping) -> None:
+        i = bisect.bisect_left(self._neg, -m.start)
+        self._neg.insert(i, -m.start)
+        self._maps.insert(i, m)
+
+    def _slice(self, start: int, end: int) -> tuple[int, int]:
+        """Indices [i, j) of the mappings starting in [start, end)."""
+        return bisect.bisect_right(self._neg, -end), bisect.bisect_right(self._neg, -start)
 
     def _split(self, addr: int) -> None:
         """Make `addr` a mapping boundary, if it falls inside a mapping."""
@@ -228,16 +242,13 @@ class AddressSpace:
             return
         tail = m.copy(addr, m.end)
         m.end = addr
-        i = bisect.bisect(self._starts, addr)
-        self._starts.insert(i, addr)
-        self._maps.insert(i, tail)
+        self._insert(tail)
 
     def _covering(self, start: int, end: int) -> list[Mapping]:
         self._split(start)
         self._split(end)
-        i = bisect.bisect_left(self._starts, start)
-        j = bisect.bisect_left(self._starts, end)
-        return self._maps[i:j]
+        i, j = self._slice(start, end)
+        return self._maps[i:j][::-1]
 
     def _drop_pages(self, start: int, end: int) -> None:
         """Release the frames of pages [start, end) and empty their entries."""
@@ -255,8 +266,8 @@ class AddressSpace:
         gone = self._covering(start, end)
         self.committed -= sum(m.end - m.start for m in gone if m.charged)
         if gone:
-            i = bisect.bisect_left(self._starts, gone[0].start)
-            del self._starts[i:i + len(gone)], self._maps[i:i + len(gone)]
+            i, j = self._slice(start, end)
+            del self._neg[i:j], self._maps[i:j]
         self._drop_pages(start, end)
         if end > self._gap_top:
             self._gap_top = min(self.mmap_top, max(self._gap_top, end))
@@ -299,8 +310,8 @@ class AddressSpace:
         length = page_up(length)
         moved = self._covering(old, old + length)
         if moved:
-            i = bisect.bisect_left(self._starts, moved[0].start)
-            del self._starts[i:i + len(moved)], self._maps[i:i + len(moved)]
+            i, j = self._slice(old, old + length)
+            del self._neg[i:j], self._maps[i:j]
         entries = list(self.pt.present(old >> 12, (old + length) >> 12))
         _, used, _ = self.pt.take(old >> 12, (old + length) >> 12)
         delta = (new - old) >> 12
@@ -310,9 +321,7 @@ class AddressSpace:
             m.start, m.end = m.start - old + new, m.end - old + new
             if m.eof is not None:
                 m.eof += new - old
-            i = bisect.bisect(self._starts, m.start)
-            self._starts.insert(i, m.start)
-            self._maps.insert(i, m)
+            self._insert(m)
         if used:
             self._flush()
         self.mapping_changes += 1
@@ -432,7 +441,7 @@ class AddressSpace:
         """A copy of this address space sharing every frame: private pages
         become copy-on-write in both, shared ones stay shared."""
         child = AddressSpace(self.phys, self.mmap_top, self.mmap_bottom)
-        child._starts = list(self._starts)
+        child._neg = list(self._neg)
         child._maps = [m.copy(m.start, m.end) for m in self._maps]
         child.committed = self.committed
         lost = False
@@ -606,5 +615,5 @@ class AddressSpace:
             core.switch_to(None)
         self.phys.release(self.pt.all_frames())
         self.pt.close()
-        self._starts.clear()
+        self._neg.clear()
         self._maps.clear()
