@@ -101,9 +101,9 @@ class Core:
         self.mm = None                  # the address space in CR3
         self.running = False
         self.tlb_loaded = False         # ran since the last flush: may hold entries
-        self.tlb_stale = False          # a shootdown arrived: flush before running
+        self.tlb_gen = 0                # the address space's flush count its TLB is at
         self.tlb_flushes = 0
-        self.shootdowns_received = 0
+        self.shootdowns_received = 0    # counted when it acts on them (see tlb_stale)
         self.page_faults = self.cow_faults = 0     # taken here, or by a syscall run here
         self.internal_error = None
         self.fault: Fault | None = None
@@ -133,7 +133,21 @@ class Core:
         the TLB, as on a CPU without PCIDs."""
         self.mm = mm
         self.regs.write(x86.UC_X86_REG_CR3, mm.pt.root if mm is not None else 0)
-        self.tlb_loaded = self.tlb_stale = False
+        self.tlb_loaded = False
+        self.tlb_gen = mm.flush_gen if mm is not None else 0
+
+    @property
+    def tlb_stale(self) -> bool:
+        """Shootdowns arrived since this core last flushed: every flush of
+        its address space since it last ran (the address space counts them
+        once, whatever the number of cores: a change costs O(1))."""
+        return self.tlb_loaded and self.mm is not None and self.mm.flush_gen != self.tlb_gen
+
+    def shootdowns(self) -> int:
+        """Shootdowns this core has received, those it has not acted on yet
+        included."""
+        pending = self.mm.flush_gen - self.tlb_gen if self.tlb_stale else 0
+        return self.shootdowns_received + pending
 
     def forget_code(self, addr: int | None = None, length: int = 0) -> None:
         """Drop translated code: for the guest pages [addr, addr+length) as
@@ -147,7 +161,8 @@ class Core:
     def flush_tlb(self) -> None:
         ucfast.lib.uc_ctl(self.uch, _TLB_FLUSH)
         self.tlb_flushes += 1
-        self.tlb_stale = False
+        if self.mm is not None:
+            self.tlb_gen = self.mm.flush_gen
         self.tlb_loaded = self.running
 
     # ---- fault capture ------------------------------------------------------
@@ -178,7 +193,10 @@ class Core:
         self.fault = None
         self._mem_fault = self._vector = self._page_fault = None
         if self.tlb_stale:
+            self.shootdowns_received += self.mm.flush_gen - self.tlb_gen
             self.flush_tlb()
+        elif self.mm is not None:
+            self.tlb_gen = self.mm.flush_gen   # it held nothing: nothing went stale
         self.exceptions.clear()
         self.running = self.tlb_loaded = True
         if self.mm is not None:

@@ -106,7 +106,7 @@ class AddressSpace:
         self.page_faults = 0              # demand faults, CPU's and kernel's
         self.cow_faults = 0               # writes that copied a shared frame
         self.tlb_flushes = 0              # changes that needed TLBs flushed
-        self.shootdowns = 0               # flush requests sent to other cores
+        self.flush_gen = 0                # the same, as the cores compare it
         # Called with (start, end) when the pages there move, go away or lose
         # their frames, for whoever keeps pointers to the frames behind guest
         # addresses: Linux's MMU notifiers.
@@ -120,17 +120,20 @@ class AddressSpace:
         core.switch_to(self)
 
     def _flush(self) -> None:
-        """Entries a TLB may hold changed: the running core flushes now,
-        every other core that ran this address space since its last flush is
-        sent a shootdown and flushes before it next runs."""
+        """Entries a TLB may hold changed: the running core flushes now;
+        every other core that ran this address space since its last flush
+        receives a shootdown — the flush count moves on, and a core whose
+        TLB is behind it flushes before it next runs (Core.tlb_stale)."""
         self.tlb_flushes += 1
-        for core in self.cores:
-            if core.running:
-                core.flush_tlb()
-            elif core.tlb_loaded:
-                core.tlb_stale = True
-                core.shootdowns_received += 1
-                self.shootdowns += 1
+        self.flush_gen += 1
+        cur = self.current
+        if cur is not None and cur.running:
+            cur.flush_tlb()
+
+    @property
+    def shootdowns(self) -> int:
+        """Shootdowns sent to other cores (each received by one core)."""
+        return sum(core.shootdowns() for core in self.cores)
 
     # ---- lookup -------------------------------------------------------------
     def find(self, addr: int) -> Mapping | None:
@@ -361,9 +364,9 @@ class AddressSpace:
             if self._spurious > 2:
                 self._spurious = 0
                 return SEGV_PROT
-            for core in self.cores:
-                if core.running:
-                    core.flush_tlb()
+            cur = self.current
+            if cur is not None and cur.running:
+                cur.flush_tlb()
         else:
             self._spurious = 0
         return None

@@ -269,7 +269,7 @@ class Kernel:
             self.counters[0].in_guest = self.libos.in_guest_calls(self.process)
         for c, core in zip(self.counters, self.part.cores):
             c.page_fault, c.cow_fault = core.page_faults, core.cow_faults
-            c.tlb_flush, c.tlb_shootdown = core.tlb_flushes, core.shootdowns_received
+            c.tlb_flush, c.tlb_shootdown = core.tlb_flushes, core.shootdowns()
         return total(self.counters)
 
     def deliver_signals(self, task, core, in_syscall: bool = True, at_libos_entry: bool = False) -> None:
