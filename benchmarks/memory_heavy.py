@@ -42,7 +42,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from syscall_floor import bare_unicorn  # noqa: E402
+from syscall_floor import azemu, bare_unicorn  # noqa: E402
 
 from kernels import Kernel  # noqa: E402
 
@@ -76,17 +76,6 @@ def wall(cmd) -> float:
     return time.perf_counter() - t
 
 
-def azemu_emulation(path: str, arg: int) -> float:
-    k = Kernel(mode="linux", memory=256 << 20)
-    k.exec(path, [path.encode(), str(arg).encode()], [])
-    t = time.perf_counter()
-    out = k.run()
-    dt = time.perf_counter() - t
-    k.close()
-    assert out.signal == 0, out
-    return dt
-
-
 def unicorn_share(cmd) -> float:
     """Fraction of an in-process azemu run of `cmd` spent inside Unicorn's
     emulation loop rather than in azemu's Python callbacks."""
@@ -114,7 +103,7 @@ def main(argv=None):
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     qemu = shutil.which("qemu-x86_64")
-    azemu = [sys.executable, "-m", "azemu", "exec", "-q"]
+    azemu_cmd = [sys.executable, "-m", "azemu", "exec", "-q"]
     res = {"params": vars(a), "qemu": bool(qemu), "programs": {}, "raw": {}}
     from rich.console import Console
     from rich.table import Table
@@ -127,7 +116,7 @@ def main(argv=None):
                 row["native"].append(wall(cmd))
                 if qemu:
                     row["qemu"].append(wall([qemu] + cmd))
-                row["azemu"].append(wall(azemu + cmd))
+                row["azemu"].append(wall(azemu_cmd + cmd))
             res["programs"][name] = {k: med(v) for k, v in row.items() if v}
             res["programs"][name]["unicorn_share"] = unicorn_share(cmd)
     for name, arg in (("stream_raw", 4), ("random_raw", 8)):
@@ -138,7 +127,7 @@ def main(argv=None):
             if qemu:
                 row["qemu"].append(_wall_status(qemu, arg, path))
             row["bare_unicorn"].append(bare_unicorn(path, arg))
-            row["azemu"].append(azemu_emulation(path, arg))
+            row["azemu"].append(azemu(path, arg, "linux", 256 << 20))   # 64 MiB of .bss
         res["raw"][f"{name} {arg}"] = {k: med(v) for k, v in row.items() if v}
 
     t = Table(title=f"memory-heavy programs, linux mode: seconds (median of {a.repeat})")

@@ -95,11 +95,11 @@ def bare_unicorn(path: str, arg: int) -> float:
     return time.perf_counter() - t
 
 
-def azemu(path: str, arg: int, mode: str = "unikernel") -> float:
+def azemu(path: str, arg: int, mode: str = "unikernel", memory: int = 64 << 20) -> float:
     """Run under azemu's kernel; returns the seconds of the run (not loading).
     The unikernel mode's binary-compatibility path is azemu's bare trap path:
     no context switch, only the registers the call needs."""
-    k = Kernel(mode=mode, memory=64 << 20)
+    k = Kernel(mode=mode, memory=memory)
     k.exec(path, [path.encode(), str(arg).encode()], [])
     t = time.perf_counter()
     out = k.run()
