@@ -173,8 +173,7 @@ class Core:
     def _on_interrupt(self, uch, intno, ud):
         if intno in (8, 14):
             try:
-                code = self.exceptions.take()
-                addr = self.regs.read(x86.UC_X86_REG_CR2)
+                code, addr = self.exceptions.take()
                 outcome = self.mm.fault(addr, code) if self.mm is not None else ("SIGSEGV", 1)
             except BaseException as e:          # never out of a C callback
                 import sys

@@ -16,7 +16,9 @@ tables in CR3, so:
   read, or a copy for a write to a shared copy-on-write frame) and the
   instruction runs again.  An access the VMA does not allow is a SIGSEGV
   (SEGV_MAPERR with no VMA, SEGV_ACCERR without the right), a page of a
-  file mapping past end-of-file a SIGBUS, and no frame left a kill.
+  file mapping past end-of-file a SIGBUS, and no frame left a kill;
+* a mapping may take its frames from a pager (the kernel's page cache for
+  MAP_SHARED files) and hands it back the pages the guest dirtied.
 
 The kernel reads and writes guest memory through the segment too (zero
 copy), after the same checks, faulting pages in as a CPU would.  This module
@@ -58,17 +60,30 @@ class Mapping:
     `shared` pages keep their frames writable across a copy (MAP_SHARED);
     pages at or past `eof` (a file mapping's end of file, page-rounded)
     raise SIGBUS when touched.  `charged` pages count against the commit
-    limit; `reserve` is False for MAP_NORESERVE (never charged)."""
-    __slots__ = ("start", "end", "prot", "name", "shared", "eof", "charged", "reserve")
+    limit; `reserve` is False for MAP_NORESERVE (never charged).
 
-    def __init__(self, start, end, prot, name="", shared=False, eof=None, reserve=True):
+    A mapping with a `pager` takes its frames from it (a MAP_SHARED file
+    mapping: the kernel's page cache), page `pgoff` of the pager at `start`.
+    A pager is any object with `frame(index)` (the frame holding page
+    `index`, one owner of it being the pager; None past the end of the
+    object: SIGBUS), `dirtied(indices)` (pages the guest wrote, to be written
+    back) and `mapped_by(address_space)`."""
+    __slots__ = ("start", "end", "prot", "name", "shared", "eof", "charged", "reserve",
+                 "pager", "pgoff", "maywrite")
+
+    def __init__(self, start, end, prot, name="", shared=False, eof=None, reserve=True,
+                 pager=None, pgoff=0):
         self.start, self.end, self.prot, self.name = start, end, prot, name
         self.shared, self.eof, self.reserve = shared, eof, reserve
+        self.pager, self.pgoff = pager, pgoff
         self.charged = False
+        self.maywrite = True                  # False: mprotect may not add PROT_WRITE
+
 
     def copy(self, start, end):
-        m = Mapping(start, end, self.prot, self.name, self.shared, self.eof, self.reserve)
-        m.charged = self.charged
+        m = Mapping(start, end, self.prot, self.name, self.shared, self.eof, self.reserve,
+                    self.pager, self.pgoff + ((start - self.start) >> 12))
+        m.charged, m.maywrite = self.charged, self.maywrite
         return m
 
     def __repr__(self):
@@ -113,6 +128,7 @@ class AddressSpace:
         self.remap_listeners = []
         self._spurious = 0
         self.current = None               # the core running it now, or last
+        self.paged = False                # some mapping has (or had) a pager
 
     # ---- cores --------------------------------------------------------------
     def attach(self, core) -> None:
@@ -146,6 +162,10 @@ class AddressSpace:
 
     def mappings(self) -> list[Mapping]:
         return self._maps[::-1]
+
+    def mappings_in(self, start: int, end: int) -> list[Mapping]:
+        """The mappings overlapping [start, end), highest first."""
+        return list(self._reaching(start, end))
 
     def is_free(self, start: int, end: int) -> bool:
         i = bisect.bisect_right(self._neg, -end)      # the highest start < end
@@ -187,25 +207,31 @@ class AddressSpace:
 
     # ---- changes ------------------------------------------------------------
     def map(self, start: int, length: int, prot: int, name: str = "",
-            shared: bool = False, eof: int | None = None, reserve: bool = True) -> None:
+            shared: bool = False, eof: int | None = None, reserve: bool = True,
+            pager=None, pgoff: int = 0) -> None:
         """Map [start, start+length), replacing anything there.  No frame is
-        given until a page is touched; every page reads as zeros.  Raises
-        OutOfMemory if the commit limit would be passed."""
+        given until a page is touched; every page reads as zeros, or as the
+        pager's pages from `pgoff` on.  Raises OutOfMemory if the commit
+        limit would be passed."""
         assert start % PAGE == 0
         length = page_up(length)
-        m = Mapping(start, start + length, prot, name, shared, eof, reserve)
+        m = Mapping(start, start + length, prot, name, shared, eof, reserve, pager, pgoff)
         charge = self._chargeable(m, prot)
+        free = self.is_free(start, start + length)
         if charge:
-            freed = sum(x.end - x.start for x in self._overlapping(start, start + length)
-                        if x.charged)
+            freed = 0 if free else sum(x.end - x.start for x in
+                                       self._overlapping(start, start + length) if x.charged)
             if self.committed - freed + length > self.commit_limit:
                 raise OutOfMemory(length)
-        if not self.is_free(start, start + length):
+        if not free:
             self.unmap(start, length)
         if charge:
             m.charged = True
             self.committed += length
         self._insert(m)
+        if pager is not None:
+            self.paged = True
+            pager.mapped_by(self)
         self.mapping_changes += 1
 
     @staticmethod
@@ -266,11 +292,20 @@ class AddressSpace:
 
     def unmap(self, start: int, length: int) -> None:
         end = start + page_up(length)
-        gone = self._covering(start, end)
-        self.committed -= sum(m.end - m.start for m in gone if m.charged)
-        if gone:
-            i, j = self._slice(start, end)
-            del self._neg[i:j], self._maps[i:j]
+        if self.paged:
+            self.write_back(start, end)
+        maps = self._maps
+        i = bisect.bisect_left(self._neg, -start)
+        if i < len(maps) and maps[i].start == start and maps[i].end == end:   # one whole VMA
+            if maps[i].charged:
+                self.committed -= end - start
+            del self._neg[i], maps[i]
+        else:
+            gone = self._covering(start, end)
+            self.committed -= sum(m.end - m.start for m in gone if m.charged)
+            if gone:
+                i, j = self._slice(start, end)
+                del self._neg[i:j], maps[i:j]
         self._drop_pages(start, end)
         if end > self._gap_top:
             self._gap_top = min(self.mmap_top, max(self._gap_top, end))
@@ -295,14 +330,23 @@ class AddressSpace:
         Making private memory writable charges it (OutOfMemory past the
         limit, and nothing changed)."""
         end = start + page_up(length)
-        charge = self._charge_for(start, end, prot) if prot & PROT_WRITE else 0
-        if charge and self.committed + charge > self.commit_limit:
-            raise OutOfMemory(charge)
-        for m in self._covering(start, end):
-            if self._chargeable(m, prot):
+        m = self.find(start)
+        if m is not None and m.start == start and m.end == end:     # one whole VMA
+            if prot & PROT_WRITE and self._chargeable(m, prot):
+                if self.committed + length > self.commit_limit:
+                    raise OutOfMemory(length)
                 m.charged = True
-                self.committed += m.end - m.start
+                self.committed += end - start
             m.prot = prot
+        else:
+            charge = self._charge_for(start, end, prot) if prot & PROT_WRITE else 0
+            if charge and self.committed + charge > self.commit_limit:
+                raise OutOfMemory(charge)
+            for m in self._covering(start, end):
+                if self._chargeable(m, prot):
+                    m.charged = True
+                    self.committed += m.end - m.start
+                m.prot = prot
         if self.pt.reprotect(start >> 12, end >> 12, prot):
             self._flush()
         self.mapping_changes += 1
@@ -333,8 +377,36 @@ class AddressSpace:
     def discard(self, start: int, length: int) -> None:
         """Drop the pages' frames: they read back as zeros (MADV_DONTNEED)."""
         end = start + page_up(length)
+        if self.paged:
+            self.write_back(start, end)
         self._drop_pages(start, end)
         self._remapped(start, end)
+
+    def write_back(self, start: int = 0, end: int = 1 << 48, pager=None,
+                   first: int = 0, last: int = 1 << 52) -> None:
+        """Hand the pages the guest wrote (dirty bit set) in the paged
+        mappings overlapping [start, end) to their pagers, and clear the bit
+        (msync, munmap, exit).  With `pager`, only its mappings and its pages
+        [first, last)."""
+        flush = False
+        for m in list(self._reaching(start, end)):
+            if m.pager is None or (pager is not None and m.pager is not pager):
+                continue
+            base = (m.start >> 12) - m.pgoff            # vpn of the pager's page 0
+            lo = max(m.start >> 12, start >> 12, base + first)
+            hi = min(m.end >> 12, end >> 12, base + last)
+            if lo >= hi:
+                continue
+            dirty = []
+            for vpn, entry in list(self.pt.present(lo, hi)):
+                if entry & D:
+                    dirty.append(vpn - base)
+                    self.pt.set(vpn, entry & ~D)
+                    flush = flush or bool(entry & A)
+            if dirty:
+                m.pager.dirtied(dirty)
+        if flush:
+            self._flush()        # a TLB entry with D set would not mark the next write
 
     def rename(self, start: int, end: int, name: str) -> None:
         for m in self._covering(start, end):
@@ -391,8 +463,17 @@ class AddressSpace:
             return new
         if m.eof is not None and vpn << 12 >= m.eof:
             return None
-        self._count_fault()
         phys = self.phys
+        if m.pager is not None:
+            frame = m.pager.frame(m.pgoff + vpn - (m.start >> 12))
+            if frame is None:
+                return None
+            self._count_fault()
+            phys.share(frame)
+            entry = frame | (pte_flags(m.prot) or HELD)
+            pt.set(vpn, entry)
+            return entry
+        self._count_fault()
         if not write and not m.shared:       # read first: the zero frame, shared
             entry = phys.zero | (pte_flags(m.prot) & ~W) | COW
         else:
@@ -447,6 +528,9 @@ class AddressSpace:
         child._neg = list(self._neg)
         child._maps = [m.copy(m.start, m.end) for m in self._maps]
         child.committed = self.committed
+        child.paged = self.paged
+        for pager in {id(m.pager): m.pager for m in self._maps if m.pager is not None}.values():
+            pager.mapped_by(child)
         lost = False
         for m in self._maps:
             for vpn, entry in list(self.pt.present(m.start >> 12, m.end >> 12)):
@@ -492,8 +576,12 @@ class AddressSpace:
                     raise
             inpage = addr & (PAGE - 1)
             take = min(length, PAGE - inpage)
-            if write and entry & A and not entry & NX:
-                self._code_written(addr)
+            if write:
+                if not entry & D:                # written, as a CPU's store would mark it
+                    entry |= D
+                    self.pt.set(addr >> 12, entry)
+                if entry & A and not entry & NX:
+                    self._code_written(addr)
             off = (entry & FRAME) + inpage
             if spans and spans[-1][0] + spans[-1][1] == off:
                 spans[-1] = (spans[-1][0], spans[-1][1] + take)
@@ -540,6 +628,8 @@ class AddressSpace:
                 entry = self._resolve(m, a >> 12, True)
             finally:
                 m.prot, m.eof = saved, eof
+            if entry is None:
+                raise GuestFault(a, True)
             entry = (entry & _KEEP) | (pte_flags(saved) or HELD)
             self.pt.set(a >> 12, entry)
         return entry
@@ -561,7 +651,8 @@ class AddressSpace:
         """Map `grow` bytes after [start, start+size), like the mapping
         ending there (mremap growing it)."""
         last = self.find(start + size - 1)
-        self.map(start + size, grow, last.prot, last.name, last.shared, None, last.reserve)
+        self.map(start + size, grow, last.prot, last.name, last.shared, None, last.reserve,
+                 last.pager, last.pgoff + ((start + size - last.start) >> 12))
 
     def poke(self, addr: int, data) -> None:
         """Write regardless of guest protection (the loader filling code pages)."""
@@ -614,6 +705,8 @@ class AddressSpace:
         return PAGE * sum(1 for f in self.pt.all_frames() if f != zero)
 
     def close(self) -> None:
+        if self.paged:
+            self.write_back()
         for core in self.cores:
             core.switch_to(None)
         self.phys.release(self.pt.all_frames())

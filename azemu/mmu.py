@@ -128,6 +128,14 @@ class PageTable:
         whether any of those was executable (a CPU may have translated code
         from its frame)."""
         q, w = self.q, self.w
+        if end - vpn == 1:                              # one page: no spans
+            base = self.leaves.get(vpn >> 9)
+            e = 0 if base is None else w[base + (vpn & 511)]
+            if not e:
+                return [], False, False
+            w[base + (vpn & 511)] = 0
+            used = bool(e & A)
+            return [e & FRAME], used, used and bool(e & P) and not e & NX
         frames, used, code = [], False, False
         for a, b, _ in self.spans(vpn, end):
             if b - a <= SMALL:
@@ -157,6 +165,19 @@ class PageTable:
         TLB may hold lost a right."""
         q, w = self.q, self.w
         iflags = pte_flags(prot) or HELD
+        if end - vpn == 1:                              # one page: no spans
+            base = self.leaves.get(vpn >> 9)
+            if base is None:
+                return False
+            i = base + (vpn & 511)
+            old = w[i]
+            if not old:
+                return False
+            new = (old & (FRAME | A | D | COW)) | iflags
+            if new & COW:
+                new &= ~W
+            w[i] = new
+            return bool(old & P and old & A and ((old & ~new) & (P | W) or (new & ~old) & NX))
         spans = list(self.spans(vpn, end))
         if all(b - a <= SMALL for a, b, _ in spans):   # small: one entry at a time
             lost = False

@@ -69,7 +69,7 @@ def drop_to_user(uc) -> None:
 class ExceptionState:
     """Per core: read the #PF error code and clear the exception in flight."""
 
-    _offsets: tuple[int, int] | None = None
+    _offsets: tuple[int, int, int] | None = None
 
     def __init__(self, uch):
         self.uch = uch
@@ -78,8 +78,9 @@ class ExceptionState:
         self.ctx = ctypes.c_void_p()
         if ucfast.lib.uc_context_alloc(uch, ctypes.byref(self.ctx)) != ucc.UC_ERR_OK:
             raise RuntimeError("uc_context_alloc failed")
-        err_off, inflight_off = self._offsets
+        err_off, inflight_off, cr2_off = self._offsets
         self._err = ctypes.c_int.from_address(self.ctx.value + err_off)
+        self._cr2 = ctypes.c_uint64.from_address(self.ctx.value + cr2_off)
         self._inflight = ctypes.c_int.from_address(self.ctx.value + inflight_off)
 
     def clear(self) -> None:
@@ -91,15 +92,16 @@ class ExceptionState:
         self._inflight.value = -1
         lib.uc_context_restore(self.uch, self.ctx)
 
-    def take(self) -> int:
-        """The error code of the exception just raised; the CPU forgets it
-        was in flight (as delivering it through the IDT would)."""
+    def take(self) -> tuple[int, int]:
+        """The error code of the exception just raised and CR2 (the
+        faulting address); the CPU forgets the exception was in flight (as
+        delivering it through the IDT would)."""
         lib = ucfast.lib
         lib.uc_context_save(self.uch, self.ctx)
         code = self._err.value
         self._inflight.value = -1
         lib.uc_context_restore(self.uch, self.ctx)
-        return code
+        return code, self._cr2.value
 
 
 def _calibrate() -> tuple[int, int]:
@@ -156,8 +158,10 @@ def _calibrate() -> tuple[int, int]:
                            f"(vectors {[n for n, _ in snaps]})")
     errs = [off for off in range(0, size - 3, 4)
             if [struct.unpack_from("<i", s, off)[0] for _, s in snaps] == [2, 0, 3]]
+    cr2 = [off for off in range(0, size - 7, 8)
+           if [struct.unpack_from("<Q", s, off)[0] for _, s in snaps] == [0x401000, 0x403000, 0x402000]]
     inflight = [off for off in inflight
                 if all(struct.unpack_from("<i", s, off)[0] == 14 for _, s in snaps)]
-    if len(errs) != 1 or len(inflight) != 1:
+    if len(errs) != 1 or len(inflight) != 1 or not cr2:
         raise RuntimeError("this Unicorn's CPU state layout is not the one azemu knows")
-    return errs[0], inflight[0]
+    return errs[0], inflight[0], cr2[0]

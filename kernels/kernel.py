@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 
 from azemu.core import RunResult
 from azemu.loader import ExecError, load, resolve_script
@@ -88,6 +89,7 @@ class Kernel:
         self.per_core = {c.index: lwk.PerCoreState() for c in self.part.cores}
         self.slots = [CoreSlot() for _ in self.part.cores]     # the thread each core runs
         self.scratches = []
+        self.page_cache = weakref.WeakValueDictionary()   # (dev, ino) -> pagecache.CachedFile
         from .sched import QUANTUM_US, Scheduler
         self.sched = Scheduler(self, quantum_us or QUANTUM_US, deterministic)
 
@@ -303,8 +305,7 @@ class Kernel:
 
     def _finish(self, how: GuestExit) -> GuestExit:
         if self.process is not None:
-            from .syscalls.mm_mmap import write_back
-            write_back(self.process, forget=True)     # shared file mappings reach their files
+            self.process.mm.write_back()               # shared file mappings reach their files
             self.process.fds.close_all()
         return how
 

@@ -18,11 +18,12 @@ MAX_FDS = 1024          # RLIMIT_NOFILE soft limit, as a default Linux shell has
 class OpenFile:
     """An open file description: a host handle plus what the guest set on it.
     Shared by dup'ed descriptors, closed when the last one goes."""
-    __slots__ = ("hfd", "flags", "path", "refs", "is_dir", "kind")
+    __slots__ = ("hfd", "flags", "path", "refs", "is_dir", "kind", "ident")
 
     def __init__(self, hfd: int, flags: int, path: bytes = b"", is_dir: bool = False, kind: int = 0):
         self.hfd, self.flags, self.path, self.is_dir, self.kind = hfd, flags, path, is_dir, kind
         self.refs = 0
+        self.ident = None                     # (st_dev, st_ino), once the page cache asks
 
 
 class FdTable:
@@ -111,7 +112,6 @@ class Process:
         self.clear_child_tid = 0
         self.robust_list = (0, 0)
         self.rseq = 0
-        self.shared_files = []                # MAP_SHARED file mappings: [start, length, hfd, offset]
         self.fs_base = 0
         self.gs_base = 0
         self.libos_block = None                # libOS images: this thread's call block

@@ -3,7 +3,11 @@ host: guest_bins/src/mm_semantics.c run natively and under azemu in every
 mode, and the --mem limit with demand paging (reserve_touch)."""
 from __future__ import annotations
 
+import os
+
 import pytest
+
+from kernels.kernel import Kernel
 
 from conftest import LIBCS, assert_same, guest, run_azemu, run_native
 
@@ -16,7 +20,10 @@ def test_memory_semantics_match_linux(libc, variant, tmp_path):
     """PROT_NONE, read-only and no-exec pages fault with SEGV_ACCERR,
     unmapped ones with SEGV_MAPERR; large NORESERVE reservations succeed;
     MADV_DONTNEED zeroes; mremap moves; shared anonymous and /dev/zero
-    mappings; SIGBUS (BUS_ADRERR) past a file's end; mincore; msync."""
+    mappings; SIGBUS (BUS_ADRERR) past a file's end; mincore; msync;
+    MAP_SHARED file mappings coherent with each other and with read, write,
+    pread, pwrite and pwritev of the file through another descriptor, stores
+    written back at munmap, and no PROT_WRITE for a read-only descriptor's."""
     exe = guest(libc, "mm_semantics")
     image = guest(f"libos/{libc}", "mm_semantics") if variant == "unikernel-source" else exe
     data = str(tmp_path / "f.dat")
@@ -44,3 +51,29 @@ def test_mmap_past_the_commit_limit_is_enomem():
     --mem fails up front (strict accounting), as memhog shows."""
     out, err, rc = run_azemu([guest("glibc", "memhog"), "16"], extra=["--mem", "64M"])
     assert rc == 0 and b"mmap failed after" in out and b"ENOMEM" in out
+
+
+def _host_fds_on(path):
+    fds = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(str(path)):
+                fds.append(fd)
+        except OSError:
+            pass
+    return fds
+
+
+def test_the_page_cache_goes_with_the_last_shared_mapping(tmp_path, capfd):
+    """Once a file's last MAP_SHARED mapping is gone its cached frames go
+    back to the instance and the host descriptors the cache held are closed."""
+    k = Kernel(mode="linux", memory=64 << 20)
+    k.exec(guest("glibc", "mm_semantics"), [b"mm_semantics", os.fsencode(tmp_path / "f")], [])
+    try:
+        assert k.run().exit_status == 0
+        assert len(k.page_cache) == 0
+        assert _host_fds_on(tmp_path / "f") == []
+        assert k.process.mm.phys.refs == {}       # no frame has a second owner left
+    finally:
+        k.close()
+    assert "store written back by munmap: at unmap" in capfd.readouterr().out

@@ -3,6 +3,7 @@
  * records the signal, si_code and where si_addr lies, then jumps back.
  * FILE (default /tmp/mm_semantics.dat) is created, used and removed. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static sigjmp_buf back;
@@ -128,6 +130,49 @@ int main(int argc, char **argv) {
     probe("read past EOF, third page", f, 2 * pg, READ);
     printf("msync: %d\n", msync(f, pg, MS_SYNC));
     munmap(f, 3 * pg);
+
+    /* MAP_SHARED file mappings: one set of pages with the file */
+    if (ftruncate(fd, 2 * pg) != 0) return 1;
+    char *s1 = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    char *s2 = mmap(NULL, pg, PROT_READ, MAP_SHARED, fd, pg);        /* the second page only */
+    int fd2 = open(path, O_RDWR);
+    if (pwrite(fd2, "PWRITE", 6, pg + 8) != 6) return 1;
+    printf("mapping sees a later pwrite: %.6s, other mapping: %.6s\n", s1 + pg + 8, s2 + 8);
+    strcpy(s1 + 16, "stored");
+    char buf[16] = {0};
+    if (pread(fd2, buf, 6, 16) != 6) return 1;
+    printf("pread sees a store through the mapping (no msync): %.6s\n", buf);
+    strcpy(s1 + pg + 100, "second");
+    printf("other mapping sees the store: %.6s\n", s2 + 100);
+    lseek(fd2, 200, SEEK_SET);
+    if (write(fd2, "WRITE", 5) != 5) return 1;
+    printf("mapping sees write(): %.5s\n", s1 + 200);
+    struct iovec v[2] = {{"ab", 2}, {"cd", 2}};
+    if (pwritev(fd2, v, 2, pg + 300) != 4) return 1;
+    printf("mapping sees pwritev: %.4s\n", s2 + 300);
+    s1[50] = 'Q';
+    lseek(fd2, 48, SEEK_SET);
+    if (read(fd2, buf, 4) != 4) return 1;
+    printf("read sees the store: %.4s\n", buf + 2);
+    memcpy(s1 + 400, "at unmap", 8);
+    munmap(s1, 2 * pg);
+    if (pread(fd2, buf, 8, 400) != 8) return 1;
+    printf("store written back by munmap: %.8s\n", buf);
+    munmap(s2, pg);
+    char *s3 = mmap(NULL, 3 * pg, PROT_READ, MAP_SHARED, fd, 0);
+    probe("shared mapping past EOF", s3, 2 * pg + 1, READ);
+    printf("shared mapping again: %.6s %.6s\n", s3 + 16, s3 + pg + 8);
+    munmap(s3, 3 * pg);
+    int rfd = open(path, O_RDONLY);
+    char *ro = mmap(NULL, pg, PROT_READ, MAP_SHARED, rfd, 0);
+    errno = 0;
+    int rc = mprotect(ro, pg, PROT_READ | PROT_WRITE);
+    printf("mprotect(PROT_WRITE) of a shared mapping of a read-only fd: %d %s\n", rc,
+           errno == EACCES ? "EACCES" : "?");
+    probe("store into it", ro, 0, WRITE);
+    munmap(ro, pg);
+    close(rfd);
+    close(fd2);
     close(fd);
     unlink(path);
     printf("done\n");

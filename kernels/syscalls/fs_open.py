@@ -4,6 +4,7 @@ fs/utimes.c).  Paths are walked, confined, by the host side
 and keeps the guest's fd table."""
 from __future__ import annotations
 
+from .. import pagecache
 from ..abi import linux as L
 from ..abi.linux_errno import EINVAL
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
@@ -100,11 +101,15 @@ def truncate(p, pathname, length):
 
 
 def fsync(p, fd):
-    return p.io.call(NR["fsync"], p.fds.get(s32(fd)).hfd)
+    f = p.fds.get(s32(fd))
+    pagecache.sync(p, f)                         # dirty shared mappings of the file first
+    return p.io.call(NR["fsync"], f.hfd)
 
 
 def fdatasync(p, fd):
-    return p.io.call(NR["fdatasync"], p.fds.get(s32(fd)).hfd)
+    f = p.fds.get(s32(fd))
+    pagecache.sync(p, f)
+    return p.io.call(NR["fdatasync"], f.hfd)
 
 
 def utimensat(p, dirfd, pathname, times, flags):

@@ -1,8 +1,11 @@
 """read/write and friends (Linux fs/read_write.c).  Data moves between the
 host file and guest memory with no copy: the host side is handed the
-guest-physical extents of the buffer (an iovec list built in scratch)."""
+guest-physical extents of the buffer (an iovec list built in scratch).
+While a file is mapped MAP_SHARED, each transfer goes through
+kernels/pagecache.py so that it and the mappings see the same bytes."""
 from __future__ import annotations
 
+from .. import pagecache
 from ..abi import linux as L
 from ..abi.linux_errno import EBADF, EINVAL, EISDIR, EPIPE
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
@@ -31,7 +34,8 @@ def _writable(p, fd):
 
 
 def _guest_iov(p, iov, iovcnt, write):
-    """The extents of every buffer of a guest iovec array."""
+    """The extents of every buffer of a guest iovec array, as an iovec list
+    in scratch: (its address, its count), and the bytes they hold."""
     iovcnt = s32(iovcnt)
     if iovcnt < 0 or iovcnt > L.IOV_MAX:
         raise LinuxError(EINVAL)
@@ -41,7 +45,7 @@ def _guest_iov(p, iov, iovcnt, write):
         base, ln = L.IOVEC.unpack_from(raw, 16 * i)
         if ln:
             extents += p.mm.extents(base, ln, write)
-    return p.scratch.iov(extents)
+    return p.scratch.iov(extents), sum(n for _, n in extents)
 
 
 def _write(p, function, *params):
@@ -59,6 +63,8 @@ def read(p, fd, buf, count):
         return 0
     p.scratch.reset()
     iov, n = p.scratch.iov(p.mm.extents(buf, min(count, MAX_RW), write=True, partial=True))
+    if p.kernel.page_cache:
+        return pagecache.transfer(p, f, lambda: p.io.call(_READV, f.hfd, iov, n), count, None, False)
     return p.io.call(_READV, f.hfd, iov, n)
 
 
@@ -68,19 +74,30 @@ def write(p, fd, buf, count):
         return 0
     p.scratch.reset()
     iov, n = p.scratch.iov(p.mm.extents(buf, min(count, MAX_RW)))
+    if p.kernel.page_cache:
+        return pagecache.transfer(p, f, lambda: _write(p, _WRITEV, f.hfd, iov, n), count, None, True)
     return _write(p, _WRITEV, f.hfd, iov, n)
+
+
+def _vector(p, f, call, total, offset, write):
+    """A readv/writev family call, through the page cache when one is in use."""
+    if not p.kernel.page_cache:
+        return call()
+    return pagecache.transfer(p, f, call, total, offset, write)
 
 
 def readv(p, fd, iov, iovcnt):
     f = _readable(p, fd)
     p.scratch.reset()
-    return p.io.call(_READV, f.hfd, *_guest_iov(p, iov, iovcnt, True))
+    v, total = _guest_iov(p, iov, iovcnt, True)
+    return _vector(p, f, lambda: p.io.call(_READV, f.hfd, *v), total, None, False)
 
 
 def writev(p, fd, iov, iovcnt):
     f = _writable(p, fd)
     p.scratch.reset()
-    return _write(p, _WRITEV, f.hfd, *_guest_iov(p, iov, iovcnt, False))
+    v, total = _guest_iov(p, iov, iovcnt, False)
+    return _vector(p, f, lambda: _write(p, _WRITEV, f.hfd, *v), total, None, True)
 
 
 def pread64(p, fd, buf, count, offset):
@@ -91,6 +108,9 @@ def pread64(p, fd, buf, count, offset):
         return 0
     p.scratch.reset()
     iov, n = p.scratch.iov(p.mm.extents(buf, min(count, MAX_RW), write=True, partial=True))
+    if p.kernel.page_cache:
+        return pagecache.transfer(p, f, lambda: p.io.call(_PREADV, f.hfd, iov, n, s64(offset)),
+                                  count, s64(offset), False)
     return p.io.call(_PREADV, f.hfd, iov, n, s64(offset))
 
 
@@ -102,19 +122,24 @@ def pwrite64(p, fd, buf, count, offset):
         return 0
     p.scratch.reset()
     iov, n = p.scratch.iov(p.mm.extents(buf, min(count, MAX_RW)))
+    if p.kernel.page_cache:
+        return pagecache.transfer(p, f, lambda: _write(p, _PWRITEV, f.hfd, iov, n, s64(offset)),
+                                  count, s64(offset), True)
     return _write(p, _PWRITEV, f.hfd, iov, n, s64(offset))
 
 
 def preadv(p, fd, iov, iovcnt, pos_l, pos_h):
     f = _readable(p, fd)
     p.scratch.reset()
-    return p.io.call(_PREADV, f.hfd, *_guest_iov(p, iov, iovcnt, True), s64(pos_l))
+    v, total = _guest_iov(p, iov, iovcnt, True)
+    return _vector(p, f, lambda: p.io.call(_PREADV, f.hfd, *v, s64(pos_l)), total, s64(pos_l), False)
 
 
 def pwritev(p, fd, iov, iovcnt, pos_l, pos_h):
     f = _writable(p, fd)
     p.scratch.reset()
-    return _write(p, _PWRITEV, f.hfd, *_guest_iov(p, iov, iovcnt, False), s64(pos_l))
+    v, total = _guest_iov(p, iov, iovcnt, False)
+    return _vector(p, f, lambda: _write(p, _PWRITEV, f.hfd, *v, s64(pos_l)), total, s64(pos_l), True)
 
 
 def lseek(p, fd, offset, whence):

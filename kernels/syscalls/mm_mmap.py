@@ -8,11 +8,12 @@ memory gets frames on first touch; private writable memory is charged
 against the commit limit (--mem) when mapped, except with MAP_NORESERVE.
 
 A character device (/dev/zero) maps as anonymous memory, shared or private,
-as on Linux.  File mappings are filled from the file when they are made;
-pages past the end of the file give SIGBUS when touched.  A MAP_SHARED file
-mapping also remembers its file: its contents are written back to the file
-on msync, on munmap and when the process ends (not page by page as Linux's
-page cache would, so another process reading the file meanwhile sees it late).
+as on Linux.  A MAP_PRIVATE file mapping is filled from the file when it is
+made (its own copy, as Linux's after the first write of each page).  A
+MAP_SHARED file mapping takes its pages from the instance's page cache
+(kernels/pagecache.py), shared with every other mapping of the file and kept
+coherent with read and write of it.  Pages past the end of the file give
+SIGBUS when touched.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from ..abi import linux as L
 from ..abi.linux_errno import EACCES, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
-from ..fwk.channel import FWK_DUP, KIND_CHAR, KIND_FILE
+from .. import pagecache
+from ..fwk.channel import KIND_CHAR, KIND_FILE
 from .util import s32, s64
 
 _MAX_LEN = L.TASK_SIZE
@@ -112,8 +114,15 @@ def mmap(p, addr, length, prot, flags, fd, offset):
     try:
         if anon:
             mm.map(start, size, prot, name, shared=shared, reserve=reserve)
+        elif shared:
+            cache = pagecache.for_mapping(p, f)
+            mm.map(start, size, prot, name, shared=True, reserve=reserve,
+                   pager=cache, pgoff=offset // PAGE)
+            if acc != L.O_RDWR:                  # Linux: no VM_MAYWRITE
+                for m in mm.mappings_in(start, start + size):
+                    m.maywrite = False
         else:
-            mm.map(start, size, prot, name, shared=shared, reserve=reserve)
+            mm.map(start, size, prot, name, reserve=reserve)
             try:
                 p.scratch.reset()
                 ext = mm.extents(start, length, write=True, force=True)
@@ -126,39 +135,15 @@ def mmap(p, addr, length, prot, flags, fd, offset):
             if eof < start + size:               # past the end of the file: SIGBUS
                 mm.discard(eof, start + size - eof)
                 mm.set_eof(start, start + size, eof)
-            if kind != L.MAP_PRIVATE:
-                p.shared_files.append([start, length, p.io.call(FWK_DUP, f.hfd) & 0xFFFFFFFF, offset])
     except OutOfMemory:
         raise LinuxError(ENOMEM) from None
     return start
 
 
-def write_back(p, lo: int = 0, hi: int = L.TASK_SIZE, forget: bool = False) -> None:
-    """Write MAP_SHARED file mappings overlapping [lo, hi) back to their files."""
-    for entry in list(p.shared_files):
-        start, length, hfd, offset = entry
-        a, b = max(lo, start), min(hi, start + length)
-        if a < b:
-            try:
-                p.scratch.reset()
-                iov, n = p.scratch.iov(p.mm.extents(a, b - a, partial=True))
-                p.io.call(NR["pwritev"], hfd, iov, n, offset + a - start)
-            except Exception:           # unmapped, unreadable or FWK gone: nothing to write
-                pass
-        if forget and lo <= start and start + length <= hi:
-            p.shared_files.remove(entry)
-            try:
-                p.io.call(NR["close"], hfd)
-            except LinuxError:
-                pass
-
-
 def munmap(p, addr, length):
     if addr & (PAGE - 1) or length == 0 or addr + length > L.TASK_SIZE:
         raise LinuxError(EINVAL)
-    if p.shared_files:
-        write_back(p, addr, addr + page_up(length), forget=True)
-    p.mm.unmap(addr, length)
+    p.mm.unmap(addr, length)                     # dirty shared file pages are written back
     return 0
 
 
@@ -170,10 +155,18 @@ def mprotect(p, addr, length, prot):
     if not size:
         return 0
     prot = _prot(s32(prot))
-    if not p.mm.fully_mapped(addr, addr + size):
-        raise LinuxError(ENOMEM)
+    mm = p.mm
+    m = mm.find(addr)
+    if m is not None and addr + size <= m.end:   # within one VMA: the usual case
+        if prot & L.PROT_WRITE and not m.maywrite:
+            raise LinuxError(EACCES)
+    else:
+        if not mm.fully_mapped(addr, addr + size):
+            raise LinuxError(ENOMEM)
+        if prot & L.PROT_WRITE and not all(m.maywrite for m in mm.mappings_in(addr, addr + size)):
+            raise LinuxError(EACCES)             # a shared mapping of a file not open to write
     try:
-        p.mm.protect(addr, size, prot)
+        mm.protect(addr, size, prot)
     except OutOfMemory:
         raise LinuxError(ENOMEM) from None
     return 0
@@ -268,8 +261,7 @@ def msync(p, addr, length, flags):
         raise LinuxError(EINVAL)
     if not p.mm.fully_mapped(addr, addr + page_up(length)):
         raise LinuxError(ENOMEM)
-    if p.shared_files:
-        write_back(p, addr, addr + page_up(length))
+    p.mm.write_back(addr, addr + page_up(length))
     return 0
 
 

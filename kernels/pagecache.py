@@ -1,0 +1,215 @@
+"""The page cache: one set of frames per file mapped MAP_SHARED.
+
+Linux keeps a file's pages in its page cache, and every MAP_SHARED mapping
+of the file maps those same pages, so a store through one mapping is seen
+by every other mapping at once and by read(), and a write() or pwrite() is
+seen by every mapping.  azemu's files live on the host (the FWK serves
+them), so a kernel instance keeps a `CachedFile` for each file that has
+MAP_SHARED mappings, keyed by the host's (st_dev, st_ino), and the
+mappings take their frames from it (it is their pager, azemu/memory.py):
+
+* a page is read from the file on its first touch (with up to
+  READAHEAD pages after it in the same call); a page wholly past the end
+  of the file is not given — the touch is a SIGBUS;
+* pages the guest wrote (the page-table dirty bit) are written back to the
+  file on msync, munmap, exit, fsync, and before any read or write of the
+  file's bytes they cover — so read() sees stores made through a mapping;
+* after a write or pwrite of the file, the cached pages it covered are read
+  again, so every mapping sees the new bytes.
+
+What is not modelled: truncating a file does not drop its cached pages
+(touching them past the new end reads what they held, not SIGBUS), and a
+write by a host process outside azemu is seen only by pages not yet cached.
+A CachedFile lives as long as a mapping refers to it; then its frames go
+back to the instance and its host descriptors are closed.
+"""
+from __future__ import annotations
+
+import weakref
+
+from azemu.memory import PAGE, OutOfMemory
+
+from .abi import linux as L
+from .abi.syscall_numbers import SYSCALL_NUMBERS as NR
+from .errors import LinuxError
+from .fwk.channel import FWK_DUP, KIND_FILE
+from .hostio import Scratch
+
+READAHEAD = 16                       # pages read with a faulting one (Linux: ra_pages)
+_ST_DEV, _ST_INO, _ST_SIZE = 0, 8, 48        # offsets in the x86-64 struct stat
+
+
+def _stat(io, scratch, hfd) -> tuple[int, int, int]:
+    """(st_dev, st_ino, st_size) of a host descriptor."""
+    buf = scratch.alloc(L.STAT.size)
+    io.call(NR["fstat"], hfd, buf)
+    raw = scratch.get(buf, L.STAT.size)
+    return tuple(int.from_bytes(raw[o:o + 8], "little") for o in (_ST_DEV, _ST_INO, _ST_SIZE))
+
+
+class CachedFile:
+    """The cached pages of one host file, and the pager of its mappings."""
+
+    def __init__(self, key, io, phys, hfd: int, writable: bool):
+        self.key, self.io, self.phys = key, io, phys
+        self.pages: dict[int, int] = {}          # page index -> frame (one owner: the cache)
+        self.spaces = weakref.WeakSet()          # address spaces that map it
+        (at, _), = phys.alloc(PAGE)
+        self.scratch = Scratch(phys, at, PAGE)   # its own: it runs inside others' calls
+        self.fds = [hfd, hfd if writable else None]   # a descriptor to read, one to write
+        weakref.finalize(self, _release, phys, self.pages, io, self.fds, at).atexit = False
+
+    # ---- the pager of the mappings (azemu/memory.py) -----------------------------
+    def mapped_by(self, mm) -> None:
+        self.spaces.add(mm)
+
+    def frame(self, index: int) -> int | None:
+        frame = self.pages.get(index)
+        if frame is not None:
+            return frame
+        want = [index]
+        while len(want) < READAHEAD and index + len(want) not in self.pages:
+            want.append(index + len(want))
+        frames = []
+        try:
+            for _ in want:
+                frames.append(self.phys.frame())
+            got = self._move(NR["preadv"], self.fds[0], frames, index * PAGE)
+        except OutOfMemory:
+            self.phys.release(frames)
+            raise
+        except LinuxError:
+            got = 0
+        filled = (got + PAGE - 1) // PAGE
+        self.phys.release(frames[filled:])
+        for i, f in zip(want, frames[:filled]):
+            self.pages[i] = f
+        return self.pages.get(index)
+
+    def dirtied(self, indices) -> None:
+        """Write the pages back, none past the end of the file (a store
+        beyond it, in its last page, is not written: Linux's rule)."""
+        wfd = self.fds[1]
+        if wfd is None:
+            return
+        self.scratch.reset()
+        try:
+            size = _stat(self.io, self.scratch, wfd)[2]
+            for run in _runs(sorted(i for i in indices if i in self.pages and i * PAGE < size)):
+                frames = [self.pages[i] for i in run]
+                length = min(len(run) * PAGE, size - run[0] * PAGE)
+                self._move(NR["pwritev"], wfd, frames, run[0] * PAGE, length)
+        except LinuxError:
+            pass                                 # the FWK is gone or the file: nothing to do
+
+    # ---- coherence with read and write ----------------------------------------------
+    def flush(self, start: int, end: int) -> None:
+        """Write back the dirty pages covering bytes [start, end) of the file."""
+        first, last = start // PAGE, (end + PAGE - 1) // PAGE
+        if not any(first <= i < last for i in self.pages):
+            return
+        for mm in list(self.spaces):
+            mm.write_back(pager=self, first=first, last=last)
+
+    def refresh(self, start: int, end: int) -> None:
+        """Read again the cached pages covering bytes [start, end) of the file."""
+        first, last = start // PAGE, (end + PAGE - 1) // PAGE
+        hit = sorted(i for i in self.pages if first <= i < last)
+        try:
+            for run in _runs(hit):
+                self._move(NR["preadv"], self.fds[0], [self.pages[i] for i in run], run[0] * PAGE)
+        except LinuxError:
+            pass
+
+    def _move(self, function, hfd, frames, offset, length=None) -> int:
+        """preadv/pwritev between the file at `offset` and whole frames."""
+        self.scratch.reset()
+        if length is None:
+            length = len(frames) * PAGE
+        extents, left = [], length
+        for f in frames:
+            if left <= 0:
+                break
+            extents.append((f, min(PAGE, left)))
+            left -= PAGE
+        iov, n = self.scratch.iov(extents)
+        return self.io.call(function, hfd, iov, n, offset)
+
+
+def _runs(indices):
+    """Consecutive runs of sorted page indices."""
+    run = []
+    for i in indices:
+        if run and i != run[-1] + 1:
+            yield run
+            run = []
+        run.append(i)
+    if run:
+        yield run
+
+
+def _release(phys, pages, io, fds, scratch_at) -> None:
+    try:
+        phys.release(list(pages.values()))
+        phys.free(scratch_at, PAGE)
+        for hfd in {fd for fd in fds if fd is not None}:
+            io.call(NR["close"], hfd)
+    except Exception:                            # the instance or the FWK already closed
+        pass
+
+
+# ---- what the syscalls call -------------------------------------------------------
+def ident(p, f) -> tuple[int, int]:
+    """The (st_dev, st_ino) of an open file, asked once."""
+    key = f.ident
+    if key is None:
+        dev, ino, _ = _stat(p.io, p.scratch, f.hfd)   # a bump allocation: the call's iovs stay
+        key = f.ident = (dev, ino)
+    return key
+
+
+def for_mapping(p, f) -> CachedFile:
+    """The cache of the file open as `f`, made for a MAP_SHARED mapping."""
+    caches = p.kernel.page_cache
+    key = ident(p, f)
+    writable = (f.flags & L.O_ACCMODE) == L.O_RDWR
+    cache = caches.get(key)
+    if cache is None:
+        hfd = p.io.call(FWK_DUP, f.hfd) & 0xFFFFFFFF
+        cache = caches[key] = CachedFile(key, p.io, p.mm.phys, hfd, writable)
+    elif writable and cache.fds[1] is None:
+        cache.fds[1] = p.io.call(FWK_DUP, f.hfd) & 0xFFFFFFFF
+    return cache
+
+
+def lookup(p, f) -> CachedFile | None:
+    """The cache of an open file, if some mapping has one."""
+    caches = p.kernel.page_cache
+    if not caches or f.kind != KIND_FILE:
+        return None
+    return caches.get(ident(p, f))
+
+
+def transfer(p, f, call, count: int, offset: int | None, write: bool) -> int:
+    """A read or write of `count` bytes of `f` (at `offset`, or at its file
+    position) by `call()`, kept coherent with the file's cached pages."""
+    cache = lookup(p, f)
+    if cache is None:
+        return call()
+    if offset is None:
+        if write and f.flags & L.O_APPEND:
+            offset = _stat(p.io, p.scratch, f.hfd)[2]
+        else:
+            offset = p.io.call(NR["lseek"], f.hfd, 0, L.SEEK_CUR)
+    cache.flush(offset, offset + count)
+    done = call()
+    if write and done > 0:
+        cache.refresh(offset, offset + done)
+    return done
+
+
+def sync(p, f) -> None:
+    """fsync/fdatasync: the file's dirty mapped pages reach it."""
+    cache = lookup(p, f)
+    if cache is not None:
+        cache.flush(0, 1 << 62)
