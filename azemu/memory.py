@@ -30,7 +30,8 @@ from __future__ import annotations
 import bisect
 
 from . import mmu
-from .mmu import COW, FRAME, HELD, NX, P, W, A, D, PF_FETCH, PF_WRITE, pte_flags
+from .guest_access import GuestAccess, GuestFault  # noqa: F401  (GuestFault: for importers)
+from .mmu import COW, FRAME, HELD, P, W, A, D, PF_FETCH, PF_WRITE, pte_flags
 from .physmem import PAGE, PAGE_MASK, OutOfMemory, PhysicalMemory, page_down, page_up  # noqa: F401
 
 PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4   # same values as Unicorn's
@@ -43,15 +44,6 @@ BUS_EOF = ("SIGBUS", BUS_ADRERR)
 OOM_KILL = ("SIGKILL", 0)
 
 _KEEP = FRAME | A | D
-
-
-class GuestFault(Exception):
-    """A guest virtual address that is unmapped or lacks the needed permission."""
-
-    def __init__(self, addr: int, write: bool = False):
-        super().__init__(addr)
-        self.addr = addr
-        self.write = write
 
 
 class Mapping:
@@ -90,7 +82,7 @@ class Mapping:
         return f"Mapping({self.start:#x}-{self.end:#x} prot={self.prot} {self.name})"
 
 
-class AddressSpace:
+class AddressSpace(GuestAccess):
     """A guest virtual address space backed by one PhysicalMemory.
 
     Cores attached with `attach(core)` run with its page tables.  `mmap_top`
@@ -546,101 +538,6 @@ class AddressSpace:
             self._flush()
         return child
 
-    # ---- guest memory access (zero copy) -------------------------------------
-    def views(self, addr: int, length: int, write: bool = False,
-              partial: bool = False) -> list[memoryview]:
-        """memoryviews over the host segment covering guest [addr, addr+length)."""
-        view = self.phys.view
-        return [view[o:o + n] for o, n in self.extents(addr, length, write, partial)]
-
-    def extents(self, addr: int, length: int, write: bool = False,
-                partial: bool = False, force: bool = False) -> list[tuple[int, int]]:
-        """The guest-physical extents (offset in the segment, length) backing
-        guest [addr, addr+length): what another process mapping the segment
-        needs to reach the same bytes.  Pages whose frames are contiguous
-        share one extent.  With `partial`, stop at the first inaccessible page
-        instead of faulting (as a read() into a buffer that runs into unmapped
-        memory fills what it can).  With `force`, the guest's protection is
-        not asked (the kernel filling a file mapping it made)."""
-        spans = []                                   # (phys offset, length)
-        need = W if write else P
-        get = self.pt.get
-        while length > 0:
-            entry = get(addr >> 12)
-            if not entry & need or not entry & P or (force and entry & COW):
-                try:
-                    entry = self._forced_entry(addr) if force else self._kernel_entry(addr, write)
-                except GuestFault:
-                    if partial and spans:
-                        break
-                    raise
-            inpage = addr & (PAGE - 1)
-            take = min(length, PAGE - inpage)
-            if write:
-                if not entry & D:                # written, as a CPU's store would mark it
-                    entry |= D
-                    self.pt.set(addr >> 12, entry)
-                if entry & A and not entry & NX:
-                    self._code_written(addr)
-            off = (entry & FRAME) + inpage
-            if spans and spans[-1][0] + spans[-1][1] == off:
-                spans[-1] = (spans[-1][0], spans[-1][1] + take)
-            else:
-                spans.append((off, take))
-            addr += take
-            length -= take
-        return spans
-
-    def host_address(self, addr: int, size: int, write: bool = False) -> int | None:
-        """The host address of guest [addr, addr+size) within one page, or
-        None if the guest could not access it so."""
-        if (addr & (PAGE - 1)) + size > PAGE:
-            return None
-        try:
-            entry = self._kernel_entry(addr, write)
-        except GuestFault:
-            return None
-        return self.phys.base + (entry & FRAME) + (addr & (PAGE - 1))
-
-    def read(self, addr: int, length: int) -> bytes:
-        if length <= 0:
-            return b""
-        parts = self.views(addr, length)
-        return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
-
-    def write(self, addr: int, data) -> None:
-        pos = 0
-        for v in self.views(addr, len(data), write=True):
-            n = len(v)
-            v[:] = data[pos:pos + n]
-            pos += n
-
-    def _forced_entry(self, a: int) -> int:
-        """The entry of the page at `a`, with a frame of its own to write
-        into whatever the guest's protection (which the entry keeps)."""
-        m = self.find(a)
-        if m is None:
-            raise GuestFault(a, True)
-        entry = self.pt.get(a >> 12)
-        if not entry & P or entry & COW:
-            saved, eof, m.prot, m.eof = m.prot, m.eof, m.prot | PROT_READ | PROT_WRITE, None
-            try:
-                entry = self._resolve(m, a >> 12, True)
-            finally:
-                m.prot, m.eof = saved, eof
-            if entry is None:
-                raise GuestFault(a, True)
-            entry = (entry & _KEEP) | (pte_flags(saved) or HELD)
-            self.pt.set(a >> 12, entry)
-        return entry
-
-    def _code_written(self, addr: int) -> None:
-        """The kernel writes into a page a CPU may have run code from: the
-        code translated from it is dropped (a CPU's own stores are caught by
-        Unicorn itself)."""
-        for core in self.cores:
-            core.forget_code(page_down(addr), PAGE)
-
     def set_eof(self, start: int, end: int, eof: int) -> None:
         """Pages of the mappings in [start, end) from `eof` on lie past
         their file's end."""
@@ -653,45 +550,6 @@ class AddressSpace:
         last = self.find(start + size - 1)
         self.map(start + size, grow, last.prot, last.name, last.shared, None, last.reserve,
                  last.pager, last.pgoff + ((start + size - last.start) >> 12))
-
-    def poke(self, addr: int, data) -> None:
-        """Write regardless of guest protection (the loader filling code pages)."""
-        pos, length = 0, len(data)
-        view = self.phys.view
-        while pos < length:
-            a = addr + pos
-            entry = self._forced_entry(a)
-            if entry & A and not entry & NX:
-                self._code_written(a)
-            take = min(length - pos, PAGE - (a & (PAGE - 1)))
-            off = (entry & FRAME) + (a & (PAGE - 1))
-            view[off:off + take] = data[pos:pos + take]
-            pos += take
-
-    def read_cstr(self, addr: int, limit: int = 4096) -> bytes:
-        """A NUL-terminated string; raises GuestFault if it runs off mapped memory."""
-        out = b""
-        pmap = self.phys.map
-        while True:
-            entry = self.pt.get(addr >> 12)
-            if not entry & P:
-                entry = self._kernel_entry(addr, False)
-            off = (entry & FRAME) + (addr & (PAGE - 1))
-            stop = (entry & FRAME) + PAGE
-            cap = min(stop, off + limit - len(out) + 1)
-            nul = pmap.find(b"\0", off, cap)
-            if nul >= 0:
-                return out + pmap[off:nul]
-            out += pmap[off:cap]
-            if len(out) > limit:
-                raise ValueError("string too long")
-            addr = (addr | (PAGE - 1)) + 1
-
-    def read_u64(self, addr: int) -> int:
-        return int.from_bytes(self.read(addr, 8), "little")
-
-    def write_u64(self, addr: int, value: int) -> None:
-        self.write(addr, (value & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
 
     def resident_pages(self, start: int, length: int) -> bytes:
         """One byte a page of [start, start+length): 1 where it has a frame."""

@@ -23,13 +23,24 @@ is not; azemu uses two:
 """
 from __future__ import annotations
 
-import numpy as np
+np = None                      # numpy, imported on the first range big enough to need it
+                               # (it is most of azemu's start-up time otherwise)
+
+
+def _numpy():
+    global np
+    if np is None:
+        import numpy
+        np = numpy
+    return np
 
 P, W, U, A, D = 0x1, 0x2, 0x4, 0x20, 0x40
 COW, HELD = 1 << 9, 1 << 10
 NX = 1 << 63
 FRAME = 0x000FFFFFFFFFF000
 ENTRIES = 512
+PAGE_SIZE = 4096
+_ZERO_TABLE = bytes(PAGE_SIZE)
 SMALL = 32                     # ranges up to this many entries: no numpy
 
 # #PF error code bits (Intel SDM vol. 3, 4.7)
@@ -58,7 +69,7 @@ class PageTable:
         self.phys = phys
         # One uint64 view over the whole segment: entry i of the table in
         # frame f is q[f // 8 + i].
-        self.q = np.frombuffer(phys.map, dtype=np.uint64)
+        self._q = None
         # The same words one at a time: a memoryview is several times faster
         # than numpy for a single entry, numpy many times faster for a range.
         self.w = phys.view.cast("Q")
@@ -66,6 +77,12 @@ class PageTable:
         self.tables = 1
         self._dirs: dict[tuple[int, int], int] = {}   # (level, va >> shift) -> frame
         self.leaves: dict[int, int] = {}              # vpn >> 9 -> index of entry 0
+
+    @property
+    def q(self):
+        if self._q is None:
+            self._q = _numpy().frombuffer(self.phys.map, dtype=_numpy().uint64)
+        return self._q
 
     # ---- tables ---------------------------------------------------------------------
     def _table(self, level: int, va: int) -> int:
@@ -116,9 +133,14 @@ class PageTable:
 
     def present(self, vpn: int, end: int):
         """(vpn, entry) for every non-empty entry in pages [vpn, end)."""
-        q = self.q
+        w = self.w
         for a, b, first in self.spans(vpn, end):
-            block = q[a:b]
+            if b - a <= SMALL:
+                for i in range(a, b):
+                    if w[i]:
+                        yield first + i - a, w[i]
+                continue
+            block = self.q[a:b]
             for i in np.flatnonzero(block).tolist():
                 yield first + i, int(block[i])
 
@@ -127,7 +149,7 @@ class PageTable:
         had been used by a CPU (its accessed bit: it may be in a TLB), and
         whether any of those was executable (a CPU may have translated code
         from its frame)."""
-        q, w = self.q, self.w
+        w = self.w
         if end - vpn == 1:                              # one page: no spans
             base = self.leaves.get(vpn >> 9)
             e = 0 if base is None else w[base + (vpn & 511)]
@@ -148,7 +170,7 @@ class PageTable:
                             code = code or (e & P and not e & NX)
                         w[i] = 0
                 continue
-            block = q[a:b]
+            block = self.q[a:b]
             nz = block[block != 0]
             if nz.size:
                 frames += (nz & np.uint64(FRAME)).tolist()
@@ -163,7 +185,7 @@ class PageTable:
         """Give the pages [vpn, end) that hold a frame the entry bits for
         `prot` (shared frames stay write-protected); True if an entry that a
         TLB may hold lost a right."""
-        q, w = self.q, self.w
+        w = self.w
         iflags = pte_flags(prot) or HELD
         if end - vpn == 1:                              # one page: no spans
             base = self.leaves.get(vpn >> 9)
@@ -193,6 +215,7 @@ class PageTable:
                         lost = True
                     w[i] = new
             return lost
+        q = self.q
         flags = np.uint64(pte_flags(prot))
         keep = np.uint64(FRAME | A | D | COW)
         cow_w = np.uint64(W)
@@ -218,7 +241,12 @@ class PageTable:
 
     def all_frames(self) -> list[int]:
         """The frames every entry holds."""
-        q, out = self.q, []
+        out, w = [], self.w
+        if len(self.leaves) <= 8:                       # a small process: no numpy
+            for base in self.leaves.values():
+                out += [w[i] & FRAME for i in range(base, base + ENTRIES) if w[i]]
+            return out
+        q = self.q
         for base in self.leaves.values():
             block = q[base:base + ENTRIES]
             nz = block[block != 0]
@@ -229,8 +257,9 @@ class PageTable:
     def close(self) -> None:
         """Free the tables' own frames (the pages' are the owner's to release)."""
         tables = [self.root] + list(self._dirs.values())
+        view = self.phys.view
         for t in tables:
-            self.q[t >> 3:(t >> 3) + ENTRIES] = 0
+            view[t:t + PAGE_SIZE] = _ZERO_TABLE
         self.phys.release(tables)
         self._dirs.clear()
         self.leaves.clear()

@@ -11,6 +11,12 @@ replayed on every core's Unicorn instance, and `threads 64` took 106x
 qemu-user; target (issue #9): at most 5x qemu-user at 64, growing no faster
 than N.
 
+A last table runs `lost_update 1 ITERS*--max`: the same work as
+`lost_update --max`, in one thread (no scheduling, no quantum).  Its
+azemu/qemu ratio is the speed of the emulation itself — Unicorn against
+qemu-user's TCG on this loop of locked and plain memory operations — which
+bounds the N-thread ratio from below.
+
     python benchmarks/threads_scaling.py [--max 64] [--repeat 3] [--json FILE] [--plot FILE]
 """
 from __future__ import annotations
@@ -27,6 +33,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "guest_bins/bin/glibc")
 PROGRAMS = ("threads", "lost_update")
+ITERS = 100000                    # lost_update's default iterations per thread
 
 
 def wall(cmd) -> float:
@@ -68,6 +75,19 @@ def main(argv=None):
                 row["azemu_vs_qemu"] = row["azemu"] / row["qemu"]
             rows.append(row)
         res["programs"][prog] = rows
+    exe = os.path.join(BIN, "lost_update")
+    alone = [str(1), str(ITERS * ns[-1])]
+    runs = {"native": [], "qemu": [], "azemu": []}
+    for _ in range(a.repeat):
+        runs["native"].append(wall([exe, *alone]))
+        if qemu:
+            runs["qemu"].append(wall([qemu, exe, *alone]))
+        runs["azemu"].append(wall([sys.executable, "-m", "azemu", "exec", "-q", exe, *alone]))
+    one = {"threads": 1, "iterations": ITERS * ns[-1],
+           **{k: statistics.median(v) for k, v in runs.items() if v}, "runs": runs}
+    if qemu:
+        one["azemu_vs_qemu"] = one["azemu"] / one["qemu"]
+    res["one_thread_same_work"] = one
     for prog, rows in res["programs"].items():
         t = Table(title=f"{prog} N on N cores: seconds, whole command (median of {a.repeat})")
         for col in ("N", "native", "qemu-user", "azemu", "azemu / qemu", "azemu growth vs N=1"):
@@ -77,6 +97,13 @@ def main(argv=None):
                       f"{r['azemu']:.3f}", f"{r.get('azemu_vs_qemu', float('nan')):.2f}x",
                       f"{r['azemu'] / rows[0]['azemu']:.1f}x")
         console.print(t)
+    t = Table(title=f"lost_update: the work of {ns[-1]} threads in 1 thread "
+                    f"({one['iterations']} iterations each way): the emulation's own speed")
+    for col in ("native", "qemu-user", "azemu", "azemu / qemu"):
+        t.add_column(col, justify="right")
+    t.add_row(f"{one['native']:.3f}", f"{one.get('qemu', float('nan')):.3f}",
+              f"{one['azemu']:.3f}", f"{one.get('azemu_vs_qemu', float('nan')):.2f}x")
+    console.print(t)
     if a.json:
         os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
         with open(a.json, "w") as f:

@@ -50,16 +50,29 @@ class Scheduler:
         self.queues = {i: [] for i in range(len(self.cores))}
         self.resident = {i: None for i in range(len(self.cores))}   # whose registers it holds
         self.futexes = {}                        # address -> [task, ...] in arrival order
+        self.n_runnable = self.n_live = 0        # kept as states change: asked every run
+        self._load = {i: 0 for i in self.queues}  # threads not exited, per run queue
         self._local = {c.index: i for i, c in enumerate(self.cores)}
 
     # ---- placement --------------------------------------------------------------
     def add(self, task, core_index=None) -> None:
         if core_index is None:
-            core_index = min(self.queues, key=lambda i: (sum(t.sched.state != EXITED
-                                                             for t in self.queues[i]), i))
+            core_index = min(self.queues, key=lambda i: (self._load[i], i))
         task.sched.core = core_index
         self.queues[core_index].append(task)
         self.tasks[task.tid] = task
+        self._load[core_index] += 1
+        self.n_live += 1
+        self.n_runnable += task.sched.state == RUNNABLE
+
+    def _set(self, s, state) -> None:
+        """Move a task's SchedState `s` to `state`, keeping the counts."""
+        old = s.state
+        self.n_runnable += (state == RUNNABLE) - (old == RUNNABLE)
+        if state == EXITED and old != EXITED:
+            self.n_live -= 1
+            self._load[s.core] -= 1
+        s.state = state
 
     def live(self):
         return [t for t in self.tasks.values() if t.sched.state != EXITED]
@@ -69,27 +82,18 @@ class Scheduler:
 
     def alone(self) -> bool:
         """Is the calling task the only one that could run?"""
-        return self._at_most_one(lambda st: st != EXITED)
+        return self.n_live <= 1
 
     def several_runnable(self) -> bool:
-        """More than one thread runnable (without listing them all: this is
-        asked on every core of every round)."""
-        return not self._at_most_one(lambda st: st == RUNNABLE)
-
-    def _at_most_one(self, pred) -> bool:
-        seen = 0
-        for t in self.tasks.values():
-            if pred(t.sched.state):
-                seen += 1
-                if seen > 1:
-                    return False
-        return True
+        """More than one thread runnable (asked on every core of every round)."""
+        return self.n_runnable > 1
 
     # ---- waiting and waking -----------------------------------------------------
     def wait(self, task, *, futex=None, bitset=0xFFFFFFFF, deadline=None):
         """Block `task` (raises Block: the entry stops the core)."""
         s = task.sched
-        s.state, s.futex, s.bitset, s.deadline, s.result = BLOCKED, futex, bitset, deadline, 0
+        self._set(s, BLOCKED)
+        s.futex, s.bitset, s.deadline, s.result = futex, bitset, deadline, 0
         if futex is not None:
             self.futexes.setdefault(futex, []).append(task)
         raise Block
@@ -125,10 +129,11 @@ class Scheduler:
 
     def _resume(self, t, result):
         s = t.sched
-        s.state, s.result, s.deadline, s.futex = RUNNABLE, result, None, None
+        self._set(s, RUNNABLE)
+        s.result, s.deadline, s.futex = result, None, None
 
     def exit_task(self, task) -> None:
-        task.sched.state = EXITED
+        self._set(task.sched, EXITED)
         if task.sched.futex is not None:
             self.futexes.get(task.sched.futex, []).remove(task)
 
