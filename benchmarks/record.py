@@ -150,6 +150,13 @@ def threads_table(ts):
                        f"{r['azemu']:.3f} | {r.get('azemu_vs_qemu', float('nan')):.2f}x | "
                        f"{r['azemu'] / rows[0]['azemu']:.1f}x |")
         out.append("")
+    one = ts.get("one_thread_same_work")
+    if one:
+        out += [f"`lost_update 1 {one['iterations']}` — the same work in one thread, no "
+                "scheduling: the emulation's own speed on this loop:", "",
+                "| native s | qemu-user s | azemu s | azemu / qemu |", "|---|---|---|---|",
+                f"| {one['native']:.3f} | {one.get('qemu', float('nan')):.3f} | {one['azemu']:.3f} | "
+                f"{one.get('azemu_vs_qemu', float('nan')):.2f}x |"]
     return "\n".join(out).rstrip()
 
 
