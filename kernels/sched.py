@@ -276,7 +276,8 @@ class Scheduler:
                 pc = core.regs.read(UC_X86_REG_RIP)
                 if t.sched.restart:                    # the syscall runs again
                     t.sched.restart = False
-                    pc -= core.SYSCALL_INSN_LEN
+                    if k.libos is None or pc != k.libos.entry:   # (a libOS call: at its hook)
+                        pc -= core.SYSCALL_INSN_LEN
                 elif t.pending_delivery:               # a signal ended its wait: the handler first
                     k.deliver_signals(t, core, in_syscall=False)
                     if k.exit is not None:
