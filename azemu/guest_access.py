@@ -122,9 +122,13 @@ class GuestAccess:
     def _code_written(self, addr: int) -> None:
         """The kernel writes into a page a CPU may have run code from: the
         code translated from it is dropped (a CPU's own stores are caught by
-        Unicorn itself)."""
+        Unicorn itself) — by address on the cores running this address
+        space, all of it on the others (their page tables are another's)."""
         for core in self.cores:
-            core.forget_code(page_down(addr), PAGE)
+            if core.mm is self:
+                core.forget_code(page_down(addr), PAGE)
+            else:
+                core.forget_code()
 
     def poke(self, addr: int, data) -> None:
         """Write regardless of guest protection (the loader filling code pages)."""

@@ -146,14 +146,15 @@ SCRIPT_HEAD = 256          # BINPRM_BUF_SIZE: how much of a #! line Linux reads
 SCRIPT_DEPTH = 5           # scripts run by scripts: Linux runs 5 deep, refuses a 6th
 
 
-def resolve_script(path: str, argv: list[bytes], opener=host_open):
+def resolve_script(path: str, argv: list[bytes], opener=host_open, first=host_open):
     """What execve makes of a `#!` script (fs/binfmt_script.c): the
     interpreter runs instead, with argv [interpreter, optional argument,
     the script's path, the original argv[1:]...]; an interpreter may itself
     be a script.  Returns (the program to load, its argv, the opener to load
     it with); an ELF comes back as it is.  The script given is the host's;
-    interpreter paths are the guest's, opened with `opener`."""
-    given, how = path, host_open
+    interpreter paths are the guest's, opened with `opener` (and the script
+    itself with `first`: execve from a guest gives the guest's opener)."""
+    given, how = path, first
     for depth in range(SCRIPT_DEPTH + 1):
         try:
             with how(path) as f:

@@ -123,9 +123,13 @@ class AddressSpace(GuestAccess):
         self.paged = False                # some mapping has (or had) a pager
 
     # ---- cores --------------------------------------------------------------
-    def attach(self, core) -> None:
+    def attach(self, core, switch: bool = True) -> None:
+        """`core` may run this address space (it gets its shootdowns and
+        drops code translated from frames freed here); with `switch`, it
+        runs it now."""
         self.cores.append(core)
-        core.switch_to(self)
+        if switch:
+            core.switch_to(self)
 
     def _flush(self) -> None:
         """Entries a TLB may hold changed: the running core flushes now;
@@ -563,10 +567,18 @@ class AddressSpace(GuestAccess):
         return PAGE * sum(1 for f in self.pt.all_frames() if f != zero)
 
     def close(self) -> None:
+        """The end of the address space (exit, exec): its frames go back,
+        and translated code goes from every core if a frame it ran is freed
+        (the frame may come back as another program's code)."""
         if self.paged:
             self.write_back()
         for core in self.cores:
-            core.switch_to(None)
+            if core.mm is self:
+                core.switch_to(None)
+        owners = self.phys.owners
+        if any(owners(f) == 1 for f in self.pt.code_frames()):
+            for core in self.cores:
+                core.forget_code()
         self.phys.release(self.pt.all_frames())
         self.pt.close()
         self._neg.clear()

@@ -254,6 +254,17 @@ class PageTable:
                 out += (nz & np.uint64(FRAME)).tolist()
         return out
 
+    def code_frames(self) -> list[int]:
+        """The frames of pages a CPU has run code from (present, accessed,
+        executable)."""
+        out, w = [], self.w
+        for base in self.leaves.values():
+            for i in range(base, base + ENTRIES):
+                e = w[i]
+                if e & (P | A) == P | A and not e & NX:
+                    out.append(e & FRAME)
+        return out
+
     def close(self) -> None:
         """Free the tables' own frames (the pages' are the owner's to release)."""
         tables = [self.root] + list(self._dirs.values())

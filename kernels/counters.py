@@ -24,13 +24,16 @@ The fields:
   tlb_flush       TLB flushes the cores made (after a mapping change or a shootdown)
   tlb_shootdown   flush requests a core received from another that changed a mapping
   line_transfer   shared cache lines found in another core's cache (modelled, linux.py)
+  fork            processes made (fork, vfork, clone without CLONE_THREAD)
+  execve          programs loaded over a process (execve, execveat)
+  process_switch  a core passing from one process's address space to another's (a CR3 write)
 """
 from __future__ import annotations
 
 FIELDS = ("trap", "function_hook", "in_guest", "mode_switch", "context_switch", "regs_saved",
           "regs_restored", "as_switch", "global_lock", "shared_access", "offload",
           "return_checks", "page_fault", "cow_fault", "tlb_flush", "tlb_shootdown",
-          "line_transfer")
+          "line_transfer", "fork", "execve", "process_switch")
 
 
 class Counters:

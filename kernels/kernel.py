@@ -90,6 +90,8 @@ class Kernel:
         self.slots = [CoreSlot() for _ in self.part.cores]     # the thread each core runs
         self.scratches = []
         self.page_cache = weakref.WeakValueDictionary()   # (dev, ino) -> pagecache.CachedFile
+        from .procs import ProcessTable
+        self.procs = ProcessTable(self)
         from .sched import QUANTUM_US, Scheduler
         self.sched = Scheduler(self, quantum_us or QUANTUM_US, deterministic)
 
@@ -142,6 +144,8 @@ class Kernel:
         p.comm = os.path.basename(p.exe)[:15]
         p.std_files()
         self.process = p
+        mm.users = 1
+        self.procs.add(p)
         wrap = None
         if self.strace is not None:
             from .syscalls.strace import tracer
@@ -196,20 +200,63 @@ class Kernel:
         if self.libos is not None:
             self.libos.thread_pointer_set(task)
 
+    def new_id(self) -> int:
+        """A pid/tid no other task of the machine has (its instances share the FWK)."""
+        m = self.machine
+        m.last_id = max(getattr(m, "last_id", os.getpid()), os.getpid()) + 1
+        return m.last_id
+
     def new_thread(self, parent, ctx):
         """A thread of `parent`'s process, to start from the saved registers `ctx`."""
         from .fwk.channel import FWK_HELLO
         from .task import SchedState, Thread
-        self._last_tid = max(getattr(self, "_last_tid", parent.pid), parent.pid) + 1
-        tid = self._last_tid
+        tid = self.new_id()
         io = HostIO(self.io_backend, tid=tid, core_index=0)
         io.call(FWK_HELLO, parent.pid, parent.uid)
         sched = SchedState(0)
         t = Thread(parent.proc, tid, io, self.scratches[0], self.core, sched)
         sched.ctx = ctx
+        parent.proc.tasks.add(t)
         self.sched.add(t)
         self.shared.tasks[tid] = t
         return t
+
+    def new_process(self, parent, caller, mm, ctx, *, share_files=False, share_handlers=False,
+                    ppid=None, exit_signal=L.SIGCHLD):
+        """A child of process `parent` made by its thread `caller` (fork,
+        vfork, clone): address space `mm`, to start from the registers `ctx`."""
+        import copy
+        from .fwk.channel import FWK_FORK
+        from .task import SchedState
+        pid = self.new_id()
+        caller.io.call(FWK_FORK, pid, pid)          # its cwd, its instance's handles
+        io = HostIO(self.io_backend, tid=pid, core_index=0)
+        c = Process(mm, io, self.scratches[0], pid=pid)
+        c.kernel, c.core, c.proc = self, self.core, c
+        c.ppid = parent.pid if ppid is None else ppid
+        c.uid, c.euid, c.gid, c.egid = parent.uid, parent.euid, parent.gid, parent.egid
+        c.pgid, c.sid, c.umask = parent.pgid, parent.sid, parent.umask
+        c.fds = parent.fds if share_files else parent.copy_files(c._close_handle)
+        c.sigactions = parent.sigactions if share_handlers else copy.deepcopy(parent.sigactions)
+        c.sigmask, c.altstack = caller.sigmask, caller.altstack
+        c.rlimits = dict(parent.rlimits)
+        c.brk_start, c.brk = parent.brk_start, parent.brk
+        c.exe, c.comm, c.dumpable = parent.exe, parent.comm, parent.dumpable
+        c.exit_signal = exit_signal
+        c.sched = SchedState(0)
+        c.sched.ctx = ctx
+        self.procs.add(c)
+        self.sched.add(c)
+        self.shared.tasks[pid] = c
+        return c
+
+    def process_exit(self, task, how: GuestExit) -> None:
+        """`task`'s process is over (exit_group, a fatal signal): the
+        instance's end if it is the first process, else a zombie's."""
+        if task.proc is self.process:
+            self.exit = how
+        else:
+            self.procs.end(task.proc, how)
 
     def report_once(self, what: str, message: str) -> None:
         """Something about the guest's run the user should know, said once."""
@@ -239,6 +286,10 @@ class Kernel:
             line = (f"azemu: {os.path.basename(self.image.path)}[{task.tid}]: killed (SIGKILL): "
                     f"out of memory: the {mem} MiB of --mem are exhausted")
             self.crash_report = line
+            if task.proc is not self.process:
+                print(line, file=self.stderr, flush=True)
+                self.procs.end(task.proc, GuestExit(signal=L.SIGKILL))
+                return None
             return self._finish(GuestExit(signal=L.SIGKILL, report=line))
         sig = _FAULT_SIGNALS.get(fault.signal, L.SIGSEGV)
         act = task.sigactions[sig]
@@ -248,6 +299,9 @@ class Kernel:
             self.deliver_signals(task, core, in_syscall=False)
             if self.exit is not None:
                 return self._finish(self.exit)
+            return None
+        if task.proc is not self.process:      # a child: its parent sees the signal
+            self.procs.end(task.proc, GuestExit(signal=sig))
             return None
         from azemu.crash import crash_report
         self.crash_report = crash_report(core, fault, task.mm, self.image.path, task.tid)
@@ -295,7 +349,7 @@ class Kernel:
             core.stop()
             return
         except GuestExit as e:
-            self.exit = e
+            self.process_exit(task, e)
             core.stop()
             return
         if new:

@@ -18,12 +18,13 @@ MAX_FDS = 1024          # RLIMIT_NOFILE soft limit, as a default Linux shell has
 class OpenFile:
     """An open file description: a host handle plus what the guest set on it.
     Shared by dup'ed descriptors, closed when the last one goes."""
-    __slots__ = ("hfd", "flags", "path", "refs", "is_dir", "kind", "ident")
+    __slots__ = ("hfd", "flags", "path", "refs", "is_dir", "kind", "ident", "hostnb")
 
     def __init__(self, hfd: int, flags: int, path: bytes = b"", is_dir: bool = False, kind: int = 0):
         self.hfd, self.flags, self.path, self.is_dir, self.kind = hfd, flags, path, is_dir, kind
         self.refs = 0
         self.ident = None                     # (st_dev, st_ino), once the page cache asks
+        self.hostnb = False                   # non-blocking on the host (a guest's pipe: kernels/blocking.py)
 
 
 class FdTable:
@@ -107,6 +108,7 @@ class Process:
         self.sigmask = 0
         self.sigpending = 0                   # blocked signals waiting for an unblock
         self.pending_delivery = []            # signals to deliver on syscall return
+        self.saved_mask = None                # the mask sigsuspend replaced, for the frame
         self.altstack = (0, L.SS_DISABLE, 0)
         self.rlimits = {}
         self.clear_child_tid = 0
@@ -122,6 +124,31 @@ class Process:
         self.pdeathsig = 0
         self.core = None                       # the core this task runs on
         self.kernel = None
+        # As a process among others (kernels/procs.py)
+        self.tasks = {self}                    # its live threads, this one first
+        self.zombie = False                    # ended, not yet reaped
+        self.status = None                     # procs.WaitStatus, once ended
+        self.vfork_parent = None               # the thread vfork suspended for it
+        self.exit_signal = L.SIGCHLD           # what its parent is sent when it ends
+        self.start_ticks = 0
+
+    def release_memory(self) -> None:
+        """The process no longer uses its address space (exit, exec): the
+        last user's end writes shared file pages back and frees the frames."""
+        mm = self.mm
+        mm.users -= 1
+        if mm.users == 0:
+            mm.close()
+
+    def copy_files(self, close_handle) -> "FdTable":
+        """A copy of the fd table sharing every open file description (fork);
+        `close_handle` is the new owner's."""
+        t = FdTable(close_handle)
+        for fd, f in self.fds.files.items():
+            f.refs += 1
+            t.files[fd] = f
+        t.cloexec = set(self.fds.cloexec)
+        return t
 
     def _close_handle(self, hfd: int) -> None:
         from .abi.syscall_numbers import SYSCALL_NUMBERS

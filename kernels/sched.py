@@ -50,6 +50,7 @@ class Scheduler:
         self.queues = {i: [] for i in range(len(self.cores))}
         self.resident = {i: None for i in range(len(self.cores))}   # whose registers it holds
         self.futexes = {}                        # address -> [task, ...] in arrival order
+        self.io_waiters = []                     # tasks waiting for a host handle to be ready
         self.n_runnable = self.n_live = 0        # kept as states change: asked every run
         self._load = {i: 0 for i in self.queues}  # threads not exited, per run queue
         self._local = {c.index: i for i, c in enumerate(self.cores)}
@@ -89,14 +90,65 @@ class Scheduler:
         return self.n_runnable > 1
 
     # ---- waiting and waking -----------------------------------------------------
-    def wait(self, task, *, futex=None, bitset=0xFFFFFFFF, deadline=None):
-        """Block `task` (raises Block: the entry stops the core)."""
+    def wait(self, task, *, futex=None, bitset=0xFFFFFFFF, deadline=None, io=None):
+        """Block `task` (raises Block: the entry stops the core).  `futex` is
+        any wait queue key (a futex word's address, or a tuple); `io` is a
+        host handle and poll events: the task runs its syscall again when the
+        handle is ready (restarted, as Linux's -ERESTARTSYS)."""
         s = task.sched
         self._set(s, BLOCKED)
         s.futex, s.bitset, s.deadline, s.result = futex, bitset, deadline, 0
         if futex is not None:
             self.futexes.setdefault(futex, []).append(task)
+        if io is not None:
+            s.io, s.restart, s.result = io, True, None
+            self.io_waiters.append(task)
         raise Block
+
+    def interrupt(self, task, result: int) -> None:
+        """End `task`'s wait now (a signal came): it resumes with `result`."""
+        s = task.sched
+        if s.state != BLOCKED:
+            return
+        if s.futex is not None:
+            waiters = self.futexes.get(s.futex, [])
+            if task in waiters:
+                waiters.remove(task)
+        if s.io is not None:
+            self._io_done(task)
+            s.restart = False
+        self._resume(task, result)
+
+    def _io_done(self, task) -> None:
+        task.sched.io = None
+        if task in self.io_waiters:
+            self.io_waiters.remove(task)
+
+    def poll_io(self, timeout_ms: int) -> None:
+        """Wake the tasks whose host handles are ready, waiting at most
+        `timeout_ms` (-1: until one is) — the host's poll, through the FWK."""
+        waiters = self.io_waiters
+        if not waiters:
+            return
+        from .abi.syscall_numbers import SYSCALL_NUMBERS as NR
+        import struct
+        t0 = waiters[0]
+        scratch = self.kernel.scratches[0]
+        scratch.reset()
+        arr = scratch.put(b"".join(struct.pack("<ihh", t.sched.io[0], t.sched.io[1], 0)
+                                   for t in waiters))
+        try:
+            n = t0.io.call(NR["poll"], arr, len(waiters), timeout_ms)
+        except Exception:
+            n = len(waiters)                      # let them all try again
+            arr = None
+        if not n:
+            return
+        back = scratch.get(arr, 8 * len(waiters)) if arr is not None else None
+        for i, t in enumerate(list(waiters)):
+            if back is None or struct.unpack_from("<h", back, 8 * i + 6)[0]:
+                self._io_done(t)
+                self._resume(t, None)
 
     def yield_(self, task):
         task.sched.result = 0
@@ -130,12 +182,21 @@ class Scheduler:
     def _resume(self, t, result):
         s = t.sched
         self._set(s, RUNNABLE)
-        s.result, s.deadline, s.futex = result, None, None
+        s.deadline, s.futex = None, None
+        if not s.restart:                             # a restarted call makes its own result
+            s.result = result
 
     def exit_task(self, task) -> None:
+        if task.sched.state == EXITED:
+            return
         self._set(task.sched, EXITED)
         if task.sched.futex is not None:
-            self.futexes.get(task.sched.futex, []).remove(task)
+            waiters = self.futexes.get(task.sched.futex, [])
+            if task in waiters:
+                waiters.remove(task)
+        if task.sched.io is not None:
+            self._io_done(task)
+        task.proc.tasks.discard(task)
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -174,6 +235,9 @@ class Scheduler:
             if old is not None:
                 k.counters[i].context_switch += 1
             self.resident[i] = task
+        if core.mm is not task.mm:                    # another process: its page tables
+            core.switch_to(task.mm)
+            k.counters[i].process_switch += 1
         k.slots[i].task = task
         task.core = core
         task.io.core = i
@@ -186,12 +250,18 @@ class Scheduler:
         k = self.kernel
         while True:
             self._expire()
+            if self.io_waiters:
+                self.poll_io(0)
             ready = self.runnable()
             if not ready:
                 waits = [t.sched.deadline for t in self.live() if t.sched.deadline is not None]
                 if not self.live():
                     self._end_round()
                     return k._finish(GuestExit(0))
+                if self.io_waiters:                    # the host's poll until one is ready
+                    wait_ms = -1 if not waits else max(0, int((min(waits) - time.monotonic()) * 1000) + 1)
+                    self.poll_io(wait_ms)
+                    continue
                 if not waits:
                     return k._finish(GuestExit(signal=9, report=(
                         f"azemu: deadlock: all {len(self.live())} threads wait on futexes "
@@ -204,6 +274,18 @@ class Scheduler:
                     continue
                 self._switch_in(i, core, t)
                 pc = core.regs.read(UC_X86_REG_RIP)
+                if t.sched.restart:                    # the syscall runs again
+                    t.sched.restart = False
+                    if k.libos is None or pc != k.libos.entry:   # (a libOS call: at its hook)
+                        pc -= core.SYSCALL_INSN_LEN
+                elif t.pending_delivery:               # a signal ended its wait: the handler first
+                    k.deliver_signals(t, core, in_syscall=False)
+                    if k.exit is not None:
+                        self._end_round()
+                        return k._finish(k.exit)
+                    if t.sched.state != RUNNABLE:
+                        continue
+                    pc = core.regs.read(UC_X86_REG_RIP)
                 many = self.several_runnable()           # threads appear and wait within a round
                 if not many:
                     result = core.run(pc)
@@ -218,6 +300,11 @@ class Scheduler:
                     out = k.handle_fault(core, t)
                     if out is not None:
                         return out
+                elif t.pending_delivery and t.sched.state == RUNNABLE:
+                    k.deliver_signals(t, core, in_syscall=False)   # sent from another process
+                    if k.exit is not None:
+                        self._end_round()
+                        return k._finish(k.exit)
                 if not self.several_runnable() and t.sched.state == RUNNABLE:
                     break                              # alone now: run it without a quantum
             self._end_round()

@@ -17,12 +17,13 @@ RUNNABLE, BLOCKED, EXITED = "runnable", "blocked", "exited"
 
 PER_THREAD = ("tid", "io", "scratch", "sigmask", "pending_delivery", "altstack",
               "clear_child_tid", "robust_list", "rseq", "fs_base", "gs_base", "core", "sched",
-              "libos_block")
+              "libos_block", "saved_mask")
 
 
 class SchedState:
     """What the scheduler keeps for a task."""
-    __slots__ = ("state", "core", "ctx", "result", "deadline", "futex", "bitset", "started")
+    __slots__ = ("state", "core", "ctx", "result", "deadline", "futex", "bitset", "started",
+                 "io", "restart")
 
     def __init__(self, core: int):
         self.state = RUNNABLE
@@ -33,6 +34,8 @@ class SchedState:
         self.futex = None         # the futex word address it waits on
         self.bitset = 0
         self.started = False
+        self.io = None            # (host handle, poll events) it waits for
+        self.restart = False      # resume by running the syscall again
 
 
 class Thread:
@@ -57,6 +60,7 @@ class Thread:
         set_(self, "core", core)
         set_(self, "sched", sched)
         set_(self, "libos_block", None)         # its libOS call block, once looked up
+        set_(self, "saved_mask", None)          # the mask sigsuspend replaced
 
     def __getattr__(self, name):            # only called for what the thread does not hold
         return getattr(self.proc, name)

@@ -68,7 +68,7 @@ def trap_entry(kernel, cur, core, table, counters):
             else:
                 ret = h(p)
         except BaseException as e:
-            ret = failure(kernel, nr, e)
+            ret = failure(kernel, nr, e, p)
             if ret is None:
                 stop(uch)
                 return
@@ -114,10 +114,11 @@ def function_hook_entry(kernel, cur, core, table, counters, libos):
         try:
             ret = h(p, *block[1:1 + k]) if k else h(p)
         except BaseException as e:
-            ret = failure(kernel, nr, e)
+            ret = failure(kernel, nr, e, p)
             if ret is None:
-                if isinstance(e, Block):        # resumed later with the result in rax
-                    core.regs.write(UC_X86_REG_RIP, libos.resume)
+                if isinstance(e, Block):        # resumed later with the result in rax,
+                    # or, for a call to run again (sched: restart), at the hook once more
+                    core.regs.write(UC_X86_REG_RIP, libos.entry if p.sched.restart else libos.resume)
                 stop(uch)
                 return
         if ret is KEEP_REGISTERS:           # rt_sigreturn: the guest is elsewhere now

@@ -55,6 +55,7 @@ FWK_DUP = 4004            # param1: handle -> a new handle to the same file
 FWK_FD_KIND = 4005        # param1: handle -> KIND_*
 FWK_BYE = 4006            # the process is gone: close everything it had
 FWK_PING = 4007           # returns 0 once the proxy serves calls
+FWK_FORK = 4008           # params: child tid, child pid: a process forked by the caller's
 
 # Kinds of handle, returned with every handle in bits 32..39 of `ret`.
 KIND_FILE, KIND_DIR, KIND_FIFO, KIND_SOCKET, KIND_CHAR, KIND_OTHER = 0, 1, 2, 3, 4, 5

@@ -62,19 +62,23 @@ def _kind(mode: int) -> int:
 
 
 class Handle:
-    __slots__ = ("fd", "kind", "path", "pid", "dirents", "dirpos")
+    """A host descriptor served to the guests of one domain (one kernel
+    instance: its processes share open file descriptions after a fork)."""
+    __slots__ = ("fd", "kind", "path", "domain", "dirents", "dirpos")
 
-    def __init__(self, fd, kind, path, pid):
-        self.fd, self.kind, self.path, self.pid = fd, kind, path, pid
+    def __init__(self, fd, kind, path, domain):
+        self.fd, self.kind, self.path, self.domain = fd, kind, path, domain
         self.dirents = None
         self.dirpos = 0
 
 
 class GuestState:
-    __slots__ = ("pid", "cwd", "uid")
+    """A guest process: its working directory; `domain` is its instance."""
+    __slots__ = ("pid", "cwd", "uid", "domain")
 
-    def __init__(self, pid, uid):
-        self.pid, self.uid, self.cwd = pid, uid, b"/"
+    def __init__(self, pid, uid, domain=None, cwd=b"/"):
+        self.pid, self.uid, self.cwd = pid, uid, cwd
+        self.domain = pid if domain is None else domain
 
 
 class Server:
@@ -96,7 +100,7 @@ class Server:
             self.ops[NR[name]] = getattr(self, "do_" + name)
         self.ops.update({C.FWK_HELLO: self.fwk_hello, C.FWK_STDIO: self.fwk_stdio,
                          C.FWK_FD_PATH: self.fwk_fd_path, C.FWK_DUP: self.fwk_dup,
-                         C.FWK_BYE: self.fwk_bye})
+                         C.FWK_BYE: self.fwk_bye, C.FWK_FORK: self.fwk_fork})
 
     # ---- the entry -----------------------------------------------------------
     def handle(self, tid: int, function: int, params) -> int:
@@ -152,7 +156,7 @@ class Server:
 
     def h(self, tid, handle) -> Handle:
         hd = self.handles.get(s32(handle))
-        if hd is None or hd.pid != self.guest(tid).pid:
+        if hd is None or hd.domain != self.guest(tid).domain:
             raise OSError(errno.EBADF, "bad handle")
         return hd
 
@@ -180,7 +184,7 @@ class Server:
     def new_handle(self, tid, fd, path, kind=None) -> int:
         if kind is None:
             kind = _kind(os.fstat(fd).st_mode)
-        self.handles[fd] = Handle(fd, kind, path, self.guest(tid).pid)
+        self.handles[fd] = Handle(fd, kind, path, self.guest(tid).domain)
         return fd | (kind << 32)
 
     def _stat(self, tid, dirfd, phys, flags):
@@ -208,11 +212,23 @@ class Server:
         self.guests[tid] = GuestState(pid, uid)
         return 0
 
+    def fwk_fork(self, tid, child_tid, child_pid, *_):
+        """A new process made by the caller's (fork): the caller's working
+        directory, and its instance's handles (the open file descriptions
+        the two now share)."""
+        g = self.guest(tid)
+        if s32(child_tid) <= 0 or child_tid in self.guests:
+            raise OSError(errno.EINVAL, "bad child")
+        self.guests[child_tid] = GuestState(child_pid, g.uid, g.domain, g.cwd)
+        return 0
+
     def fwk_bye(self, tid, *_):
+        """A guest thread is gone; when the last guest of its instance goes,
+        whatever handles the instance still had are closed."""
         g = self.guests.pop(tid, None)
-        if g is not None and not any(o is g for o in self.guests.values()):
+        if g is not None and not any(o.domain == g.domain for o in self.guests.values()):
             for fd, hd in list(self.handles.items()):
-                if hd.pid == g.pid:
+                if hd.domain == g.domain:
                     os.close(fd)
                     del self.handles[fd]
         return 0
@@ -529,7 +545,7 @@ class Server:
         return 0
 
     def do_pipe2(self, tid, flags, *_):
-        r, w = os.pipe2(os.O_CLOEXEC | (os.O_NONBLOCK if flags & os.O_NONBLOCK else 0))
+        r, w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)    # the guest's blocking is the kernel's
         self.new_handle(tid, r, None, C.KIND_FIFO)
         self.new_handle(tid, w, None, C.KIND_FIFO)
         return r | (w << 32)

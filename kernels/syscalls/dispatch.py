@@ -78,7 +78,7 @@ class Stop(Exception):
 KEEP_REGISTERS = object()     # the handler set the registers: write nothing back
 
 
-def failure(kernel, nr: int, exc: BaseException):
+def failure(kernel, nr: int, exc: BaseException, p=None):
     """What a handler's exception means: -errno for the guest; KEEP_REGISTERS
     after rt_sigreturn; or None when the guest must stop (it exited, or azemu
     has a bug — recorded on `kernel`)."""
@@ -93,7 +93,10 @@ def failure(kernel, nr: int, exc: BaseException):
     if isinstance(exc, OSError):
         return -(exc.errno or EIO)
     if isinstance(exc, GuestExit):
-        kernel.exit = exc
+        if p is not None:
+            kernel.process_exit(p, exc)     # the instance's end if p is its first process
+        else:
+            kernel.exit = exc
     else:                               # a bug in azemu: stop cleanly, report once
         kernel.internal_error = (nr, exc, exc.__traceback__)
     return None
@@ -105,7 +108,7 @@ def serve(kernel, p, nr: int, h, args):
     try:
         return h(p, *args)
     except BaseException as e:
-        ret = failure(kernel, nr, e)
+        ret = failure(kernel, nr, e, p)
         if ret is None:
             raise Stop from None
         return ret

@@ -56,7 +56,8 @@ def fcntl(p, fd, cmd, arg):
         return f.flags | (L.O_LARGEFILE if not f.flags & L.O_PATH else 0)
     if cmd == L.F_SETFL:
         new = (f.flags & ~_SETFL_MASK) | (arg & _SETFL_MASK)
-        p.io.call(NR["fcntl"], f.hfd, L.F_SETFL, host_open_flags(new) & (os.O_APPEND | os.O_NONBLOCK))
+        host = host_open_flags(new) & (os.O_APPEND | os.O_NONBLOCK)
+        p.io.call(NR["fcntl"], f.hfd, L.F_SETFL, host | (os.O_NONBLOCK if f.hostnb else 0))
         f.flags = new
         return 0
     if cmd in (L.F_GETLK, L.F_SETLK, L.F_SETLKW):
@@ -101,13 +102,14 @@ def pipe2(p, fds, flags):
     rfd = p.fds.lowest_free()
     wfd = p.fds.lowest_free(rfd + 1)
     p.mm.write(fds, rfd.to_bytes(4, "little") + wfd.to_bytes(4, "little"))  # EFAULT first
-    ret = p.io.call(NR["pipe2"], os.O_NONBLOCK if flags & L.O_NONBLOCK else 0)
+    ret = p.io.call(NR["pipe2"], 0)                 # non-blocking on the host in any case
     r, w = ret & 0xFFFFFFFF, ret >> 32
     extra = flags & L.O_NONBLOCK
     cloexec = bool(flags & L.O_CLOEXEC)
     kind = 2 << 32                                   # KIND_FIFO
     install_handle(p, r | kind, L.O_RDONLY | extra, cloexec, at=rfd)
     install_handle(p, w | kind, L.O_WRONLY | extra, cloexec, at=wfd)
+    p.fds.get(rfd).hostnb = p.fds.get(wfd).hostnb = True    # kernels/blocking.py
     return 0
 
 

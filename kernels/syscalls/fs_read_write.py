@@ -5,7 +5,7 @@ While a file is mapped MAP_SHARED, each transfer goes through
 kernels/pagecache.py so that it and the mappings see the same bytes."""
 from __future__ import annotations
 
-from .. import pagecache
+from .. import blocking, pagecache
 from ..abi import linux as L
 from ..abi.linux_errno import EBADF, EINVAL, EISDIR, EPIPE
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
@@ -63,6 +63,8 @@ def read(p, fd, buf, count):
         return 0
     p.scratch.reset()
     iov, n = p.scratch.iov(p.mm.extents(buf, min(count, MAX_RW), write=True, partial=True))
+    if f.kind in blocking.STREAMS:
+        return blocking.read(p, f, lambda: p.io.call(_READV, f.hfd, iov, n))
     if p.kernel.page_cache:
         return pagecache.transfer(p, f, lambda: p.io.call(_READV, f.hfd, iov, n), count, None, False)
     return p.io.call(_READV, f.hfd, iov, n)
@@ -74,6 +76,8 @@ def write(p, fd, buf, count):
         return 0
     p.scratch.reset()
     iov, n = p.scratch.iov(p.mm.extents(buf, min(count, MAX_RW)))
+    if f.hostnb:
+        return blocking.write(p, f, lambda: _write(p, _WRITEV, f.hfd, iov, n))
     if p.kernel.page_cache:
         return pagecache.transfer(p, f, lambda: _write(p, _WRITEV, f.hfd, iov, n), count, None, True)
     return _write(p, _WRITEV, f.hfd, iov, n)
@@ -81,6 +85,8 @@ def write(p, fd, buf, count):
 
 def _vector(p, f, call, total, offset, write):
     """A readv/writev family call, through the page cache when one is in use."""
+    if f.kind in blocking.STREAMS:
+        return blocking.write(p, f, call) if write else blocking.read(p, f, call)
     if not p.kernel.page_cache:
         return call()
     return pagecache.transfer(p, f, call, total, offset, write)

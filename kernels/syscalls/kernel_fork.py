@@ -30,10 +30,11 @@ _KNOWN = (THREAD_FLAGS | CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID
 
 def clone(p, flags, newsp, parent_tid, child_tid, tls):
     k = p.kernel
+    if not flags & CLONE_THREAD:                 # a new process
+        from .proc_fork import clone_process
+        return clone_process(p, flags, newsp, parent_tid, child_tid, tls)
     if flags & THREAD_FLAGS != THREAD_FLAGS or flags & ~_KNOWN:
-        k.unsupported_once("clone", ENOSYS, "a new process: fork, vfork and clone without "
-                           "the thread flags are not offered, one process per kernel instance")
-        raise LinuxError(ENOSYS)
+        raise LinuxError(EINVAL)
     regs = p.core.regs.read_all()
     if k.libos is not None and regs["rip"] == k.libos.entry:
         k.libos.return_from_call(regs, p.mm, newsp)  # as if the libOS call returned
@@ -57,14 +58,10 @@ def clone(p, flags, newsp, parent_tid, child_tid, tls):
     return child.tid
 
 
-def clone3(p, args, size):
-    raise LinuxError(ENOSYS)
-
-
 def exit(p, status):
     """The end of one thread; of the process when it was the last."""
     k = p.kernel
-    if k.sched.alone():
+    if len(p.proc.tasks) <= 1:                   # the last thread: the process ends
         raise GuestExit(status & 0xFF)
     if p.clear_child_tid:                        # what pthread_join waits on
         try:

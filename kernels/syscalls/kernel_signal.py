@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 
 from ..abi import linux as L
-from ..abi.linux_errno import EINVAL, EPERM, ESRCH
+from ..abi.linux_errno import EINTR, EINVAL, EPERM, ESRCH
 from ..errors import GuestExit, LinuxError, RegistersSet
 from .util import s32
 
@@ -75,6 +75,21 @@ def _unblocked(p):
                 raise_signal(p, sig, SI_USER)
 
 
+def rt_sigsuspend(p, mask, sigsetsize):
+    """Wait for a signal with `mask` in place; the handler returns to the
+    mask of before (kept in its frame), and sigsuspend gives EINTR."""
+    if sigsetsize != 8:
+        raise LinuxError(EINVAL)
+    new = p.mm.read_u64(mask) & ~_UNBLOCKABLE
+    if p.saved_mask is None:
+        p.saved_mask = p.sigmask
+    p.sigmask = new
+    _unblocked(p)
+    if p.pending_delivery:
+        raise LinuxError(EINTR)
+    p.kernel.sched.wait(p, futex=("sigsuspend", p.tid))   # a signal interrupts it: EINTR
+
+
 def rt_sigpending(p, set_, sigsetsize):
     if sigsetsize > 8:
         raise LinuxError(EINVAL)
@@ -130,20 +145,19 @@ def raise_signal(p, sig: int, code: int = SI_KERNEL, addr: int = 0) -> None:
     p.pending_delivery.append((sig, code, addr))
 
 
-def _check_target(p, pid):
-    """Only the process itself is reachable; kill(-1) reaches every process
-    but the caller, and there is none other in this kernel instance."""
-    if pid not in (p.pid, 0) and pid != -p.pgid:
-        raise LinuxError(ESRCH)
-
-
 def kill(p, pid, sig):
     pid, sig = s32(pid), s32(sig)
     if sig < 0 or sig > L.NSIG:
         raise LinuxError(EINVAL)
-    _check_target(p, pid)
+    from .proc_wait import targets
+    reached = targets(p, pid)
     if sig:
-        raise_signal(p, sig, SI_USER)
+        procs = p.kernel.procs
+        for target in reached:
+            if target is not p.proc:
+                procs.signal(target, sig, SI_USER)
+        if p.proc in reached:
+            raise_signal(p, sig, SI_USER)
     return 0
 
 
@@ -193,8 +207,10 @@ def deliver_pending(p, regs: dict, fpu) -> dict | None:
         p.altstack = (0, L.SS_DISABLE, 0)
     trapno, cr2 = (14, addr) if sig in (L.SIGSEGV, L.SIGBUS) and code > 0 else (0, 0)
     sigcontext = struct.pack("<18Q", *gregs) + struct.pack("<HHHH", 0x33, 0, 0, 0x2B)
-    sigcontext += struct.pack("<QQQQQ", 4 if trapno else 0, trapno, p.sigmask, cr2, fx_at) + bytes(64)
-    uc += sigcontext + struct.pack("<Q", p.sigmask)
+    frame_mask = p.sigmask if p.saved_mask is None else p.saved_mask   # sigsuspend's caller's
+    p.saved_mask = None
+    sigcontext += struct.pack("<QQQQQ", 4 if trapno else 0, trapno, frame_mask, cr2, fx_at) + bytes(64)
+    uc += sigcontext + struct.pack("<Q", frame_mask)
     if code > 0 and sig in (L.SIGSEGV, L.SIGBUS, L.SIGILL, L.SIGFPE, L.SIGTRAP):
         info = struct.pack("<iii4xQ", sig, 0, code, addr)       # si_addr
     else:

@@ -46,18 +46,6 @@ def getegid(p):
     return p.egid
 
 
-def getpgrp(p):
-    return p.pgid
-
-
-def getpgid(p, pid):
-    return p.pgid
-
-
-def getsid(p, pid):
-    return p.sid
-
-
 def getgroups(p, size, list_):
     groups = os.getgroups()
     size = s32(size)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import struct
 
+from .. import blocking
 from ..abi import linux as L
 from ..abi.linux_errno import EINVAL
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
@@ -18,6 +19,9 @@ SOCK_NONBLOCK, SOCK_CLOEXEC = L.O_NONBLOCK, L.O_CLOEXEC
 SOCKADDR_MAX = 128
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")
 _U32 = struct.Struct("<I")
+
+
+MSG_DONTWAIT = 0x40
 
 
 def _install(p, ret, type_or_flags):
@@ -89,6 +93,8 @@ def accept4(p, fd, addr, addrlen, flags):
         raise LinuxError(EINVAL)
     p.fds.lowest_free()
     p.scratch.reset()
+    blocking.wait_ready(p, f, blocking.POLLIN)   # the client may be another guest thread
+    p.scratch.reset()
     out, lenp_s, want = _sockaddr_out(p, addr, addrlen)
     ret = p.io.call(NR["accept4"], f.hfd, out, lenp_s, flags & SOCK_NONBLOCK)
     newfd = _install(p, ret, flags)
@@ -118,6 +124,9 @@ def sendto(p, fd, buf, length, flags, addr, addrlen):
 def recvfrom(p, fd, buf, length, flags, addr, addrlen):
     f = p.fds.get(s32(fd))
     p.scratch.reset()
+    if not s32(flags) & MSG_DONTWAIT:
+        blocking.wait_ready(p, f, blocking.POLLIN)
+        p.scratch.reset()
     out, lenp_s, want = _sockaddr_out(p, addr, addrlen)
     ext = p.mm.extents(buf, length, write=True, partial=True) if length else []
     if len(ext) <= 1:
@@ -157,6 +166,9 @@ def sendmsg(p, fd, msg, flags):
 def recvmsg(p, fd, msg, flags):
     f = p.fds.get(s32(fd))
     p.scratch.reset()
+    if not s32(flags) & MSG_DONTWAIT:
+        blocking.wait_ready(p, f, blocking.POLLIN)
+        p.scratch.reset()
     name, namelen, control, controllen, ext = _guest_msghdr(p, msg, True)
     sname = p.scratch.alloc(SOCKADDR_MAX) if name else 0
     sctl = p.scratch.alloc(controllen) if control and controllen else 0

@@ -20,9 +20,10 @@ _PTR_ARGS = {"buf", "statbuf", "statxbuf", "iov", "dirp", "fds", "tidptr", "head
              "rem", "request", "remain", "info", "usage", "rlim", "new_limit", "old_limit",
              "mask", "addr", "old_addr", "new_addr", "uaddr", "uaddr2", "timeout",
              "rseq_addr", "offset_ptr", "times", "list_", "cpu", "node", "cache", "arg2",
-             "head_ptr", "len_ptr"}
+             "head_ptr", "len_ptr", "argv", "envp", "wstatus", "rusage", "infop", "args"}
 _INT_ARGS = {"fd", "dirfd", "olddirfd", "newdirfd", "oldfd", "newfd", "out_fd", "in_fd",
-             "sig", "pid", "tid", "tgid", "status", "who", "how", "resource_", "clockid"}
+             "sig", "pid", "tid", "tgid", "status", "who", "how", "resource_", "clockid",
+             "pgid", "id_", "idtype", "options"}
 
 
 def _fmt(p, name: str, value: int) -> str:

@@ -14,7 +14,8 @@ from ..abi import linux_errno as E
 from ..abi.syscall_numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
 from . import (arch_process, drivers_random, kernel_fork, fs_fcntl, fs_namei, fs_open, fs_read_write,
                fs_readdir, fs_select, fs_stat, kernel_exit, kernel_sched, kernel_signal,
-               kernel_sys, kernel_task, kernel_time, mm_mmap, net_socket)
+               kernel_sys, kernel_task, kernel_time, mm_mmap, net_socket, proc_exec, proc_fork,
+               proc_wait)
 
 FULL, PARTIAL, ERROR, MISSING = "full", "partial", "error", "missing"
 
@@ -24,6 +25,7 @@ _FAMILY_OF_MODULE = {
     "kernel_task": "task", "kernel_exit": "task", "kernel_sys": "info", "kernel_fork": "task",
     "kernel_time": "time", "kernel_sched": "sched", "kernel_signal": "signal",
     "drivers_random": "dev", "net_socket": "net", "fs_select": "fs",
+    "proc_fork": "task", "proc_exec": "task", "proc_wait": "task",
 }
 _FAMILY_OF_ERROR = {}
 
@@ -157,12 +159,17 @@ TABLE = [
     Supported("get_robust_list", kernel_task.get_robust_list),
     Supported("rseq", kernel_task.rseq),
     Partial("futex", kernel_fork.futex, "WAIT, WAKE, the BITSET pair, REQUEUE, CMP_REQUEUE, WAKE_OP; no PI futexes"),
-    Partial("clone", kernel_fork.clone, "threads only (CLONE_VM|CLONE_THREAD...): one process per kernel instance"),
-    Partial("clone3", kernel_fork.clone3, "answered ENOSYS, quietly: libcs fall back to clone"),
-    Error("fork", E.ENOSYS, "one process per kernel instance"),
-    Error("vfork", E.ENOSYS, "one process per kernel instance"),
-    Error("execve", E.ENOSYS, "one program per kernel instance"),
-    Error("wait4", E.ECHILD, "no child processes"),
+    Partial("clone", kernel_fork.clone, "threads, and processes (proc_fork): no namespaces, "
+            "no ptrace; none in a libOS image"),
+    Partial("clone3", proc_fork.clone3, "as clone; no set_tid, no cgroup"),
+    Partial("fork", proc_fork.fork, "copy-on-write; not in a libOS image"),
+    Partial("vfork", proc_fork.vfork, "the parent waits until the child execs or ends; not in a libOS image"),
+    Partial("execve", proc_exec.execve, "static, static-pie, dynamic ELF and #! scripts; not in a libOS image"),
+    Partial("execveat", proc_exec.execveat, "as execve"),
+    Partial("wait4", proc_wait.wait4, "exited and killed children; no stopped ones (no job-control stops)"),
+    Partial("waitid", proc_wait.waitid, "P_ALL, P_PID, P_PGID; no P_PIDFD"),
+    Supported("setpgid", proc_wait.setpgid),
+    Supported("setsid", proc_wait.setsid),
     # fs/xattr.c: no extended attributes are offered
     Error("getxattr", E.EOPNOTSUPP, "no extended attributes"),
     Error("lgetxattr", E.EOPNOTSUPP, "no extended attributes"),
@@ -208,9 +215,9 @@ TABLE = [
     Supported("geteuid", kernel_sys.geteuid),
     Supported("getgid", kernel_sys.getgid),
     Supported("getegid", kernel_sys.getegid),
-    Supported("getpgrp", kernel_sys.getpgrp),
-    Supported("getpgid", kernel_sys.getpgid),
-    Supported("getsid", kernel_sys.getsid),
+    Supported("getpgrp", proc_wait.getpgrp),
+    Supported("getpgid", proc_wait.getpgid),
+    Supported("getsid", proc_wait.getsid),
     Supported("getgroups", kernel_sys.getgroups),
     Supported("getresuid", kernel_sys.getresuid),
     Supported("getresgid", kernel_sys.getresgid),
@@ -240,8 +247,9 @@ TABLE = [
     Supported("rt_sigprocmask", kernel_signal.rt_sigprocmask),
     Supported("rt_sigreturn", kernel_signal.rt_sigreturn),
     Supported("rt_sigpending", kernel_signal.rt_sigpending),
+    Supported("rt_sigsuspend", kernel_signal.rt_sigsuspend),
     Supported("sigaltstack", kernel_signal.sigaltstack),
-    Partial("kill", kernel_signal.kill, "to the process itself only"),
+    Partial("kill", kernel_signal.kill, "to processes of the instance: one, a group, all"),
     Partial("tgkill", kernel_signal.tgkill, "to the process itself only"),
     Partial("tkill", kernel_signal.tkill, "to the process itself only"),
     # kernel/exit.c

@@ -1,0 +1,176 @@
+/* procs: processes as a shell or a test harness uses them, each check one line.
+ * fork + wait statuses (exit codes, signals), copy-on-write isolation, shared
+ * file offsets after fork, pipes between processes (EOF when the last writer
+ * closes, SIGPIPE/EPIPE), execve of a static program and of a #! script with
+ * ENOENT/EACCES/ENOEXEC, vfork, posix_spawn, popen, system, orphans, WNOHANG,
+ * waitid, process groups, kill to a child and to a group, a fork-per-test
+ * harness of 100 tests.  Usage: procs SCRATCH_DIR */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+static char dir[512];
+
+static void status(const char *what, int st)
+{
+    if (WIFEXITED(st)) printf("%s: exited %d\n", what, WEXITSTATUS(st));
+    else if (WIFSIGNALED(st)) printf("%s: killed by signal %d\n", what, WTERMSIG(st));
+    else printf("%s: status %#x\n", what, st);
+}
+
+static int run_test(int i)
+{
+    /* the child's check: arithmetic every 7th test gets "wrong" on purpose */
+    int want = i * i, got = i * i + (i % 7 == 0);
+    return got == want ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    int st;
+    if (argc < 2) { fprintf(stderr, "usage: procs DIR\n"); return 2; }
+    snprintf(dir, sizeof dir, "%s", argv[1]);
+    setvbuf(stdout, NULL, _IONBF, 0);
+
+    /* exit codes and signals */
+    pid_t c = fork();
+    if (c == 0) _exit(42);
+    printf("waitpid returns the child: %s\n", waitpid(c, &st, 0) == c ? "yes" : "no");
+    status("_exit(42)", st);
+    if ((c = fork()) == 0) { raise(SIGTERM); _exit(0); }
+    waitpid(c, &st, 0); status("SIGTERM", st);
+    if ((c = fork()) == 0) { *(volatile int *)0 = 1; _exit(0); }
+    waitpid(c, &st, 0); status("NULL store", st);
+
+    /* copy-on-write: the child's writes stay its own */
+    static char big[1 << 20];
+    memset(big, 'p', sizeof big);
+    if ((c = fork()) == 0) { memset(big, 'c', sizeof big); _exit(big[12345] == 'c' ? 0 : 1); }
+    waitpid(c, &st, 0);
+    printf("child wrote its copy: %s, parent's intact: %s\n", WEXITSTATUS(st) == 0 ? "yes" : "no",
+           big[12345] == 'p' && big[sizeof big - 1] == 'p' ? "yes" : "no");
+
+    /* a shared offset */
+    char path[600];
+    snprintf(path, sizeof path, "%s/offset.txt", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    if ((c = fork()) == 0) { if (write(fd, "child ", 6) != 6) _exit(1); _exit(0); }
+    waitpid(c, &st, 0);
+    if (write(fd, "parent\n", 7) != 7) return 1;
+    char buf[64] = {0};
+    pread(fd, buf, sizeof buf - 1, 0);
+    printf("file after both wrote: %s", buf);
+    close(fd);
+
+    /* a pipe between processes */
+    int pp[2];
+    if (pipe(pp)) return 1;
+    if ((c = fork()) == 0) {
+        close(pp[0]);
+        for (int i = 0; i < 3000; i++) dprintf(pp[1], "line %d\n", i);   /* more than the pipe holds */
+        _exit(0);
+    }
+    close(pp[1]);
+    long total = 0; ssize_t n;
+    while ((n = read(pp[0], buf, sizeof buf)) > 0) total += n;
+    close(pp[0]);
+    waitpid(c, &st, 0);
+    printf("bytes through the pipe: %ld, then EOF: %s\n", total, n == 0 ? "yes" : "no");
+    if (pipe(pp)) return 1;
+    close(pp[0]);
+    signal(SIGPIPE, SIG_IGN);
+    errno = 0;
+    ssize_t w = write(pp[1], "x", 1);
+    printf("write with no reader: %zd %s\n", w, errno == EPIPE ? "EPIPE" : "?");
+    signal(SIGPIPE, SIG_DFL);
+    if ((c = fork()) == 0) { write(pp[1], "x", 1); _exit(0); }
+    waitpid(c, &st, 0); status("write with no reader, SIGPIPE default", st);
+    close(pp[1]);
+
+    /* execve */
+    char script[600];
+    snprintf(script, sizeof script, "%s/script.sh", dir);
+    FILE *s = fopen(script, "w");
+    fprintf(s, "#!/bin/sh\necho script says $1\nexit 5\n");
+    fclose(s);
+    chmod(script, 0755);
+    if ((c = fork()) == 0) { execl(script, "script.sh", "hello", (char *)0); _exit(127); }
+    waitpid(c, &st, 0); status("#! script", st);
+    if ((c = fork()) == 0) { execl("/bin/echo", "echo", "echo via execve", (char *)0); _exit(127); }
+    waitpid(c, &st, 0); status("/bin/echo", st);
+    errno = 0; execl("/nonexistent/prog", "x", (char *)0);
+    printf("execve of a missing file: %s\n", errno == ENOENT ? "ENOENT" : strerror(errno));
+    chmod(script, 0644);
+    errno = 0; execl(script, "x", (char *)0);
+    printf("execve without x permission: %s\n", errno == EACCES ? "EACCES" : strerror(errno));
+    FILE *junk = fopen(script, "w"); fprintf(junk, "not a program\n"); fclose(junk);
+    chmod(script, 0755);
+    errno = 0; execl(script, "x", (char *)0);
+    printf("execve of a text file: %s\n", errno == ENOEXEC ? "ENOEXEC" : strerror(errno));
+    errno = 0; execl(dir, "x", (char *)0);
+    printf("execve of a directory: %s\n", errno == EACCES ? "EACCES" : strerror(errno));
+
+    /* vfork, posix_spawn, popen, system */
+    volatile int shared = 0;
+    if ((c = vfork()) == 0) { shared = 1; _exit(9); }
+    waitpid(c, &st, 0);
+    printf("vfork child ran first in our memory: %s\n", shared == 1 ? "yes" : "no"); status("vfork", st);
+    char *sargv[] = {"echo", "spawned", NULL};
+    pid_t sp;
+    int rc = posix_spawn(&sp, "/bin/echo", NULL, NULL, sargv, environ);
+    waitpid(sp, &st, 0);
+    printf("posix_spawn: %d\n", rc); status("spawned echo", st);
+    char *bad[] = {"nope", NULL};
+    rc = posix_spawn(&sp, "/nonexistent/prog", NULL, NULL, bad, environ);
+    if (rc == 0) { waitpid(sp, &st, 0); status("posix_spawn of a missing file", st); }
+    else printf("posix_spawn of a missing file: %s\n", rc == ENOENT ? "ENOENT" : strerror(rc));
+    FILE *pf = popen("echo from popen; exit 3", "r");
+    fgets(buf, sizeof buf, pf);
+    printf("popen read: %s", buf);
+    status("pclose", pclose(pf));
+    status("system(\"exit 7\")", system("exit 7"));
+
+    /* WNOHANG, waitid, orphans */
+    if ((c = fork()) == 0) { pause(); _exit(0); }
+    printf("WNOHANG on a running child: %d\n", waitpid(c, &st, WNOHANG));
+    kill(c, SIGKILL);
+    siginfo_t si; memset(&si, 0, sizeof si);
+    waitid(P_PID, c, &si, WEXITED);
+    printf("waitid: pid ok %s, code %s, status %d\n", si.si_pid == c ? "yes" : "no",
+           si.si_code == CLD_KILLED ? "CLD_KILLED" : "?", si.si_status);
+    if ((c = fork()) == 0) {
+        if (fork() == 0) { usleep(20000); _exit(0); }   /* orphaned at once */
+        _exit(0);
+    }
+    waitpid(c, &st, 0);
+    errno = 0;
+    printf("the orphan is not our child: %s\n", waitpid(-1, &st, WNOHANG) == -1 && errno == ECHILD ? "ECHILD" : "?");
+
+    /* process groups, kill to a group */
+    if ((c = fork()) == 0) { setpgid(0, 0); pause(); _exit(0); }
+    setpgid(c, c);
+    printf("child's group is its own: %s\n", getpgid(c) == c ? "yes" : "no");
+    kill(-c, SIGTERM);
+    waitpid(c, &st, 0); status("kill(-pgid, SIGTERM)", st);
+
+    /* a fork-per-test harness */
+    int passed = 0, failed = 0;
+    for (int i = 1; i <= 100; i++) {
+        if ((c = fork()) == 0) _exit(run_test(i));
+        waitpid(c, &st, 0);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) passed++; else failed++;
+    }
+    printf("harness: %d passed, %d failed\n", passed, failed);
+    unlink(path); unlink(script);
+    printf("done\n");
+    return 0;
+}

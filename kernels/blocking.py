@@ -1,0 +1,81 @@
+"""Blocking calls on pipes, sockets and terminals without stalling the instance.
+
+Every host handle is served by the FWK (in this process for linux mode, in
+the proxy for lwk and unikernel), one call at a time.  A read of an empty
+pipe that blocked there would stop every task of the instance — its writer
+too, when the writer is another guest thread or process.  So a call that
+may block first asks the host whether its handle is ready (poll, timeout
+0); when it is not, the task waits in the scheduler for the handle
+(kernels/sched.py: the host's poll over every waiting handle when nothing
+else can run) and the syscall runs again once it is ready, as Linux restarts
+a call after -ERESTARTSYS.
+
+Pipes made by the guest (pipe, pipe2) are non-blocking on the host side, so
+that a write into a full pipe returns what fitted instead of blocking the
+FWK; the guest's own O_NONBLOCK is kept apart (OpenFile.flags) and decides
+whether the guest sees EAGAIN or waits.  Handles the guest got from the host
+(its stdin, stdout, stderr) keep the host's blocking mode, which other host
+processes share: they are only polled before a read.
+"""
+from __future__ import annotations
+
+import struct
+
+from .abi import linux as L
+from .abi.linux_errno import EAGAIN
+from .abi.syscall_numbers import SYSCALL_NUMBERS as NR
+from .errors import LinuxError
+from .fwk.channel import KIND_CHAR, KIND_FIFO, KIND_SOCKET
+
+POLLIN, POLLOUT, POLLPRI = 0x1, 0x4, 0x2
+STREAMS = (KIND_FIFO, KIND_SOCKET, KIND_CHAR)
+_POLLFD = struct.Struct("<ihh")
+
+
+def _may_block(p, f) -> bool:
+    return f.kind in STREAMS and not f.flags & L.O_NONBLOCK
+
+
+def ready(p, hfd: int, events: int) -> bool:
+    """Is the host handle ready for `events` now?"""
+    at = p.scratch.alloc(8)
+    p.scratch.phys.view[at:at + 8] = _POLLFD.pack(hfd, events, 0)
+    try:
+        return p.io.call(NR["poll"], at, 1, 0) > 0
+    except LinuxError:
+        return True                               # let the call itself say what is wrong
+
+
+def read(p, f, call):
+    """`call()` reads from `f`; waits (and restarts) rather than block the FWK."""
+    if not _may_block(p, f) or (p.kernel.sched.n_live <= 1 and not f.hostnb):
+        return call()                             # nothing else could run meanwhile
+    if not ready(p, f.hfd, POLLIN):
+        p.kernel.sched.wait(p, io=(f.hfd, POLLIN))
+    try:
+        return call()
+    except LinuxError as e:
+        if e.errno == EAGAIN and f.hostnb:        # drained by another reader meanwhile
+            p.kernel.sched.wait(p, io=(f.hfd, POLLIN))
+        raise
+
+
+def write(p, f, call):
+    """`call()` writes to `f`; on a guest pipe that is full, waits for room."""
+    if not f.hostnb:
+        return call()
+    try:
+        return call()
+    except LinuxError as e:
+        if e.errno == EAGAIN and not f.flags & L.O_NONBLOCK:
+            p.kernel.sched.wait(p, io=(f.hfd, POLLOUT))
+        raise
+
+
+def wait_ready(p, f, events: int) -> None:
+    """Before a call that may block on `f` (accept, connect, recv): wait
+    until the host handle is ready for `events`."""
+    if p.kernel.sched.n_live <= 1:
+        return                                    # nothing else could make it ready
+    if _may_block(p, f) and not ready(p, f.hfd, events):
+        p.kernel.sched.wait(p, io=(f.hfd, events))

@@ -1,0 +1,154 @@
+"""The processes of one kernel instance: their table, their ends, their parents.
+
+A kernel instance is a PID namespace: its first process (`Kernel.process`)
+is the one `azemu exec` started, and when it ends the instance ends, the
+others with it (as when a namespace's init dies).  Every other process is
+made by fork, vfork or clone (kernels/syscalls/proc_fork.py) and lives in
+this table until it is reaped:
+
+* its end (exit_group, its last thread's exit, or a fatal signal) makes it a
+  zombie: its threads stop, its memory and files go, its children pass to
+  the instance's reaper (Linux's init: they are reaped as they end, unseen
+  by the first process's wait), and its parent is told — a SIGCHLD, and a
+  wake-up of the parent's threads waiting in wait4/waitid;
+* wait4/waitid (kernels/syscalls/proc_wait.py) read its status and reap it.
+
+Pids and tids come from one counter per machine (its instances share the
+FWK, which knows guests by tid), after the host pid the first process has.
+"""
+from __future__ import annotations
+
+from .abi import linux as L
+from .abi.linux_errno import EINTR
+from .errors import GuestExit
+
+REAPER = 1                         # the ppid of an orphan, as Linux's init
+_DUMPS_CORE = {3, 4, 5, 6, 7, 8, 11, 24, 25, 31}   # SIGQUIT ILL TRAP ABRT BUS FPE SEGV XCPU XFSZ SYS
+
+
+class WaitStatus:
+    """How a process ended, as wait4 reports it."""
+    __slots__ = ("code", "signal", "core")
+
+    def __init__(self, how: GuestExit):
+        import resource
+        self.code = how.status & 0xFF
+        self.signal = how.signal
+        # A core is dumped (WCOREDUMP) for these signals when RLIMIT_CORE allows one.
+        self.core = how.signal in _DUMPS_CORE and resource.getrlimit(resource.RLIMIT_CORE)[0] != 0
+
+    def word(self) -> int:
+        """The status word: exit code << 8, or the signal (| 0x80 with a core)."""
+        if self.signal:
+            return self.signal | (0x80 if self.core else 0)
+        return self.code << 8
+
+
+def child_wait_key(pid: int):
+    """The wait queue a process's threads sleep on in wait4/waitid."""
+    return ("wait", pid)
+
+
+class ProcessTable:
+    def __init__(self, kernel):
+        self.k = kernel
+        self.by_pid: dict[int, object] = {}
+
+    def add(self, p) -> None:
+        self.by_pid[p.pid] = p
+
+    def get(self, pid: int):
+        return self.by_pid.get(pid)
+
+    def children(self, p) -> list:
+        return [c for c in self.by_pid.values() if c.ppid == p.pid and c is not p]
+
+    def group(self, pgid: int) -> list:
+        return [c for c in self.by_pid.values() if c.pgid == pgid and not c.zombie]
+
+    def live(self) -> list:
+        return [c for c in self.by_pid.values() if not c.zombie]
+
+    # ---- the end of a process ---------------------------------------------------
+    def end(self, p, how: GuestExit) -> None:
+        """Process `p` is over (not the first: the kernel ends the instance
+        for that)."""
+        p = p.proc
+        if p.zombie:
+            return
+        k = self.k
+        for t in list(p.tasks):
+            k.sched.exit_task(t)
+            k.shared.tasks.pop(t.tid, None)
+        p.tasks.clear()
+        p.zombie = True
+        p.status = WaitStatus(how)
+        p.release_memory()
+        p.fds.close_all()
+        for c in self.children(p):               # orphans: to the reaper
+            c.ppid = REAPER
+            if c.zombie:
+                self.reap(c)
+        if p.vfork_parent is not None:
+            self.vfork_done(p)
+        parent = self.by_pid.get(p.ppid)
+        if parent is None or parent.zombie:
+            self.reap(p)
+            return
+        act = parent.sigactions[L.SIGCHLD]
+        if act.handler == L.SIG_IGN or act.flags & L.SA_NOCLDWAIT:
+            self.reap(p)                          # no zombie is kept
+        elif p.exit_signal:
+            self.signal(parent, p.exit_signal)
+        k.sched.wake(child_wait_key(parent.pid), 1 << 30)
+
+    def reap(self, p) -> None:
+        self.by_pid.pop(p.pid, None)
+
+    def vfork_done(self, child) -> None:
+        """The vfork child has exec'd or ended: its parent goes on."""
+        parent, child.vfork_parent = child.vfork_parent, None
+        if parent.sched.futex == ("vfork", child.pid):
+            self.k.sched.interrupt(parent, child.pid)     # vfork returns the child's pid
+
+    # ---- signals between processes ----------------------------------------------
+    def signal(self, target, sig: int, code: int = 0) -> None:
+        """Send `sig` to process `target` from outside it."""
+        from .syscalls.kernel_signal import _bit
+        target = target.proc
+        if target.zombie or not sig:
+            return
+        act = target.sigactions[sig]
+        if sig != L.SIGKILL and act.handler == L.SIG_IGN:
+            return
+        if sig == L.SIGKILL or (act.handler == L.SIG_DFL and sig not in L.SIG_DEFAULT_IGNORE):
+            if target.sigmask & _bit(sig) and sig != L.SIGKILL:
+                target.sigpending |= _bit(sig)
+                return
+            self.kill_process(target, GuestExit(signal=sig))
+            return
+        if act.handler == L.SIG_DFL:              # ignored by default
+            return
+        thread = next(iter(target.tasks), None)
+        if thread is None:
+            return
+        if thread.sigmask & _bit(sig):
+            target.sigpending |= _bit(sig)
+            return
+        thread.pending_delivery.append((sig, code, 0))
+        self.interrupt(thread)
+
+    def kill_process(self, target, how: GuestExit) -> None:
+        k = self.k
+        if target is k.process:
+            k.exit = how                          # the instance ends with it
+            for t in list(target.tasks):
+                if t.sched.state == "blocked":
+                    k.sched.interrupt(t, -EINTR)
+            return
+        self.end(target, how)
+
+    def interrupt(self, thread) -> None:
+        """A handled signal for a waiting thread: its wait ends with EINTR."""
+        if thread.sched.state == "blocked":
+            self.k.sched.interrupt(thread, -EINTR)

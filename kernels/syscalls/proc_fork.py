@@ -1,0 +1,118 @@
+"""New processes: fork, vfork, clone without CLONE_THREAD, clone3 (Linux
+kernel/fork.c).
+
+A child is a new `Process` in the same kernel instance (kernels/procs.py):
+
+* its address space is a copy-on-write copy of the parent's
+  (AddressSpace.fork: no page is copied until one side writes it) — or the
+  parent's own with CLONE_VM (vfork, posix_spawn);
+* its fd table refers to the parent's open file descriptions (shared
+  offsets and status flags, as after a Linux fork; the FWK serves the same
+  host handles to both); CLONE_FILES shares the table itself;
+* it gets the parent's working directory (in the FWK), umask, credentials,
+  signal dispositions (CLONE_SIGHAND: shared) and the calling thread's mask
+  and registers, with rax = 0, and runs on the instance's cores like any
+  thread (kernels/sched.py) — a core switching to it loads its page tables.
+
+vfork (CLONE_VFORK) suspends the calling thread until the child execs or
+ends.  The child's exit signal is the low byte of the flags (SIGCHLD for
+fork).  Threads (CLONE_THREAD) are kernels/syscalls/kernel_fork.py's.
+"""
+from __future__ import annotations
+
+import struct
+
+from ..abi import linux as L
+from ..abi.linux_errno import EAGAIN, EINVAL, ENOMEM
+from ..errors import LinuxError
+
+CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
+CLONE_PIDFD, CLONE_PTRACE, CLONE_VFORK, CLONE_PARENT = 0x1000, 0x2000, 0x4000, 0x8000
+CLONE_THREAD, CLONE_NEWNS, CLONE_SYSVSEM, CLONE_SETTLS = 0x10000, 0x20000, 0x40000, 0x80000
+CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID, CLONE_DETACHED = 0x100000, 0x200000, 0x400000
+CLONE_UNTRACED, CLONE_CHILD_SETTID, CLONE_IO = 0x800000, 0x1000000, 0x80000000
+_KNOWN = (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_PIDFD | CLONE_PTRACE
+          | CLONE_VFORK | CLONE_PARENT | CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID
+          | CLONE_CHILD_CLEARTID | CLONE_DETACHED | CLONE_UNTRACED | CLONE_CHILD_SETTID
+          | CLONE_IO | 0xFF)
+MAX_PROCS = 4096                  # processes per instance (Linux's pid_max is a limit of this kind)
+_CLONE_ARGS = struct.Struct("<QQQQQQQQ")        # flags pidfd child_tid parent_tid exit_signal stack stack_size tls
+
+
+def fork(p):
+    return make_process(p, L.SIGCHLD, 0, 0, 0, 0)
+
+
+def vfork(p):
+    return make_process(p, CLONE_VM | CLONE_VFORK | L.SIGCHLD, 0, 0, 0, 0)
+
+
+def clone_process(p, flags, newsp, parent_tid, child_tid, tls):
+    """clone without CLONE_THREAD (kernel_fork.clone sends it here)."""
+    return make_process(p, flags, newsp, parent_tid, child_tid, tls)
+
+
+def clone3(p, args, size):
+    if size < 64 or size > 4096:
+        raise LinuxError(EINVAL)
+    flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls = \
+        _CLONE_ARGS.unpack(p.mm.read(args, 64))
+    if exit_signal > L.NSIG or flags & 0xFF:
+        raise LinuxError(EINVAL)
+    if flags & CLONE_THREAD:
+        from .kernel_fork import clone
+        return clone(p, flags | exit_signal, stack + stack_size if stack else 0,
+                     parent_tid, child_tid, tls)
+    return make_process(p, flags | exit_signal, stack + stack_size if stack else 0,
+                        parent_tid, child_tid, tls)
+
+
+def make_process(p, flags, newsp, parent_tid, child_tid, tls) -> int:
+    k = p.kernel
+    if flags & ~_KNOWN:
+        raise LinuxError(EINVAL)
+    if flags & CLONE_SIGHAND and not flags & CLONE_VM:
+        raise LinuxError(EINVAL)
+    if k.libos is not None:
+        from ..abi.linux_errno import ENOSYS
+        k.unsupported_once("fork", ENOSYS, "a new process of a libOS image (a unikernel "
+                           "has one address space)")
+        raise LinuxError(ENOSYS)
+    if len(k.procs.by_pid) >= MAX_PROCS:
+        raise LinuxError(EAGAIN)
+    parent = p.proc
+    try:
+        if flags & CLONE_VM:
+            mm = parent.mm
+        else:
+            mm = parent.mm.fork()
+            for core in k.part.cores:
+                mm.attach(core, switch=False)
+    except MemoryError:
+        raise LinuxError(ENOMEM) from None
+    mm.users = mm.users + 1 if flags & CLONE_VM else 1
+    core = p.core
+    regs = core.regs.read_all()
+    regs["rip"] += core.SYSCALL_INSN_LEN         # the child starts after the syscall
+    if newsp:
+        regs["rsp"] = newsp
+    regs["rax"] = 0
+    if flags & CLONE_SETTLS:
+        regs["fs_base"] = tls
+    child = k.new_process(parent, p, mm, (regs, core.save_fpu()),
+                          share_files=bool(flags & CLONE_FILES),
+                          share_handlers=bool(flags & CLONE_SIGHAND),
+                          ppid=parent.ppid if flags & CLONE_PARENT else parent.pid,
+                          exit_signal=flags & 0xFF)
+    child.fs_base = tls if flags & CLONE_SETTLS else p.fs_base
+    if flags & CLONE_PARENT_SETTID:
+        p.mm.write(parent_tid, struct.pack("<I", child.pid))
+    if flags & CLONE_CHILD_SETTID:
+        mm.write(child_tid, struct.pack("<I", child.pid))
+    if flags & CLONE_CHILD_CLEARTID:
+        child.clear_child_tid = child_tid
+    k.counters[core.index - k.part.cores[0].index].fork += 1
+    if flags & CLONE_VFORK:
+        child.vfork_parent = p
+        k.sched.wait(p, futex=("vfork", child.pid))   # procs.vfork_done: the child's pid
+    return child.pid

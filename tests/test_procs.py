@@ -1,0 +1,111 @@
+"""Processes (issue #10): fork, vfork, execve, wait, pipes, process groups and
+signals between processes, checked against the host — guest_bins/src/procs.c
+and busybox sh scripts run natively and under azemu — and blocking calls
+that must not stall the instance (guest_bins/src/block_pair.c)."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from conftest import LIBCS, assert_same, guest, run_azemu, run_native
+
+TRAP_MODES = ("linux", "lwk", "unikernel")
+
+
+@pytest.mark.parametrize("mode", TRAP_MODES)
+@pytest.mark.parametrize("libc", LIBCS)
+def test_processes_match_linux(libc, mode, tmp_path):
+    """Exit codes and signals through wait, copy-on-write, a shared offset,
+    pipes with EOF and EPIPE/SIGPIPE, execve of a program and a #! script
+    and its ENOENT/EACCES/ENOEXEC, vfork, posix_spawn, popen, system,
+    WNOHANG, waitid, orphans, process groups, a 100-test fork harness."""
+    exe = guest(libc, "procs")
+    (tmp_path / "n").mkdir()
+    (tmp_path / "a").mkdir()
+    native = run_native([exe, str(tmp_path / "n")])
+    assert native[0].endswith(b"done\n") and b"harness: 86 passed, 14 failed" in native[0]
+    assert_same(native, run_azemu([exe, str(tmp_path / "a")], extra=["--mode", mode]))
+
+
+SCRIPT = r"""
+set -e
+echo start
+printf 'b\na\nc\nb\n' | sort | uniq | tr a-z A-Z | cat -n
+x=$(echo inner $(echo nested))
+echo "substituted: $x"
+( cd / && pwd; exit 3 ) || echo "subshell status $?"
+sleep 0.05 & p1=$!
+(echo background; exit 4) & p2=$!
+wait $p1; echo "waited $?"
+wait $p2 || echo "second job $?"
+cat <<EOF | wc -l
+one
+two
+three
+EOF
+trap 'echo trapped on exit' EXIT
+for i in 1 2 3; do echo "$i"; done | while read n; do echo "got $n"; done
+false || echo "false failed as it should"
+sh -c 'exit 6' || echo "child shell $?"
+echo "$(seq 1 2000 | tail -1)"
+exit 5
+"""
+
+
+@pytest.mark.parametrize("mode", TRAP_MODES)
+def test_busybox_shell_script_matches_linux(busybox, mode, tmp_path):
+    """Pipelines of four stages, command substitution (nested), subshells,
+    background jobs and wait, a here-document, trap, set -e, exit status."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for applet in ("sh", "sort", "uniq", "tr", "cat", "wc", "sleep", "seq", "tail", "pwd", "printf"):
+        os.symlink(busybox, bindir / applet)
+    env = {"PATH": str(bindir), "LC_ALL": "C"}
+    native = run_native([busybox, "sh", "-c", SCRIPT], env=env)
+    assert native[2] == 5 and b"trapped on exit" in native[0]
+    assert_same(native, run_azemu([busybox, "sh", "-c", SCRIPT], env=dict(env, PYTHONPATH=os.environ.get("PYTHONPATH", "")),
+                                  extra=["--mode", mode]))
+
+
+VARIANTS = [("linux", "glibc"), ("lwk", "glibc"), ("unikernel", "glibc"),
+            ("unikernel", "libos/glibc"), ("unikernel", "libos/musl")]
+
+
+@pytest.mark.parametrize("cores", (1, 2))
+@pytest.mark.parametrize("mode,image", VARIANTS)
+@pytest.mark.parametrize("what", ("pipe", "accept"))
+def test_a_blocking_call_does_not_stall_the_other_threads(what, mode, image, cores):
+    """A thread blocked in read() on a pipe, or in accept4(), whose only
+    waker is another thread of the process (reproduced as a deadlock
+    before: the blocking host call held the instance)."""
+    native = run_native([guest("glibc", "block_pair"), what])
+    assert native[2] == 0
+    out = run_azemu([guest(image, "block_pair"), what], extra=["--mode", mode, "--cores", str(cores)],
+                    timeout=60)
+    assert_same(native, out)
+
+
+def test_exec_of_proc_self_exe_runs_the_guest_program_not_azemu(busybox):
+    """/proc/self/exe of the host is azemu's Python: execve of it must load
+    the guest's own program — busybox again, which finds no applet named
+    "exe", as natively (Python would print its own usage)."""
+    cmd = [busybox, "sh", "-c", "/proc/self/exe; echo status $?"]
+    native = run_native(cmd)
+    assert b"applet not found" in native[1]
+    assert_same(native, run_azemu(cmd))
+
+
+def test_exec_under_root_cannot_reach_host_programs(busybox, tmp_path):
+    """Under --root, execve finds programs inside the root only: a host
+    path outside it is not found, as in a chroot."""
+    root = tmp_path / "root"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy(busybox, root / "bin" / "busybox")
+    os.symlink("busybox", root / "bin" / "sh")
+    os.symlink("busybox", root / "bin" / "echo")
+    script = "/bin/echo inside; /usr/bin/env true && echo ESCAPED; exit 0"
+    out, err, rc = run_azemu([str(root / "bin" / "sh"), "-c", script],
+                             extra=["--root", str(root)], cwd=str(root))
+    assert b"inside" in out and b"ESCAPED" not in out, (out, err)
