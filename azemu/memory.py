@@ -59,7 +59,8 @@ class Mapping:
     A pager is any object with `frame(index)` (the frame holding page
     `index`, one owner of it being the pager; None past the end of the
     object: SIGBUS), `dirtied(indices)` (pages the guest wrote, to be written
-    back) and `mapped_by(address_space)`."""
+    back; called only when its `writes_back` is true) and
+    `mapped_by(address_space)`."""
     __slots__ = ("start", "end", "prot", "name", "shared", "eof", "charged", "reserve",
                  "pager", "pgoff", "maywrite")
 
@@ -386,7 +387,8 @@ class AddressSpace(GuestAccess):
         [first, last)."""
         flush = False
         for m in list(self._reaching(start, end)):
-            if m.pager is None or (pager is not None and m.pager is not pager):
+            if m.pager is None or not m.pager.writes_back or \
+                    (pager is not None and m.pager is not pager):
                 continue
             base = (m.start >> 12) - m.pgoff            # vpn of the pager's page 0
             lo = max(m.start >> 12, start >> 12, base + first)

@@ -20,6 +20,7 @@ processes share: they are only polled before a read.
 from __future__ import annotations
 
 import struct
+import time
 
 from .abi import linux as L
 from .abi.linux_errno import EAGAIN
@@ -79,3 +80,31 @@ def wait_ready(p, f, events: int) -> None:
         return                                    # nothing else could make it ready
     if _may_block(p, f) and not ready(p, f.hfd, events):
         p.kernel.sched.wait(p, io=(f.hfd, events))
+
+
+def timed(p, handles, timeout_ms: int, call):
+    """poll, select and epoll_wait: `call(ms)` asks the host with a timeout
+    of `ms` (-1: none) and returns how many are ready.  With other tasks
+    alive, the host is only ever asked not to wait; the task waits in the
+    scheduler for any of `handles` — [(host handle, poll events), ...] — or
+    its time, and the call runs again.  Its end time is kept across those
+    restarts, so a timeout is the caller's and not restarted."""
+    s, sched = p.sched, p.kernel.sched
+    try:
+        if s.timed_out:                           # the time is up: one last look
+            s.timed_out, s.until = False, None
+            return call(0)
+        if timeout_ms == 0 or not handles or sched.n_live <= 1:
+            s.until = None
+            return call(timeout_ms)               # nothing else could run meanwhile
+        n = call(0)
+    except BaseException:
+        s.until = None
+        raise
+    if n:
+        s.until = None
+        return n
+    if s.until is None and timeout_ms > 0:
+        s.until = time.monotonic() + timeout_ms / 1000
+    sched.wait(p, io=handles, deadline=s.until)
+

@@ -142,6 +142,7 @@ class Kernel:
         p.brk_start = p.brk = self.image.brk
         p.exe = os.fsencode(os.path.realpath(path))
         p.comm = os.path.basename(p.exe)[:15]
+        p.cmdline = b"".join(a + b"\0" for a in argv)     # /proc/self/cmdline
         p.std_files()
         self.process = p
         mm.users = 1

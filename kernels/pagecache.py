@@ -22,6 +22,11 @@ What is not modelled: truncating a file does not drop its cached pages
 write by a host process outside azemu is seen only by pages not yet cached.
 A CachedFile lives as long as a mapping refers to it; then its frames go
 back to the instance and its host descriptors are closed.
+
+Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, and MAP_SHARED of
+/dev/zero) has a pager too, `SharedMemory` (Linux's shmem object): the
+frames of its pages, given zeroed on first touch, so that processes made
+by fork map the same frames even for pages nobody had touched before.
 """
 from __future__ import annotations
 
@@ -49,6 +54,8 @@ def _stat(io, scratch, hfd) -> tuple[int, int, int]:
 
 class CachedFile:
     """The cached pages of one host file, and the pager of its mappings."""
+
+    writes_back = True                           # dirty pages go to the file
 
     def __init__(self, key, io, phys, hfd: int, writable: bool):
         self.key, self.io, self.phys = key, io, phys
@@ -134,6 +141,36 @@ class CachedFile:
             left -= PAGE
         iov, n = self.scratch.iov(extents)
         return self.io.call(function, hfd, iov, n, offset)
+
+
+class SharedMemory:
+    """The pages of one shared anonymous mapping, and its pager."""
+
+    writes_back = False
+
+    def __init__(self, phys):
+        self.phys = phys
+        self.pages: dict[int, int] = {}          # page index -> frame (one owner: this)
+        weakref.finalize(self, _free_frames, phys, self.pages).atexit = False
+
+    def mapped_by(self, mm) -> None:
+        pass
+
+    def frame(self, index: int) -> int:
+        frame = self.pages.get(index)
+        if frame is None:
+            frame = self.pages[index] = self.phys.frame()   # zeroed; OutOfMemory past --mem
+        return frame
+
+    def dirtied(self, indices) -> None:
+        pass
+
+
+def _free_frames(phys, pages) -> None:
+    try:
+        phys.release(list(pages.values()))
+    except Exception:                            # the instance already closed
+        pass
 
 
 def _runs(indices):

@@ -120,6 +120,7 @@ class Process:
         self.start_time = time.monotonic()
         self.exe = b""
         self.comm = b""                        # prctl(PR_SET_NAME), /proc/self/comm
+        self.cmdline = b""                     # argv, NUL-separated: /proc/self/cmdline
         self.dumpable = 1
         self.pdeathsig = 0
         self.core = None                       # the core this task runs on

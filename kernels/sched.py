@@ -52,6 +52,7 @@ class Scheduler:
         self.futexes = {}                        # address -> [task, ...] in arrival order
         self.io_waiters = []                     # tasks waiting for a host handle to be ready
         self.n_runnable = self.n_live = 0        # kept as states change: asked every run
+        self.n_timed = 0                         # blocked with a deadline: their time must be watched
         self._load = {i: 0 for i in self.queues}  # threads not exited, per run queue
         self._local = {c.index: i for i, c in enumerate(self.cores)}
 
@@ -93,15 +94,19 @@ class Scheduler:
     def wait(self, task, *, futex=None, bitset=0xFFFFFFFF, deadline=None, io=None):
         """Block `task` (raises Block: the entry stops the core).  `futex` is
         any wait queue key (a futex word's address, or a tuple); `io` is a
-        host handle and poll events: the task runs its syscall again when the
-        handle is ready (restarted, as Linux's -ERESTARTSYS)."""
+        host handle and poll events, or a list of them: the task runs its
+        syscall again when one is ready (restarted, as Linux's -ERESTARTSYS)
+        — or, with a `deadline` too, when the time is up (`timed_out` set)."""
         s = task.sched
         self._set(s, BLOCKED)
         s.futex, s.bitset, s.deadline, s.result = futex, bitset, deadline, 0
+        if deadline is not None:
+            self.n_timed += 1
         if futex is not None:
             self.futexes.setdefault(futex, []).append(task)
         if io is not None:
-            s.io, s.restart, s.result = io, True, None
+            s.io = [io] if isinstance(io, tuple) else list(io)
+            s.restart, s.result = True, None
             self.io_waiters.append(task)
         raise Block
 
@@ -117,6 +122,7 @@ class Scheduler:
         if s.io is not None:
             self._io_done(task)
             s.restart = False
+        s.until, s.timed_out = None, False
         self._resume(task, result)
 
     def _io_done(self, task) -> None:
@@ -135,20 +141,24 @@ class Scheduler:
         t0 = waiters[0]
         scratch = self.kernel.scratches[0]
         scratch.reset()
-        arr = scratch.put(b"".join(struct.pack("<ihh", t.sched.io[0], t.sched.io[1], 0)
-                                   for t in waiters))
+        pairs = [pair for t in waiters for pair in t.sched.io]
+        arr = scratch.put(b"".join(struct.pack("<ihh", h, ev, 0) for h, ev in pairs))
         try:
-            n = t0.io.call(NR["poll"], arr, len(waiters), timeout_ms)
+            n = t0.io.call(NR["poll"], arr, len(pairs), timeout_ms)
         except Exception:
-            n = len(waiters)                      # let them all try again
+            n = len(pairs)                        # let them all try again
             arr = None
         if not n:
             return
-        back = scratch.get(arr, 8 * len(waiters)) if arr is not None else None
-        for i, t in enumerate(list(waiters)):
-            if back is None or struct.unpack_from("<h", back, 8 * i + 6)[0]:
+        back = scratch.get(arr, 8 * len(pairs)) if arr is not None else None
+        at = 0
+        for t in list(waiters):
+            k = len(t.sched.io)
+            if back is None or any(struct.unpack_from("<h", back, 8 * i + 6)[0]
+                                   for i in range(at, at + k)):
                 self._io_done(t)
                 self._resume(t, None)
+            at += k
 
     def yield_(self, task):
         task.sched.result = 0
@@ -182,6 +192,8 @@ class Scheduler:
     def _resume(self, t, result):
         s = t.sched
         self._set(s, RUNNABLE)
+        if s.deadline is not None:
+            self.n_timed -= 1
         s.deadline, s.futex = None, None
         if not s.restart:                             # a restarted call makes its own result
             s.result = result
@@ -189,6 +201,9 @@ class Scheduler:
     def exit_task(self, task) -> None:
         if task.sched.state == EXITED:
             return
+        if task.sched.state == BLOCKED and task.sched.deadline is not None:
+            self.n_timed -= 1
+            task.sched.deadline = None
         self._set(task.sched, EXITED)
         if task.sched.futex is not None:
             waiters = self.futexes.get(task.sched.futex, [])
@@ -203,7 +218,11 @@ class Scheduler:
         for t in self.tasks.values():
             s = t.sched
             if s.state == BLOCKED and s.deadline is not None and s.deadline <= now:
-                if s.futex is not None:
+                if s.io is not None:                  # a timed poll: it runs once more, not waiting
+                    self._io_done(t)
+                    s.timed_out = True
+                    self._resume(t, None)
+                elif s.futex is not None:
                     waiters = self.futexes.get(s.futex, [])
                     if t in waiters:
                         waiters.remove(t)
@@ -287,7 +306,9 @@ class Scheduler:
                         continue
                     pc = core.regs.read(UC_X86_REG_RIP)
                 many = self.several_runnable()           # threads appear and wait within a round
-                if not many:
+                if not many and (self.n_timed or self.io_waiters):
+                    result = core.run(pc, count=QUANTUM_INSNS)   # back in time to wake the waiters
+                elif not many:
                     result = core.run(pc)
                 else:
                     result = core.run(pc, count=QUANTUM_INSNS)
@@ -306,7 +327,7 @@ class Scheduler:
                         self._end_round()
                         return k._finish(k.exit)
                 if not self.several_runnable() and t.sched.state == RUNNABLE:
-                    break                              # alone now: run it without a quantum
+                    break                              # alone now: the next round runs it
             self._end_round()
 
     def _end_round(self) -> None:

@@ -23,7 +23,7 @@ PER_THREAD = ("tid", "io", "scratch", "sigmask", "pending_delivery", "altstack",
 class SchedState:
     """What the scheduler keeps for a task."""
     __slots__ = ("state", "core", "ctx", "result", "deadline", "futex", "bitset", "started",
-                 "io", "restart")
+                 "io", "restart", "until", "timed_out")
 
     def __init__(self, core: int):
         self.state = RUNNABLE
@@ -34,8 +34,10 @@ class SchedState:
         self.futex = None         # the futex word address it waits on
         self.bitset = 0
         self.started = False
-        self.io = None            # (host handle, poll events) it waits for
+        self.io = None            # [(host handle, poll events), ...] it waits for
         self.restart = False      # resume by running the syscall again
+        self.until = None         # when a timed poll/select/epoll_wait ends, across restarts
+        self.timed_out = False    # its time ran out: the restarted call must not wait again
 
 
 class Thread:

@@ -96,3 +96,12 @@ def busybox():
             if "statically linked" in out or "static-pie" in out:
                 return str(cand)
     pytest.skip("no static busybox (make testdeps fetches Debian's busybox-static)")
+
+
+@pytest.fixture(scope="session")
+def bash_static():
+    """Debian's bash-static (make testdeps installs it where it can)."""
+    for cand in ("/bin/bash-static", shutil.which("bash-static")):
+        if cand and Path(cand).is_file():
+            return str(cand)
+    pytest.skip("no bash-static (make testdeps installs Debian's bash-static)")

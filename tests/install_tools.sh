@@ -2,9 +2,11 @@
 # Best effort: musl-gcc (Debian's musl-tools) for the tests that build
 # unikernel images against musl with `azemu build`.  Without it those tests
 # are skipped; everything else uses the committed binaries.
+# bash-static, for the bash scripts of tests/test_host_programs.py.
 # Also curl, for the test that fetches a file from the guest's HTTP server
 # (a Python client stands in when it is missing).
 want=""
+command -v bash-static >/dev/null 2>&1 || [ -x /bin/bash-static ] || want="$want bash-static"
 command -v musl-gcc >/dev/null 2>&1 || want="$want musl-tools"
 command -v curl >/dev/null 2>&1 || want="$want curl"
 [ -n "$want" ] || exit 0

@@ -55,6 +55,9 @@ FWK_DUP = 4004            # param1: handle -> a new handle to the same file
 FWK_FD_KIND = 4005        # param1: handle -> KIND_*
 FWK_BYE = 4006            # the process is gone: close everything it had
 FWK_PING = 4007           # returns 0 once the proxy serves calls
+FWK_REOPEN = 4009         # params: handle, flags -> a new handle opening the same file anew
+FWK_MADE = 4010           # params: phys, length, path phys -> a read-only handle of those bytes
+FWK_HOST_PROC = 4011      # params: path phys (/proc/self/mounts...), flags -> handle
 FWK_FORK = 4008           # params: child tid, child pid: a process forked by the caller's
 
 # Kinds of handle, returned with every handle in bits 32..39 of `ret`.

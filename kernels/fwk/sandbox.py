@@ -18,6 +18,11 @@ directory renamed while open is found under its old name).  With `readonly`,
 anything that would change the tree fails with EROFS.
 
 Without --root the root is the host's "/", and the same code runs.
+
+The host's procfs is azemu's own: no walk may open an entry of a host
+process's /proc directory (its mem, fd/, maps — however the path got there:
+/proc/self, a symlink to it, /proc/<pid>), nor anything in procfs for
+writing.  The guest's own /proc/self is the kernel's (kernels/procfs.py).
 """
 from __future__ import annotations
 
@@ -28,6 +33,27 @@ import stat as st
 MAXSYMLINKS = 40
 PATH_MAX = 4096
 _O_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+try:
+    _PROC_DEV = os.stat("/proc").st_dev
+except OSError:
+    _PROC_DEV = None
+_PROCESS_DIR = __import__("re").compile(rb"^/proc/(\d+|self|thread-self)(/|$)")
+
+
+def guard_proc(fd: int, flags: int) -> int:
+    """`fd`, just opened, unless it is in the host's procfs and either
+    under a process's directory or opened for writing: then EACCES."""
+    if _PROC_DEV is None or os.fstat(fd).st_dev != _PROC_DEV:
+        return fd
+    try:
+        where = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        where = ""
+    if flags & (os.O_WRONLY | os.O_RDWR) or _PROCESS_DIR.match(os.fsencode(where)) \
+            or not where.startswith("/proc"):
+        os.close(fd)
+        raise _err(errno.EACCES)
+    return fd
 
 
 def _err(e):
@@ -199,7 +225,7 @@ class Sandbox:
                 for _ in range(MAXSYMLINKS + 1):
                     try:
                         fd = os.open(last, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=w.fd)
-                        return fd, join(w.names + [last])
+                        return guard_proc(fd, flags), join(w.names + [last])
                     except OSError as e:
                         if e.errno != errno.ELOOP or flags & os.O_EXCL or not follow:
                             raise
@@ -226,10 +252,10 @@ class Sandbox:
                 if flags & (os.O_WRONLY | os.O_RDWR):
                     raise _err(errno.EISDIR)
                 fd = os.open(b".", flags | os.O_CLOEXEC, dir_fd=w.fd)
-                return fd, w.path
+                return guard_proc(fd, flags), w.path
             if flags & getattr(os, "O_DIRECTORY", 0):
                 raise _err(errno.ENOTDIR)
             fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=w.fd)
-            return fd, join(w.names + [name])
+            return guard_proc(fd, flags), join(w.names + [name])
         finally:
             w.close()

@@ -100,7 +100,9 @@ class Server:
             self.ops[NR[name]] = getattr(self, "do_" + name)
         self.ops.update({C.FWK_HELLO: self.fwk_hello, C.FWK_STDIO: self.fwk_stdio,
                          C.FWK_FD_PATH: self.fwk_fd_path, C.FWK_DUP: self.fwk_dup,
-                         C.FWK_BYE: self.fwk_bye, C.FWK_FORK: self.fwk_fork})
+                         C.FWK_BYE: self.fwk_bye, C.FWK_FORK: self.fwk_fork,
+                         C.FWK_REOPEN: self.fwk_reopen, C.FWK_MADE: self.fwk_made,
+                         C.FWK_HOST_PROC: self.fwk_host_proc})
 
     # ---- the entry -----------------------------------------------------------
     def handle(self, tid: int, function: int, params) -> int:
@@ -248,6 +250,38 @@ class Server:
     def fwk_dup(self, tid, handle, *_):
         hd = self.h(tid, handle)
         return self.new_handle(tid, os.dup(hd.fd), hd.path, hd.kind)
+
+    # ---- the guest's /proc (kernels/procfs.py) -----------------------------------------
+    def fwk_reopen(self, tid, handle, flags, *_):
+        """/proc/self/fd/N: the file of a handle, opened anew."""
+        hd = self.h(tid, handle)
+        flags &= 0xFFFFFFFF
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_TRUNC):
+            self.box.check_writable()
+        fd = os.open(f"/proc/self/fd/{hd.fd}", (flags & ~os.O_CREAT) | os.O_CLOEXEC)
+        return self.new_handle(tid, fd, hd.path, hd.kind)
+
+    def fwk_made(self, tid, phys, length, path_phys, *_):
+        """A file the kernel made (/proc/self/maps...), read-only."""
+        data = bytes(self._range(phys, length))
+        wfd = os.memfd_create("azemu-proc", os.MFD_CLOEXEC)
+        try:
+            os.write(wfd, data)
+            fd = os.open(f"/proc/self/fd/{wfd}", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            os.close(wfd)
+        return self.new_handle(tid, fd, self.cstr(path_phys))
+
+    def fwk_host_proc(self, tid, path_phys, flags, *_):
+        """A host /proc entry that describes no process (kernels/procfs.HOST_ENTRIES)."""
+        from ..procfs import HOST_ENTRIES
+        path = self.cstr(path_phys)
+        parts = path.split(b"/")
+        if len(parts) < 4 or parts[:3] != [b"", b"proc", b"self"] or parts[3] not in HOST_ENTRIES \
+                or b".." in parts or flags & (os.O_WRONLY | os.O_RDWR):
+            raise OSError(errno.EACCES, "not a host /proc entry the guest may read")
+        fd = os.open(path, (flags & 0xFFFFFFFF) | os.O_CLOEXEC | os.O_NOFOLLOW)
+        return self.new_handle(tid, fd, path)
 
     # ---- files ---------------------------------------------------------------------
     def do_openat(self, tid, dirfd, phys, flags, mode, *_):

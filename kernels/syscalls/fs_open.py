@@ -4,14 +4,14 @@ fs/utimes.c).  Paths are walked, confined, by the host side
 and keeps the guest's fd table."""
 from __future__ import annotations
 
-from .. import pagecache
+from .. import pagecache, procfs
 from ..abi import linux as L
-from ..abi.linux_errno import EINVAL
+from ..abi.linux_errno import EACCES, EINVAL
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
-from ..fwk.channel import KIND_DIR
+from ..fwk.channel import FWK_HOST_PROC, FWK_MADE, FWK_REOPEN, KIND_DIR
 from ..process import OpenFile
-from .util import gpath, hdir, host_open_flags, s32, s64
+from .util import gpath, hdir, host_open_flags, path_arg, s32, s64
 
 _CREATION = L.O_CLOEXEC | L.O_CREAT | L.O_EXCL | L.O_NOCTTY | L.O_TRUNC
 
@@ -25,7 +25,16 @@ def install_handle(p, ret: int, flags: int, cloexec: bool, at: int | None = None
 def openat(p, dirfd, pathname, flags, mode):
     flags &= 0xFFFFFFFF
     p.scratch.reset()
-    path = gpath(p, pathname)
+    raw = path_arg(p, pathname)
+    if raw[:1] == b"/" and procfs.owns(raw):
+        hit = procfs.lookup(p, raw)
+        if hit is not None:
+            return _open_proc(p, hit, raw, flags, mode)
+    return _open_host(p, dirfd, gpath(p, pathname), flags, mode)
+
+
+def _open_host(p, dirfd, path: int, flags: int, mode: int) -> int:
+    """openat of the guest-physical path string `path`, through the FWK."""
     if flags & L.O_CREAT or flags & L.O_TMPFILE == L.O_TMPFILE:
         mode = mode & 0o7777 & ~p.umask
     else:
@@ -33,6 +42,28 @@ def openat(p, dirfd, pathname, flags, mode):
     fd = p.fds.lowest_free()                 # EMFILE before anything is created
     ret = p.io.call(NR["openat"], hdir(p, dirfd), path, host_open_flags(flags), mode)
     return install_handle(p, ret, flags & ~_CREATION, bool(flags & L.O_CLOEXEC), at=fd)
+
+
+def _open_proc(p, hit, raw: bytes, flags: int, mode: int) -> int:
+    """Open what the guest's /proc names (kernels/procfs.py)."""
+    kind, what = hit
+    cloexec = bool(flags & L.O_CLOEXEC)
+    fd = p.fds.lowest_free()
+    if kind == "fd":                             # a guest pipe stays non-blocking on the host
+        nb = L.O_NONBLOCK if what.hostnb else 0
+        ret = p.io.call(FWK_REOPEN, what.hfd, host_open_flags(flags & ~L.O_CREAT) | nb)
+        new = install_handle(p, ret, flags & ~_CREATION, cloexec, at=fd)
+        p.fds.get(new).hostnb = what.hostnb
+        return new
+    elif kind == "path":
+        return _open_host(p, L.AT_FDCWD, p.scratch.put(what + b"\0"), flags, mode)
+    elif flags & (L.O_WRONLY | L.O_RDWR | L.O_CREAT | L.O_TRUNC):
+        raise LinuxError(EACCES)
+    elif kind == "made":
+        ret = p.io.call(FWK_MADE, p.scratch.put(what), len(what), p.scratch.put(raw + b"\0"))
+    else:
+        ret = p.io.call(FWK_HOST_PROC, p.scratch.put(what + b"\0"), host_open_flags(flags))
+    return install_handle(p, ret, flags & ~_CREATION, cloexec, at=fd)
 
 
 def open(p, pathname, flags, mode):
@@ -45,6 +76,22 @@ def creat(p, pathname, mode):
 
 def close(p, fd):
     p.fds.close(s32(fd))
+    return 0
+
+
+CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC = 2, 4
+
+
+def close_range(p, first, last, flags):
+    """Close (or, with CLOSE_RANGE_CLOEXEC, mark close-on-exec) fds first..last."""
+    first, last, flags = first & 0xFFFFFFFF, last & 0xFFFFFFFF, s32(flags)
+    if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
+        raise LinuxError(EINVAL)
+    for fd in sorted(fd for fd in p.fds.files if first <= fd <= last):
+        if flags & CLOSE_RANGE_CLOEXEC:
+            p.fds.cloexec.add(fd)
+        else:
+            p.fds.close(fd)
     return 0
 
 

@@ -3,11 +3,15 @@
 The guest's fds are put through its fd table into host handles in a copy of
 the array (or fd_set) in scratch; the host side waits on those; the results
 are put back under the guest's fd numbers.  A guest fd that is not open is
-reported POLLNVAL without asking the host to wait."""
+reported POLLNVAL without asking the host to wait.  A call that would wait
+while other tasks of the instance can run waits in the scheduler instead
+(kernels/blocking.py: timed), so that they run meanwhile."""
 from __future__ import annotations
 
 import struct
+import time
 
+from .. import blocking
 from ..abi.linux_errno import EBADF, EINVAL
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
@@ -44,18 +48,36 @@ def _poll(p, fds, nfds, call):
     return n + nval
 
 
+def _poll_timed(p, fds, nfds, timeout_ms):
+    def call(arr, nval):
+        handles = [(h, ev) for h, ev in _handles(p, arr, nfds)]
+        return blocking.timed(p, handles, 0 if nval else timeout_ms,
+                              lambda ms: p.io.call(NR["poll"], arr, nfds, ms))
+    return _poll(p, fds, nfds, call)
+
+
+def _handles(p, arr, nfds):
+    raw = p.scratch.get(arr, 8 * nfds) if nfds else b""
+    for i in range(nfds):
+        h, ev, _ = _POLLFD.unpack_from(raw, 8 * i)
+        if h >= 0:
+            yield h, ev | 0x18                    # POLLERR | POLLHUP: always reported
+
+
 def poll(p, fds, nfds, timeout):
     p.scratch.reset()
-    return _poll(p, fds, nfds, lambda arr, nval: p.io.call(
-        NR["poll"], arr, nfds, 0 if nval else timeout))
+    return _poll_timed(p, fds, nfds, s32(timeout) if s32(timeout) >= 0 else -1)
 
 
 def ppoll(p, fds, nfds, tsp, sigmask, sigsetsize):
     p.scratch.reset()
-    ts = p.scratch.put(p.mm.read(tsp, 16)) if tsp else 0
-    zero = p.scratch.put(bytes(16))
-    return _poll(p, fds, nfds, lambda arr, nval: p.io.call(
-        NR["ppoll"], arr, nfds, zero if nval else ts))
+    ms = -1
+    if tsp:
+        sec, nsec = struct.unpack("<qq", p.mm.read(tsp, 16))
+        if sec < 0 or not 0 <= nsec < 10**9:
+            raise LinuxError(EINVAL)
+        ms = sec * 1000 + (nsec + 999_999) // 1_000_000
+    return _poll_timed(p, fds, nfds, ms)
 
 
 def _sets(p, nfds, ptrs):
@@ -101,28 +123,54 @@ def _sets_back(p, ptrs, out, asked, nbytes):
             p.mm.write(ptr, bits.to_bytes(nbytes, "little"))
 
 
+_SELECT_EVENTS = (0x1 | 0x18, 0x4 | 0x18, 0x2)   # read, write, except -> poll events
+
+
+def _select(p, nfds, ptrs, timeout_ms):
+    """select's work: the sets in scratch, a timed wait, the sets back.
+    The host is always called with a timeout of its own making (in us)."""
+    host_max, out, asked, nbytes = _sets(p, s32(nfds), ptrs)
+    saved = [p.scratch.get(s, FD_SETSIZE // 8) if s else b"" for s in out]
+    tv = p.scratch.alloc(16)
+    handles = [(h, ev) for pairs, ev in zip(asked, _SELECT_EVENTS) for _, h in pairs]
+
+    def call(ms):
+        for s, bits in zip(out, saved):          # a call that found nothing cleared them
+            if s:
+                p.scratch.phys.view[s:s + len(bits)] = bits
+        if ms >= 0:
+            p.scratch.phys.view[tv:tv + 16] = struct.pack("<qq", ms // 1000, ms % 1000 * 1000)
+        return p.io.call(NR["select"], host_max, *out, tv if ms >= 0 else 0)
+    n = blocking.timed(p, handles, timeout_ms, call)
+    _sets_back(p, ptrs, out, asked, nbytes)
+    return n
+
+
+def _timeout_ms(p, addr, unit_ns):
+    """A timeval (unit 1000 ns) or timespec (unit 1 ns) as ms, rounded up; -1 for none."""
+    if not addr:
+        return -1
+    sec, frac = struct.unpack("<qq", p.mm.read(addr, 16))
+    if sec < 0 or frac < 0 or frac * unit_ns >= 10**9:
+        raise LinuxError(EINVAL)
+    return sec * 1000 + (frac * unit_ns + 999_999) // 1_000_000
+
+
 def select(p, nfds, readfds, writefds, exceptfds, timeout):
     p.scratch.reset()
-    nfds = s32(nfds)
-    ptrs = (readfds, writefds, exceptfds)
-    host_max, out, asked, nbytes = _sets(p, nfds, ptrs)
-    tv = p.scratch.put(p.mm.read(timeout, 16)) if timeout else 0
-    n = p.io.call(NR["select"], host_max, *out, tv)
-    _sets_back(p, ptrs, out, asked, nbytes)
-    if timeout:
-        p.mm.write(timeout, p.scratch.get(tv, 16))      # Linux updates the time left
+    ms = _timeout_ms(p, timeout, 1000)
+    until = p.sched.until                         # set when this is a restart
+    n = _select(p, nfds, (readfds, writefds, exceptfds), ms)
+    if timeout:                                   # Linux updates the time left
+        left = 0 if n == 0 else ms if until is None else \
+            max(0, int((until - time.monotonic()) * 1000))
+        p.mm.write(timeout, struct.pack("<qq", left // 1000, left % 1000 * 1000))
     return n
 
 
 def pselect6(p, nfds, readfds, writefds, exceptfds, tsp, sig):
     p.scratch.reset()
-    nfds = s32(nfds)
-    ptrs = (readfds, writefds, exceptfds)
-    host_max, out, asked, nbytes = _sets(p, nfds, ptrs)
-    ts = p.scratch.put(p.mm.read(tsp, 16)) if tsp else 0
-    n = p.io.call(NR["pselect6"], host_max, *out, ts)
-    _sets_back(p, ptrs, out, asked, nbytes)
-    return n
+    return _select(p, nfds, (readfds, writefds, exceptfds), _timeout_ms(p, tsp, 1))
 
 
 def epoll_create1(p, flags):
@@ -154,7 +202,9 @@ def epoll_wait(p, epfd, events, maxevents, timeout):
     p.mm.views(events, maxevents * _EPOLL_EVENT.size, write=True)
     p.scratch.reset()
     out = p.scratch.alloc(maxevents * _EPOLL_EVENT.size)
-    n = p.io.call(NR["epoll_wait"], ep.hfd, out, maxevents, timeout)
+    timeout = s32(timeout) if s32(timeout) >= 0 else -1
+    n = blocking.timed(p, [(ep.hfd, 0x1)], timeout,
+                       lambda ms: p.io.call(NR["epoll_wait"], ep.hfd, out, maxevents, ms))
     if n:
         p.mm.write(events, p.scratch.get(out, n * _EPOLL_EVENT.size))
     return n

@@ -2,6 +2,7 @@
 fs/statfs.c).  The host side packs the structures in Linux's layout."""
 from __future__ import annotations
 
+from .. import procfs
 from ..abi import linux as L
 from ..abi.linux_errno import EINVAL, ENOENT
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
@@ -13,12 +14,26 @@ _STATX_SYNC = 0x6000                          # AT_STATX_FORCE_SYNC | AT_STATX_D
 STATFS_SIZE = 120
 
 
+def _where(p, dirfd, pathname, flags):
+    """(host directory handle, path, flags) to stat: the guest's own file
+    for /proc/self/fd/N, /dev/fd/N, /dev/stdin... and /proc/self/exe
+    (kernels/procfs.py) when the link is followed, else the path itself."""
+    raw = path_arg(p, pathname, empty_ok=True)
+    if raw[:1] == b"/" and procfs.owns(raw) and not s32(flags) & L.AT_SYMLINK_NOFOLLOW:
+        hit = procfs.lookup(p, raw)
+        if hit is not None and hit[0] == "fd":
+            return hit[1].hfd, p.scratch.put(b"\0"), s32(flags) | L.AT_EMPTY_PATH
+        if hit is not None and hit[0] == "path":
+            return hdir(p, L.AT_FDCWD), p.scratch.put(hit[1] + b"\0"), flags
+    return hdir(p, dirfd), gpath(p, pathname, empty_ok=True), flags
+
+
 def newfstatat(p, dirfd, pathname, statbuf, flags):
     if s32(flags) & ~_STAT_FLAGS:
         raise LinuxError(EINVAL)
     p.scratch.reset()
-    path = gpath(p, pathname, empty_ok=True)
-    return out_struct(p, statbuf, L.STAT.size, NR["newfstatat"], hdir(p, dirfd), path, OUT, flags)
+    where, path, flags = _where(p, dirfd, pathname, flags)
+    return out_struct(p, statbuf, L.STAT.size, NR["newfstatat"], where, path, OUT, flags)
 
 
 def stat(p, pathname, statbuf):
@@ -39,8 +54,8 @@ def statx(p, dirfd, pathname, flags, mask, statxbuf):
     if s32(flags) & ~(_STAT_FLAGS | _STATX_SYNC):
         raise LinuxError(EINVAL)
     p.scratch.reset()
-    path = gpath(p, pathname, empty_ok=True)
-    return out_struct(p, statxbuf, L.STATX.size, NR["statx"], hdir(p, dirfd), path, flags, mask, OUT)
+    where, path, flags = _where(p, dirfd, pathname, flags)
+    return out_struct(p, statxbuf, L.STATX.size, NR["statx"], where, path, flags, mask, OUT)
 
 
 def statfs(p, pathname, buf):

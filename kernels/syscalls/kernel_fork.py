@@ -14,8 +14,10 @@ from __future__ import annotations
 import struct
 import time
 
+from azemu.guest_access import GuestFault
+
 from ..abi import linux as L
-from ..abi.linux_errno import EAGAIN, EINVAL, ENOSYS, EPERM, ESRCH
+from ..abi.linux_errno import EAGAIN, EFAULT, EINVAL, ENOSYS, EPERM, ESRCH
 from ..errors import GuestExit, LinuxError
 from .util import s32
 
@@ -68,7 +70,7 @@ def exit(p, status):
             p.mm.write(p.clear_child_tid, bytes(4))
         except Exception:
             pass
-        k.sched.wake(p.clear_child_tid, 1)
+        k.sched.wake(futex_key(p, p.clear_child_tid), 1)
     k.sched.exit_task(p)
     from ..errors import Block
     raise Block
@@ -79,6 +81,22 @@ FUTEX_WAIT, FUTEX_WAKE, FUTEX_FD, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE = 0, 1, 2, 3,
 FUTEX_WAKE_OP, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 5, 9, 10
 FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME = 128, 256
 FUTEX_BITSET_MATCH_ANY = 0xFFFFFFFF
+
+
+def futex_key(p, uaddr, private: bool = False):
+    """The wait queue of a futex word, as Linux keys it: the address space
+    and the address for private memory (or FUTEX_PRIVATE_FLAG), the frame
+    for a word in shared memory — so processes mapping it meet there,
+    wherever it is mapped, and processes' private words never meet."""
+    if not private:
+        m = p.mm.find(uaddr)
+        if m is not None and m.shared:
+            try:
+                (at, _), = p.mm.extents(uaddr, 4)
+            except (ValueError, GuestFault):
+                raise LinuxError(EFAULT) from None
+            return ("shared", at)
+    return (p.mm, uaddr)
 
 
 def _word(p, addr):
@@ -120,6 +138,7 @@ def futex(p, uaddr, op, val, timeout, uaddr2, val3):
     sched = p.kernel.sched
     cmd = s32(op) & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
     realtime = bool(s32(op) & FUTEX_CLOCK_REALTIME)
+    private = bool(s32(op) & FUTEX_PRIVATE_FLAG)
     val &= 0xFFFFFFFF
     if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
         bitset = FUTEX_BITSET_MATCH_ANY if cmd == FUTEX_WAIT else val3 & 0xFFFFFFFF
@@ -131,21 +150,25 @@ def futex(p, uaddr, op, val, timeout, uaddr2, val3):
         if sched.alone() and deadline is None:
             p.kernel.report_once("futex", "the only thread waits on a futex nothing can wake")
             raise GuestExit(signal=L.SIGKILL)
-        sched.wait(p, futex=uaddr, bitset=bitset, deadline=deadline)
+        sched.wait(p, futex=futex_key(p, uaddr, private), bitset=bitset, deadline=deadline)
+    if uaddr & 3:
+        raise LinuxError(EINVAL)
+    key = futex_key(p, uaddr, private)
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
         bitset = FUTEX_BITSET_MATCH_ANY if cmd == FUTEX_WAKE else val3 & 0xFFFFFFFF
         if not bitset:
             raise LinuxError(EINVAL)
-        return sched.wake(uaddr, val, bitset)
+        return sched.wake(key, val, bitset)
     if cmd in (FUTEX_REQUEUE, FUTEX_CMP_REQUEUE):
         if cmd == FUTEX_CMP_REQUEUE and _word(p, uaddr) != (val3 & 0xFFFFFFFF):
             raise LinuxError(EAGAIN)
-        woken = sched.wake(uaddr, val)
-        moved = sched.requeue(uaddr, uaddr2, timeout & 0x7FFFFFFF)
+        woken = sched.wake(key, val)
+        moved = sched.requeue(key, futex_key(p, uaddr2, private), timeout & 0x7FFFFFFF)
         return woken + moved if cmd == FUTEX_CMP_REQUEUE else woken
     if cmd == FUTEX_WAKE_OP:
         also = _wake_op(p, uaddr2, val3 & 0xFFFFFFFF)
-        return sched.wake(uaddr, val) + (sched.wake(uaddr2, timeout & 0x7FFFFFFF) if also else 0)
+        return sched.wake(key, val) + (
+            sched.wake(futex_key(p, uaddr2, private), timeout & 0x7FFFFFFF) if also else 0)
     raise LinuxError(ENOSYS)
 
 

@@ -112,8 +112,11 @@ def mmap(p, addr, length, prot, flags, fd, offset):
     shared = kind != L.MAP_PRIVATE
     reserve = not flags & L.MAP_NORESERVE
     try:
-        if anon:
-            mm.map(start, size, prot, name, shared=shared, reserve=reserve)
+        if anon and shared:                      # one set of frames, whoever maps it
+            mm.map(start, size, prot, name or "/dev/zero (deleted)", shared=True,
+                   reserve=reserve, pager=pagecache.SharedMemory(mm.phys))
+        elif anon:
+            mm.map(start, size, prot, name, reserve=reserve)
         elif shared:
             cache = pagecache.for_mapping(p, f)
             mm.map(start, size, prot, name, shared=True, reserve=reserve,

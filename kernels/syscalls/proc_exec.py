@@ -35,11 +35,21 @@ ARG_MAX = 2 << 20                # all of them: a quarter of the default 8 MiB s
 
 
 def execve(p, filename, argv, envp):
-    return _execve(p, _guest_path(p, L.AT_FDCWD, filename, 0), argv, envp)
+    return _execve(p, _guest_path(p, L.AT_FDCWD, filename, 0), argv, envp, _name(p, filename))
 
 
 def execveat(p, dirfd, pathname, argv, envp, flags):
-    return _execve(p, _guest_path(p, s32(dirfd), pathname, s32(flags)), argv, envp)
+    return _execve(p, _guest_path(p, s32(dirfd), pathname, s32(flags)), argv, envp,
+                   _name(p, pathname))
+
+
+def _name(p, pathname) -> bytes:
+    """The new comm: the last component of the path as given (Linux's
+    bprm->filename: /proc/self/exe gives "exe")."""
+    try:
+        return os.path.basename(p.mm.read_cstr(pathname, 4096))[:15]
+    except Exception:
+        return b""
 
 
 def _strings(p, array) -> list[bytes]:
@@ -131,7 +141,7 @@ def _executable(opener, path: str) -> None:
         raise LinuxError(EACCES)
 
 
-def _execve(p, gpath: bytes, argv_ptr, envp_ptr):
+def _execve(p, gpath: bytes, argv_ptr, envp_ptr, name: bytes = b""):
     k = p.kernel
     try:
         argv, envp = _strings(p, argv_ptr), _strings(p, envp_ptr)
@@ -166,6 +176,9 @@ def _execve(p, gpath: bytes, argv_ptr, envp_ptr):
         if box is not None:
             box.close()
     _point_of_no_return(p, mm, image, gpath)
+    p.proc.cmdline = b"".join(a + b"\0" for a in argv)      # /proc/self/cmdline
+    if name:
+        p.proc.comm = name
     raise RegistersSet
 
 

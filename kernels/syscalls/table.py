@@ -92,6 +92,8 @@ TABLE = [
     Supported("openat", fs_open.openat),
     Supported("creat", fs_open.creat),
     Supported("close", fs_open.close),
+    Partial("close_range", fs_open.close_range,
+            "CLOSE_RANGE_UNSHARE acts on the table in place (shared with CLONE_FILES threads)"),
     Supported("access", fs_open.access),
     Supported("faccessat", fs_open.faccessat),
     Supported("faccessat2", fs_open.faccessat2),
