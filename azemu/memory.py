@@ -531,15 +531,9 @@ class AddressSpace(GuestAccess):
             pager.mapped_by(child)
         lost = False
         for m in self._maps:
-            for vpn, entry in list(self.pt.present(m.start >> 12, m.end >> 12)):
-                frame = entry & FRAME
-                if frame != self.phys.zero:
-                    self.phys.share(frame)
-                if not m.shared and entry & W:
-                    entry = (entry & ~W) | COW
-                    self.pt.set(vpn, entry)
-                    lost = lost or bool(entry & A)
-                child.pt.set(vpn, entry & ~(A | D))
+            frames, used = self.pt.copy_range(child.pt, m.start >> 12, m.end >> 12, not m.shared)
+            self.phys.share_all(frames)
+            lost = lost or used
         if lost:
             self._flush()
         return child

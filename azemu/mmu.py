@@ -257,13 +257,49 @@ class PageTable:
     def code_frames(self) -> list[int]:
         """The frames of pages a CPU has run code from (present, accessed,
         executable)."""
-        out, w = [], self.w
-        for base in self.leaves.values():
-            for i in range(base, base + ENTRIES):
-                e = w[i]
-                if e & (P | A) == P | A and not e & NX:
-                    out.append(e & FRAME)
-        return out
+        if len(self.leaves) <= 8:                       # a small process: no numpy
+            w = self.w
+            return [w[i] & FRAME for base in self.leaves.values()
+                    for i in range(base, base + ENTRIES) if w[i] & (P | A | NX) == P | A]
+        np, q = _numpy(), self.q
+        block = np.concatenate([q[b:b + ENTRIES] for b in self.leaves.values()])
+        ran = (block & np.uint64(P | A | NX)) == np.uint64(P | A)
+        return (block[ran] & np.uint64(FRAME)).tolist()
+
+    def copy_range(self, child: "PageTable", vpn: int, end: int, private: bool):
+        """fork's work on pages [vpn, end) of one mapping: every non-empty
+        entry goes to `child` (accessed and dirty bits cleared); in a private
+        mapping a writable entry becomes copy-on-write in both.  Returns
+        (the frames now shared, whether an entry a CPU had used lost W)."""
+        frames, lost = [], False
+        w = self.w
+        for a, b, first in self.spans(vpn, end):
+            cbase = child.leaf(first) + (first & 511)
+            if b - a <= SMALL:
+                for i in range(a, b):
+                    e = w[i]
+                    if not e:
+                        continue
+                    frames.append(e & FRAME)
+                    if private and e & W:
+                        e = (e & ~W) | COW
+                        w[i] = e
+                        lost = lost or bool(e & A)
+                    w[cbase + i - a] = e & ~(A | D)
+                continue
+            np, q = _numpy(), self.q
+            block = q[a:b]
+            used = block != 0
+            if not used.any():
+                continue
+            if private:
+                writable = (block & np.uint64(W)) != 0
+                if writable.any():
+                    lost = lost or bool(((block & np.uint64(A)) != 0)[writable].any())
+                    block[writable] = (block[writable] & np.uint64(~W & (2**64 - 1))) | np.uint64(COW)
+            q[cbase:cbase + (b - a)] = block & np.uint64(~(A | D) & (2**64 - 1))
+            frames += (block[used] & np.uint64(FRAME)).tolist()
+        return frames, lost
 
     def close(self) -> None:
         """Free the tables' own frames (the pages' are the owner's to release)."""

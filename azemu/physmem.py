@@ -104,6 +104,13 @@ class PhysicalMemory:
     def share(self, frame: int) -> None:
         self.refs[frame] = self.refs.get(frame, 0) + 1
 
+    def share_all(self, frames) -> None:
+        """One more owner for each of `frames` (the zero frame is nobody's)."""
+        refs, get, zero = self.refs, self.refs.get, self.zero
+        for f in frames:
+            if f != zero:
+                refs[f] = get(f, 0) + 1
+
     def owners(self, frame: int) -> int:
         return self.refs.get(frame, 0) + 1
 

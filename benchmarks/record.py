@@ -160,6 +160,29 @@ def threads_table(ts):
     return "\n".join(out).rstrip()
 
 
+def procs_table(pr):
+    runners = pr["runners"]
+    modes = [r[len("azemu "):] for r in runners if r.startswith("azemu ")]
+    head = ["operation", *(f"{r} µs" for r in runners)]
+    if "qemu" in runners:
+        head += [f"{m} / qemu" for m in modes]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = [(r["op"] + (f", {r['mib']} MiB touched" if r["mib"] else ""), r) for r in pr["cases"]]
+    if pr.get("pipeline"):
+        rows.append(("3-stage sh pipeline", pr["pipeline"]))
+    for label, r in rows:
+        cells = [f"{r[n]['median']:.0f}" for n in runners]
+        if "qemu" in runners:
+            cells += [f"{r['azemu ' + m]['median'] / r['qemu']['median']:.2f}x" for m in modes]
+        out.append("| " + " | ".join([label, *cells]) + " |")
+    out.append("")
+    for m, v in pr["summary"].items():
+        out.append(f"- {m}: fork+exit+wait **{v.get('fork_vs_qemu', float('nan')):.2f}x** qemu-user "
+                   f"(target ≤ 20x); fork with 256 MiB touched **{v['fork_256_vs_16']:.2f}x** "
+                   "the fork with 16 MiB (target ≤ 1.5x)")
+    return "\n".join(out)
+
+
 def memory_table(mh):
     out = ["| workload | native s | qemu-user s | bare Unicorn s | azemu s | azemu / qemu | "
            "azemu / bare | bare / qemu | time in Unicorn |", "|---|---|---|---|---|---|---|---|---|"]
@@ -193,7 +216,8 @@ def main():
                        ("scaling", scaling_table(sc)), ("multikernel", multikernel_table(mk)),
                        ("startup", startup_table(su, sb)),
                        ("mm", mm_table(_load("mm"))), ("threads", threads_table(_load("threads_scaling"))),
-                       ("memory", memory_table(_load("memory_heavy")))):
+                       ("memory", memory_table(_load("memory_heavy"))),
+                       ("procs", procs_table(_load("procs")))):
         text = re.sub(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->",
                       f"<!-- {name}:begin -->\n{body}\n<!-- {name}:end -->", text, flags=re.S)
     readme.write_text(text)
