@@ -16,6 +16,7 @@ from ..abi.linux_errno import EBADF, EINVAL
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
 from .fs_open import install_handle
+from .kernel_signal import with_mask
 from .util import s32
 
 POLLNVAL = 0x20
@@ -71,13 +72,8 @@ def poll(p, fds, nfds, timeout):
 
 def ppoll(p, fds, nfds, tsp, sigmask, sigsetsize):
     p.scratch.reset()
-    ms = -1
-    if tsp:
-        sec, nsec = struct.unpack("<qq", p.mm.read(tsp, 16))
-        if sec < 0 or not 0 <= nsec < 10**9:
-            raise LinuxError(EINVAL)
-        ms = sec * 1000 + (nsec + 999_999) // 1_000_000
-    return _poll_timed(p, fds, nfds, ms)
+    ms = _timeout_ms(p, tsp, 1)
+    return with_mask(p, sigmask, sigsetsize, lambda: _poll_timed(p, fds, nfds, ms))
 
 
 def _sets(p, nfds, ptrs):
@@ -169,8 +165,12 @@ def select(p, nfds, readfds, writefds, exceptfds, timeout):
 
 
 def pselect6(p, nfds, readfds, writefds, exceptfds, tsp, sig):
+    """`sig` points at {const sigset_t *ss; size_t ss_len} (Linux's sixth argument)."""
     p.scratch.reset()
-    return _select(p, nfds, (readfds, writefds, exceptfds), _timeout_ms(p, tsp, 1))
+    ms = _timeout_ms(p, tsp, 1)
+    mask, size = struct.unpack("<QQ", p.mm.read(sig, 16)) if sig else (0, 8)
+    return with_mask(p, mask, size,
+                     lambda: _select(p, nfds, (readfds, writefds, exceptfds), ms))
 
 
 def epoll_create1(p, flags):
@@ -211,4 +211,5 @@ def epoll_wait(p, epfd, events, maxevents, timeout):
 
 
 def epoll_pwait(p, epfd, events, maxevents, timeout, sigmask, sigsetsize):
-    return epoll_wait(p, epfd, events, maxevents, timeout)
+    return with_mask(p, sigmask, sigsetsize,
+                     lambda: epoll_wait(p, epfd, events, maxevents, timeout))

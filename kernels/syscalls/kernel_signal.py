@@ -90,6 +90,28 @@ def rt_sigsuspend(p, mask, sigsetsize):
     p.kernel.sched.wait(p, futex=("sigsuspend", p.tid))   # a signal interrupts it: EINTR
 
 
+def with_mask(p, mask_ptr, sigsetsize, call):
+    """pselect6, ppoll, epoll_pwait: `call()` with the mask at `mask_ptr` in
+    place (none: as it is).  A signal it lets through ends the call with
+    EINTR and its handler runs with the caller's mask saved in the frame, as
+    sigsuspend's; otherwise the caller's mask is back when the call returns.
+    A call that waits keeps the mask while it waits (it is restarted)."""
+    if not mask_ptr:
+        return call()
+    if sigsetsize != 8:
+        raise LinuxError(EINVAL)
+    new = p.mm.read_u64(mask_ptr) & ~_UNBLOCKABLE
+    if p.saved_mask is None:
+        p.saved_mask = p.sigmask
+    p.sigmask = new
+    _unblocked(p)
+    if p.pending_delivery:
+        raise LinuxError(EINTR)
+    ret = call()                                  # (Block: waits with the mask in place)
+    p.sigmask, p.saved_mask = p.saved_mask, None
+    return ret
+
+
 def rt_sigpending(p, set_, sigsetsize):
     if sigsetsize > 8:
         raise LinuxError(EINVAL)

@@ -58,13 +58,13 @@ def getgroups(p, size, list_):
 
 
 def getresuid(p, ruid, euid, suid):
-    for addr, v in ((ruid, p.uid), (euid, p.euid), (suid, p.euid)):
+    for addr, v in ((ruid, p.uid), (euid, p.euid), (suid, getattr(p.proc, "suid", p.euid))):
         p.mm.write(addr, v.to_bytes(4, "little"))
     return 0
 
 
 def getresgid(p, rgid, egid, sgid):
-    for addr, v in ((rgid, p.gid), (egid, p.egid), (sgid, p.egid)):
+    for addr, v in ((rgid, p.gid), (egid, p.egid), (sgid, getattr(p.proc, "sgid", p.egid))):
         p.mm.write(addr, v.to_bytes(4, "little"))
     return 0
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..abi import linux_errno as E
 from ..abi.syscall_numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
-from . import (arch_process, drivers_random, kernel_fork, fs_fcntl, fs_namei, fs_open, fs_read_write,
+from . import (arch_process, drivers_random, kernel_cred, kernel_fork, fs_fcntl, fs_namei, fs_open, fs_read_write,
                fs_readdir, fs_select, fs_stat, kernel_exit, kernel_sched, kernel_signal,
                kernel_sys, kernel_task, kernel_time, mm_mmap, net_socket, proc_exec, proc_fork,
                proc_wait)
@@ -22,7 +22,7 @@ FULL, PARTIAL, ERROR, MISSING = "full", "partial", "error", "missing"
 _FAMILY_OF_MODULE = {
     "fs_read_write": "fs", "fs_open": "fs", "fs_stat": "fs", "fs_readdir": "fs",
     "fs_namei": "fs", "fs_fcntl": "fs", "mm_mmap": "mm", "arch_process": "task",
-    "kernel_task": "task", "kernel_exit": "task", "kernel_sys": "info", "kernel_fork": "task",
+    "kernel_task": "task", "kernel_cred": "task", "kernel_exit": "task", "kernel_sys": "info", "kernel_fork": "task",
     "kernel_time": "time", "kernel_sched": "sched", "kernel_signal": "signal",
     "drivers_random": "dev", "net_socket": "net", "fs_select": "fs",
     "proc_fork": "task", "proc_exec": "task", "proc_wait": "task",
@@ -222,6 +222,14 @@ TABLE = [
     Supported("getsid", proc_wait.getsid),
     Supported("getgroups", kernel_sys.getgroups),
     Supported("getresuid", kernel_sys.getresuid),
+    Partial("setuid", kernel_cred.setuid, "the guest's ids only: the host process keeps azemu's"),
+    Partial("setgid", kernel_cred.setgid, "the guest's ids only: the host process keeps azemu's"),
+    Partial("setreuid", kernel_cred.setreuid, "the guest's ids only"),
+    Partial("setregid", kernel_cred.setregid, "the guest's ids only"),
+    Partial("setresuid", kernel_cred.setresuid, "the guest's ids only"),
+    Partial("setresgid", kernel_cred.setresgid, "the guest's ids only"),
+    Partial("setfsuid", kernel_cred.setfsuid, "returns the effective id; changes nothing"),
+    Partial("setfsgid", kernel_cred.setfsgid, "returns the effective id; changes nothing"),
     Supported("getresgid", kernel_sys.getresgid),
     Supported("uname", kernel_sys.uname),
     Supported("sysinfo", kernel_sys.sysinfo),
