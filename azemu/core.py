@@ -149,8 +149,13 @@ class Core:
         the TLB, as on a CPU without PCIDs."""
         self.mm = mm
         self.regs.write(x86.UC_X86_REG_CR3, mm.pt.root if mm is not None else 0)
-        self.tlb_loaded = False
+        # Switched from inside a run (execve in a syscall hook), the CPU goes
+        # on at once with the new tables: it is this address space's current
+        # core, and what it loads from now on must be flushed on a change.
+        self.tlb_loaded = self.running
         self.tlb_gen = mm.flush_gen if mm is not None else 0
+        if mm is not None and self.running:
+            mm.current = self
 
     @property
     def tlb_stale(self) -> bool:

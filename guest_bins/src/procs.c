@@ -1,7 +1,8 @@
 /* procs: processes as a shell or a test harness uses them, each check one line.
  * fork + wait statuses (exit codes, signals), copy-on-write isolation, shared
  * file offsets after fork, pipes between processes (EOF when the last writer
- * closes, SIGPIPE/EPIPE), execve of a static program and of a #! script with
+ * closes, SIGPIPE/EPIPE), execve of a static program (which then unmaps and
+ * maps a page again: it must not see a stale frame) and of a #! script with
  * ENOENT/EACCES/ENOEXEC, vfork, posix_spawn, popen, system, orphans, WNOHANG,
  * waitid, process groups, kill to a child and to a group, a fork-per-test
  * harness of 100 tests.  Usage: procs SCRATCH_DIR */
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,9 +36,28 @@ static int run_test(int i)
     return got == want ? 0 : 1;
 }
 
+/* Run in a program just exec'd: a page is unmapped after the CPU has used
+ * it, its frame is reused for another page, and the address is mapped
+ * again.  It must read as zero: the CPU may not still reach the old frame. */
+static int after_exec_remap(void)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    char *a = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *b = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    a[0] = 'A';
+    a[pg] = 'B';
+    munmap(a + pg, pg);
+    b[0] = 'C';
+    char *c = mmap(a + pg, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    printf("after execve, a page unmapped and mapped again reads: %s\n",
+           c[0] == 0 ? "zero" : c[0] == 'C' ? "another page's data" : "stale data");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int st;
+    if (argc == 2 && strcmp(argv[1], "--after-exec") == 0) return after_exec_remap();
     if (argc < 2) { fprintf(stderr, "usage: procs DIR\n"); return 2; }
     snprintf(dir, sizeof dir, "%s", argv[1]);
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -107,6 +128,8 @@ int main(int argc, char **argv)
     waitpid(c, &st, 0); status("#! script", st);
     if ((c = fork()) == 0) { execl("/bin/echo", "echo", "echo via execve", (char *)0); _exit(127); }
     waitpid(c, &st, 0); status("/bin/echo", st);
+    if ((c = fork()) == 0) { execl("/proc/self/exe", "procs", "--after-exec", (char *)0); _exit(127); }
+    waitpid(c, &st, 0);
     errno = 0; execl("/nonexistent/prog", "x", (char *)0);
     printf("execve of a missing file: %s\n", errno == ENOENT ? "ENOENT" : strerror(errno));
     chmod(script, 0644);
