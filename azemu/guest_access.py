@@ -52,7 +52,8 @@ class GuestAccess:
         get = self.pt.get
         while length > 0:
             entry = get(addr >> 12)
-            if not entry & need or not entry & P or (force and entry & COW):
+            if not entry & need or not entry & P or (force and entry & COW) or \
+                    (write and addr >> 21 in self.pt.wp):       # a leaf table shared since fork
                 try:
                     entry = self._forced_entry(addr) if force else self._kernel_entry(addr, write)
                 except GuestFault:
@@ -106,6 +107,7 @@ class GuestAccess:
         m = self.find(a)
         if m is None:
             raise GuestFault(a, True)
+        self.pt.own(a >> 12)
         entry = self.pt.get(a >> 12)
         if not entry & P or entry & COW:
             saved, eof, m.prot, m.eof = m.prot, m.eof, m.prot | PROT_READ | PROT_WRITE, None

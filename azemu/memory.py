@@ -94,6 +94,7 @@ class AddressSpace(GuestAccess):
                  mmap_bottom: int = 0x10000):
         self.phys = phys
         self.pt = mmu.PageTable(phys)
+        self.pt.shared_spans = self._shared_spans
         self.cores = []
         # The VMAs in descending order of start (and their negated starts,
         # ascending, to bisect): top-down mmaps and a brk heap change the low
@@ -252,6 +253,13 @@ class AddressSpace(GuestAccess):
             yield maps[i]
             i += 1
 
+    def _shared_spans(self, key: int) -> list[tuple[int, int]]:
+        """Page offsets [a, b) within the 2 MiB of leaf table `key` that
+        MAP_SHARED mappings cover."""
+        lo = key << 21
+        return [((max(m.start, lo) - lo) >> 12, (min(m.end, lo + (1 << 21)) - lo) >> 12)
+                for m in self._reaching(lo, lo + (1 << 21)) if m.shared]
+
     def _insert(self, m: Mapping) -> None:
         i = bisect.bisect_left(self._neg, -m.start)
         self._neg.insert(i, -m.start)
@@ -356,6 +364,7 @@ class AddressSpace(GuestAccess):
         if moved:
             i, j = self._slice(old, old + length)
             del self._neg[i:j], self._maps[i:j]
+        self.pt.own_range(old >> 12, (old + length) >> 12)
         entries = list(self.pt.present(old >> 12, (old + length) >> 12))
         _, used, _ = self.pt.take(old >> 12, (old + length) >> 12)
         delta = (new - old) >> 12
@@ -396,6 +405,8 @@ class AddressSpace(GuestAccess):
             if lo >= hi:
                 continue
             dirty = []
+            if any((vpn >> 9) in self.pt.wp for vpn, entry in self.pt.present(lo, hi) if entry & D):
+                self.pt.own_range(lo, hi)
             for vpn, entry in list(self.pt.present(lo, hi)):
                 if entry & D:
                     dirty.append(vpn - base)
@@ -421,6 +432,8 @@ class AddressSpace(GuestAccess):
             PROT_WRITE if error_code & PF_WRITE else PROT_READ
         if not m.prot & need:
             return SEGV_PROT
+        # A write into a leaf table shared since fork: this side's own copy first.
+        owned = need == PROT_WRITE and self.pt.own(addr >> 12)
         before = self.pt.get(addr >> 12)
         try:
             entry = self._resolve(m, addr >> 12, need == PROT_WRITE)
@@ -428,7 +441,9 @@ class AddressSpace(GuestAccess):
             return OOM_KILL
         if entry is None:
             return BUS_EOF
-        if entry == before:
+        if entry == before and owned:
+            self._spurious = 0                  # the directory entry was what forbade it
+        elif entry == before:
             # Nothing to change: the faulting core's TLB held an older entry.
             self._spurious += 1
             if self._spurious > 2:
@@ -446,6 +461,8 @@ class AddressSpace(GuestAccess):
         writable for `write`, which `m` allows): its entry, or None past a
         file mapping's end."""
         pt = self.pt
+        if write:
+            pt.own(vpn)                      # its leaf table may be shared since fork
         entry = pt.get(vpn)
         if entry & (P | HELD):
             if not entry & P and m.eof is not None and vpn << 12 >= m.eof:
@@ -520,8 +537,10 @@ class AddressSpace(GuestAccess):
         return entry
 
     def fork(self) -> "AddressSpace":
-        """A copy of this address space sharing every frame: private pages
-        become copy-on-write in both, shared ones stay shared."""
+        """A copy of this address space sharing every frame, and every leaf
+        page table until one side writes there (azemu/mmu.py share_leaves):
+        then private pages become copy-on-write in both, shared ones stay
+        shared."""
         child = AddressSpace(self.phys, self.mmap_top, self.mmap_bottom)
         child._neg = list(self._neg)
         child._maps = [m.copy(m.start, m.end) for m in self._maps]
@@ -529,13 +548,8 @@ class AddressSpace(GuestAccess):
         child.paged = self.paged
         for pager in {id(m.pager): m.pager for m in self._maps if m.pager is not None}.values():
             pager.mapped_by(child)
-        lost = False
-        for m in self._maps:
-            frames, used = self.pt.copy_range(child.pt, m.start >> 12, m.end >> 12, not m.shared)
-            self.phys.share_all(frames)
-            lost = lost or used
-        if lost:
-            self._flush()
+        if self.pt.share_leaves(child.pt):
+            self._flush()                    # a TLB may hold a write right the tables lost
         return child
 
     def set_eof(self, start: int, end: int, eof: int) -> None:
@@ -575,7 +589,7 @@ class AddressSpace(GuestAccess):
         if any(owners(f) == 1 for f in self.pt.code_frames()):
             for core in self.cores:
                 core.forget_code()
-        self.phys.release(self.pt.all_frames())
+        self.phys.release(self.pt.all_frames(owned=True))
         self.pt.close()
         self._neg.clear()
         self._maps.clear()

@@ -77,6 +77,14 @@ class PageTable:
         self.tables = 1
         self._dirs: dict[tuple[int, int], int] = {}   # (level, va >> shift) -> frame
         self.leaves: dict[int, int] = {}              # vpn >> 9 -> index of entry 0
+        # Leaf tables this address space shares with others since a fork (or
+        # has not written since their last sharer left): their directory
+        # entry is write-protected, so a CPU's write faults (`own`).
+        self.wp: set[int] = set()
+        # (first, end) page offsets within leaf `key` of the shared mappings
+        # there (MAP_SHARED): when a shared leaf is copied, every other page
+        # holding a frame becomes copy-on-write.
+        self.shared_spans = lambda key: []
 
     @property
     def q(self):
@@ -118,7 +126,8 @@ class PageTable:
         return 0 if base is None else self.w[base + (vpn & 511)]
 
     def set(self, vpn: int, entry: int) -> None:
-        self.w[self.leaf(vpn) + (vpn & 511)] = entry
+        base = self._own(vpn >> 9) if vpn >> 9 in self.wp else self.leaf(vpn)
+        self.w[base + (vpn & 511)] = entry
 
     def spans(self, vpn: int, end: int):
         """(q slice start, q slice end, first vpn) for the existing leaf
@@ -149,6 +158,8 @@ class PageTable:
         had been used by a CPU (its accessed bit: it may be in a TLB), and
         whether any of those was executable (a CPU may have translated code
         from its frame)."""
+        if self.wp:
+            self.own_range(vpn, end)
         w = self.w
         if end - vpn == 1:                              # one page: no spans
             base = self.leaves.get(vpn >> 9)
@@ -185,6 +196,8 @@ class PageTable:
         """Give the pages [vpn, end) that hold a frame the entry bits for
         `prot` (shared frames stay write-protected); True if an entry that a
         TLB may hold lost a right."""
+        if self.wp:
+            self.own_range(vpn, end)
         w = self.w
         iflags = pte_flags(prot) or HELD
         if end - vpn == 1:                              # one page: no spans
@@ -239,15 +252,17 @@ class PageTable:
             block[idx] = new
         return lost
 
-    def all_frames(self) -> list[int]:
-        """The frames every entry holds."""
+    def all_frames(self, owned: bool = False) -> list[int]:
+        """The frames every entry holds (with `owned`, only in the leaf
+        tables no other address space holds: what this one's end frees)."""
         out, w = [], self.w
-        if len(self.leaves) <= 8:                       # a small process: no numpy
-            for base in self.leaves.values():
+        bases = self._owned_leaves() if owned else list(self.leaves.values())
+        if len(bases) <= 8:                             # a small process: no numpy
+            for base in bases:
                 out += [w[i] & FRAME for i in range(base, base + ENTRIES) if w[i]]
             return out
         q = self.q
-        for base in self.leaves.values():
+        for base in bases:
             block = q[base:base + ENTRIES]
             nz = block[block != 0]
             if nz.size:
@@ -256,57 +271,104 @@ class PageTable:
 
     def code_frames(self) -> list[int]:
         """The frames of pages a CPU has run code from (present, accessed,
-        executable)."""
-        if len(self.leaves) <= 8:                       # a small process: no numpy
+        executable), in the leaf tables no other address space holds."""
+        bases = self._owned_leaves()
+        if len(bases) <= 8:                             # a small process: no numpy
             w = self.w
-            return [w[i] & FRAME for base in self.leaves.values()
+            return [w[i] & FRAME for base in bases
                     for i in range(base, base + ENTRIES) if w[i] & (P | A | NX) == P | A]
         np, q = _numpy(), self.q
-        block = np.concatenate([q[b:b + ENTRIES] for b in self.leaves.values()])
+        block = np.concatenate([q[b:b + ENTRIES] for b in bases])
         ran = (block & np.uint64(P | A | NX)) == np.uint64(P | A)
         return (block[ran] & np.uint64(FRAME)).tolist()
 
-    def copy_range(self, child: "PageTable", vpn: int, end: int, private: bool):
-        """fork's work on pages [vpn, end) of one mapping: every non-empty
-        entry goes to `child` (accessed and dirty bits cleared); in a private
-        mapping a writable entry becomes copy-on-write in both.  Returns
-        (the frames now shared, whether an entry a CPU had used lost W)."""
-        frames, lost = [], False
-        w = self.w
-        for a, b, first in self.spans(vpn, end):
-            cbase = child.leaf(first) + (first & 511)
-            if b - a <= SMALL:
-                for i in range(a, b):
-                    e = w[i]
-                    if not e:
-                        continue
-                    frames.append(e & FRAME)
-                    if private and e & W:
-                        e = (e & ~W) | COW
-                        w[i] = e
-                        lost = lost or bool(e & A)
-                    w[cbase + i - a] = e & ~(A | D)
-                continue
-            np, q = _numpy(), self.q
-            block = q[a:b]
-            used = block != 0
-            if not used.any():
-                continue
-            if private:
-                writable = (block & np.uint64(W)) != 0
-                if writable.any():
-                    lost = lost or bool(((block & np.uint64(A)) != 0)[writable].any())
-                    block[writable] = (block[writable] & np.uint64(~W & (2**64 - 1))) | np.uint64(COW)
-            q[cbase:cbase + (b - a)] = block & np.uint64(~(A | D) & (2**64 - 1))
-            frames += (block[used] & np.uint64(FRAME)).tolist()
-        return frames, lost
+    # ---- leaf tables shared by fork (on-demand fork) ----------------------------------
+    def _pde(self, key: int) -> int:
+        """The w index of the directory entry pointing at leaf table `key`."""
+        return (self._dirs[(2, key >> 9)] >> 3) + (key & 511)
+
+    def share_leaves(self, child: "PageTable") -> bool:
+        """fork: `child` (empty) gets every leaf table of this one — the
+        same frames, one more owner each — with the directory entry
+        write-protected on both sides, so fork costs a few steps per 2 MiB
+        whatever the pages hold; the first write through either side makes
+        that side its own copy (`own`).  True if there was any leaf."""
+        phys, w, cw = self.phys, self.w, child.w
+        for key, base in self.leaves.items():
+            t = base << 3
+            phys.share(t)
+            if key not in self.wp:
+                w[self._pde(key)] &= ~W
+                self.wp.add(key)
+            pd = child._table(2, key << 21)
+            cw[(pd >> 3) + (key & 511)] = t | P | U
+            child._dirs[(1, key)] = t
+            child.leaves[key] = base
+            child.wp.add(key)
+            child.tables += 1
+        return bool(self.leaves)
+
+    def own(self, vpn: int) -> bool:
+        """Before a write to page `vpn`: make its leaf table this address
+        space's own, if it was shared; True if it was."""
+        if vpn >> 9 not in self.wp:
+            return False
+        self._own(vpn >> 9)
+        return True
+
+    def own_range(self, vpn: int, end: int) -> None:
+        lo, hi = vpn >> 9, (end - 1) >> 9
+        keys = [k for k in self.wp if lo <= k <= hi] if hi - lo > len(self.wp) else \
+            [k for k in range(lo, hi + 1) if k in self.wp]
+        for k in keys:
+            self._own(k)
+
+    def _own(self, key: int) -> int:
+        """Leaf table `key` for writing: if nobody else holds it any more,
+        the directory entry gets its write right back; else this address
+        space takes a copy — each page's frame one more owner, and the
+        private pages copy-on-write in the copy and in the original, which
+        its other holders keep.  Returns the q index of its entry 0."""
+        self.wp.discard(key)
+        base, phys = self.leaves[key], self.phys
+        slot = self._pde(key)
+        if phys.owners(base << 3) == 1:
+            self.w[slot] |= W
+            return base
+        np, q = _numpy(), self.q
+        new = phys.frame()
+        nb = new >> 3
+        q[nb:nb + ENTRIES] = q[base:base + ENTRIES]
+        block = q[nb:nb + ENTRIES]
+        held = block[block != 0]
+        if held.size:
+            phys.share_all((held & np.uint64(FRAME)).tolist())
+            private = block != 0
+            for a, b in self.shared_spans(key):
+                private[a:b] = False
+            if private.any():
+                keep, cow = np.uint64(~W & (2**64 - 1)), np.uint64(COW)
+                for part in (q[base:base + ENTRIES], block):
+                    part[private] = (part[private] & keep) | cow
+        self.w[slot] = new | P | W | U
+        phys.release([base << 3])
+        self.leaves[key] = nb
+        self._dirs[(1, key)] = new
+        return nb
+
+    def _owned_leaves(self):
+        """The q indexes of the leaf tables no other address space holds."""
+        owners = self.phys.owners
+        return [b for k, b in self.leaves.items() if k not in self.wp or owners(b << 3) == 1]
 
     def close(self) -> None:
         """Free the tables' own frames (the pages' are the owner's to release)."""
         tables = [self.root] + list(self._dirs.values())
-        view = self.phys.view
+        owners, view = self.phys.owners, self.phys.view
         for t in tables:
-            view[t:t + PAGE_SIZE] = _ZERO_TABLE
+            if owners(t) == 1:                   # a leaf another space holds stays as it is
+                view[t:t + PAGE_SIZE] = _ZERO_TABLE
         self.phys.release(tables)
+        self.wp.clear()
         self._dirs.clear()
         self.leaves.clear()

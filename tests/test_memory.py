@@ -174,11 +174,33 @@ def test_fork_shares_frames_copy_on_write(space):
     child = aspace.fork()
     assert aspace.phys.used - used <= 8 * PAGE    # the child's page tables: no page copied
     assert run(core, aspace, STORE_BYTE, rbx=0xA0000, rcx=0x41) == RunResult.STOPPED
-    assert aspace.cow_faults == 1
+    assert aspace.cow_faults == 2                 # the code page run() rewrote, and the store's
     assert child.read(0xA0000, 6) == b"parent" and aspace.read(0xA0000, 1) == b"A"
+    assert child.read(CODE, 1) == b"\x90"         # the child's code is still its own
     child.write(0xA0000, b"child")                # the last owner: no copy needed
     assert child.cow_faults == 0 and aspace.read(0xA0001, 5) == b"arent"
     child.close()
+
+
+def test_fork_shares_leaf_tables_until_a_side_writes():
+    """fork takes one reference per leaf table (2 MiB), not per page: 8 MiB
+    touched costs four shared tables; the child's kernel-side write (as a
+    read() into its memory) copies only its own leaf table and the page."""
+    phys = PhysicalMemory(4096 * PAGE)
+    parent = AddressSpace(phys, mmap_top=0x100000000, mmap_bottom=0x10000)
+    base = 0x4000_0000
+    parent.map(base, 8 << 20, RW)
+    for off in range(0, 8 << 20, PAGE):
+        parent.write(base + off, b"p")
+    child = parent.fork()
+    assert len(phys.refs) == 4                   # the four leaf tables, nothing per page
+    child.write(base + 5 * PAGE, b"c")
+    assert parent.read(base + 5 * PAGE, 1) == b"p" and child.read(base + 5 * PAGE, 1) == b"c"
+    assert child.cow_faults == 1 and parent.cow_faults == 0
+    child.close()
+    assert len(phys.refs) == 0                   # every page the parent's alone again
+    parent.write(base + 6 * PAGE, b"q")          # its own: no copy
+    assert parent.cow_faults == 0 and parent.read(base + 6 * PAGE, 1) == b"q"
 
 
 def test_a_change_sends_shootdowns_to_cores_that_ran_the_space():

@@ -80,6 +80,35 @@ int main(int argc, char **argv)
     printf("child wrote its copy: %s, parent's intact: %s\n", WEXITSTATUS(st) == 0 ? "yes" : "no",
            big[12345] == 'p' && big[sizeof big - 1] == 'p' ? "yes" : "no");
 
+    /* after fork the page tables themselves are shared until one side
+     * writes: every way of writing must still give the writer its own copy */
+    int fds[2];
+    if (pipe(fds)) return 1;
+    if (write(fds[1], "kernel", 6) != 6) return 1;
+    char *ro = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *none = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *shm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    strcpy(ro, "parent ro");
+    strcpy(none, "parent none");
+    mprotect(ro, 4096, PROT_READ);
+    mprotect(none, 4096, PROT_NONE);
+    if ((c = fork()) == 0) {
+        if (read(fds[0], big + 100, 6) != 6) _exit(1);       /* the kernel writes */
+        mprotect(ro, 4096, PROT_READ | PROT_WRITE);           /* read-only made writable */
+        strcpy(ro, "child");
+        mprotect(none, 4096, PROT_READ | PROT_WRITE);         /* PROT_NONE made writable */
+        strcpy(none, "child");
+        strcpy(shm, "child wrote shared");                    /* shared memory stays shared */
+        _exit(0);
+    }
+    waitpid(c, &st, 0);
+    mprotect(none, 4096, PROT_READ);
+    printf("after the child wrote through read(), mprotect and shared memory: "
+           "big %s, read-only page %s, PROT_NONE page %s, shared page: %s\n",
+           big[100] == 'p' ? "intact" : "changed", ro, none, shm);
+    close(fds[0]);
+    close(fds[1]);
+
     /* a shared offset */
     char path[600];
     snprintf(path, sizeof path, "%s/offset.txt", dir);
