@@ -20,6 +20,13 @@ is not; azemu uses two:
   fork, or the zero frame): a write fault copies it.
 * `HELD` — on a not-present entry: a frame is kept for a page the guest may
   not touch (PROT_NONE), so that its contents survive an mprotect back.
+
+fork shares leaf tables rather than copying them (`share_leaves`, after
+on-demand fork, Zhao et al., EuroSys 2021): both address spaces' directory
+entries point at the same leaf table with their write bit clear, so the
+CPU's writes fault, and every method here that changes an entry first makes
+the table its own (`own`).  A leaf table's frame has one owner per address
+space holding it, and each page's frame one owner per leaf table holding it.
 """
 from __future__ import annotations
 
