@@ -263,7 +263,9 @@ def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
                 entry = ielf.e_entry + interp_base
 
     brk = page_up(top)
-    aspace.map(STACK_TOP - STACK_SIZE, STACK_SIZE, PROT_READ | PROT_WRITE, "[stack]")
+    # Not charged up front: Linux's stack starts small and is charged as it grows.
+    aspace.map(STACK_TOP - STACK_SIZE, STACK_SIZE, PROT_READ | PROT_WRITE, "[stack]",
+               reserve=False)
     sp = _build_stack(aspace, argv, envp, execfn if execfn is not None else os.fsencode(path),
                       random_bytes if random_bytes is not None else os.urandom(16),
                       [(AT_PHDR, phdr), (AT_PHENT, phent), (AT_PHNUM, phnum),

@@ -106,11 +106,14 @@ class AddressSpace(GuestAccess):
         self._gap_top = mmap_top          # where the next top-down search starts
         self.mapping_changes = 0
         # Commit accounting as Linux's strict mode (vm.overcommit_memory=2)
-        # with the limit at the instance's memory: private writable memory is
-        # charged when mapped (or made writable), so a mapping that could not
-        # all be given frames fails with ENOMEM up front; MAP_NORESERVE and
-        # read-only or PROT_NONE reservations cost nothing until touched.
-        self.committed = 0
+        # with the limit at the instance's memory, counted over every address
+        # space of the instance (phys.committed): private writable memory is
+        # charged when mapped (or made writable) and again for a fork's child,
+        # so a mapping — or a fork — that could not all be given frames fails
+        # with ENOMEM up front; MAP_NORESERVE and read-only or PROT_NONE
+        # reservations cost nothing until touched.
+        self._committed = 0
+        self._closed = False
         self.commit_limit = phys.size
         self.page_faults = 0              # demand faults, CPU's and kernel's
         self.cow_faults = 0               # writes that copied a shared frame
@@ -123,6 +126,16 @@ class AddressSpace(GuestAccess):
         self._spurious = 0
         self.current = None               # the core running it now, or last
         self.paged = False                # some mapping has (or had) a pager
+
+    @property
+    def committed(self) -> int:
+        """Bytes of private writable memory charged to this address space."""
+        return self._committed
+
+    @committed.setter
+    def committed(self, value: int) -> None:
+        self.phys.committed += value - self._committed
+        self._committed = value
 
     # ---- cores --------------------------------------------------------------
     def attach(self, core, switch: bool = True) -> None:
@@ -219,7 +232,7 @@ class AddressSpace(GuestAccess):
         if charge:
             freed = 0 if free else sum(x.end - x.start for x in
                                        self._overlapping(start, start + length) if x.charged)
-            if self.committed - freed + length > self.commit_limit:
+            if self.phys.committed - freed + length > self.commit_limit:
                 raise OutOfMemory(length)
         if not free:
             self.unmap(start, length)
@@ -338,14 +351,14 @@ class AddressSpace(GuestAccess):
         m = self.find(start)
         if m is not None and m.start == start and m.end == end:     # one whole VMA
             if prot & PROT_WRITE and self._chargeable(m, prot):
-                if self.committed + length > self.commit_limit:
+                if self.phys.committed + length > self.commit_limit:
                     raise OutOfMemory(length)
                 m.charged = True
                 self.committed += end - start
             m.prot = prot
         else:
             charge = self._charge_for(start, end, prot) if prot & PROT_WRITE else 0
-            if charge and self.committed + charge > self.commit_limit:
+            if charge and self.phys.committed + charge > self.commit_limit:
                 raise OutOfMemory(charge)
             for m in self._covering(start, end):
                 if self._chargeable(m, prot):
@@ -544,6 +557,8 @@ class AddressSpace(GuestAccess):
         child = AddressSpace(self.phys, self.mmap_top, self.mmap_bottom)
         child._neg = list(self._neg)
         child._maps = [m.copy(m.start, m.end) for m in self._maps]
+        if self.phys.committed + self.committed > self.commit_limit:
+            raise OutOfMemory(self.committed)     # Linux: fork's ENOMEM in strict mode
         child.committed = self.committed
         child.paged = self.paged
         for pager in {id(m.pager): m.pager for m in self._maps if m.pager is not None}.values():
@@ -580,6 +595,9 @@ class AddressSpace(GuestAccess):
         """The end of the address space (exit, exec): its frames go back,
         and translated code goes from every core if a frame it ran is freed
         (the frame may come back as another program's code)."""
+        if self._closed:
+            return
+        self._closed = True
         if self.paged:
             self.write_back()
         for core in self.cores:
@@ -591,5 +609,6 @@ class AddressSpace(GuestAccess):
                 core.forget_code()
         self.phys.release(self.pt.all_frames(owned=True))
         self.pt.close()
+        self.committed = 0
         self._neg.clear()
         self._maps.clear()

@@ -72,6 +72,7 @@ class PhysicalMemory:
         self._dirty: list[int] = []               # free frames still holding data
         self.refs: dict[int, int] = {}            # frame -> owners beyond the first
         self.used = PAGE
+        self.committed = 0                        # charged by the address spaces (azemu/memory.py)
         # A frame of zeros every never-written page can read through (Linux's
         # empty_zero_page); never freed, never mapped writable.
         self.zero = self.frame()

@@ -109,3 +109,40 @@ def test_exec_under_root_cannot_reach_host_programs(busybox, tmp_path):
     out, err, rc = run_azemu([str(root / "bin" / "sh"), "-c", script],
                              extra=["--root", str(root)], cwd=str(root))
     assert b"inside" in out and b"ESCAPED" not in out, (out, err)
+
+
+@pytest.mark.parametrize("mode", TRAP_MODES)
+@pytest.mark.parametrize("libc", LIBCS)
+def test_rlimit_nproc_stops_fork_as_linux_does(libc, mode):
+    """As nobody with RLIMIT_NPROC 4, the fourth process of the user is
+    refused with EAGAIN (root is exempt, as on Linux)."""
+    exe = guest(libc, "fork_limits")
+    native = run_native([exe, "nproc"])
+    assert native[2] == 0 and (b"EAGAIN after 3 children" in native[0] or native[0] == b"not root\n")
+    assert_same(native, run_azemu([exe, "nproc"], extra=["--mode", mode]))
+
+
+@pytest.mark.parametrize("mode", TRAP_MODES)
+def test_a_fork_bomb_ends_in_the_guest_with_enomem(mode):
+    """Children forked until fork fails, under --mem 64M: the instance's
+    commit limit (counted over all its processes) makes fork say ENOMEM, the
+    guest lets its children go and reaps them all, and azemu exits 0 — no
+    OOM kill, no hang."""
+    out, err, rc = run_azemu([guest("glibc", "fork_limits"), "bomb"],
+                             extra=["--mode", mode, "--mem", "64M", "--cores", "2"], timeout=120)
+    assert (rc, err) == (0, b""), (rc, err)
+    lines = out.decode().splitlines()
+    n = int(lines[-1].split()[-2])
+    assert lines[-1] == f"fork failed with ENOMEM after {n} children" and n > 50, out
+    assert lines[0] == f"reaped {n} children, all exited 0: yes", out
+
+
+@pytest.mark.slow
+def test_a_fork_bomb_with_memory_to_spare_ends_at_the_process_limit():
+    """With 1 GiB the instance's process limit comes first: EAGAIN after
+    4095 children (MAX_PROCS, Linux's pid_max of the instance)."""
+    out, err, rc = run_azemu([guest("musl", "fork_limits"), "bomb"], extra=["--mem", "1G"],
+                             timeout=300)
+    assert (rc, err) == (0, b"")
+    assert out.decode().splitlines() == ["reaped 4095 children, all exited 0: yes",
+                                         "fork failed with EAGAIN after 4095 children"]

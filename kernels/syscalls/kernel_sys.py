@@ -121,7 +121,8 @@ def getrusage(p, who, usage):
     return 0
 
 
-def _limit(p, resource_):
+def rlimit(p, resource_):
+    """The (soft, hard) limit `resource_` of `p`."""
     if resource_ in p.rlimits:
         return p.rlimits[resource_]
     if resource_ in _DEFAULT_RLIMITS:
@@ -135,7 +136,7 @@ def prlimit64(p, pid, resource_, new_limit, old_limit):
         raise LinuxError(EINVAL)
     if pid not in (0, p.pid):
         raise LinuxError(EPERM)
-    cur = _limit(p, resource_)
+    cur = rlimit(p, resource_)
     new = L.RLIMIT.unpack(p.mm.read(new_limit, 16)) if new_limit else None
     if new:
         if new[0] > new[1]:

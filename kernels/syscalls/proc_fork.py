@@ -17,6 +17,12 @@ A child is a new `Process` in the same kernel instance (kernels/procs.py):
 vfork (CLONE_VFORK) suspends the calling thread until the child execs or
 ends.  The child's exit signal is the low byte of the flags (SIGCHLD for
 fork).  Threads (CLONE_THREAD) are kernels/syscalls/kernel_fork.py's.
+
+Limits, as Linux's copy_process checks them: EAGAIN past MAX_PROCS
+processes in the instance, or when the caller's real user already has
+RLIMIT_NPROC processes (root is exempt, as Linux exempts INIT_USER and
+CAP_SYS_RESOURCE); ENOMEM when the instance's memory cannot hold the new
+page tables.
 """
 from __future__ import annotations
 
@@ -25,6 +31,9 @@ import struct
 from ..abi import linux as L
 from ..abi.linux_errno import EAGAIN, EINVAL, ENOMEM
 from ..errors import LinuxError
+from .kernel_sys import rlimit
+
+from azemu.physmem import OutOfMemory
 
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
 CLONE_PIDFD, CLONE_PTRACE, CLONE_VFORK, CLONE_PARENT = 0x1000, 0x2000, 0x4000, 0x8000
@@ -80,6 +89,11 @@ def make_process(p, flags, newsp, parent_tid, child_tid, tls) -> int:
         raise LinuxError(ENOSYS)
     if len(k.procs.by_pid) >= MAX_PROCS:
         raise LinuxError(EAGAIN)
+    if p.uid != 0:
+        nproc = rlimit(p, L.RLIMIT_NPROC)[0]
+        if nproc != L.RLIM_INFINITY and \
+                sum(1 for q in k.procs.by_pid.values() if q.uid == p.uid) >= nproc:
+            raise LinuxError(EAGAIN)
     parent = p.proc
     try:
         if flags & CLONE_VM:
@@ -88,7 +102,7 @@ def make_process(p, flags, newsp, parent_tid, child_tid, tls) -> int:
             mm = parent.mm.fork()
             for core in k.part.cores:
                 mm.attach(core, switch=False)
-    except MemoryError:
+    except (MemoryError, OutOfMemory):
         raise LinuxError(ENOMEM) from None
     mm.users = mm.users + 1 if flags & CLONE_VM else 1
     core = p.core
