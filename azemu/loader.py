@@ -263,7 +263,8 @@ def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
                 entry = ielf.e_entry + interp_base
 
     brk = page_up(top)
-    # Not charged up front: Linux's stack starts small and is charged as it grows.
+    # Not charged to the commit limit: Linux's stack starts at a few pages and is
+    # charged as it grows; here the pages it touches take frames, as any do.
     aspace.map(STACK_TOP - STACK_SIZE, STACK_SIZE, PROT_READ | PROT_WRITE, "[stack]",
                reserve=False)
     sp = _build_stack(aspace, argv, envp, execfn if execfn is not None else os.fsencode(path),

@@ -23,7 +23,9 @@ def _copy(dst: Path) -> Path:
 
 
 @pytest.mark.skipif(not (shutil.which("make") and shutil.which("gcc")), reason="no make or gcc")
-def test_make_j2_builds_the_same_objects_and_program_as_native(tmp_path):
+@pytest.mark.parametrize("mode", ["linux", pytest.param("lwk", marks=pytest.mark.slow),
+                                  pytest.param("unikernel", marks=pytest.mark.slow)])
+def test_make_j2_builds_the_same_objects_and_program_as_native(mode, tmp_path):
     """`make -j2` of the whole project: make, gcc, cc1, as, collect2 and ld
     all run under azemu, two compilers at once, then the link.  Every .o is
     byte-identical to the native build's, make's output and status are the
@@ -34,7 +36,8 @@ def test_make_j2_builds_the_same_objects_and_program_as_native(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE") and k != "MFLAGS"}
     native = run_native([make, "-j2"], cwd=str(native_dir), env=env)
     assert native[2] == 0, native
-    emulated = run_azemu([make, "-j2"], cwd=str(azemu_dir), env=env, timeout=400)
+    emulated = run_azemu([make, "-j2"], cwd=str(azemu_dir), env=env, timeout=400,
+                         extra=["--mode", mode])
     assert emulated[2] == 0, emulated
     lines = sorted(emulated[0].replace(bytes(azemu_dir), bytes(native_dir)).splitlines())
     assert lines == sorted(native[0].splitlines())
@@ -44,4 +47,4 @@ def test_make_j2_builds_the_same_objects_and_program_as_native(tmp_path):
     expected = run_native([str(native_dir / "wordstat")], stdin=text)
     assert expected[2] == 0 and expected[0], expected
     assert run_native([str(azemu_dir / "wordstat")], stdin=text) == expected
-    assert run_azemu([str(azemu_dir / "wordstat")], stdin=text) == expected
+    assert run_azemu([str(azemu_dir / "wordstat")], stdin=text, extra=["--mode", mode]) == expected
