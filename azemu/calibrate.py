@@ -20,7 +20,7 @@ from . import resources
 
 
 _FIGURES = ("cycle_ns", "getpid_ns", "call_ns", "reg_ns", "lock_ns", "line_transfer_ns",
-            "page_fault_ns", "cow_fault_ns", "shootdown_ns")
+            "page_fault_ns", "cow_fault_ns", "shootdown_ns", "fork_ns", "exec_ns")
 
 
 def cache_path() -> Path:

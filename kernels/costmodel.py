@@ -9,7 +9,8 @@ costs come from two places, and every one says which:
   guest_bins/bin/native/calibrate (src/calibrate.c): the length of a cycle,
   a function call, a register save+restore, an uncontended lock, a cache-line
   transfer between two cores, a minor page fault, a copy-on-write fault, a
-  TLB shootdown to one other core (and, for reference only, a real getpid);
+  TLB shootdown to one other core, fork+exit+wait and fork+exec+wait of a
+  static program (and, for reference only, a real getpid);
 * **published** figures, in cycles, converted with the measured cycle:
   - HermiTux (Olivier et al., VEE 2019; Olivier's thesis, Xeon E5-2695v4):
     null syscall on Linux 199 cycles unpatched, 1118 with the Meltdown patch
@@ -51,6 +52,8 @@ class Calibration:
     page_fault_ns: float = 0.0
     cow_fault_ns: float = 0.0
     shootdown_ns: float = 0.0
+    fork_ns: float = 0.0
+    exec_ns: float = 0.0
 
     @classmethod
     def from_dict(cls, d: dict) -> "Calibration":
@@ -102,6 +105,14 @@ def prices(cal: Calibration) -> dict[str, Price]:
                            "a forked child (a copy-on-write fault)"),
         "tlb_flush": Price(0.0, "not priced apart: the local flush is part of the mprotect or "
                            "munmap that makes it, measured with the syscall"),
+        "fork": Price(cal.fork_ns, "measured: fork, the child exits at once, the parent "
+                      "waits (fork+exit+wait: the child's end and the wait are in the price)"),
+        "execve": Price(max(cal.exec_ns - cal.fork_ns, 0.0),
+                        "measured: fork+exec of a static program that exits at once+wait, "
+                        "less fork+exit+wait (loading the image and its start-up faults)"),
+        "process_switch": Price(AS_SWITCH_CYCLES * cyc,
+                                f"derived: one page-table switch, {AS_SWITCH_CYCLES:g} cycles as "
+                                "as_switch (HermiTux); the TLB refills after it are not priced"),
         "return_checks": Price(cyc, "assumed: one predicted load-and-branch, 1 cycle (the "
                                "cycle itself is measured)"),
     }

@@ -35,6 +35,16 @@ def test_calibration_figures_are_plausible(calibration):
     assert 0.05 < c.cycle_ns < 2                  # a 0.5-20 GHz clock
     assert c.call_ns > 0 and c.reg_ns > 0 and c.lock_ns > 0
     assert c.getpid_ns > c.call_ns                # a real trap costs more than a call
+    assert c.fork_ns > 10 * c.getpid_ns           # a process costs more than a syscall
+    assert c.exec_ns > c.fork_ns                  # and loading a program on top of it more
+
+
+def test_fork_and_execve_are_priced_from_the_calibration(calibration):
+    p = prices(calibration)
+    assert p["fork"].ns == calibration.fork_ns and p["fork"].source.startswith("measured")
+    assert p["execve"].ns == calibration.exec_ns - calibration.fork_ns
+    total, parts = modelled_ns({"fork": 2, "execve": 1}, calibration)
+    assert parts["fork"] == 2 * calibration.fork_ns and total == parts["fork"] + parts["execve"]
 
 
 def test_every_price_says_where_it_comes_from(calibration):

@@ -9,6 +9,9 @@
  *                     anonymous memory (frame allocation, zeroing, PTE)
  *   cow_fault_ns      a copy-on-write fault: the first write to a page shared
  *                     with a forked child (a 4 KiB copy)
+ *   fork_ns           fork, the child _exits at once, the parent waits
+ *   exec_ns           fork, the child execs this program (static) which exits
+ *                     at once, the parent waits
  *   shootdown_ns      one TLB shootdown to one other core: an mprotect that
  *                     takes write permission away from a touched page while a
  *                     second thread of the process runs on another CPU, less
@@ -208,6 +211,26 @@ static double cow_faults(void) {
     return median(v);
 }
 
+static void forks(long n) {
+    for (long i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        waitpid(pid, NULL, 0);
+    }
+}
+
+static void execs(long n) {
+    for (long i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl("/proc/self/exe", "calibrate", "--exit", (char *)0);
+            _exit(127);
+        }
+        waitpid(pid, NULL, 0);
+    }
+}
+
 static volatile int spinning;
 static char *shared_page;
 
@@ -257,7 +280,9 @@ static double shootdown(void) {
     return d > 0 ? d : 0;                    /* one flip = one shootdown (the R one) */
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--exit") == 0)
+        return 0;                            /* exec_ns's program */
     sched_getaffinity(0, sizeof initial_cpus, &initial_cpus);
     printf("cycle_ns %.4f\n", per_op(adds, 20000000));
     printf("getpid_ns %.4f\n", per_op(getpids, 200000));
@@ -267,6 +292,8 @@ int main(void) {
     printf("line_transfer_ns %.4f\n", line_transfer());
     printf("page_fault_ns %.4f\n", page_faults());
     printf("cow_fault_ns %.4f\n", cow_faults());
+    printf("fork_ns %.4f\n", per_op(forks, 200));
+    printf("exec_ns %.4f\n", per_op(execs, 100));
     printf("shootdown_ns %.4f\n", shootdown());
     return 0;
 }
