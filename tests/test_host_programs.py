@@ -2,7 +2,7 @@
 azemu and compared: Debian's bash-static running a script of pipelines,
 subshells, jobs, coprocesses and process substitution (/dev/fd), and the
 host's python3 using subprocess, os.fork and multiprocessing
-(tests/programs/py_processes.py)."""
+(tests/programs/py_processes.py), and a pipe's capacity (tests/programs/pipe_size.py)."""
 from __future__ import annotations
 
 import os
@@ -86,3 +86,15 @@ def test_python_subprocess_fork_and_multiprocessing_match_linux():
 @pytest.mark.parametrize("mode", ("lwk", "unikernel"))
 def test_python_processes_match_linux_on_the_other_kernels(mode):
     _python_case(mode)
+
+
+@pytest.mark.parametrize("mode", ("linux", "lwk", "unikernel"))
+def test_pipe_capacity_matches_linux(mode):
+    """F_GETPIPE_SZ / F_SETPIPE_SZ on the host pipe behind a guest pipe, and
+    a writer that fills exactly the capacity (tests/programs/pipe_size.py)."""
+    if not os.path.exists(PYTHON):
+        pytest.skip(f"no {PYTHON}")
+    argv = [PYTHON, str(PROGRAMS / "pipe_size.py")]
+    native = run_native(argv)
+    assert native[2] == 0 and b"filled 8000 then EAGAIN" in native[0], native
+    assert_same(native, run_azemu(argv, extra=["--mode", mode]))

@@ -555,6 +555,8 @@ class Server:
         if cmd == L.F_SETFL:
             fcntl.fcntl(hd.fd, fcntl.F_SETFL, arg & (os.O_APPEND | os.O_NONBLOCK))
             return 0
+        if cmd in (L.F_GETPIPE_SZ, L.F_SETPIPE_SZ):      # the kernel caps the size asked
+            return fcntl.fcntl(hd.fd, cmd, arg & 0xFFFFFFFF)
         raise OSError(errno.EINVAL, "")
 
     def do_ioctl(self, tid, handle, request, out, *_):

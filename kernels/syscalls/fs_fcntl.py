@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from ..abi import linux as L
-from ..abi.linux_errno import EBADF, EINVAL, ERANGE
+from ..abi.linux_errno import EBADF, EINVAL, EPERM, ERANGE
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
 from ..process import MAX_FDS
@@ -35,6 +35,15 @@ def dup2(p, oldfd, newfd):
         p.fds.get(s32(oldfd))
         return s32(newfd)
     return dup3(p, oldfd, newfd, 0)
+
+
+def _pipe_max_size() -> int:
+    """The host's /proc/sys/fs/pipe-max-size (Linux's default, 1 MiB, if unreadable)."""
+    try:
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 1 << 20
 
 
 def fcntl(p, fd, cmd, arg):
@@ -66,8 +75,14 @@ def fcntl(p, fd, cmd, arg):
             raw[0:2] = (2).to_bytes(2, "little")  # l_type = F_UNLCK
             p.mm.write(arg, bytes(raw))
         return 0
-    if cmd == L.F_GETPIPE_SZ:
-        return 65536
+    if cmd == L.F_GETPIPE_SZ:                    # the host pipe's (EBADF if it is none)
+        return p.io.call(NR["fcntl"], f.hfd, L.F_GETPIPE_SZ, 0)
+    if cmd == L.F_SETPIPE_SZ:
+        # Linux lets privilege go past pipe-max-size; azemu does not, even for
+        # the guest's root: the buffer is host memory, outside --mem.
+        if (arg & 0xFFFFFFFF) > _pipe_max_size():
+            raise LinuxError(EPERM)
+        return p.io.call(NR["fcntl"], f.hfd, L.F_SETPIPE_SZ, arg & 0xFFFFFFFF)
     if cmd in (L.F_GETOWN, L.F_SETOWN):
         return 0
     raise LinuxError(EINVAL)
