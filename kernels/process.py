@@ -128,6 +128,8 @@ class Process:
         # As a process among others (kernels/procs.py)
         self.tasks = {self}                    # its live threads, this one first
         self.zombie = False                    # ended, not yet reaped
+        self.stopped = False                   # by SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU
+        self.report = None                     # ("stopped", sig) or ("continued", SIGCONT) for wait
         self.status = None                     # procs.WaitStatus, once ended
         self.vfork_parent = None               # the thread vfork suspended for it
         self.exit_signal = L.SIGCHLD           # what its parent is sent when it ends

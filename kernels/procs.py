@@ -13,6 +13,11 @@ this table until it is reaped:
   wake-up of the parent's threads waiting in wait4/waitid;
 * wait4/waitid (kernels/syscalls/proc_wait.py) read its status and reap it.
 
+A stop signal at its default action (SIGSTOP always) stops a process's
+threads in the scheduler until SIGCONT; each stop and continuation is kept
+for the parent's next WUNTRACED/WCONTINUED wait, with a SIGCHLD unless the
+parent set SA_NOCLDSTOP (`stop`, `cont`).
+
 Pids and tids come from one counter per machine (its instances share the
 FWK, which knows guests by tid), after the host pid the first process has.
 """
@@ -23,6 +28,7 @@ from .abi.linux_errno import EINTR
 from .errors import GuestExit
 
 REAPER = 1                         # the ppid of an orphan, as Linux's init
+STOP_SIGNALS = (L.SIGSTOP, L.SIGTSTP, L.SIGTTIN, L.SIGTTOU)
 _DUMPS_CORE = {3, 4, 5, 6, 7, 8, 11, 24, 25, 31}   # SIGQUIT ILL TRAP ABRT BUS FPE SEGV XCPU XFSZ SYS
 
 
@@ -118,8 +124,16 @@ class ProcessTable:
         target = target.proc
         if target.zombie or not sig:
             return
+        if sig == L.SIGCONT:
+            self.cont(target)                     # whatever its disposition
         act = target.sigactions[sig]
-        if sig != L.SIGKILL and act.handler == L.SIG_IGN:
+        if sig not in (L.SIGKILL, L.SIGSTOP) and act.handler == L.SIG_IGN:
+            return
+        if sig == L.SIGSTOP or (sig in STOP_SIGNALS and act.handler == L.SIG_DFL):
+            if target.sigmask & _bit(sig) and sig != L.SIGSTOP:
+                target.sigpending |= _bit(sig)
+                return
+            self.stop(target, sig)
             return
         if sig == L.SIGKILL or (act.handler == L.SIG_DFL and sig not in L.SIG_DEFAULT_IGNORE):
             if target.sigmask & _bit(sig) and sig != L.SIGKILL:
@@ -137,6 +151,40 @@ class ProcessTable:
             return
         thread.pending_delivery.append((sig, code, 0))
         self.interrupt(thread)
+
+    # ---- job-control stops ---------------------------------------------------------
+    def stop(self, target, sig: int) -> None:
+        """`target` stops (a stop signal's default action): its threads stop,
+        a pending SIGCONT is dropped, and its parent may see it in wait
+        (WUNTRACED) and gets SIGCHLD unless it asked SA_NOCLDSTOP."""
+        from .syscalls.kernel_signal import _bit
+        target = target.proc
+        if target.zombie or target.stopped:
+            return
+        target.sigpending &= ~_bit(L.SIGCONT)
+        target.stopped, target.report = True, ("stopped", sig)
+        self.k.sched.stop(target)
+        self._tell_parent(target)
+
+    def cont(self, target) -> None:
+        """SIGCONT: a stopped `target` goes on, pending stop signals are
+        dropped, and its parent may see it in wait (WCONTINUED)."""
+        from .syscalls.kernel_signal import _bit
+        target = target.proc
+        target.sigpending &= ~sum(_bit(s) for s in STOP_SIGNALS)
+        if target.zombie or not target.stopped:
+            return
+        target.stopped, target.report = False, ("continued", L.SIGCONT)
+        self.k.sched.cont(target)
+        self._tell_parent(target)
+
+    def _tell_parent(self, target) -> None:
+        parent = self.by_pid.get(target.ppid)
+        if parent is None or parent.zombie:
+            return
+        if not parent.sigactions[L.SIGCHLD].flags & L.SA_NOCLDSTOP:
+            self.signal(parent, L.SIGCHLD)
+        self.k.sched.wake(child_wait_key(parent.pid), 1 << 30)
 
     def kill_process(self, target, how: GuestExit) -> None:
         k = self.k

@@ -33,7 +33,7 @@ from azemu.core import RunResult
 
 from .abi.linux_errno import ETIMEDOUT
 from .errors import Block, GuestExit
-from .task import BLOCKED, EXITED, RUNNABLE
+from .task import BLOCKED, EXITED, RUNNABLE, STOPPED
 
 QUANTUM_US = 2000
 QUANTUM_INSNS = 200_000
@@ -189,9 +189,23 @@ class Scheduler:
             self.futexes.pop(futex, None)
         return len(moved)
 
+    # ---- job-control stops ---------------------------------------------------------
+    def stop(self, proc) -> None:
+        """Stop every thread of `proc` (SIGSTOP & co): a runnable one at once,
+        a waiting one when its wait ends (`_resume`)."""
+        for t in proc.tasks:
+            if t.sched.state == RUNNABLE:
+                self._set(t.sched, STOPPED)
+
+    def cont(self, proc) -> None:
+        """SIGCONT: the stopped threads of `proc` may run again."""
+        for t in proc.tasks:
+            if t.sched.state == STOPPED:
+                self._set(t.sched, RUNNABLE)
+
     def _resume(self, t, result):
         s = t.sched
-        self._set(s, RUNNABLE)
+        self._set(s, STOPPED if t.proc.stopped else RUNNABLE)
         if s.deadline is not None:
             self.n_timed -= 1
         s.deadline, s.futex = None, None

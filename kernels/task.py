@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .abi import linux as L
 
-RUNNABLE, BLOCKED, EXITED = "runnable", "blocked", "exited"
+RUNNABLE, BLOCKED, EXITED, STOPPED = "runnable", "blocked", "exited", "stopped"
 
 PER_THREAD = ("tid", "io", "scratch", "sigmask", "pending_delivery", "altstack",
               "clear_child_tid", "robust_list", "rseq", "fs_base", "gs_base", "core", "sched",

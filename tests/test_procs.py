@@ -146,3 +146,40 @@ def test_a_fork_bomb_with_memory_to_spare_ends_at_the_process_limit():
     assert (rc, err) == (0, b"")
     assert out.decode().splitlines() == ["reaped 4095 children, all exited 0: yes",
                                          "fork failed with EAGAIN after 4095 children"]
+
+
+def _stop_and_continue(cmd, env=None) -> tuple[bytes, int]:
+    """Run `cmd`, wait until the host sees it stopped, SIGCONT it, and
+    return its stdout and exit status."""
+    import signal
+    import subprocess
+    import time
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            with open(f"/proc/{proc.pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                    break
+            assert proc.poll() is None and time.monotonic() < deadline, "it never stopped"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGCONT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return out, proc.returncode
+
+
+@pytest.mark.parametrize("mode", TRAP_MODES)
+def test_the_first_process_stopping_itself_stops_azemu_as_a_job(busybox, mode):
+    """`kill -STOP $$` in the instance's first process stops azemu on the
+    host, as the program stops natively: the host's shell sees the job stop,
+    and a SIGCONT sets it going again."""
+    import sys
+    from conftest import ROOT
+    script = ["sh", "-c", "echo before; kill -STOP $$; echo resumed; exit 3"]
+    native = _stop_and_continue([busybox, *script])
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    emulated = _stop_and_continue([sys.executable, "-m", "azemu", "exec", "--mode", mode,
+                                   busybox, *script], env=env)
+    assert native == (b"before\nresumed\n", 3) and emulated == native

@@ -4,7 +4,8 @@
  * closes, SIGPIPE/EPIPE), execve of a static program (which then unmaps and
  * maps a page again: it must not see a stale frame) and of a #! script with
  * ENOENT/EACCES/ENOEXEC, vfork, posix_spawn, popen, system, orphans, WNOHANG,
- * waitid, process groups, kill to a child and to a group, a fork-per-test
+ * waitid, job-control stops (WUNTRACED, WCONTINUED, WSTOPPED, SIGCONT), process
+ * groups, kill to a child and to a group, a fork-per-test
  * harness of 100 tests.  Usage: procs SCRATCH_DIR */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -170,6 +171,37 @@ int main(int argc, char **argv)
     printf("execve of a text file: %s\n", errno == ENOEXEC ? "ENOEXEC" : strerror(errno));
     errno = 0; execl(dir, "x", (char *)0);
     printf("execve of a directory: %s\n", errno == EACCES ? "EACCES" : strerror(errno));
+
+    /* job-control stops: WUNTRACED, WCONTINUED, waitid WSTOPPED */
+    if ((c = fork()) == 0) { raise(SIGSTOP); _exit(3); }
+    waitpid(c, &st, WUNTRACED);
+    printf("child stopped itself: %s, by signal %d\n", WIFSTOPPED(st) ? "yes" : "no", WSTOPSIG(st));
+    kill(c, SIGCONT);
+    waitpid(c, &st, WCONTINUED);
+    printf("reported continued: %s\n", WIFCONTINUED(st) ? "yes" : "no");
+    waitpid(c, &st, 0); status("after SIGCONT", st);
+    int q[2];
+    if (pipe(q)) return 1;
+    if ((c = fork()) == 0) { char b = 0; if (read(q[0], &b, 1) != 1) _exit(1); _exit(b); }
+    kill(c, SIGTSTP);
+    siginfo_t stop_info;
+    memset(&stop_info, 0, sizeof stop_info);
+    waitid(P_PID, c, &stop_info, WSTOPPED);
+    printf("waitid WSTOPPED: %s, status %d\n", stop_info.si_code == CLD_STOPPED ? "CLD_STOPPED" : "?",
+           stop_info.si_status);
+    if (write(q[1], "\x07", 1) != 1) return 1;          /* its read can complete, but it is stopped */
+    usleep(20000);
+    printf("stopped reader, WNOHANG: %d\n", (int)waitpid(c, &st, WNOHANG));
+    kill(c, SIGCONT);
+    waitpid(c, &st, 0); status("stopped reader after SIGCONT", st);
+    close(q[0]);
+    close(q[1]);
+    if ((c = fork()) == 0) { signal(SIGTSTP, SIG_IGN); raise(SIGTSTP); _exit(4); }
+    waitpid(c, &st, WUNTRACED); status("SIGTSTP ignored", st);
+    if ((c = fork()) == 0) { raise(SIGSTOP); _exit(0); }
+    waitpid(c, &st, WUNTRACED);
+    kill(c, SIGKILL);
+    waitpid(c, &st, 0); status("SIGKILL while stopped", st);
 
     /* vfork, posix_spawn, popen, system */
     volatile int shared = 0;

@@ -157,14 +157,38 @@ def raise_signal(p, sig: int, code: int = SI_KERNEL, addr: int = 0) -> None:
     if p.sigmask & _bit(sig) and sig not in (L.SIGKILL, L.SIGSTOP):
         p.sigpending |= _bit(sig)
         return
+    from ..procs import STOP_SIGNALS
+    if sig == L.SIGCONT:
+        p.kernel.procs.cont(p)
     act = p.sigactions[sig]
-    if act.handler == L.SIG_IGN and sig != L.SIGKILL:
+    if act.handler == L.SIG_IGN and sig not in (L.SIGKILL, L.SIGSTOP):
+        return
+    if sig == L.SIGSTOP or (sig in STOP_SIGNALS and act.handler == L.SIG_DFL):
+        _stop_self(p, sig)
         return
     if act.handler == L.SIG_DFL or sig == L.SIGKILL:
         if sig in L.SIG_DEFAULT_IGNORE:
             return
         raise GuestExit(signal=sig)
     p.pending_delivery.append((sig, code, addr))
+
+
+def _stop_self(p, sig: int) -> None:
+    """A stop signal's default action on the calling process.  The
+    instance's first process stands for azemu on the host: azemu itself
+    stops (the host's shell sees the job stop) and goes on when continued.
+    Any other process stops inside the instance: the calling thread's call
+    completes, and its core stops after it, not to run it again until a
+    SIGCONT."""
+    import os
+    import signal as host_signal
+    k = p.kernel
+    if p.proc is k.process:
+        os.kill(os.getpid(), host_signal.SIGSTOP)
+        return
+    k.procs.stop(p, sig)
+    if p.core is not None:
+        p.core.stop()
 
 
 def kill(p, pid, sig):

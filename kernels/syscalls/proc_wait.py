@@ -5,8 +5,9 @@ wait4 and waitid look through the caller's children (kernels/procs.py) for
 one that has ended and matches: a pid, a process group, any.  Found, its
 status is reported (and it is reaped unless WNOWAIT); none yet and no
 WNOHANG, the thread sleeps on its process's wait queue, which every child's
-end wakes, and looks again.  There are no stopped children (no ptrace, no
-job-control stops), so WUNTRACED and WCONTINUED find none.
+end, stop or continuation wakes, and looks again.  A child stopped by
+SIGSTOP, SIGTSTP, SIGTTIN or SIGTTOU is reported once to WUNTRACED
+(WSTOPPED), and once to WCONTINUED after a SIGCONT (kernels/procs.py).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .util import s32
 WNOHANG, WUNTRACED, WSTOPPED, WEXITED, WCONTINUED, WNOWAIT = 1, 2, 2, 4, 8, 0x01000000
 __WNOTHREAD, __WALL, __WCLONE = 0x20000000, 0x40000000, 0x80000000
 P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
-CLD_EXITED, CLD_KILLED, CLD_DUMPED = 1, 2, 3
+CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_STOPPED, CLD_CONTINUED = 1, 2, 3, 5, 6
 _RUSAGE_SIZE = 144
 
 
@@ -36,17 +37,22 @@ def _matching(p, which: str, ident: int, clone_kind):
     return kids
 
 
-def _wait(p, which, ident, options, clone_kind):
-    """The ended child to report, or None with WNOHANG; sleeps otherwise."""
+def _wait(p, which, ident, options, clone_kind, exited=True):
+    """The child to report — ended (with `exited`), stopped (WSTOPPED) or
+    continued (WCONTINUED) since last reported — or None with WNOHANG;
+    sleeps otherwise."""
     kids = _matching(p, which, ident, clone_kind)
     if not kids:
         raise LinuxError(ECHILD)
     for c in kids:
         if c.zombie:
+            if exited:
+                return c
+        elif c.report is not None and options & (WSTOPPED if c.report[0] == "stopped" else WCONTINUED):
             return c
     if options & WNOHANG:
         return None
-    p.kernel.sched.wait(p, futex=child_wait_key(p.proc.pid))   # woken by a child's end: look again
+    p.kernel.sched.wait(p, futex=child_wait_key(p.proc.pid))   # woken by a child's change: look again
 
 
 def wait4(p, pid, wstatus, options, rusage):
@@ -61,11 +67,17 @@ def wait4(p, pid, wstatus, options, rusage):
     c = _restartable(p, lambda: _wait(p, which, ident, options, clone_kind))
     if c is None:
         return 0
+    if c.zombie:
+        word = c.status.word()
+        p.kernel.procs.reap(c)
+    else:
+        kind, sig = c.report
+        word = (sig << 8) | 0x7F if kind == "stopped" else 0xFFFF
+        c.report = None
     if wstatus:
-        p.mm.write(wstatus, struct.pack("<i", c.status.word()))
+        p.mm.write(wstatus, struct.pack("<i", word))
     if rusage:
         p.mm.write(rusage, bytes(_RUSAGE_SIZE))
-    p.kernel.procs.reap(c)
     return c.pid
 
 
@@ -85,25 +97,28 @@ def waitid(p, idtype, id_, infop, options, rusage):
     else:
         raise LinuxError(EINVAL)
     clone_kind = None if options & __WALL else bool(options & __WCLONE)
-    if not options & WEXITED:                    # only stops or continues: there are none
-        if not _matching(p, which, ident, clone_kind):
-            raise LinuxError(ECHILD)
-        c = None if options & WNOHANG else _restartable(
-            p, lambda: p.kernel.sched.wait(p, futex=child_wait_key(p.proc.pid)))
-    else:
-        c = _restartable(p, lambda: _wait(p, which, ident, options, clone_kind))
+    c = _restartable(p, lambda: _wait(p, which, ident, options, clone_kind,
+                                      exited=bool(options & WEXITED)))
     if infop:
         info = bytearray(128)
-        if c is not None:
+        if c is not None and c.zombie:
             st = c.status
             code = (CLD_DUMPED if st.core else CLD_KILLED) if st.signal else CLD_EXITED
             struct.pack_into("<iii", info, 0, L.SIGCHLD, 0, code)
             struct.pack_into("<iIi", info, 16, c.pid, c.uid, st.signal or st.code)
+        elif c is not None:
+            kind, sig = c.report
+            struct.pack_into("<iii", info, 0, L.SIGCHLD, 0,
+                             CLD_STOPPED if kind == "stopped" else CLD_CONTINUED)
+            struct.pack_into("<iIi", info, 16, c.pid, c.uid, sig)
         p.mm.write(infop, bytes(info))
     if rusage:
         p.mm.write(rusage, bytes(_RUSAGE_SIZE))
     if c is not None and not options & WNOWAIT:
-        p.kernel.procs.reap(c)
+        if c.zombie:
+            p.kernel.procs.reap(c)
+        else:
+            c.report = None
     return 0
 
 

@@ -168,8 +168,8 @@ TABLE = [
     Partial("vfork", proc_fork.vfork, "the parent waits until the child execs or ends; not in a libOS image"),
     Partial("execve", proc_exec.execve, "static, static-pie, dynamic ELF and #! scripts; not in a libOS image"),
     Partial("execveat", proc_exec.execveat, "as execve"),
-    Partial("wait4", proc_wait.wait4, "exited and killed children; no stopped ones (no job-control stops)"),
-    Partial("waitid", proc_wait.waitid, "P_ALL, P_PID, P_PGID; no P_PIDFD"),
+    Partial("wait4", proc_wait.wait4, "exits, signals, job-control stops and continues; rusage is zeros"),
+    Partial("waitid", proc_wait.waitid, "P_ALL, P_PID, P_PGID; no P_PIDFD; rusage is zeros"),
     Supported("setpgid", proc_wait.setpgid),
     Supported("setsid", proc_wait.setsid),
     # fs/xattr.c: no extended attributes are offered
