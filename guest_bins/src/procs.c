@@ -182,7 +182,10 @@ int main(int argc, char **argv)
     waitpid(c, &st, 0); status("after SIGCONT", st);
     int q[2];
     if (pipe(q)) return 1;
-    if ((c = fork()) == 0) { char b = 0; if (read(q[0], &b, 1) != 1) _exit(1); _exit(b); }
+    /* in a group of its own: Linux drops SIGTSTP to an orphaned group, and the
+     * group this program runs in may be one (a CI job started by setsid) */
+    if ((c = fork()) == 0) { setpgid(0, 0); char b = 0; if (read(q[0], &b, 1) != 1) _exit(1); _exit(b); }
+    setpgid(c, c);
     kill(c, SIGTSTP);
     siginfo_t stop_info;
     memset(&stop_info, 0, sizeof stop_info);
