@@ -418,8 +418,8 @@ class AddressSpace(GuestAccess):
             if lo >= hi:
                 continue
             dirty = []
-            if any((vpn >> 9) in self.pt.wp for vpn, entry in self.pt.present(lo, hi) if entry & D):
-                self.pt.own_range(lo, hi)
+            if self.pt.wp:
+                self.pt.own_range(lo, hi)        # its D bits are about to be cleared
             for vpn, entry in list(self.pt.present(lo, hi)):
                 if entry & D:
                     dirty.append(vpn - base)

@@ -55,6 +55,12 @@ def child_wait_key(pid: int):
     return ("wait", pid)
 
 
+def stops(sig: int, act) -> bool:
+    """Does `sig`, with the disposition `act`, stop its process?  SIGSTOP
+    always; SIGTSTP, SIGTTIN and SIGTTOU at their default action."""
+    return sig == L.SIGSTOP or (sig in STOP_SIGNALS and act.handler == L.SIG_DFL)
+
+
 class ProcessTable:
     def __init__(self, kernel):
         self.k = kernel
@@ -129,7 +135,7 @@ class ProcessTable:
         act = target.sigactions[sig]
         if sig not in (L.SIGKILL, L.SIGSTOP) and act.handler == L.SIG_IGN:
             return
-        if sig == L.SIGSTOP or (sig in STOP_SIGNALS and act.handler == L.SIG_DFL):
+        if stops(sig, act):
             if target.sigmask & _bit(sig) and sig != L.SIGSTOP:
                 target.sigpending |= _bit(sig)
                 return

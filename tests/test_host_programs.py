@@ -98,3 +98,18 @@ def test_pipe_capacity_matches_linux(mode):
     native = run_native(argv)
     assert native[2] == 0 and b"filled 8000 then EAGAIN" in native[0], native
     assert_same(native, run_azemu(argv, extra=["--mode", mode]))
+
+
+def test_a_guest_cannot_grow_a_host_pipe_past_pipe_max_size():
+    """Attack: the guest's root asks for a pipe buffer past the host's
+    pipe-max-size (host memory outside --mem; the host's root could): EPERM."""
+    if not os.path.exists(PYTHON):
+        pytest.skip(f"no {PYTHON}")
+    with open("/proc/sys/fs/pipe-max-size") as f:
+        limit = int(f.read())
+    code = ("import fcntl, os\nr, w = os.pipe()\n"
+            f"try:\n    fcntl.fcntl(w, 1031, {2 * limit})\n    print('grown')\n"
+            "except OSError as e:\n    print('errno', e.errno)\n"
+            f"print(fcntl.fcntl(w, 1031, {limit}) == {limit})\n")
+    out, err, rc = run_azemu([PYTHON, "-c", code])
+    assert (out, rc) == (b"errno 1\nTrue\n", 0), (out, err)

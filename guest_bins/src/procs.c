@@ -173,15 +173,18 @@ int main(int argc, char **argv)
     printf("execve of a directory: %s\n", errno == EACCES ? "EACCES" : strerror(errno));
 
     /* job-control stops: WUNTRACED, WCONTINUED, waitid WSTOPPED */
-    if ((c = fork()) == 0) { raise(SIGSTOP); _exit(3); }
+    int q[2];
+    if (pipe(q)) return 1;
+    /* the child waits on the pipe once continued, so that its continuation,
+     * not its exit, is what WCONTINUED finds */
+    if ((c = fork()) == 0) { char b; raise(SIGSTOP); if (read(q[0], &b, 1) != 1) _exit(1); _exit(3); }
     waitpid(c, &st, WUNTRACED);
     printf("child stopped itself: %s, by signal %d\n", WIFSTOPPED(st) ? "yes" : "no", WSTOPSIG(st));
     kill(c, SIGCONT);
     waitpid(c, &st, WCONTINUED);
     printf("reported continued: %s\n", WIFCONTINUED(st) ? "yes" : "no");
+    if (write(q[1], "g", 1) != 1) return 1;
     waitpid(c, &st, 0); status("after SIGCONT", st);
-    int q[2];
-    if (pipe(q)) return 1;
     /* in a group of its own: Linux drops SIGTSTP to an orphaned group, and the
      * group this program runs in may be one (a CI job started by setsid) */
     if ((c = fork()) == 0) { setpgid(0, 0); char b = 0; if (read(q[0], &b, 1) != 1) _exit(1); _exit(b); }

@@ -157,13 +157,13 @@ def raise_signal(p, sig: int, code: int = SI_KERNEL, addr: int = 0) -> None:
     if p.sigmask & _bit(sig) and sig not in (L.SIGKILL, L.SIGSTOP):
         p.sigpending |= _bit(sig)
         return
-    from ..procs import STOP_SIGNALS
+    from ..procs import stops
     if sig == L.SIGCONT:
         p.kernel.procs.cont(p)
     act = p.sigactions[sig]
     if act.handler == L.SIG_IGN and sig not in (L.SIGKILL, L.SIGSTOP):
         return
-    if sig == L.SIGSTOP or (sig in STOP_SIGNALS and act.handler == L.SIG_DFL):
+    if stops(sig, act):
         _stop_self(p, sig)
         return
     if act.handler == L.SIG_DFL or sig == L.SIGKILL:
