@@ -90,6 +90,9 @@ def test_installed_azemu_works_from_an_empty_directory(installed, tmp_path):
     assert rc == 0 and out.startswith("Hello, world!"), err
     out, err, rc = _run(installed, "exec", "--mode", "lwk", "musl/cat_stdin", cwd=here, stdin=b"via the FWK\n")
     assert rc == 0 and out == "via the FWK\n", err
+    out, err, rc = _run(installed, "exec", "--mode", "lwk", "/bin/sh", "-c",
+                        "printf 'b\\na\\n' | sort | head -1; exit 5", cwd=here)
+    assert rc == 5 and out == "a\n", err                  # fork, exec, pipes, wait
     if shutil.which("gcc"):
         (here / "app.c").write_text('#include <stdio.h>\n#include <math.h>\n'
                                     'int main(void) { printf("%.3f\\n", sqrt(2.0)); return 0; }\n')
