@@ -11,6 +11,7 @@ import time
 from .abi import linux as L
 from .abi.linux_errno import EBADF, EMFILE
 from .errors import LinuxError
+from .rusage import Usage, image_ended
 
 MAX_FDS = 1024          # RLIMIT_NOFILE soft limit, as a default Linux shell has
 
@@ -18,13 +19,14 @@ MAX_FDS = 1024          # RLIMIT_NOFILE soft limit, as a default Linux shell has
 class OpenFile:
     """An open file description: a host handle plus what the guest set on it.
     Shared by dup'ed descriptors, closed when the last one goes."""
-    __slots__ = ("hfd", "flags", "path", "refs", "is_dir", "kind", "ident", "hostnb")
+    __slots__ = ("hfd", "flags", "path", "refs", "is_dir", "kind", "ident", "hostnb", "target")
 
     def __init__(self, hfd: int, flags: int, path: bytes = b"", is_dir: bool = False, kind: int = 0):
         self.hfd, self.flags, self.path, self.is_dir, self.kind = hfd, flags, path, is_dir, kind
         self.refs = 0
         self.ident = None                     # (st_dev, st_ino), once the page cache asks
         self.hostnb = False                   # non-blocking on the host (a guest's pipe: kernels/blocking.py)
+        self.target = None                    # a pidfd's process (kernels/syscalls/proc_pidfd.py)
 
 
 class FdTable:
@@ -134,6 +136,9 @@ class Process:
         self.vfork_parent = None               # the thread vfork suspended for it
         self.exit_signal = L.SIGCHLD           # what its parent is sent when it ends
         self.start_ticks = 0
+        self.usage = Usage()                   # its ended threads' and images' (kernels/rusage.py)
+        self.cusage = Usage()                  # the children it reaped by waiting
+        self.pidfd_ends = []                   # host write ends of the pipes behind its pidfds
 
     def release_memory(self) -> None:
         """The process no longer uses its address space (exit, exec): the
@@ -141,6 +146,7 @@ class Process:
         mm = self.mm
         mm.users -= 1
         if mm.users == 0:
+            image_ended(self, mm)
             mm.close()
 
     def copy_files(self, close_handle) -> "FdTable":

@@ -26,6 +26,7 @@ from __future__ import annotations
 from .abi import linux as L
 from .abi.linux_errno import EINTR
 from .errors import GuestExit
+from .syscalls import proc_pidfd as pidfd
 
 REAPER = 1                         # the ppid of an orphan, as Linux's init
 STOP_SIGNALS = (L.SIGSTOP, L.SIGTSTP, L.SIGTTIN, L.SIGTTOU)
@@ -97,6 +98,7 @@ class ProcessTable:
         p.status = WaitStatus(how)
         p.release_memory()
         p.fds.close_all()
+        pidfd.ended(p)
         for c in self.children(p):               # orphans: to the reaper
             c.ppid = REAPER
             if c.zombie:
@@ -116,6 +118,7 @@ class ProcessTable:
 
     def reap(self, p) -> None:
         self.by_pid.pop(p.pid, None)
+        pidfd.gone(p)
 
     def vfork_done(self, child) -> None:
         """The vfork child has exec'd or ended: its parent goes on."""

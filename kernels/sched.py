@@ -26,6 +26,7 @@ deadlocked: azemu says so and ends it (a native process would hang).
 from __future__ import annotations
 
 import time
+from time import thread_time_ns
 
 from unicorn.x86_const import UC_X86_REG_RAX, UC_X86_REG_RIP
 
@@ -33,6 +34,7 @@ from azemu.core import RunResult
 
 from .abi.linux_errno import ETIMEDOUT
 from .errors import Block, GuestExit
+from .rusage import thread_ended
 from .task import BLOCKED, EXITED, RUNNABLE, STOPPED
 
 QUANTUM_US = 2000
@@ -99,6 +101,7 @@ class Scheduler:
         — or, with a `deadline` too, when the time is up (`timed_out` set)."""
         s = task.sched
         self._set(s, BLOCKED)
+        s.nvcsw += 1
         s.futex, s.bitset, s.deadline, s.result = futex, bitset, deadline, 0
         if deadline is not None:
             self.n_timed += 1
@@ -219,6 +222,7 @@ class Scheduler:
             self.n_timed -= 1
             task.sched.deadline = None
         self._set(task.sched, EXITED)
+        thread_ended(task)
         if task.sched.futex is not None:
             waiters = self.futexes.get(task.sched.futex, [])
             if task in waiters:
@@ -267,6 +271,8 @@ class Scheduler:
                 task.sched.ctx = None
             if old is not None:
                 k.counters[i].context_switch += 1
+                if old.sched.state == RUNNABLE:
+                    old.sched.nivcsw += 1             # preempted at the end of its quantum
             self.resident[i] = task
         if core.mm is not task.mm:                    # another process: its page tables
             core.switch_to(task.mm)
@@ -320,12 +326,19 @@ class Scheduler:
                         continue
                     pc = core.regs.read(UC_X86_REG_RIP)
                 many = self.several_runnable()           # threads appear and wait within a round
+                began = t.sched.began = thread_time_ns()
                 if not many and (self.n_timed or self.io_waiters):
                     result = core.run(pc, count=QUANTUM_INSNS)   # back in time to wake the waiters
                 elif not many:
                     result = core.run(pc)
                 else:
                     result = core.run(pc, count=QUANTUM_INSNS)
+                spent = thread_time_ns() - began
+                t.sched.began = 0
+                if t.sched.state == EXITED:            # it ended in the slice: its process keeps it
+                    t.proc.usage.cpu_ns += spent
+                else:
+                    t.sched.cpu_ns += spent
                 if k.internal_error is not None:
                     return k._internal()
                 if k.exit is not None:

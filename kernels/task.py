@@ -23,7 +23,7 @@ PER_THREAD = ("tid", "io", "scratch", "sigmask", "pending_delivery", "altstack",
 class SchedState:
     """What the scheduler keeps for a task."""
     __slots__ = ("state", "core", "ctx", "result", "deadline", "futex", "bitset", "started",
-                 "io", "restart", "until", "timed_out")
+                 "io", "restart", "until", "timed_out", "cpu_ns", "began", "nvcsw", "nivcsw")
 
     def __init__(self, core: int):
         self.state = RUNNABLE
@@ -38,6 +38,9 @@ class SchedState:
         self.restart = False      # resume by running the syscall again
         self.until = None         # when a timed poll/select/epoll_wait ends, across restarts
         self.timed_out = False    # its time ran out: the restarted call must not wait again
+        self.cpu_ns = 0           # host time its core spent running it (kernels/rusage.py)
+        self.began = 0            # when its running slice began (host thread time), or 0
+        self.nvcsw = self.nivcsw = 0   # its waits; its preemptions for another thread
 
 
 class Thread:

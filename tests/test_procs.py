@@ -29,6 +29,20 @@ def test_processes_match_linux(libc, mode, tmp_path):
     assert_same(native, run_azemu([exe, str(tmp_path / "a")], extra=["--mode", mode]))
 
 
+@pytest.mark.parametrize("mode", TRAP_MODES)
+@pytest.mark.parametrize("libc", LIBCS)
+def test_pidfds_and_rusage_match_linux(libc, mode):
+    """pidfd_open, clone(CLONE_PIDFD) and clone3's pidfd, poll on a pidfd
+    before and after the exit and the reap, pidfd_send_signal, waitid(P_PIDFD)
+    (non-blocking: EAGAIN), pidfd_getfd and the errors; then rusage from
+    wait4, waitid, getrusage(RUSAGE_CHILDREN) and times() for a child that
+    burns CPU, touches 4 MiB and blocks once (compared as thresholds)."""
+    exe = guest(libc, "pidfds")
+    native = run_native([exe])
+    assert native[0].endswith(b"done\n") and b"CPU time at least the 50 ms it burned: yes" in native[0]
+    assert_same(native, run_azemu([exe], extra=["--mode", mode]))
+
+
 SCRIPT = r"""
 set -e
 echo start

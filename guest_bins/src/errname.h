@@ -12,6 +12,8 @@ static const char *errno_name(int e)
     switch (e) {
     case 0: return "0";
     case EPERM: return "EPERM";
+    case ESRCH: return "ESRCH";
+    case ECHILD: return "ECHILD";
     case ENOENT: return "ENOENT";
     case EINTR: return "EINTR";
     case EBADF: return "EBADF";

@@ -62,6 +62,7 @@ FWK_FORK = 4008           # params: child tid, child pid: a process forked by th
 
 # Kinds of handle, returned with every handle in bits 32..39 of `ret`.
 KIND_FILE, KIND_DIR, KIND_FIFO, KIND_SOCKET, KIND_CHAR, KIND_OTHER = 0, 1, 2, 3, 4, 5
+KIND_PIDFD = 6            # guest-side only: a pidfd (kernels/syscalls/proc_pidfd.py)
 
 
 class ProxyDead(Exception):

@@ -10,6 +10,7 @@ from ..abi import linux as L
 from ..abi.linux_errno import EBADF, EINVAL, EISDIR, EPIPE
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
+from ..fwk.channel import KIND_PIDFD
 from .kernel_signal import raise_signal
 from .util import s32, s64
 
@@ -23,6 +24,8 @@ def _readable(p, fd):
         raise LinuxError(EBADF)
     if f.is_dir:
         raise LinuxError(EISDIR)
+    if f.kind == KIND_PIDFD:
+        raise LinuxError(EINVAL)
     return f
 
 
@@ -30,6 +33,8 @@ def _writable(p, fd):
     f = p.fds.get(s32(fd))
     if (f.flags & L.O_ACCMODE) == L.O_RDONLY or f.flags & L.O_PATH:
         raise LinuxError(EBADF)
+    if f.kind == KIND_PIDFD:
+        raise LinuxError(EINVAL)
     return f
 
 

@@ -3,11 +3,11 @@ uname, sysinfo, umask, times, getrusage, resource limits."""
 from __future__ import annotations
 
 import os
-import resource
 import time
 
 from ..abi import linux as L
 from ..abi.linux_errno import EINVAL, EPERM
+from .. import rusage
 from ..errors import LinuxError
 from .util import s32
 
@@ -97,27 +97,27 @@ def umask(p, mask):
 
 
 def times(p, buf):
-    t = os.times()
     hz = 100
     ticks = int((time.monotonic()) * hz) & 0x7FFFFFFFFFFFFFFF
     if buf:
-        p.mm.write(buf, L.TMS.pack(int(t.user * hz), int(t.system * hz),
-                                   int(t.children_user * hz), int(t.children_system * hz)))
+        own, kids = rusage.of_process(p.proc), p.proc.cusage
+        p.mm.write(buf, L.TMS.pack(own.ticks(), 0, kids.ticks(), 0))
     return ticks
 
 
 def getrusage(p, who, usage):
+    """This process's, its reaped children's, or this thread's usage
+    (kernels/rusage.py: measured per process, not the host's)."""
     who = s32(who)
-    if who not in (L.RUSAGE_SELF, L.RUSAGE_CHILDREN, L.RUSAGE_THREAD):
+    if who == L.RUSAGE_SELF:
+        u = rusage.of_process(p.proc)
+    elif who == L.RUSAGE_CHILDREN:
+        u = p.proc.cusage
+    elif who == L.RUSAGE_THREAD:
+        u = rusage.of_thread(p)
+    else:
         raise LinuxError(EINVAL)
-    r = resource.getrusage(resource.RUSAGE_CHILDREN if who == L.RUSAGE_CHILDREN else resource.RUSAGE_SELF)
-
-    def tv(x):
-        return int(x), int((x - int(x)) * 1e6)
-    fields = (r.ru_maxrss, r.ru_ixrss, r.ru_idrss, r.ru_isrss, r.ru_minflt, r.ru_majflt,
-              r.ru_nswap, r.ru_inblock, r.ru_oublock, r.ru_msgsnd, r.ru_msgrcv,
-              r.ru_nsignals, r.ru_nvcsw, r.ru_nivcsw)
-    p.mm.write(usage, L.RUSAGE.pack(*tv(r.ru_utime), *tv(r.ru_stime), *fields))
+    p.mm.write(usage, u.pack())
     return 0
 
 

@@ -28,6 +28,7 @@ from ..abi import linux as L
 from ..abi.linux_errno import E2BIG, EACCES, EFAULT, ENOENT, ENOEXEC, ENOTDIR
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError, RegistersSet
+from ..rusage import image_ended
 from .util import s32
 
 MAX_ARG_STRLEN = 131072          # one argument or environment string (Linux)
@@ -196,6 +197,7 @@ def _point_of_no_return(p, mm, image, gpath: bytes) -> None:
     core.switch_to(mm)
     old.users -= 1
     if old.users == 0:
+        image_ended(proc, old)
         old.close()
     for fd in sorted(proc.fds.cloexec):
         try:

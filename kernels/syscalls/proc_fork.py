@@ -69,17 +69,25 @@ def clone3(p, args, size):
     if exit_signal > L.NSIG or flags & 0xFF:
         raise LinuxError(EINVAL)
     if flags & CLONE_THREAD:
+        if flags & CLONE_PIDFD:
+            raise LinuxError(EINVAL)             # no thread pidfds (Linux before PIDFD_THREAD)
         from .kernel_fork import clone
         return clone(p, flags | exit_signal, stack + stack_size if stack else 0,
                      parent_tid, child_tid, tls)
     return make_process(p, flags | exit_signal, stack + stack_size if stack else 0,
-                        parent_tid, child_tid, tls)
+                        parent_tid, child_tid, tls, pidfd_at=pidfd)
 
 
-def make_process(p, flags, newsp, parent_tid, child_tid, tls) -> int:
+def make_process(p, flags, newsp, parent_tid, child_tid, tls, pidfd_at=None) -> int:
+    """`pidfd_at`: where clone3 puts the CLONE_PIDFD fd (clone: at parent_tid)."""
     k = p.kernel
     if flags & ~_KNOWN:
         raise LinuxError(EINVAL)
+    if flags & CLONE_PIDFD:
+        if flags & CLONE_DETACHED or (pidfd_at is None and flags & CLONE_PARENT_SETTID):
+            raise LinuxError(EINVAL)             # clone's one pointer cannot take both
+        pidfd_at = parent_tid if pidfd_at is None else pidfd_at
+        p.mm.write(pidfd_at, b"\xff\xff\xff\xff")   # EFAULT before a child exists
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         raise LinuxError(EINVAL)
     if k.libos is not None:
@@ -119,6 +127,9 @@ def make_process(p, flags, newsp, parent_tid, child_tid, tls) -> int:
                           ppid=parent.ppid if flags & CLONE_PARENT else parent.pid,
                           exit_signal=flags & 0xFF)
     child.fs_base = tls if flags & CLONE_SETTLS else p.fs_base
+    if flags & CLONE_PIDFD:
+        from .proc_pidfd import new_pidfd
+        p.mm.write(pidfd_at, struct.pack("<i", new_pidfd(p, child)))
     if flags & CLONE_PARENT_SETTID:
         p.mm.write(parent_tid, struct.pack("<I", child.pid))
     if flags & CLONE_CHILD_SETTID:

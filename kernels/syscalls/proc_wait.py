@@ -14,16 +14,16 @@ from __future__ import annotations
 import struct
 
 from ..abi import linux as L
-from ..abi.linux_errno import ECHILD, EINVAL, EPERM, ESRCH
+from ..abi.linux_errno import EAGAIN, ECHILD, EINVAL, EPERM, ESRCH
 from ..errors import LinuxError
 from ..procs import child_wait_key
+from ..rusage import of_process, reaped
 from .util import s32
 
 WNOHANG, WUNTRACED, WSTOPPED, WEXITED, WCONTINUED, WNOWAIT = 1, 2, 2, 4, 8, 0x01000000
 __WNOTHREAD, __WALL, __WCLONE = 0x20000000, 0x40000000, 0x80000000
 P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
 CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_STOPPED, CLD_CONTINUED = 1, 2, 3, 5, 6
-_RUSAGE_SIZE = 144
 
 
 def _matching(p, which: str, ident: int, clone_kind):
@@ -69,16 +69,27 @@ def wait4(p, pid, wstatus, options, rusage):
         return 0
     if c.zombie:
         word = c.status.word()
-        p.kernel.procs.reap(c)
     else:
         kind, sig = c.report
         word = (sig << 8) | 0x7F if kind == "stopped" else 0xFFFF
-        c.report = None
     if wstatus:
         p.mm.write(wstatus, struct.pack("<i", word))
     if rusage:
-        p.mm.write(rusage, bytes(_RUSAGE_SIZE))
+        p.mm.write(rusage, _usage(c))
+    if c.zombie:
+        reaped(p.proc, c)
+        p.kernel.procs.reap(c)
+    else:
+        c.report = None
     return c.pid
+
+
+def _usage(c) -> bytes:
+    """What wait4/waitid report of child `c`: its own usage and its reaped
+    children's (Linux's getrusage(RUSAGE_BOTH) of the child)."""
+    u = of_process(c)
+    u.add(c.cusage)
+    return u.pack()
 
 
 def waitid(p, idtype, id_, infop, options, rusage):
@@ -86,6 +97,7 @@ def waitid(p, idtype, id_, infop, options, rusage):
     if options & ~(WNOHANG | WSTOPPED | WEXITED | WCONTINUED | WNOWAIT | __WNOTHREAD | __WALL
                    | __WCLONE) or not options & (WEXITED | WSTOPPED | WCONTINUED):
         raise LinuxError(EINVAL)
+    nonblocking = False
     if idtype == P_ALL:
         which = "all"
     elif idtype == P_PID:
@@ -93,12 +105,19 @@ def waitid(p, idtype, id_, infop, options, rusage):
     elif idtype == P_PGID:
         which, ident = "pgid", ident or p.pgid
     elif idtype == P_PIDFD:
-        raise LinuxError(EINVAL)
+        from .proc_pidfd import pidfd_target
+        target, f = pidfd_target(p, ident)
+        which, ident = "pid", target.pid
+        if f.flags & L.O_NONBLOCK and not options & WNOHANG:
+            nonblocking = True                   # a non-blocking pidfd: EAGAIN rather than wait
+            options |= WNOHANG
     else:
         raise LinuxError(EINVAL)
     clone_kind = None if options & __WALL else bool(options & __WCLONE)
     c = _restartable(p, lambda: _wait(p, which, ident, options, clone_kind,
                                       exited=bool(options & WEXITED)))
+    if c is None and nonblocking:
+        raise LinuxError(EAGAIN)
     if infop:
         info = bytearray(128)
         if c is not None and c.zombie:
@@ -113,9 +132,10 @@ def waitid(p, idtype, id_, infop, options, rusage):
             struct.pack_into("<iIi", info, 16, c.pid, c.uid, sig)
         p.mm.write(infop, bytes(info))
     if rusage:
-        p.mm.write(rusage, bytes(_RUSAGE_SIZE))
+        p.mm.write(rusage, _usage(c) if c is not None else bytes(L.RUSAGE.size))
     if c is not None and not options & WNOWAIT:
         if c.zombie:
+            reaped(p.proc, c)
             p.kernel.procs.reap(c)
         else:
             c.report = None

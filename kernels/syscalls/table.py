@@ -15,7 +15,7 @@ from ..abi.syscall_numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
 from . import (arch_process, drivers_random, kernel_cred, kernel_fork, fs_fcntl, fs_namei, fs_open, fs_read_write,
                fs_readdir, fs_select, fs_stat, kernel_exit, kernel_sched, kernel_signal,
                kernel_sys, kernel_task, kernel_time, mm_mmap, net_socket, proc_exec, proc_fork,
-               proc_wait)
+               proc_pidfd, proc_wait)
 
 FULL, PARTIAL, ERROR, MISSING = "full", "partial", "error", "missing"
 
@@ -25,7 +25,7 @@ _FAMILY_OF_MODULE = {
     "kernel_task": "task", "kernel_cred": "task", "kernel_exit": "task", "kernel_sys": "info", "kernel_fork": "task",
     "kernel_time": "time", "kernel_sched": "sched", "kernel_signal": "signal",
     "drivers_random": "dev", "net_socket": "net", "fs_select": "fs",
-    "proc_fork": "task", "proc_exec": "task", "proc_wait": "task",
+    "proc_fork": "task", "proc_exec": "task", "proc_wait": "task", "proc_pidfd": "task",
 }
 _FAMILY_OF_ERROR = {}
 
@@ -164,12 +164,15 @@ TABLE = [
     Partial("clone", kernel_fork.clone, "threads, and processes (proc_fork): no namespaces, "
             "no ptrace; none in a libOS image"),
     Partial("clone3", proc_fork.clone3, "as clone; no set_tid, no cgroup"),
+    Supported("pidfd_open", proc_pidfd.pidfd_open),
+    Partial("pidfd_send_signal", proc_pidfd.pidfd_send_signal, "flags 0 (no PIDFD_SIGNAL_*)"),
+    Supported("pidfd_getfd", proc_pidfd.pidfd_getfd),
     Partial("fork", proc_fork.fork, "copy-on-write; not in a libOS image"),
     Partial("vfork", proc_fork.vfork, "the parent waits until the child execs or ends; not in a libOS image"),
     Partial("execve", proc_exec.execve, "static, static-pie, dynamic ELF and #! scripts; not in a libOS image"),
     Partial("execveat", proc_exec.execveat, "as execve"),
-    Partial("wait4", proc_wait.wait4, "exits, signals, job-control stops and continues; rusage is zeros"),
-    Partial("waitid", proc_wait.waitid, "P_ALL, P_PID, P_PGID; no P_PIDFD; rusage is zeros"),
+    Supported("wait4", proc_wait.wait4),
+    Supported("waitid", proc_wait.waitid),
     Supported("setpgid", proc_wait.setpgid),
     Supported("setsid", proc_wait.setsid),
     # fs/xattr.c: no extended attributes are offered
@@ -235,7 +238,8 @@ TABLE = [
     Supported("sysinfo", kernel_sys.sysinfo),
     Supported("umask", kernel_sys.umask),
     Supported("times", kernel_sys.times),
-    Partial("getrusage", kernel_sys.getrusage, "reports the emulator's own usage"),
+    Partial("getrusage", kernel_sys.getrusage, "measured per process (kernels/rusage.py); "
+            "ru_stime is 0: azemu's kernel time is in ru_utime"),
     Supported("prlimit64", kernel_sys.prlimit64),
     Supported("getrlimit", kernel_sys.getrlimit),
     Partial("prctl", kernel_sys.prctl, "PR_SET_NAME/GET_NAME, DUMPABLE, PDEATHSIG; EINVAL otherwise"),
