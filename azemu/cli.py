@@ -90,8 +90,8 @@ def _exec_parser(sub):
                     help="cores of the kernel instance, one Unicorn each, 1 to 1024; threads "
                          "are spread over them (default 1)")
     ex.add_argument("--deterministic", action="store_true",
-                    help="state that the cores interleave by instruction counts, so output "
-                         "and counters repeat exactly from run to run (always the case)")
+                    help="slice time in instruction counts (slower) rather than by the timer, "
+                         "so the cores' interleaving, output and counters repeat exactly")
     ex.add_argument("--root", metavar="DIR",
                     help="confine the guest's file system to DIR (as a chroot: paths, "
                          "symlinks and .. are resolved inside it)")

@@ -62,9 +62,7 @@ def cmd_exec(args) -> int:
     except RuntimeError as e:                    # the FWK proxy could not start
         print(f"azemu: {e}", file=sys.stderr)
         return 70
-    # The guest decides what SIGINT and SIGPIPE do to it, not Python.
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    kernel.forward_host_signals = True           # Ctrl-C, Ctrl-Z, kill: the guest's (kernels/hostsig.py)
     outcome = kernel.run()
     if outcome.report:
         sys.stderr.flush()

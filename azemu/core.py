@@ -10,7 +10,10 @@ ctypes callback, see ucfast) and reading the outcome of `run()`:
 
 Only three hooks are installed, none of which fires on the normal path: the
 `syscall` instruction, invalid memory accesses and CPU exceptions.  No
-per-instruction or per-block hook is ever installed by default (DESIGN.md §3).
+per-instruction hook is ever installed by default (DESIGN.md §3); a kernel
+that slices time installs, for as long as it does, the preemption point
+(azemu/preempt.py: two block hooks, C functions of libunicorn) that lets
+another thread stop a run safely.
 
 Memory: a core maps its instance's physical segment once (`attach_memory`)
 and runs user code (CPL 3) with paging on (azemu/paging.py); `switch_to`
@@ -29,7 +32,7 @@ import unicorn
 from unicorn import unicorn_const as ucc
 from unicorn import x86_const as x86
 
-from . import paging, ucfast
+from . import paging, preempt, ucfast
 
 # What the guest's CPUID reports.  glibc picks its string routines from CPUID
 # and, when built for a higher ISA level, refuses to start below it; so the
@@ -127,6 +130,7 @@ class Core:
         self._mem_fault = None
         self._vector = None
         self._page_fault = None
+        self.preemption = preempt.new(self.uch)     # a stop from outside a run (azemu/preempt.py)
         self._add(ucc.UC_HOOK_MEM_INVALID, ucfast.MEM_INVALID_CB(self._on_mem_invalid))
         self._add(ucc.UC_HOOK_INTR, ucfast.INTR_CB(self._on_interrupt))
 
@@ -218,6 +222,8 @@ class Core:
         elif self.mm is not None:
             self.tlb_gen = self.mm.flush_gen   # it held nothing: nothing went stale
         self.exceptions.clear()
+        if self.preemption is not None:
+            self.preemption.disarm()
         self.running = self.tlb_loaded = True
         if self.mm is not None:
             self.mm.current = self
@@ -327,6 +333,25 @@ class Core:
     SYSCALL_INSN_LEN = 2
 
     def stop(self) -> None:
+        ucfast.emu_stop(self.uch)
+
+    def preemptible(self, on: bool) -> None:
+        """Install or remove the preemption point (between runs: it costs a
+        helper call at every block while installed; azemu/preempt.py)."""
+        if self.preemption is not None:
+            (self.preemption.install if on else self.preemption.remove)()
+
+    def preempt(self) -> bool:
+        """Stop this core's run at the start of the next translated block it
+        enters, safe from any thread; False when the preemption point is not
+        installed (azemu/preempt.py)."""
+        return self.preemption is not None and self.preemption.arm()
+
+    def stop_for_good(self) -> None:
+        """Stop this core's run from another thread at once — only when what
+        it runs will never run again (it is being killed): Unicorn may cut
+        the running instruction after a store, and would run it twice if it
+        were resumed (azemu/preempt.py)."""
         ucfast.emu_stop(self.uch)
 
     def read_bytes(self, addr: int, n: int) -> bytes | None:

@@ -32,6 +32,10 @@ class Partition:
         self.memory.close()
 
 
+class MachineFull(Exception):
+    """Every core of the machine is in use."""
+
+
 class Machine:
     def __init__(self):
         self.partitions: list[Partition] = []
@@ -51,3 +55,14 @@ class Machine:
         part = Partition(len(self.partitions), cores, phys)
         self.partitions.append(part)
         return part
+
+    def add_core(self, part: Partition) -> Core:
+        """One more core for partition `part`, on its memory (a kernel that
+        grows: a unikernel instance cloned for a new process)."""
+        if self._next_core >= MAX_CORES:
+            raise MachineFull(f"all {MAX_CORES} cores of the machine are in use")
+        core = Core(self._next_core)
+        self._next_core += 1
+        core.attach_memory(part.memory)
+        part.cores.append(core)
+        return core

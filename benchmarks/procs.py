@@ -15,11 +15,16 @@ A 3-stage shell pipeline (`echo x | cat | wc -l` in busybox sh, a loop of
 --pipelines) is timed as a whole command, less the same command with a loop
 of 0, divided by the loop count.  Each figure is the median of --repeat
 runs, natively, under qemu-user (when installed) and under azemu in each
---modes kernel, all in this one run.  Targets (issue #10): fork+wait at most
-20x qemu-user; fork with 256 MiB touched within 1.5x of 16 MiB.
+--modes kernel, all in this one run.  `unikernel-libos` runs the libOS image
+of proc_bench (guest_bins/bin/libos/glibc/proc_bench) — on the unikernel every
+process is an instance (kernels/instances.py), so there a fork clones an
+instance and an exec boots one — and has no pipeline row (busybox is an
+ordinary binary: the `unikernel` column runs it).  Targets (issue #10):
+fork+wait at most 20x qemu-user; fork with 256 MiB touched within 1.5x of
+16 MiB.
 
     python benchmarks/procs.py [--ops 200] [--pipelines 20] [--repeat 3]
-                               [--modes linux,lwk,unikernel] [--json FILE]
+                               [--modes linux,lwk,unikernel,unikernel-libos] [--json FILE]
 """
 from __future__ import annotations
 
@@ -34,12 +39,18 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRAM = os.path.join(ROOT, "guest_bins/bin/glibc/proc_bench")
+LIBOS_PROGRAM = os.path.join(ROOT, "guest_bins/bin/libos/glibc/proc_bench")   # azemu build
 CASES = (("fork", 0), ("exec", 0), ("vfork", 0), ("fork", 16), ("fork", 256))
 PIPELINE = 'i=0; while [ $i -lt {n} ]; do echo x | cat | wc -l >/dev/null; i=$((i+1)); done'
 
 
 def azemu(mode):
-    return [sys.executable, "-m", "azemu", "exec", "-q", "--mode", mode, "--mem", "2G"]
+    kernel = "unikernel" if mode == "unikernel-libos" else mode
+    return [sys.executable, "-m", "azemu", "exec", "-q", "--mode", kernel, "--mem", "2G"]
+
+
+def program(runner: str) -> str:
+    return LIBOS_PROGRAM if runner.endswith("unikernel-libos") else PROGRAM
 
 
 def timed(cmd) -> float:
@@ -71,7 +82,7 @@ def main(argv=None):
     ap.add_argument("--ops", type=int, default=200)
     ap.add_argument("--pipelines", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--modes", default="linux,lwk,unikernel")
+    ap.add_argument("--modes", default="linux,lwk,unikernel,unikernel-libos")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     modes = a.modes.split(",")
@@ -82,13 +93,15 @@ def main(argv=None):
     for op, mib in CASES:
         row = {"op": op, "mib": mib}
         for name, pre in runners.items():
-            xs = [timed(pre + [PROGRAM, op, str(a.ops), str(mib)]) for _ in range(a.repeat)]
+            xs = [timed(pre + [program(name), op, str(a.ops), str(mib)]) for _ in range(a.repeat)]
             row[name] = {"median": statistics.median(xs), "runs": xs}
         res["cases"].append(row)
     bb = busybox()
     if bb:
         row = {}
         for name, pre in runners.items():
+            if name.endswith("unikernel-libos"):
+                continue
             xs = []
             for _ in range(a.repeat):
                 full = wall(pre + [bb, "sh", "-c", PIPELINE.format(n=a.pipelines)])
@@ -129,9 +142,10 @@ def report(res, modes):
     if res["pipeline"]:
         rows.append(("3-stage pipeline (sh)", res["pipeline"]))
     for label, r in rows:
-        cells = [f"{r[n]['median']:.1f}" for n in runners]
+        cells = [f"{r[n]['median']:.1f}" if n in r else "–" for n in runners]
         if "qemu" in runners:
-            cells += [f"{r[f'azemu {m}']['median'] / r['qemu']['median']:.2f}x" for m in modes]
+            cells += [f"{r[f'azemu {m}']['median'] / r['qemu']['median']:.2f}x"
+                      if f"azemu {m}" in r else "–" for m in modes]
         t.add_row(label, *cells)
     console.print(t)
     for m, s in res["summary"].items():

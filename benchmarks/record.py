@@ -171,9 +171,10 @@ def procs_table(pr):
     if pr.get("pipeline"):
         rows.append(("3-stage sh pipeline", pr["pipeline"]))
     for label, r in rows:
-        cells = [f"{r[n]['median']:.0f}" for n in runners]
+        cells = [f"{r[n]['median']:.0f}" if n in r else "–" for n in runners]
         if "qemu" in runners:
-            cells += [f"{r['azemu ' + m]['median'] / r['qemu']['median']:.2f}x" for m in modes]
+            cells += [f"{r['azemu ' + m]['median'] / r['qemu']['median']:.2f}x"
+                      if "azemu " + m in r else "–" for m in modes]
         out.append("| " + " | ".join([label, *cells]) + " |")
     out.append("")
     for m, v in pr["summary"].items():

@@ -49,8 +49,9 @@ def ready(p, hfd: int, events: int) -> bool:
 
 def read(p, f, call):
     """`call()` reads from `f`; waits (and restarts) rather than block the FWK."""
-    if not _may_block(p, f) or (p.kernel.sched.n_live <= 1 and not f.hostnb):
-        return call()                             # nothing else could run meanwhile
+    if not _may_block(p, f) or (p.kernel.sched.n_live <= 1 and not f.hostnb
+                                and p.kernel.host_signals is None):
+        return call()                             # nothing else could run, nor a signal come
     if not ready(p, f.hfd, POLLIN):
         p.kernel.sched.wait(p, io=(f.hfd, POLLIN))
     try:

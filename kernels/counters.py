@@ -27,13 +27,15 @@ The fields:
   fork            processes made (fork, vfork, clone without CLONE_THREAD)
   execve          programs loaded over a process (execve, execveat)
   process_switch  a core passing from one process's address space to another's (a CR3 write)
+  instance_clone  unikernel: a process made by cloning its instance (fork, vfork, clone)
+  instance_boot   unikernel: an instance booted again from a new image (execve)
 """
 from __future__ import annotations
 
 FIELDS = ("trap", "function_hook", "in_guest", "mode_switch", "context_switch", "regs_saved",
           "regs_restored", "as_switch", "global_lock", "shared_access", "offload",
           "return_checks", "page_fault", "cow_fault", "tlb_flush", "tlb_shootdown",
-          "line_transfer", "fork", "execve", "process_switch")
+          "line_transfer", "fork", "execve", "process_switch", "instance_clone", "instance_boot")
 
 
 class Counters:

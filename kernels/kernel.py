@@ -84,10 +84,17 @@ class Kernel:
         self.internal_error = None
         self.crash_report = ""
         self.strace = strace                 # a stream to trace syscalls to, or None
+        self.forward_host_signals = False    # azemu exec: host signals go to the guest (hostsig.py)
+        self.host_signals = None             # while running with them: kernels.hostsig.HostSignals
         self.counters = [Counters() for _ in self.part.cores]
         self.shared = linux.SharedKernelState()
         self.per_core = {c.index: lwk.PerCoreState() for c in self.part.cores}
         self.slots = [CoreSlot() for _ in self.part.cores]     # the thread each core runs
+        self._tables = []                    # each core's syscall table (_install_entry)
+        self._libos_hooks = [None] * ncores  # each core's function hook, if its image has a libOS
+        self._channels = ncores              # FWK channel pairs: one per boot core
+        self.instances = None                # unikernel: kernels/instances.py
+        self.in_guest_done = 0               # calls answered by libOS images that have ended
         self.scratches = []
         self.page_cache = weakref.WeakValueDictionary()   # (dev, ino) -> pagecache.CachedFile
         from .procs import ProcessTable
@@ -113,10 +120,10 @@ class Kernel:
         mm = self.part.new_address_space()
         for core in self.part.cores:
             mm.attach(core)
-            scratch_at = self.part.memory.alloc(SCRATCH_SIZE)
-            if len(scratch_at) != 1:
-                raise ExecError(f"{path}: no contiguous memory for the kernel's scratch area", 126)
-            self.scratches.append(Scratch(self.part.memory, scratch_at[0][0]))
+            try:
+                self.scratches.append(self._new_scratch())
+            except ExecError as e:
+                raise ExecError(f"{path}: {e.message}", 126) from None
         io = HostIO(self.io_backend, tid=0, core_index=0)
         p = Process(mm, io, self.scratches[0])
         io.tid = p.tid
@@ -147,38 +154,34 @@ class Kernel:
         self.process = p
         mm.users = 1
         self.procs.add(p)
+        from .tty import Terminal
+        self.tty = Terminal(p)
+        from .hostsig import inherited_ignores
+        inherited_ignores(p)
         wrap = None
         if self.strace is not None:
             from .syscalls.strace import tracer
             wrap = tracer(self.strace)
-        base_table = dispatch.handler_table(self.notices, wrap)
+        self._table = dispatch.handler_table(self.notices, wrap)
         from .task import SchedState
         p.sched = SchedState(0)
         p.proc = p
+        if self.mode == "unikernel":             # a process is an instance (kernels/instances.py)
+            from .instances import Instances
+            self.instances = Instances(self, self.ncores)
+            p.instance = self.instances.first
+            self.variant = "unikernel-binary"
         self.slots[0].task = p
         self.sched.add(p, 0)
         self.sched.resident[0] = p
         self.shared.tasks[p.tid] = p
-        for core, slot, counters in zip(self.part.cores, self.slots, self.counters):
-            table = base_table
-            if self.mode in ("lwk", "unikernel"):
-                table = mark_offloaded(base_table, counters)
-            if self.mode == "linux":
-                trap = linux.entry(self, slot, core, table, counters)
-            elif self.mode == "lwk":
-                trap = lwk.entry(self, slot, core, table, counters)
-            else:
-                trap = unikernel.trap_entry(self, slot, core, table, counters)
-                self.variant = "unikernel-binary"
-            core.set_syscall_handler(trap)
-            if libos is not None:                # on every core: threads run on any of them
-                if core is self.core:
-                    libos.boot(p, self.in_guest)
-                unikernel.install_function_hook(
-                    core, libos,
-                    unikernel.function_hook_entry(self, slot, core, table, counters, libos))
-                self.libos = libos
-                self.variant = "unikernel-source"
+        if libos is not None:
+            p.libos = self.libos = libos
+            libos.boot(p, self.in_guest)
+            self.variant = "unikernel-source"
+        for i in range(self.ncores):
+            self._install_entry(i)
+            self.install_libos(i, libos)     # on every core: threads run on any of them
         # As Linux's ELF_PLAT_INIT: every register zero at entry but rsp.  rdx in
         # particular is the ld.so finaliser _start hands to atexit (0: none).
         regs = {n: 0 for n in ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9",
@@ -189,6 +192,79 @@ class Kernel:
         for core in self.part.cores:
             core.reset_fpu()
 
+    # ---- cores ----------------------------------------------------------------
+    def _install_entry(self, i: int) -> None:
+        """Core `i`'s syscall entry, as the mode has it (once per core)."""
+        core, slot, counters = self.part.cores[i], self.slots[i], self.counters[i]
+        table = self._table
+        if self.mode in ("lwk", "unikernel"):
+            table = mark_offloaded(table, counters)
+        self._tables.append(table)
+        if self.mode == "linux":
+            trap = linux.entry(self, slot, core, table, counters)
+        elif self.mode == "lwk":
+            trap = lwk.entry(self, slot, core, table, counters)
+        else:
+            trap = unikernel.trap_entry(self, slot, core, table, counters)
+        core.set_syscall_handler(trap)
+
+    def install_libos(self, i: int, libos) -> None:
+        """Core `i` runs an image with `libos` (None: an ordinary binary): the
+        function hook on its entry, in place of any earlier image's."""
+        core = self.part.cores[i]
+        old = self._libos_hooks[i]
+        if old is not None:
+            unikernel.remove_function_hook(core, old)
+            self._libos_hooks[i] = None
+        if libos is not None:
+            self._libos_hooks[i] = unikernel.install_function_hook(
+                core, libos, unikernel.function_hook_entry(
+                    self, self.slots[i], core, self._tables[i], self.counters[i], libos))
+
+    def add_core(self) -> int:
+        """One more core for this kernel, from the machine (raises
+        azemu.machine.MachineFull); its local index."""
+        core = self.machine.add_core(self.part)
+        i = len(self.part.cores) - 1
+        self.counters.append(Counters())
+        self.slots.append(CoreSlot())
+        self.per_core[core.index] = lwk.PerCoreState()
+        self._libos_hooks.append(None)
+        self.scratches.append(self._new_scratch())
+        self.sched.add_core(i)
+        self._install_entry(i)
+        core.reset_fpu()
+        return i
+
+    def _new_scratch(self) -> Scratch:
+        at = self.part.memory.alloc(SCRATCH_SIZE)
+        if len(at) != 1:
+            raise ExecError("no contiguous memory for the kernel's scratch area", 126)
+        return Scratch(self.part.memory, at[0][0])
+
+    def image_done(self, proc) -> None:
+        """`proc`'s image ends (exit, exec): keep what its libOS counted."""
+        if proc.libos is not None:
+            try:
+                self.in_guest_done += proc.libos.in_guest_calls(proc)
+            except Exception:                    # its memory is no longer readable
+                pass
+
+    def cores_of(self, proc) -> list:
+        """The cores that may run `proc`: its instance's (unikernel), else all."""
+        inst = getattr(proc, "instance", None)
+        cores = self.part.cores
+        return cores if inst is None else [cores[i] for i in inst.cores]
+
+    def task_on(self, core):
+        """The thread `core` runs (or last ran), or None."""
+        i = self.sched._local.get(core.index)
+        return None if i is None else self.slots[i].task
+
+    def channel(self, i: int) -> int:
+        """The FWK channel pair core `i` uses (cores added later share them)."""
+        return i % self._channels
+
     # ---- running ------------------------------------------------------------
     def run(self) -> GuestExit:
         """Run the process, all its threads, to the end; returns how it ended."""
@@ -198,8 +274,8 @@ class Kernel:
         """The thread pointer (FS base) of `task` is now `addr`; the libOS
         keeps each thread's call block behind it."""
         task.fs_base = addr
-        if self.libos is not None:
-            self.libos.thread_pointer_set(task)
+        if task.libos is not None:
+            task.libos.thread_pointer_set(task)
 
     def new_id(self) -> int:
         """A pid/tid no other task of the machine has (its instances share the FWK)."""
@@ -223,7 +299,7 @@ class Kernel:
         return t
 
     def new_process(self, parent, caller, mm, ctx, *, share_files=False, share_handlers=False,
-                    ppid=None, exit_signal=L.SIGCHLD):
+                    ppid=None, exit_signal=L.SIGCHLD, instance=None):
         """A child of process `parent` made by its thread `caller` (fork,
         vfork, clone): address space `mm`, to start from the registers `ctx`."""
         import copy
@@ -244,6 +320,9 @@ class Kernel:
         c.brk_start, c.brk = parent.brk_start, parent.brk
         c.exe, c.comm, c.dumpable = parent.exe, parent.comm, parent.dumpable
         c.exit_signal = exit_signal
+        c.instance = instance
+        if parent.libos is not None:             # its own copy of the libOS's task data
+            c.libos = parent.libos.clone_for(c)
         c.sched = SchedState(0)
         c.sched.ctx = ctx
         self.procs.add(c)
@@ -322,8 +401,10 @@ class Kernel:
         memory's, which the cores keep: page faults and copy-on-write faults
         taken on each (by its guest code or by a syscall it ran), the TLB
         flushes each made and the shootdowns each received."""
-        if self.libos is not None and self.process is not None:
-            self.counters[0].in_guest = self.libos.in_guest_calls(self.process)
+        first = self.process
+        if first is not None:
+            now = first.libos.in_guest_calls(first) if first.libos is not None and not first.zombie else 0
+            self.counters[0].in_guest = self.in_guest_done + now
         for c, core in zip(self.counters, self.part.cores):
             c.page_fault, c.cow_fault = core.page_faults, core.cow_faults
             c.tlb_flush, c.tlb_shootdown = core.tlb_flushes, core.shootdowns()

@@ -19,7 +19,7 @@ MAX_FDS = 1024          # RLIMIT_NOFILE soft limit, as a default Linux shell has
 class OpenFile:
     """An open file description: a host handle plus what the guest set on it.
     Shared by dup'ed descriptors, closed when the last one goes."""
-    __slots__ = ("hfd", "flags", "path", "refs", "is_dir", "kind", "ident", "hostnb", "target")
+    __slots__ = ("hfd", "flags", "path", "refs", "is_dir", "kind", "ident", "hostnb", "target", "ctty")
 
     def __init__(self, hfd: int, flags: int, path: bytes = b"", is_dir: bool = False, kind: int = 0):
         self.hfd, self.flags, self.path, self.is_dir, self.kind = hfd, flags, path, is_dir, kind
@@ -27,6 +27,7 @@ class OpenFile:
         self.ident = None                     # (st_dev, st_ino), once the page cache asks
         self.hostnb = False                   # non-blocking on the host (a guest's pipe: kernels/blocking.py)
         self.target = None                    # a pidfd's process (kernels/syscalls/proc_pidfd.py)
+        self.ctty = None                      # azemu's controlling terminal? (kernels/tty.py), once asked
 
 
 class FdTable:
@@ -119,6 +120,8 @@ class Process:
         self.fs_base = 0
         self.gs_base = 0
         self.libos_block = None                # libOS images: this thread's call block
+        self.libos = None                      # the libOS of its image (kernels/unikernel.py), if any
+        self.instance = None                   # unikernel mode: its instance (kernels/instances.py)
         self.start_time = time.monotonic()
         self.exe = b""
         self.comm = b""                        # prctl(PR_SET_NAME), /proc/self/comm
@@ -134,6 +137,7 @@ class Process:
         self.report = None                     # ("stopped", sig) or ("continued", SIGCONT) for wait
         self.status = None                     # procs.WaitStatus, once ended
         self.vfork_parent = None               # the thread vfork suspended for it
+        self.vfork_frame = None                # (address, bytes) of the parent's libOS call frame
         self.exit_signal = L.SIGCHLD           # what its parent is sent when it ends
         self.start_ticks = 0
         self.usage = Usage()                   # its ended threads' and images' (kernels/rusage.py)

@@ -26,6 +26,7 @@ from __future__ import annotations
 from .abi import linux as L
 from .abi.linux_errno import EINTR
 from .errors import GuestExit
+from . import tty
 from .syscalls import proc_pidfd as pidfd
 
 REAPER = 1                         # the ppid of an orphan, as Linux's init
@@ -96,13 +97,18 @@ class ProcessTable:
         p.tasks.clear()
         p.zombie = True
         p.status = WaitStatus(how)
+        k.image_done(p)
+        if k.instances is not None:
+            k.instances.release(p)               # a unikernel instance ends with its process
         p.release_memory()
         p.fds.close_all()
         pidfd.ended(p)
-        for c in self.children(p):               # orphans: to the reaper
+        children = self.children(p)
+        for c in children:                       # orphans: to the reaper
             c.ppid = REAPER
             if c.zombie:
                 self.reap(c)
+        tty.orphaning_exit(k, p, children)
         if p.vfork_parent is not None:
             self.vfork_done(p)
         parent = self.by_pid.get(p.ppid)
@@ -123,6 +129,13 @@ class ProcessTable:
     def vfork_done(self, child) -> None:
         """The vfork child has exec'd or ended: its parent goes on."""
         parent, child.vfork_parent = child.vfork_parent, None
+        if child.vfork_frame is not None:        # the libOS call frame the child ran over
+            at, data = child.vfork_frame
+            child.vfork_frame = None
+            try:
+                parent.mm.write(at, data)
+            except Exception:
+                pass
         if parent.sched.futex == ("vfork", child.pid):
             self.k.sched.interrupt(parent, child.pid)     # vfork returns the child's pid
 
@@ -142,7 +155,8 @@ class ProcessTable:
             if target.sigmask & _bit(sig) and sig != L.SIGSTOP:
                 target.sigpending |= _bit(sig)
                 return
-            self.stop(target, sig)
+            if not tty.drops_stop(target, sig):
+                self.stop(target, sig)
             return
         if sig == L.SIGKILL or (act.handler == L.SIG_DFL and sig not in L.SIG_DEFAULT_IGNORE):
             if target.sigmask & _bit(sig) and sig != L.SIGKILL:

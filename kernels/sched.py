@@ -8,15 +8,18 @@ scheduler runs them one after another, each for a quantum.
 
 * One runnable thread in the instance: its core runs it with no time limit
   (full speed, no hook).
-* Several: every core runs its current thread for a quantum of QUANTUM_INSNS
-  instructions, so the interleaving — and with it the output and the
-  counters — repeats exactly from run to run.  (Counting instructions makes
-  Unicorn check after every block, which costs speed while several threads
-  are runnable; a wall-clock quantum, Unicorn's `timeout`, was tried and
-  found to execute some instructions twice across a stop.)  A core with
-  more than one runnable thread switches between them at the end of each
-  quantum, saving and restoring the full register state (a counted context
-  switch).
+* Several (or one, while others wait for a time or a host handle and must be
+  woken in time): every core runs its current thread for a quantum of
+  quantum_us, ended by the machine's timer (azemu/timer.py), which stops the
+  run at the start of a translated block through the core's preemption
+  point (azemu/preempt.py) — installed while the core's runs are sliced and
+  for HOLD_S after, since it costs a helper call at every block.  With
+  --deterministic the quantum is QUANTUM_INSNS instructions instead, so the
+  interleaving — and with it the output and the counters — repeats exactly
+  from run to run (counting costs Unicorn a helper call at every
+  instruction).  A core with more than one runnable thread switches between
+  them at the end of each quantum, saving and restoring the full register
+  state (a counted context switch).
 
 A thread waiting in futex, nanosleep or sched_yield stops its core; the
 scheduler resumes it with the result put in rax when it is woken or its time
@@ -31,14 +34,18 @@ from time import thread_time_ns
 from unicorn.x86_const import UC_X86_REG_RAX, UC_X86_REG_RIP
 
 from azemu.core import RunResult
+from azemu.timer import Interrupter
 
 from .abi.linux_errno import ETIMEDOUT
 from .errors import Block, GuestExit
+from .hostsig import HostSignals
 from .rusage import thread_ended
 from .task import BLOCKED, EXITED, RUNNABLE, STOPPED
 
 QUANTUM_US = 2000
-QUANTUM_INSNS = 200_000
+QUANTUM_INSNS = 200_000           # with --deterministic: a slice in instructions
+_SIGNAL_CHECK_S = 0.05            # an idle instance looks for host signals this often
+HOLD_S = 0.2                      # a core keeps its preemption point this long after slicing
 
 
 class Scheduler:
@@ -57,17 +64,27 @@ class Scheduler:
         self.n_timed = 0                         # blocked with a deadline: their time must be watched
         self._load = {i: 0 for i in self.queues}  # threads not exited, per run queue
         self._local = {c.index: i for i, c in enumerate(self.cores)}
+        self._sliced_at = {}                     # core -> when its last sliced run began
 
     # ---- placement --------------------------------------------------------------
     def add(self, task, core_index=None) -> None:
         if core_index is None:
-            core_index = min(self.queues, key=lambda i: (self._load[i], i))
+            inst = task.proc.instance
+            mine = self.queues if inst is None else inst.cores   # a unikernel: its instance's
+            core_index = min(mine, key=lambda i: (self._load[i], i))
         task.sched.core = core_index
         self.queues[core_index].append(task)
         self.tasks[task.tid] = task
         self._load[core_index] += 1
         self.n_live += 1
         self.n_runnable += task.sched.state == RUNNABLE
+
+    def add_core(self, i: int) -> None:
+        """Core `i` (a new local index: the cores list has grown) joins."""
+        self.queues[i] = []
+        self.resident[i] = None
+        self._load[i] = 0
+        self._local[self.cores[i].index] = i
 
     def _set(self, s, state) -> None:
         """Move a task's SchedState `s` to `state`, keeping the counts."""
@@ -111,6 +128,14 @@ class Scheduler:
             s.io = [io] if isinstance(io, tuple) else list(io)
             s.restart, s.result = True, None
             self.io_waiters.append(task)
+        raise Block
+
+    def restart_later(self, task):
+        """End the call now and run it again when `task` next runs — after
+        a stop, once it is continued (Linux's -ERESTARTSYS with no handler
+        to run)."""
+        s = task.sched
+        s.restart, s.result = True, None
         raise Block
 
     def interrupt(self, task, result: int) -> None:
@@ -276,18 +301,45 @@ class Scheduler:
             self.resident[i] = task
         if core.mm is not task.mm:                    # another process: its page tables
             core.switch_to(task.mm)
-            k.counters[i].process_switch += 1
+            if k.instances is None:                   # (a unikernel core: its instance's, once)
+                k.counters[i].process_switch += 1
         k.slots[i].task = task
         task.core = core
-        task.io.core = i
+        task.io.core = k.channel(i)
         task.scratch = k.scratches[i]
         if task.sched.result is not None:
             core.regs.write(UC_X86_REG_RAX, task.sched.result)
             task.sched.result = None
 
     def run(self) -> GuestExit:
+        """Run every thread to the end of the instance; how it ended.  The
+        machine's interrupter (azemu/timer.py) ends the time slices, and stops
+        the running core when a host signal comes for the guest
+        (kernels/hostsig.py, when the kernel forwards them); they are
+        delivered between runs."""
         k = self.kernel
+        self.timer = Interrupter(self.quantum_us / 1e6)
+        k.host_signals = HostSignals(k, self.timer.wakeup_fd) if k.forward_host_signals else None
+        if k.host_signals is not None:
+            self.timer.on_signal = k.host_signals.on_signal
+        try:
+            return self._run()
+        finally:
+            if k.host_signals is not None:
+                k.host_signals.close()
+                k.host_signals = None
+            self.timer.close()
+
+    def _run(self) -> GuestExit:
+        k = self.kernel
+        signals, timer = k.host_signals, self.timer
+        nap = _SIGNAL_CHECK_S if signals is not None else None   # waits end to look for signals
         while True:
+            if signals is not None and signals.pending:
+                signals.deliver()
+                if k.exit is not None:
+                    self._end_round()
+                    return k._finish(k.exit)
             self._expire()
             if self.io_waiters:
                 self.poll_io(0)
@@ -299,13 +351,18 @@ class Scheduler:
                     return k._finish(GuestExit(0))
                 if self.io_waiters:                    # the host's poll until one is ready
                     wait_ms = -1 if not waits else max(0, int((min(waits) - time.monotonic()) * 1000) + 1)
+                    if nap is not None and (wait_ms < 0 or wait_ms > nap * 1000):
+                        wait_ms = int(nap * 1000)
                     self.poll_io(wait_ms)
+                    continue
+                if not waits and signals is not None and signals.may_wake(self.live()):
+                    time.sleep(nap)                    # a host signal's handler may end a wait
                     continue
                 if not waits:
                     return k._finish(GuestExit(signal=9, report=(
                         f"azemu: deadlock: all {len(self.live())} threads wait on futexes "
                         "that nothing can wake")))
-                time.sleep(max(0.0, min(waits) - time.monotonic()))
+                time.sleep(min(max(0.0, min(waits) - time.monotonic()), nap or 1e9))
                 continue
             for i, core in enumerate(self.cores):
                 t = self._pick(i)
@@ -315,7 +372,7 @@ class Scheduler:
                 pc = core.regs.read(UC_X86_REG_RIP)
                 if t.sched.restart:                    # the syscall runs again
                     t.sched.restart = False
-                    if k.libos is None or pc != k.libos.entry:   # (a libOS call: at its hook)
+                    if t.libos is None or pc != t.libos.entry:   # (a libOS call: at its hook)
                         pc -= core.SYSCALL_INSN_LEN
                 elif t.pending_delivery:               # a signal ended its wait: the handler first
                     k.deliver_signals(t, core, in_syscall=False)
@@ -325,14 +382,17 @@ class Scheduler:
                     if t.sched.state != RUNNABLE:
                         continue
                     pc = core.regs.read(UC_X86_REG_RIP)
-                many = self.several_runnable()           # threads appear and wait within a round
+                # Time slices while several threads may run, or while others wait
+                # for a time or a handle (to wake them in time): ended by the
+                # timer, or counted in instructions with --deterministic (or a
+                # core with no preemption point: azemu/preempt.py).
+                sliced = bool(self.several_runnable() or self.n_timed or self.io_waiters)
+                counted = sliced and (self.deterministic or core.preemption is None)
+                self._preemptible(i, core, sliced and not counted)
                 began = t.sched.began = thread_time_ns()
-                if not many and (self.n_timed or self.io_waiters):
-                    result = core.run(pc, count=QUANTUM_INSNS)   # back in time to wake the waiters
-                elif not many:
-                    result = core.run(pc)
-                else:
-                    result = core.run(pc, count=QUANTUM_INSNS)
+                timer.begin(core, sliced and not counted)
+                result = core.run(pc, count=QUANTUM_INSNS if counted else 0)
+                timer.end()
                 spent = thread_time_ns() - began
                 t.sched.began = 0
                 if t.sched.state == EXITED:            # it ended in the slice: its process keeps it
@@ -353,9 +413,21 @@ class Scheduler:
                     if k.exit is not None:
                         self._end_round()
                         return k._finish(k.exit)
+                if signals is not None and signals.pending:
+                    break                              # a host signal: delivered first
                 if not self.several_runnable() and t.sched.state == RUNNABLE:
                     break                              # alone now: the next round runs it
             self._end_round()
+
+    def _preemptible(self, i: int, core, sliced: bool) -> None:
+        """The preemption point while the core's runs are sliced, and for
+        HOLD_S after (each change drops the core's translated code)."""
+        now = time.monotonic()
+        if sliced:
+            self._sliced_at[i] = now
+            core.preemptible(True)
+        elif now - self._sliced_at.get(i, 0.0) > HOLD_S:
+            core.preemptible(False)
 
     def _end_round(self) -> None:
         """The cores of this round ran at the same time, in the model: count

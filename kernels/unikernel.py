@@ -21,6 +21,7 @@ Two ways in, as the paper describes:
 """
 from __future__ import annotations
 
+import ctypes
 import struct
 
 from unicorn import unicorn_const as ucc
@@ -244,11 +245,33 @@ class LibOS:
         p.mm.remap_listeners.append(
             lambda start, end: self.remapped(p.kernel.sched.tasks.values(), start, end))
 
+    def clone_for(self, child) -> "LibOS":
+        """The libOS of `child`, a clone of this image's process (fork): the
+        same image, in the child's memory, with the child's task data (a
+        child sharing the memory, CLONE_VM, leaves the parent's in place)."""
+        c = LibOS(self.entry, self.syscall, self.pid, self.flags, self.in_guest_count, self.tramp,
+                  self.tramp_end, self.call, self.thread_tpoff, self.resume)
+        c.mm, c._flags = child.mm, self._flags
+        if child.mm is not self.mm:
+            child.mm.poke(self.pid, struct.pack("<QQQ", child.pid, child.tid, child.ppid))
+            child.mm.poke(self.in_guest_count, struct.pack("<Q", 0))
+            child.mm.remap_listeners.append(
+                lambda start, end: c.remapped([t for t in child.kernel.sched.tasks.values()
+                                               if t.proc is child], start, end))
+        return c
+
     def in_guest_calls(self, p) -> int:
         return struct.unpack("<Q", p.mm.read(self.in_guest_count, 8))[0]
 
 
-def install_function_hook(core, libos: LibOS, callback) -> None:
+def install_function_hook(core, libos: LibOS, callback):
+    """The function hook on `libos.entry`; a handle for remove_function_hook."""
     cb = ucfast.CODE_CB(callback)
     core._callbacks.append(cb)
-    ucfast.add_hook(core.uch, ucc.UC_HOOK_CODE, cb, libos.entry, libos.entry)
+    return ucfast.add_hook(core.uch, ucc.UC_HOOK_CODE, cb, libos.entry, libos.entry), cb
+
+
+def remove_function_hook(core, handle) -> None:
+    """The core runs another image now (execve in a unikernel instance)."""
+    hook, _cb = handle        # the callback stays alive: the hook may be running it now
+    ucfast.lib.uc_hook_del(core.uch, ctypes.c_size_t(hook))

@@ -29,6 +29,46 @@ def test_processes_match_linux(libc, mode, tmp_path):
     assert_same(native, run_azemu([exe, str(tmp_path / "a")], extra=["--mode", mode]))
 
 
+@pytest.mark.parametrize("libc", LIBCS)
+def test_libos_images_make_processes_as_linux_does(libc, tmp_path):
+    """A source-compatible unikernel image (azemu build) forks, vforks,
+    execs, spawns, popens and runs the 100-test harness: each new process is
+    a clone of its unikernel instance (kernels/instances.py), exec boots it
+    again; the output is the native program's."""
+    (tmp_path / "n").mkdir()
+    (tmp_path / "a").mkdir()
+    native = run_native([guest(libc, "procs"), str(tmp_path / "n")])
+    assert native[0].endswith(b"done\n")
+    assert_same(native, run_azemu([guest(f"libos/{libc}", "procs"), str(tmp_path / "a")],
+                                  extra=["--mode", "unikernel"]))
+
+
+def test_a_unikernel_process_is_an_instance_of_its_own(busybox, tmp_path):
+    """In unikernel mode a shell loop's processes are instances: each fork
+    clones one (counted as such, not as a fork), each exec boots one again,
+    no core ever passes from one process to another, and the cores of
+    ended instances serve the next ones."""
+    from kernels import Kernel
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for applet in ("sh", "cat", "wc"):
+        os.symlink(busybox, bindir / applet)
+    out = tmp_path / "out.txt"
+    script = f"for i in 1 2 3; do echo $i | cat | wc -l; done > {out}"
+    k = Kernel(mode="unikernel", memory=256 << 20)
+    try:
+        k.exec(str(bindir / "sh"), [b"sh", b"-c", script.encode()], [f"PATH={bindir}".encode()])
+        how = k.run()
+        stats, cores, booted = k.stats(), len(k.part.cores), k.instances.booted
+    finally:
+        k.close()
+    assert how.exit_status == 0 and out.read_text() == "1\n1\n1\n"
+    assert stats.fork == stats.execve == stats.process_switch == 0
+    assert stats.instance_clone >= 9 and stats.instance_boot >= 6
+    assert booted == stats.instance_clone + 1
+    assert cores < booted                    # ended instances' cores were used again
+
+
 @pytest.mark.parametrize("mode", TRAP_MODES)
 @pytest.mark.parametrize("libc", LIBCS)
 def test_pidfds_and_rusage_match_linux(libc, mode):

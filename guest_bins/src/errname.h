@@ -16,6 +16,7 @@ static const char *errno_name(int e)
     case ECHILD: return "ECHILD";
     case ENOENT: return "ENOENT";
     case EINTR: return "EINTR";
+    case EIO: return "EIO";
     case EBADF: return "EBADF";
     case EAGAIN: return "EAGAIN";
     case ENOMEM: return "ENOMEM";

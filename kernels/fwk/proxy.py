@@ -67,7 +67,11 @@ def main(argv=None) -> int:
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)   # azemu gone: so are we
     if os.getppid() == 1:
         return 1
-    signal.signal(signal.SIGINT, signal.SIG_IGN)                 # Ctrl-C is the guest's business
+    # What the terminal sends the job (Ctrl-C, Ctrl-\, Ctrl-Z) is the guest's
+    # business: azemu passes it on (kernels/hostsig.py).  SIGTTIN and SIGTTOU
+    # stay at their default, which stops the proxy with the rest of the job.
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP):
+        signal.signal(sig, signal.SIG_IGN)
     chan = mmap.mmap(a.channel_fd, a.cores * C.PAIR_SIZE, mmap.MAP_SHARED,
                      mmap.PROT_READ | mmap.PROT_WRITE)
     servers = []                              # one per kernel instance, for each of its cores

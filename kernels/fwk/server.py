@@ -572,10 +572,14 @@ class Server:
             self.put(out, fcntl.ioctl(hd.fd, termios.TIOCGWINSZ, b"\0" * 8))
         elif request == L.TCGETS:
             self.put(out, fcntl.ioctl(hd.fd, termios.TCGETS, b"\0" * 60)[:L.TERMIOS_SIZE])
-        elif request == L.TIOCGPGRP:
+        elif request == L.TIOCGPGRP:               # the host's: the kernel keeps the guest's
             self.put(out, os.tcgetpgrp(hd.fd).to_bytes(4, "little"))
-        elif request in (L.TCSETS, L.TCSETSW, L.TCSETSF, L.TIOCSPGRP, L.TIOCSWINSZ):
-            pass                                   # accepted; the host terminal is left alone
+        elif request in (L.TCSETS, L.TCSETSW, L.TCSETSF):
+            fcntl.ioctl(hd.fd, request, bytes(self._range(out, L.TERMIOS_SIZE)))
+        elif request == L.TIOCSWINSZ:
+            fcntl.ioctl(hd.fd, termios.TIOCSWINSZ, bytes(self._range(out, L.WINSIZE.size)))
+        elif request in (L.TCFLSH, L.TCXONC):      # `out` is the value itself
+            fcntl.ioctl(hd.fd, request, out & 0xFFFFFFFF)
         else:
             raise OSError(errno.ENOTTY, "")
         return 0

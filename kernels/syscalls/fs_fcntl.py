@@ -8,7 +8,10 @@ import os
 from ..abi import linux as L
 from ..abi.linux_errno import EBADF, EINVAL, EPERM, ERANGE
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
+from ..abi.linux_errno import ENOTTY
 from ..errors import LinuxError
+from .. import tty
+from ..fwk.channel import KIND_CHAR
 from ..process import MAX_FDS
 from .fs_open import install_handle
 from .util import host_open_flags, s32
@@ -88,7 +91,12 @@ def fcntl(p, fd, cmd, arg):
     raise LinuxError(EINVAL)
 
 
-_IOCTL_OUT = {L.TIOCGWINSZ: L.WINSIZE.size, L.TCGETS: L.TERMIOS_SIZE, L.TIOCGPGRP: 4, L.FIONREAD: 4}
+_IOCTL_OUT = {L.TIOCGWINSZ: L.WINSIZE.size, L.TCGETS: L.TERMIOS_SIZE, L.FIONREAD: 4}
+# Requests whose argument points at what the host's terminal takes, and those
+# whose argument is a plain value.
+_IOCTL_IN = {L.TCSETS: L.TERMIOS_SIZE, L.TCSETSW: L.TERMIOS_SIZE, L.TCSETSF: L.TERMIOS_SIZE,
+             L.TIOCSWINSZ: L.WINSIZE.size}
+_IOCTL_VALUE = (L.TCFLSH, L.TCXONC)
 
 
 def ioctl(p, fd, request, arg):
@@ -101,9 +109,23 @@ def ioctl(p, fd, request, arg):
         on = int.from_bytes(p.mm.read(arg, 4), "little")
         flags = (f.flags | L.O_NONBLOCK) if on else (f.flags & ~L.O_NONBLOCK)
         return fcntl(p, fd, L.F_SETFL, flags)
+    if request in (L.TIOCGPGRP, L.TIOCGSID, L.TIOCSPGRP):     # job control (kernels/tty.py)
+        if f.kind != KIND_CHAR:
+            raise LinuxError(ENOTTY)
+        if request == L.TIOCSPGRP:
+            return tty.tiocspgrp(p, f, arg)
+        value = tty.tiocgpgrp(p, f) if request == L.TIOCGPGRP else tty.tiocgsid(p, f)
+        p.mm.write(arg, value.to_bytes(4, "little", signed=True))
+        return 0
+    if request in tty.CHANGES:
+        tty.check(p, f, L.SIGTTOU)                # a background process: SIGTTOU
     size = _IOCTL_OUT.get(request, 0)
     p.scratch.reset()
-    out = p.scratch.alloc(max(size, 8))
+    out = p.scratch.alloc(max(size, _IOCTL_IN.get(request, 0), 8))
+    if request in _IOCTL_IN:
+        p.scratch.phys.view[out:out + _IOCTL_IN[request]] = p.mm.read(arg, _IOCTL_IN[request])
+    elif request in _IOCTL_VALUE:
+        out = arg & 0xFFFFFFFF
     ret = p.io.call(NR["ioctl"], f.hfd, request, out)
     if size:
         p.mm.write(arg, p.scratch.get(out, size))

@@ -5,12 +5,12 @@ While a file is mapped MAP_SHARED, each transfer goes through
 kernels/pagecache.py so that it and the mappings see the same bytes."""
 from __future__ import annotations
 
-from .. import blocking, pagecache
+from .. import blocking, pagecache, tty
 from ..abi import linux as L
 from ..abi.linux_errno import EBADF, EINVAL, EISDIR, EPIPE
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
-from ..fwk.channel import KIND_PIDFD
+from ..fwk.channel import KIND_CHAR, KIND_PIDFD
 from .kernel_signal import raise_signal
 from .util import s32, s64
 
@@ -64,6 +64,8 @@ def _write(p, function, *params):
 
 def read(p, fd, buf, count):
     f = _readable(p, fd)
+    if f.kind == KIND_CHAR:
+        tty.check(p, f, L.SIGTTIN)               # a background process reading its terminal
     if not count:
         return 0
     p.scratch.reset()
@@ -77,6 +79,8 @@ def read(p, fd, buf, count):
 
 def write(p, fd, buf, count):
     f = _writable(p, fd)
+    if f.kind == KIND_CHAR:
+        tty.before_write(p, f)                   # with TOSTOP, from the background
     if not count:
         return 0
     p.scratch.reset()
@@ -99,6 +103,8 @@ def _vector(p, f, call, total, offset, write):
 
 def readv(p, fd, iov, iovcnt):
     f = _readable(p, fd)
+    if f.kind == KIND_CHAR:
+        tty.check(p, f, L.SIGTTIN)
     p.scratch.reset()
     v, total = _guest_iov(p, iov, iovcnt, True)
     return _vector(p, f, lambda: p.io.call(_READV, f.hfd, *v), total, None, False)
@@ -106,6 +112,8 @@ def readv(p, fd, iov, iovcnt):
 
 def writev(p, fd, iov, iovcnt):
     f = _writable(p, fd)
+    if f.kind == KIND_CHAR:
+        tty.before_write(p, f)
     p.scratch.reset()
     v, total = _guest_iov(p, iov, iovcnt, False)
     return _vector(p, f, lambda: _write(p, _WRITEV, f.hfd, *v), total, None, True)

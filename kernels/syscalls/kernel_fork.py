@@ -38,8 +38,9 @@ def clone(p, flags, newsp, parent_tid, child_tid, tls):
     if flags & THREAD_FLAGS != THREAD_FLAGS or flags & ~_KNOWN:
         raise LinuxError(EINVAL)
     regs = p.core.regs.read_all()
-    if k.libos is not None and regs["rip"] == k.libos.entry:
-        k.libos.return_from_call(regs, p.mm, newsp)  # as if the libOS call returned
+    libos = p.libos
+    if libos is not None and regs["rip"] == libos.entry:
+        libos.return_from_call(regs, p.mm, newsp)    # as if the libOS call returned
     else:
         regs["rip"] += p.core.SYSCALL_INSN_LEN      # the child starts after the syscall
         if newsp:

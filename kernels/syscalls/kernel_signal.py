@@ -90,6 +90,11 @@ def rt_sigsuspend(p, mask, sigsetsize):
     p.kernel.sched.wait(p, futex=("sigsuspend", p.tid))   # a signal interrupts it: EINTR
 
 
+def pause(p):
+    """Wait for a signal: a handled one ends the wait with EINTR."""
+    p.kernel.sched.wait(p, futex=("sigsuspend", p.tid))
+
+
 def with_mask(p, mask_ptr, sigsetsize, call):
     """pselect6, ppoll, epoll_pwait: `call()` with the mask at `mask_ptr` in
     place (none: as it is).  A signal it lets through ends the call with
@@ -164,7 +169,9 @@ def raise_signal(p, sig: int, code: int = SI_KERNEL, addr: int = 0) -> None:
     if act.handler == L.SIG_IGN and sig not in (L.SIGKILL, L.SIGSTOP):
         return
     if stops(sig, act):
-        _stop_self(p, sig)
+        from ..tty import drops_stop
+        if not drops_stop(p.proc, sig):
+            _stop_self(p, sig)
         return
     if act.handler == L.SIG_DFL or sig == L.SIGKILL:
         if sig in L.SIG_DEFAULT_IGNORE:
@@ -173,22 +180,25 @@ def raise_signal(p, sig: int, code: int = SI_KERNEL, addr: int = 0) -> None:
     p.pending_delivery.append((sig, code, addr))
 
 
-def _stop_self(p, sig: int) -> None:
+def _stop_self(p, sig: int, restart: bool = False) -> None:
     """A stop signal's default action on the calling process.  The
     instance's first process stands for azemu on the host: azemu itself
     stops (the host's shell sees the job stop) and goes on when continued.
     Any other process stops inside the instance: the calling thread's call
-    completes, and its core stops after it, not to run it again until a
-    SIGCONT."""
+    ends (with 0, or to run again with `restart`) and the thread waits,
+    stopped, until a SIGCONT (raises Block)."""
     import os
     import signal as host_signal
     k = p.kernel
     if p.proc is k.process:
         os.kill(os.getpid(), host_signal.SIGSTOP)
+        if restart:
+            k.sched.restart_later(p)
         return
     k.procs.stop(p, sig)
-    if p.core is not None:
-        p.core.stop()
+    if restart:
+        k.sched.restart_later(p)
+    k.sched.yield_(p)
 
 
 def kill(p, pid, sig):
@@ -279,7 +289,7 @@ def rt_sigreturn(p):
     through a libOS trampoline it is above the trampoline's call frame."""
     from unicorn.x86_const import UC_X86_REG_RIP, UC_X86_REG_RSP
     regs = p.core.regs
-    libos = p.kernel.libos if p.kernel else None
+    libos = p.libos
     via_libos = libos is not None and regs.read(UC_X86_REG_RIP) == libos.entry
     rsp = regs.read(UC_X86_REG_RSP)
     uc_at = rsp + (libos.caller_frame(p.mm, rsp) if via_libos else 0)

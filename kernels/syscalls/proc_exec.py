@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 import stat
 
+from unicorn.x86_const import UC_X86_REG_RIP
+
 from azemu.loader import ExecError, load, open_elf, resolve_script
 
 from ..abi import linux as L
@@ -150,10 +152,6 @@ def _execve(p, gpath: bytes, argv_ptr, envp_ptr, name: bytes = b""):
         raise
     except Exception:
         raise LinuxError(EFAULT) from None
-    if k.libos is not None:
-        from ..abi.linux_errno import ENOSYS
-        k.unsupported_once("execve", ENOSYS, "a new program in a libOS image")
-        raise LinuxError(ENOSYS)
     path = os.fsdecode(gpath)
     opener, box = _opener(k)
     try:
@@ -162,11 +160,12 @@ def _execve(p, gpath: bytes, argv_ptr, envp_ptr, name: bytes = b""):
             real, argv, how = resolve_script(path, argv, opener, first=opener)
             open_elf(real, how)[0].close()        # ENOEXEC before anything is changed
             mm = k.part.new_address_space()
-            for core in k.part.cores:
+            for core in k.cores_of(p.proc):
                 mm.attach(core, switch=False)
             try:
                 image = load(mm, real, argv, envp, hwcap=k.core.cpuid(1)[3], execfn=gpath,
                              ids=(p.uid, p.euid, p.gid, p.egid), opener=how, interp_opener=opener)
+                libos = _libos_of(k, real, how)
             except BaseException:
                 mm.users = 1
                 mm.close()
@@ -176,15 +175,26 @@ def _execve(p, gpath: bytes, argv_ptr, envp_ptr, name: bytes = b""):
     finally:
         if box is not None:
             box.close()
-    _point_of_no_return(p, mm, image, gpath)
+    _point_of_no_return(p, mm, image, gpath, libos)
     p.proc.cmdline = b"".join(a + b"\0" for a in argv)      # /proc/self/cmdline
     if name:
         p.proc.comm = name
     raise RegistersSet
 
 
-def _point_of_no_return(p, mm, image, gpath: bytes) -> None:
+def _libos_of(k, path, opener):
+    """The libOS of the new image, in unikernel mode (kernels/unikernel.py)."""
+    if k.instances is None:
+        return None
+    from ..unikernel import LibOS
+    with opener(path) as f:
+        return LibOS.find(f)
+
+
+def _point_of_no_return(p, mm, image, gpath: bytes, libos=None) -> None:
     k, proc, core = p.kernel, p.proc, p.core
+    old_libos = proc.libos
+    from_hook = old_libos is not None and core.regs.read(UC_X86_REG_RIP) == old_libos.entry
     for t in list(proc.tasks):                   # the other threads end
         if t is not p:
             k.sched.exit_task(t)
@@ -197,6 +207,7 @@ def _point_of_no_return(p, mm, image, gpath: bytes) -> None:
     core.switch_to(mm)
     old.users -= 1
     if old.users == 0:
+        k.image_done(proc)
         image_ended(proc, old)
         old.close()
     for fd in sorted(proc.fds.cloexec):
@@ -216,13 +227,24 @@ def _point_of_no_return(p, mm, image, gpath: bytes) -> None:
     proc.exe = os.fsencode(os.path.realpath(image.path)) if not k.root else gpath
     proc.comm = os.path.basename(gpath)[:15]
     k.image = image if proc is k.process else k.image
-    k.counters[core.index - k.part.cores[0].index].execve += 1
+    counters = k.counters[core.index - k.part.cores[0].index]
+    if k.instances is not None:                  # the instance boots the new image
+        proc.libos = libos
+        p.libos_block = None
+        if libos is not None:
+            libos.boot(proc, k.in_guest)
+        k.instances.boot(proc)
+        counters.instance_boot += 1
+    else:
+        counters.execve += 1
     if proc.vfork_parent is not None:
         k.procs.vfork_done(proc)
     regs = {n: 0 for n in ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9",
                            "r10", "r11", "r12", "r13", "r14", "r15", "fs_base", "gs_base")}
     regs["rsp"] = image.stack_pointer
-    regs["rip"] = image.entry - core.SYSCALL_INSN_LEN   # Unicorn adds the syscall's length
+    # After a trap Unicorn adds the `syscall`'s length; from a libOS call's
+    # function hook it goes on at the rip written.
+    regs["rip"] = image.entry if from_hook else image.entry - core.SYSCALL_INSN_LEN
     regs["rflags"] = 0x202
     p.fs_base = p.gs_base = 0
     core.reset_fpu()

@@ -90,11 +90,6 @@ def make_process(p, flags, newsp, parent_tid, child_tid, tls, pidfd_at=None) -> 
         p.mm.write(pidfd_at, b"\xff\xff\xff\xff")   # EFAULT before a child exists
     if flags & CLONE_SIGHAND and not flags & CLONE_VM:
         raise LinuxError(EINVAL)
-    if k.libos is not None:
-        from ..abi.linux_errno import ENOSYS
-        k.unsupported_once("fork", ENOSYS, "a new process of a libOS image (a unikernel "
-                           "has one address space)")
-        raise LinuxError(ENOSYS)
     if len(k.procs.by_pid) >= MAX_PROCS:
         raise LinuxError(EAGAIN)
     if p.uid != 0:
@@ -103,21 +98,34 @@ def make_process(p, flags, newsp, parent_tid, child_tid, tls, pidfd_at=None) -> 
                 sum(1 for q in k.procs.by_pid.values() if q.uid == p.uid) >= nproc:
             raise LinuxError(EAGAIN)
     parent = p.proc
+    instance = k.instances.clone(parent) if k.instances is not None else None   # EAGAIN
     try:
-        if flags & CLONE_VM:
-            mm = parent.mm
-        else:
-            mm = parent.mm.fork()
-            for core in k.part.cores:
-                mm.attach(core, switch=False)
+        mm = parent.mm if flags & CLONE_VM else parent.mm.fork()
     except (MemoryError, OutOfMemory):
+        if instance is not None:
+            k.instances.free[:0] = instance.cores
         raise LinuxError(ENOMEM) from None
+    cores = k.part.cores if instance is None else [k.part.cores[i] for i in instance.cores]
+    for c in cores:
+        if c not in mm.cores:
+            mm.attach(c, switch=False)
     mm.users = mm.users + 1 if flags & CLONE_VM else 1
     core = p.core
     regs = core.regs.read_all()
-    regs["rip"] += core.SYSCALL_INSN_LEN         # the child starts after the syscall
-    if newsp:
-        regs["rsp"] = newsp
+    libos = p.libos
+    frame = None
+    if libos is not None and regs["rip"] == libos.entry:
+        if flags & CLONE_VM:
+            # The child runs on in the parent's memory, over the stack the
+            # parent's libOS call returns through (the trampoline's frame):
+            # kept here, put back before the parent goes on (procs.vfork_done).
+            size = libos.caller_frame(p.mm, regs["rsp"]) + 8
+            frame = (regs["rsp"], p.mm.read(regs["rsp"], size))
+        libos.return_from_call(regs, p.mm, newsp)   # from a libOS call: where it returns
+    else:
+        regs["rip"] += core.SYSCALL_INSN_LEN     # the child starts after the syscall
+        if newsp:
+            regs["rsp"] = newsp
     regs["rax"] = 0
     if flags & CLONE_SETTLS:
         regs["fs_base"] = tls
@@ -125,8 +133,14 @@ def make_process(p, flags, newsp, parent_tid, child_tid, tls, pidfd_at=None) -> 
                           share_files=bool(flags & CLONE_FILES),
                           share_handlers=bool(flags & CLONE_SIGHAND),
                           ppid=parent.ppid if flags & CLONE_PARENT else parent.pid,
-                          exit_signal=flags & 0xFF)
-    child.fs_base = tls if flags & CLONE_SETTLS else p.fs_base
+                          exit_signal=flags & 0xFF, instance=instance)
+    if instance is not None:
+        for i in instance.cores:                 # the clone's cores run its image
+            k.install_libos(i, child.libos)
+    if flags & CLONE_VM:                         # the parent's memory: its libOS data stays
+        child.fs_base = tls if flags & CLONE_SETTLS else p.fs_base
+    else:                                        # (a libOS keeps the thread's tid there)
+        k.set_thread_pointer(child, tls if flags & CLONE_SETTLS else p.fs_base)
     if flags & CLONE_PIDFD:
         from .proc_pidfd import new_pidfd
         p.mm.write(pidfd_at, struct.pack("<i", new_pidfd(p, child)))
@@ -136,8 +150,13 @@ def make_process(p, flags, newsp, parent_tid, child_tid, tls, pidfd_at=None) -> 
         mm.write(child_tid, struct.pack("<I", child.pid))
     if flags & CLONE_CHILD_CLEARTID:
         child.clear_child_tid = child_tid
-    k.counters[core.index - k.part.cores[0].index].fork += 1
+    counters = k.counters[core.index - k.part.cores[0].index]
+    if instance is not None:
+        counters.instance_clone += 1             # a unikernel forks by cloning its instance
+    else:
+        counters.fork += 1
     if flags & CLONE_VFORK:
         child.vfork_parent = p
+        child.vfork_frame = frame
         k.sched.wait(p, futex=("vfork", child.pid))   # procs.vfork_done: the child's pid
     return child.pid

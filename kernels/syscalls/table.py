@@ -262,6 +262,7 @@ TABLE = [
     Supported("rt_sigreturn", kernel_signal.rt_sigreturn),
     Supported("rt_sigpending", kernel_signal.rt_sigpending),
     Supported("rt_sigsuspend", kernel_signal.rt_sigsuspend),
+    Supported("pause", kernel_signal.pause),
     Supported("sigaltstack", kernel_signal.sigaltstack),
     Partial("kill", kernel_signal.kill, "to processes of the instance: one, a group, all"),
     Partial("tgkill", kernel_signal.tgkill, "to the process itself only"),
