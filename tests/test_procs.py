@@ -202,6 +202,18 @@ def test_a_fork_bomb_with_memory_to_spare_ends_at_the_process_limit():
                                          "fork failed with EAGAIN after 4095 children"]
 
 
+@pytest.mark.slow
+def test_a_unikernel_fork_bomb_ends_when_the_machine_has_no_core_left():
+    """On the unikernel every process is an instance with a core of its own:
+    the machine's 1024 cores run out first, and fork fails with EAGAIN, in
+    the guest, after 1023 children."""
+    out, err, rc = run_azemu([guest("musl", "fork_limits"), "bomb"],
+                             extra=["--mode", "unikernel", "--mem", "1G"], timeout=600)
+    assert (rc, err) == (0, b"")
+    assert out.decode().splitlines() == ["reaped 1023 children, all exited 0: yes",
+                                         "fork failed with EAGAIN after 1023 children"]
+
+
 def _stop_and_continue(cmd, env=None) -> tuple[bytes, int]:
     """Run `cmd`, wait until the host sees it stopped, SIGCONT it, and
     return its stdout and exit status."""
