@@ -588,8 +588,7 @@ class AddressSpace(GuestAccess):
 
     def resident(self) -> int:
         """Bytes of frames this address space's pages hold (the zero frame not counted)."""
-        zero = self.phys.zero
-        return PAGE * sum(1 for f in self.pt.all_frames() if f != zero)
+        return PAGE * self.pt.count_frames(but=self.phys.zero)
 
     def close(self) -> None:
         """The end of the address space (exit, exec): its frames go back,

@@ -276,6 +276,32 @@ class PageTable:
                 out += (nz & np.uint64(FRAME)).tolist()
         return out
 
+    def count_frames(self, but: int) -> int:
+        """How many entries hold a frame other than `but` (a process's end
+        asks, for its resident set).  A leaf table shared since a fork cannot
+        change while it is shared (every write takes its own copy first), so
+        its count is kept, by its frame, for the next holder that asks — a
+        child of a large process ends without counting the parent's pages."""
+        cache = self.phys.leaf_counts
+        n = 0
+        for key, base in self.leaves.items():
+            if key in self.wp:
+                c = cache.get(base << 3)
+                if c is None:
+                    c = cache[base << 3] = self._count_leaf(base, but)
+                n += c
+            else:
+                n += self._count_leaf(base, but)
+        return n
+
+    def _count_leaf(self, base: int, but: int) -> int:
+        if self._q is None:                             # no numpy yet: a small process
+            w = self.w
+            return sum(1 for i in range(base, base + ENTRIES) if w[i] and w[i] & FRAME != but)
+        block = self._q[base:base + ENTRIES]
+        held = block[block != 0]
+        return int(held.size - np.count_nonzero((held & np.uint64(FRAME)) == np.uint64(but)))
+
     def code_frames(self) -> list[int]:
         """The frames of pages a CPU has run code from (present, accessed,
         executable), in the leaf tables no other address space holds."""
@@ -338,6 +364,7 @@ class PageTable:
         its other holders keep.  Returns the q index of its entry 0."""
         self.wp.discard(key)
         base, phys = self.leaves[key], self.phys
+        phys.leaf_counts.pop(base << 3, None)          # it may change from now on
         slot = self._pde(key)
         if phys.owners(base << 3) == 1:
             self.w[slot] |= W

@@ -71,6 +71,7 @@ class PhysicalMemory:
         self._frames: list[int] = []              # zeroed free frames, a stack
         self._dirty: list[int] = []               # free frames still holding data
         self.refs: dict[int, int] = {}            # frame -> owners beyond the first
+        self.leaf_counts: dict[int, int] = {}     # frame of a shared leaf table -> its pages (mmu.py)
         self.used = PAGE
         self.committed = 0                        # charged by the address spaces (azemu/memory.py)
         # A frame of zeros every never-written page can read through (Linux's
@@ -128,6 +129,9 @@ class PhysicalMemory:
                     refs[f] = n - 1
             elif f != self.zero:
                 gone.append(f)
+        if self.leaf_counts:                      # a freed leaf table's count goes with it
+            for f in gone:
+                self.leaf_counts.pop(f, None)
         if not gone:
             return
         self.used -= PAGE * len(gone)

@@ -302,7 +302,6 @@ class Kernel:
                     ppid=None, exit_signal=L.SIGCHLD, instance=None):
         """A child of process `parent` made by its thread `caller` (fork,
         vfork, clone): address space `mm`, to start from the registers `ctx`."""
-        import copy
         from .fwk.channel import FWK_FORK
         from .task import SchedState
         pid = self.new_id()
@@ -314,7 +313,7 @@ class Kernel:
         c.uid, c.euid, c.gid, c.egid = parent.uid, parent.euid, parent.gid, parent.egid
         c.pgid, c.sid, c.umask = parent.pgid, parent.sid, parent.umask
         c.fds = parent.fds if share_files else parent.copy_files(c._close_handle)
-        c.sigactions = parent.sigactions if share_handlers else copy.deepcopy(parent.sigactions)
+        c.sigactions = parent.sigactions if share_handlers else [a.copy() for a in parent.sigactions]
         c.sigmask, c.altstack = caller.sigmask, caller.altstack
         c.rlimits = dict(parent.rlimits)
         c.brk_start, c.brk = parent.brk_start, parent.brk

@@ -92,6 +92,9 @@ class SigAction:
     def __init__(self, handler=L.SIG_DFL, flags=0, restorer=0, mask=0):
         self.handler, self.flags, self.restorer, self.mask = handler, flags, restorer, mask
 
+    def copy(self) -> "SigAction":
+        return SigAction(self.handler, self.flags, self.restorer, self.mask)
+
 
 class Process:
     def __init__(self, mm, io, scratch, *, pid=None):

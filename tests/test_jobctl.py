@@ -93,6 +93,58 @@ def _no_leftovers():
             p.wait()
 
 
+def interactive_session(argv, inputs) -> str:
+    """Type `inputs` ((bytes, seconds to wait after)) into `argv` running as
+    a session leader on a new pty; everything the terminal showed."""
+    master, slave = os.openpty()
+
+    def become_leader():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    env = dict(_env(), PS1="$ ", TERM="dumb", HOME=os.environ.get("HOME", "/tmp"))
+    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, preexec_fn=become_leader,
+                         env=env, close_fds=True)
+    _started.append(p)
+    os.close(slave)
+    shown = []
+
+    def drain(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    shown.append(os.read(master, 4096))
+                except OSError:
+                    return
+    try:
+        drain(2.0)
+        for data, wait in inputs:
+            os.write(master, data)
+            drain(wait)
+        p.wait(timeout=20)
+        drain(0.2)
+    finally:
+        os.close(master)
+    return b"".join(shown).decode(errors="replace").replace("\r", "")
+
+
+@pytest.mark.parametrize("mode", TRAP_MODES)
+def test_an_interactive_shell_controls_its_jobs_as_natively(bash_static, mode):
+    """bash -i on a terminal: Ctrl-Z stops the foreground job (the shell
+    takes the terminal back: tcsetpgrp), `jobs` and `bg` see it, `wait`
+    reaps it, Ctrl-C ends the next job with status 130 — natively and under
+    azemu, the terminal's signals reaching the guest's foreground group."""
+    typed = [(b"sleep 2\n", 1.0), (b"\x1a", 1.0), (b"jobs\n", 0.5), (b"bg\n", 0.5),
+             (b"wait; echo waited $?\n", 3.0), (b"cat\n", 0.7), (b"\x03", 0.7),
+             (b"echo after $?\n", 0.5), (b"exit\n", 1.0)]
+    for argv in ([bash_static, "--norc", "-i"], _azemu(mode, "-q", bash_static, "--norc", "-i")):
+        shown = interactive_session(argv, typed)
+        for line in ("Stopped                 sleep 2", "$ bg\n[1]+ sleep 2 &", "waited 0",
+                     "after 130"):
+            assert line in shown, (argv[0], shown)
+
+
 class Signalled:
     """A program that other processes send signals to, with its stdout."""
 
