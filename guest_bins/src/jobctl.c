@@ -191,6 +191,18 @@ static void run(const char *what, void (*fn)(void), int give_terminal)
     say("  foreground is the parent's group: %s\n", tcgetpgrp(0) == getpgrp() ? "yes" : "no");
 }
 
+/* What the processes at the other end of `fd` wrote, until they close it. */
+static void relay(int fd)
+{
+    char buf[256];
+    ssize_t n, len = 0;
+    while ((n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+        len += n;
+    buf[len] = 0;
+    close(fd);
+    say("%s", buf);
+}
+
 /* A grandchild whose group is orphaned when its parent (the child) exits:
  * it reports through `rep`. */
 static void orphan_checks(void)
@@ -202,13 +214,15 @@ static void orphan_checks(void)
         close(rep[0]);
         int go[2];
         pipe(go);
+        pid_t parent = getpid();
         pid_t g = fork();
         if (g == 0) {
             char c;
             setpgid(0, 0);
             close(go[1]);
-            read(go[0], &c, 1);               /* until the child has gone */
             read(go[0], &c, 1);
+            while (getppid() == parent)       /* until the child has gone: reparented */
+                usleep(1000);
             out = rep[1];
             raise(SIGTSTP);
             say("SIGTSTP in an orphaned group: not stopped\n");
@@ -218,18 +232,12 @@ static void orphan_checks(void)
         setpgid(g, g);
         close(go[0]);
         write(go[1], "g", 1);
-        _exit(0);                             /* go[1] closes: the grandchild goes on */
+        _exit(0);                             /* the grandchild goes on once reparented */
     }
     close(rep[1]);
     int st;
     waitpid(child, &st, 0);
-    char buf[256];
-    ssize_t n, len = 0;
-    while ((n = read(rep[0], buf + len, sizeof buf - 1 - len)) > 0)
-        len += n;
-    buf[len] = 0;
-    close(rep[0]);
-    say("%s", buf);
+    relay(rep[0]);
 }
 
 static int hup_pipe = -1;
@@ -264,13 +272,7 @@ static void orphaned_with_a_stopped_member(void)
     close(rep[1]);
     int st;
     waitpid(child, &st, 0);
-    char buf[256];
-    ssize_t n, len = 0;
-    while ((n = read(rep[0], buf + len, sizeof buf - 1 - len)) > 0)
-        len += n;
-    buf[len] = 0;
-    close(rep[0]);
-    say("%s", buf);
+    relay(rep[0]);
 }
 
 int main(int argc, char **argv)

@@ -221,6 +221,18 @@ static double secs(struct timeval tv) { return tv.tv_sec + tv.tv_usec / 1e6; }
 
 static double cpu(struct rusage *ru) { return secs(ru->ru_utime) + secs(ru->ru_stime); }
 
+/* Compute until this process has used `secs` of CPU time. */
+static void burn_cpu(double secs)
+{
+    struct rusage ru;
+    volatile unsigned long x = 0;
+    do {
+        for (int i = 0; i < 100000; i++)
+            x += i;
+        getrusage(RUSAGE_SELF, &ru);
+    } while (cpu(&ru) < secs);
+}
+
 static void burn_child(int wait_fd)
 {
     char c;
@@ -230,13 +242,7 @@ static void burn_child(int wait_fd)
     madvise(m, len, MADV_NOHUGEPAGE);
     for (size_t i = 0; i < len; i += 4096)
         m[i] = 1;
-    struct rusage ru;
-    volatile unsigned long x = 0;
-    do {
-        for (int i = 0; i < 100000; i++)
-            x += i;
-        getrusage(RUSAGE_SELF, &ru);
-    } while (cpu(&ru) < 0.05);
+    burn_cpu(0.05);
     _exit(0);
 }
 
@@ -274,13 +280,7 @@ static void rusage_checks(void)
     /* waitid's rusage (the raw syscall has a fifth argument) */
     pid = fork();
     if (pid == 0) {
-        struct rusage self;
-        volatile unsigned long x = 0;
-        do {
-            for (int i = 0; i < 100000; i++)
-                x += i;
-            getrusage(RUSAGE_SELF, &self);
-        } while (cpu(&self) < 0.03);
+        burn_cpu(0.03);
         _exit(0);
     }
     siginfo_t si;
@@ -292,13 +292,7 @@ static void rusage_checks(void)
     signal(SIGCHLD, SIG_IGN);
     pid = fork();
     if (pid == 0) {
-        struct rusage self;
-        volatile unsigned long x = 0;
-        do {
-            for (int i = 0; i < 100000; i++)
-                x += i;
-            getrusage(RUSAGE_SELF, &self);
-        } while (cpu(&self) < 0.03);
+        burn_cpu(0.03);
         _exit(0);
     }
     r = waitpid(pid, &st, 0);
