@@ -34,7 +34,7 @@ _POLLFD = struct.Struct("<ihh")
 
 
 def _may_block(p, f) -> bool:
-    return f.kind in STREAMS and not f.flags & L.O_NONBLOCK
+    return (f.kind in STREAMS or f.hostnb) and not f.flags & L.O_NONBLOCK
 
 
 def ready(p, hfd: int, events: int) -> bool:

@@ -290,7 +290,7 @@ class Kernel:
         tid = self.new_id()
         io = HostIO(self.io_backend, tid=tid, core_index=0)
         io.call(FWK_HELLO, parent.pid, parent.uid)
-        sched = SchedState(0)
+        sched = SchedState(0).inherit(parent.sched)
         t = Thread(parent.proc, tid, io, self.scratches[0], self.core, sched)
         sched.ctx = ctx
         parent.proc.tasks.add(t)
@@ -318,11 +318,14 @@ class Kernel:
         c.rlimits = dict(parent.rlimits)
         c.brk_start, c.brk = parent.brk_start, parent.brk
         c.exe, c.comm, c.dumpable = parent.exe, parent.comm, parent.dumpable
+        for inherited in ("persona", "groups", "caps", "suid", "sgid"):
+            if hasattr(parent, inherited):
+                setattr(c, inherited, getattr(parent, inherited))
         c.exit_signal = exit_signal
         c.instance = instance
         if parent.libos is not None:             # its own copy of the libOS's task data
             c.libos = parent.libos.clone_for(c)
-        c.sched = SchedState(0)
+        c.sched = SchedState(0).inherit(caller.sched)
         c.sched.ctx = ctx
         self.procs.add(c)
         self.sched.add(c)

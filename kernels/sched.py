@@ -110,7 +110,8 @@ class Scheduler:
         return self.n_runnable > 1
 
     # ---- waiting and waking -----------------------------------------------------
-    def wait(self, task, *, futex=None, bitset=0xFFFFFFFF, deadline=None, io=None):
+    def wait(self, task, *, futex=None, bitset=0xFFFFFFFF, deadline=None, io=None,
+             restart=False):
         """Block `task` (raises Block: the entry stops the core).  `futex` is
         any wait queue key (a futex word's address, or a tuple); `io` is a
         host handle and poll events, or a list of them: the task runs its
@@ -126,8 +127,9 @@ class Scheduler:
             self.futexes.setdefault(futex, []).append(task)
         if io is not None:
             s.io = [io] if isinstance(io, tuple) else list(io)
-            s.restart, s.result = True, None
             self.io_waiters.append(task)
+        if io is not None or restart:             # the call runs again when the wait ends
+            s.restart, s.result = True, None
         raise Block
 
     def restart_later(self, task):

@@ -23,7 +23,8 @@ PER_THREAD = ("tid", "io", "scratch", "sigmask", "pending_delivery", "altstack",
 class SchedState:
     """What the scheduler keeps for a task."""
     __slots__ = ("state", "core", "ctx", "result", "deadline", "futex", "bitset", "started",
-                 "io", "restart", "until", "timed_out", "cpu_ns", "began", "nvcsw", "nivcsw")
+                 "io", "restart", "until", "timed_out", "cpu_ns", "began", "nvcsw", "nivcsw",
+                 "nice", "policy", "ioprio")
 
     def __init__(self, core: int):
         self.state = RUNNABLE
@@ -41,6 +42,15 @@ class SchedState:
         self.cpu_ns = 0           # host time its core spent running it (kernels/rusage.py)
         self.began = 0            # when its running slice began (host thread time), or 0
         self.nvcsw = self.nivcsw = 0   # its waits; its preemptions for another thread
+        # What the guest set (kernels/syscalls/kernel_prio.py): kept and reported
+        self.nice = None          # None: azemu's own nice value
+        self.policy = (0, 0)      # (SCHED_OTHER, priority 0)
+        self.ioprio = 0
+
+    def inherit(self, parent: "SchedState") -> "SchedState":
+        """A new thread or process takes its creator's priorities (fork, clone)."""
+        self.nice, self.policy, self.ioprio = parent.nice, parent.policy, parent.ioprio
+        return self
 
 
 class Thread:

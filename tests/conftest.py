@@ -62,6 +62,8 @@ def tree(path: Path) -> dict:
             out[rel] = ("link", os.readlink(p))
         elif p.is_dir():
             out[rel] = ("dir", oct(st.st_mode & 0o7777))
+        elif p.is_fifo():                              # (opening one would wait for a writer)
+            out[rel] = ("fifo", oct(st.st_mode & 0o7777))
         else:
             out[rel] = ("file", oct(st.st_mode & 0o7777), p.read_bytes())
     return out

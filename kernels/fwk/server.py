@@ -98,6 +98,8 @@ class Server:
                      "utimensat", "fcntl", "ioctl", "pipe2", "chdir", "fchdir", "getcwd",
                      "sendfile", "fadvise64"):
             self.ops[NR[name]] = getattr(self, "do_" + name)
+        from . import server_files               # ownership, copies, eventfd, timerfd, inotify...
+        server_files.register(self)
         self.ops.update({C.FWK_HELLO: self.fwk_hello, C.FWK_STDIO: self.fwk_stdio,
                          C.FWK_FD_PATH: self.fwk_fd_path, C.FWK_DUP: self.fwk_dup,
                          C.FWK_BYE: self.fwk_bye, C.FWK_FORK: self.fwk_fork,
@@ -542,7 +544,10 @@ class Server:
             if times:
                 ns = (vals[0] if vals[0] is not None else s.st_atime_ns,
                       vals[1] if vals[1] is not None else s.st_mtime_ns)
-            os.utime(f"/proc/self/fd/{fd}", ns=ns)
+            if ns is None:                     # "now" (os.utime takes no ns=None)
+                os.utime(f"/proc/self/fd/{fd}")
+            else:
+                os.utime(f"/proc/self/fd/{fd}", ns=ns)
         finally:
             os.close(fd)
         return 0

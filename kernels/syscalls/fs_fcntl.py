@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from ..abi import linux as L
-from ..abi.linux_errno import EBADF, EINVAL, EPERM, ERANGE
+from ..abi.linux_errno import EAGAIN, EBADF, EINVAL, EPERM, ERANGE
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..abi.linux_errno import ENOTTY
 from ..errors import LinuxError
@@ -130,6 +130,29 @@ def ioctl(p, fd, request, arg):
     if size:
         p.mm.write(arg, p.scratch.get(out, size))
     return ret
+
+
+LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN = 1, 2, 4, 8
+FLOCK_RETRY_S = 0.005             # a blocked flock asks the host again this often
+
+
+def flock(p, fd, op):
+    """BSD locks, held on the host's open file description (the FWK's
+    handle, shared by dup and fork as Linux shares them).  The host is only
+    asked not to wait; a lock another holds makes a blocking caller wait in
+    the scheduler and ask again (the host gives no event when it is freed)."""
+    f = p.fds.get(s32(fd))
+    op = s32(op)
+    kind = op & ~LOCK_NB
+    if kind not in (LOCK_SH, LOCK_EX, LOCK_UN) or f.flags & L.O_PATH:
+        raise LinuxError(EINVAL if kind not in (LOCK_SH, LOCK_EX, LOCK_UN) else EBADF)
+    try:
+        return p.io.call(NR["flock"], f.hfd, kind)
+    except LinuxError as e:
+        if e.errno != EAGAIN or op & LOCK_NB:
+            raise
+    import time
+    p.kernel.sched.wait(p, deadline=time.monotonic() + FLOCK_RETRY_S, restart=True)
 
 
 def pipe2(p, fds, flags):

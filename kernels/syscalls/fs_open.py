@@ -160,9 +160,15 @@ def fdatasync(p, fd):
 
 
 def utimensat(p, dirfd, pathname, times, flags):
+    return set_times(p, dirfd, pathname, p.mm.read(times, 32) if times else None, flags)
+
+
+def set_times(p, dirfd, pathname, raw: bytes | None, flags):
+    """utimensat with the two timespecs as bytes (None: now); utime,
+    utimes and futimesat come here too (kernels/syscalls/fs_attr.py)."""
     p.scratch.reset()
-    if times:
-        raw = p.mm.read(times, 32)
+    times = 0
+    if raw is not None:
         for i in (0, 16):
             sec, nsec = L.TIMESPEC.unpack_from(raw, i)
             if nsec not in ((1 << 30) - 1, (1 << 30) - 2) and not 0 <= nsec < 10**9:

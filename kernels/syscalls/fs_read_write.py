@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .. import blocking, pagecache, tty
 from ..abi import linux as L
-from ..abi.linux_errno import EBADF, EINVAL, EISDIR, EPIPE
+from ..abi.linux_errno import EBADF, EINVAL, EISDIR, EOPNOTSUPP, EPIPE
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
 from ..fwk.channel import KIND_CHAR, KIND_PIDFD
@@ -70,7 +70,7 @@ def read(p, fd, buf, count):
         return 0
     p.scratch.reset()
     iov, n = p.scratch.iov(p.mm.extents(buf, min(count, MAX_RW), write=True, partial=True))
-    if f.kind in blocking.STREAMS:
+    if f.kind in blocking.STREAMS or f.hostnb:
         return blocking.read(p, f, lambda: p.io.call(_READV, f.hfd, iov, n))
     if p.kernel.page_cache:
         return pagecache.transfer(p, f, lambda: p.io.call(_READV, f.hfd, iov, n), count, None, False)
@@ -94,7 +94,7 @@ def write(p, fd, buf, count):
 
 def _vector(p, f, call, total, offset, write):
     """A readv/writev family call, through the page cache when one is in use."""
-    if f.kind in blocking.STREAMS:
+    if f.kind in blocking.STREAMS or f.hostnb:
         return blocking.write(p, f, call) if write else blocking.read(p, f, call)
     if not p.kernel.page_cache:
         return call()
@@ -159,6 +159,43 @@ def pwritev(p, fd, iov, iovcnt, pos_l, pos_h):
     p.scratch.reset()
     v, total = _guest_iov(p, iov, iovcnt, False)
     return _vector(p, f, lambda: _write(p, _PWRITEV, f.hfd, *v, s64(pos_l)), total, s64(pos_l), True)
+
+
+RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT, RWF_APPEND = 1, 2, 4, 8, 16
+
+
+def preadv2(p, fd, iov, iovcnt, pos_l, pos_h, flags):
+    """preadv, or readv at offset -1; RWF_HIPRI is a hint, RWF_NOWAIT is
+    not offered (EOPNOTSUPP, as on a file system without it)."""
+    return _v2(p, fd, iov, iovcnt, pos_l, flags, readv, preadv)
+
+
+def pwritev2(p, fd, iov, iovcnt, pos_l, pos_h, flags):
+    """pwritev, or writev at offset -1; RWF_DSYNC/RWF_SYNC sync after, as
+    O_DSYNC/O_SYNC would; RWF_APPEND writes at the end."""
+    return _v2(p, fd, iov, iovcnt, pos_l, flags, writev, pwritev)
+
+
+def _v2(p, fd, iov, iovcnt, pos, flags, current, positioned):
+    flags &= 0xFFFFFFFF
+    if flags & ~(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND):
+        raise LinuxError(EOPNOTSUPP)
+    if flags & RWF_NOWAIT:
+        raise LinuxError(EOPNOTSUPP)
+    write = current is writev
+    if flags & RWF_APPEND and write:
+        f = _writable(p, fd)
+        end = p.io.call(NR["lseek"], f.hfd, 0, L.SEEK_END)
+        n = pwritev(p, fd, iov, iovcnt, end, 0)
+    elif s64(pos) == -1:
+        n = current(p, fd, iov, iovcnt)
+    elif s64(pos) < 0:
+        raise LinuxError(EINVAL)
+    else:
+        n = positioned(p, fd, iov, iovcnt, pos, 0)
+    if write and flags & (RWF_DSYNC | RWF_SYNC):
+        p.io.call(NR["fsync" if flags & RWF_SYNC else "fdatasync"], p.fds.get(s32(fd)).hfd)
+    return n
 
 
 def lseek(p, fd, offset, whence):

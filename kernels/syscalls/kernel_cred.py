@@ -9,7 +9,9 @@ the guest may touch on the host stays what azemu's own user may (and
 """
 from __future__ import annotations
 
-from ..abi.linux_errno import EPERM
+import struct
+
+from ..abi.linux_errno import EINVAL, EPERM, ESRCH
 from ..errors import LinuxError
 
 KEEP = 0xFFFFFFFF                         # -1: leave this id as it is
@@ -94,3 +96,94 @@ def setfsuid(p, uid):
 
 def setfsgid(p, gid):
     return p.proc.egid
+
+
+# ---- supplementary groups -------------------------------------------------------------
+NGROUPS_MAX = 65536
+
+
+def groups_of(p) -> list[int]:
+    """The process's supplementary groups: azemu's own until the guest sets them."""
+    proc = p.proc
+    if getattr(proc, "groups", None) is None:
+        import os
+        proc.groups = sorted(set(os.getgroups()))
+    return proc.groups
+
+
+def getgroups(p, size, list_):
+    groups = groups_of(p)
+    size = size if size < 0x80000000 else -1
+    if size == 0:
+        return len(groups)
+    if size < len(groups):
+        raise LinuxError(EINVAL)
+    p.mm.write(list_, struct.pack(f"<{len(groups)}I", *groups))
+    return len(groups)
+
+
+def setgroups(p, size, list_):
+    if size > NGROUPS_MAX:
+        raise LinuxError(EINVAL)
+    if p.proc.euid != 0:                          # CAP_SETGID
+        raise LinuxError(EPERM)
+    p.proc.groups = sorted(set(struct.unpack(f"<{size}I", p.mm.read(list_, 4 * size)))) if size else []
+    return 0
+
+
+# ---- capabilities -----------------------------------------------------------------------
+# Linux's capability sets: root's processes hold them all (CAP_LAST_CAP 40
+# in Linux 6.x), others none; capset may only give some up.  They are kept
+# and reported; azemu's own checks look at the effective uid, as they stand
+# for the capabilities of a root without restrictions.
+_CAP_V1, _CAP_V2, _CAP_V3 = 0x19980330, 0x20071026, 0x20080522
+ALL_CAPS = (1 << 41) - 1
+_HEADER = struct.Struct("<Ii")
+_DATA = struct.Struct("<III")                    # effective, permitted, inheritable
+
+
+def _caps(proc) -> tuple[int, int, int]:
+    caps = getattr(proc, "caps", None)
+    if caps is None or caps[3] != proc.euid:      # made, or remade when the uid changed
+        full = ALL_CAPS if proc.euid == 0 else 0
+        caps = proc.caps = (full, full, 0, proc.euid)
+    return caps[:3]
+
+
+def _header(p, hdrp):
+    version, pid = _HEADER.unpack(p.mm.read(hdrp, _HEADER.size))
+    if version not in (_CAP_V1, _CAP_V2, _CAP_V3):
+        p.mm.write(hdrp, struct.pack("<I", _CAP_V3))
+        raise LinuxError(EINVAL)
+    if pid < 0:
+        raise LinuxError(EINVAL)
+    target = p.proc if pid in (0, p.pid) else p.kernel.procs.get(pid)
+    if target is None:
+        raise LinuxError(ESRCH)
+    return (1 if version == _CAP_V1 else 2), target
+
+
+def capget(p, hdrp, datap):
+    words, target = _header(p, hdrp)
+    if not datap:
+        return 0
+    eff, perm, inh = _caps(target)
+    p.mm.write(datap, b"".join(_DATA.pack((eff >> 32 * i) & 0xFFFFFFFF, (perm >> 32 * i) & 0xFFFFFFFF,
+                                          (inh >> 32 * i) & 0xFFFFFFFF) for i in range(words)))
+    return 0
+
+
+def capset(p, hdrp, datap):
+    words, target = _header(p, hdrp)
+    if target is not p.proc:
+        raise LinuxError(EPERM)
+    raw = p.mm.read(datap, _DATA.size * words)
+    eff = perm = inh = 0
+    for i in range(words):
+        e, pm, ih = _DATA.unpack_from(raw, _DATA.size * i)
+        eff, perm, inh = eff | e << 32 * i, perm | pm << 32 * i, inh | ih << 32 * i
+    old_eff, old_perm, old_inh = _caps(p.proc)
+    if perm & ~old_perm or eff & ~perm or inh & ~(old_inh | old_perm):
+        raise LinuxError(EPERM)
+    p.proc.caps = (eff, perm, inh, p.proc.euid)
+    return 0

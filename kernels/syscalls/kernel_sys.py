@@ -162,6 +162,20 @@ PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_GET_DUMPABLE, PR_SET_DUMPABLE = 1, 2, 3, 
 PR_SET_NAME, PR_GET_NAME = 15, 16
 
 
+PER_QUERY = 0xFFFFFFFF
+
+
+def personality(p, persona):
+    """The process's execution domain: PER_LINUX and its flags (kept across
+    fork and exec, as Linux keeps them; azemu's layout ignores
+    ADDR_NO_RANDOMIZE: it does not randomize)."""
+    old = getattr(p.proc, "persona", 0)
+    persona &= 0xFFFFFFFF
+    if persona != PER_QUERY:
+        p.proc.persona = persona                  # Linux takes any value
+    return old
+
+
 def prctl(p, option, arg2, arg3, arg4, arg5):
     option = s32(option)
     if option == PR_SET_NAME:                 # at most 15 bytes are taken, as Linux

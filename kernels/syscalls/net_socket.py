@@ -232,3 +232,42 @@ def getsockopt(p, fd, level, optname, optval, optlen):
     p.mm.write(optval, p.scratch.get(out, min(got, want)))
     p.mm.write(optlen, _U32.pack(got))
     return ret
+
+
+_MMSGHDR_SIZE = _MSGHDR.size + 8          # struct mmsghdr: msghdr, msg_len, padding
+MSG_WAITFORONE = 0x10000
+
+
+def sendmmsg(p, fd, msgvec, vlen, flags):
+    """sendmsg for each of `vlen` messages; how many went (an error only if
+    the first did not)."""
+    sent = 0
+    for i in range(min(vlen, 1024)):
+        at = msgvec + i * _MMSGHDR_SIZE
+        try:
+            n = sendmsg(p, fd, at, flags)
+        except LinuxError:
+            if sent:
+                break
+            raise
+        p.mm.write(at + _MSGHDR.size, struct.pack("<I", n))
+        sent += 1
+    return sent
+
+
+def recvmmsg(p, fd, msgvec, vlen, flags, timeout):
+    """recvmsg for up to `vlen` messages: the first as asked, the rest only
+    while more are there (as MSG_WAITFORONE); the timeout is not used."""
+    flags = s32(flags) & ~MSG_WAITFORONE
+    got = 0
+    for i in range(min(vlen, 1024)):
+        at = msgvec + i * _MMSGHDR_SIZE
+        try:
+            n = recvmsg(p, fd, at, flags | (MSG_DONTWAIT if got else 0))
+        except LinuxError:
+            if got:
+                break
+            raise
+        p.mm.write(at + _MSGHDR.size, struct.pack("<I", n))
+        got += 1
+    return got

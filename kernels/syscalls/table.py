@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from ..abi import linux_errno as E
 from ..abi.syscall_numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
-from . import (arch_process, drivers_random, kernel_cred, kernel_fork, fs_fcntl, fs_namei, fs_open, fs_read_write,
-               fs_readdir, fs_select, fs_stat, kernel_exit, kernel_sched, kernel_signal,
-               kernel_sys, kernel_task, kernel_time, mm_mmap, net_socket, proc_exec, proc_fork,
-               proc_pidfd, proc_wait)
+from . import (arch_process, drivers_random, fs_attr, fs_copy, fs_fcntl, fs_namei, fs_objects,
+               fs_open, fs_read_write, fs_readdir, fs_select, fs_stat, kernel_cred, kernel_exit,
+               kernel_fork, kernel_prio, kernel_sched, kernel_signal, kernel_sys, kernel_task,
+               kernel_time, mm_mmap, mm_policy, net_socket, proc_exec, proc_fork, proc_pidfd,
+               proc_wait)
 
 FULL, PARTIAL, ERROR, MISSING = "full", "partial", "error", "missing"
 
@@ -26,6 +27,8 @@ _FAMILY_OF_MODULE = {
     "kernel_time": "time", "kernel_sched": "sched", "kernel_signal": "signal",
     "drivers_random": "dev", "net_socket": "net", "fs_select": "fs",
     "proc_fork": "task", "proc_exec": "task", "proc_wait": "task", "proc_pidfd": "task",
+    "fs_attr": "fs", "fs_copy": "fs", "fs_objects": "fs", "kernel_prio": "sched",
+    "mm_policy": "mm",
 }
 _FAMILY_OF_ERROR = {}
 
@@ -84,6 +87,8 @@ TABLE = [
     Supported("pwrite64", fs_read_write.pwrite64),
     Supported("preadv", fs_read_write.preadv),
     Supported("pwritev", fs_read_write.pwritev),
+    Partial("preadv2", fs_read_write.preadv2, "RWF_NOWAIT: EOPNOTSUPP"),
+    Supported("pwritev2", fs_read_write.pwritev2),
     Supported("lseek", fs_read_write.lseek),
     Partial("sendfile", fs_read_write.sendfile, "copies through a buffer, at most 1 MiB a call"),
     Supported("fadvise64", fs_read_write.fadvise64, "advice is accepted and ignored"),
@@ -107,6 +112,36 @@ TABLE = [
     Supported("fsync", fs_open.fsync),
     Supported("fdatasync", fs_open.fdatasync),
     Supported("utimensat", fs_open.utimensat),
+    Supported("utime", fs_attr.utime),
+    Supported("utimes", fs_attr.utimes),
+    Supported("futimesat", fs_attr.futimesat),
+    Partial("chown", fs_attr.chown, "as the host user azemu runs as (EPERM where it may not)"),
+    Partial("lchown", fs_attr.lchown, "as chown"),
+    Partial("fchown", fs_attr.fchown, "as chown"),
+    Partial("fchownat", fs_attr.fchownat, "as chown"),
+    Partial("mknod", fs_attr.mknod, "regular files and FIFOs; device nodes: EPERM"),
+    Partial("mknodat", fs_attr.mknodat, "as mknod"),
+    # fs/splice.c, fs/sync.c, mm/readahead.c, fs/open.c fallocate
+    Supported("splice", fs_copy.splice),
+    Supported("tee", fs_copy.tee),
+    Supported("vmsplice", fs_copy.vmsplice, "copies (SPLICE_F_GIFT is a hint)"),
+    Supported("copy_file_range", fs_copy.copy_file_range),
+    Supported("fallocate", fs_copy.fallocate),
+    Supported("sync", fs_copy.sync),
+    Supported("syncfs", fs_copy.syncfs),
+    Supported("sync_file_range", fs_copy.sync_file_range),
+    Supported("readahead", fs_copy.readahead),
+    # fs/eventfd.c, fs/timerfd.c, fs/notify/inotify, mm/memfd.c: host objects
+    Supported("eventfd", fs_objects.eventfd),
+    Supported("eventfd2", fs_objects.eventfd2),
+    Supported("timerfd_create", fs_objects.timerfd_create),
+    Supported("timerfd_settime", fs_objects.timerfd_settime),
+    Supported("timerfd_gettime", fs_objects.timerfd_gettime),
+    Supported("inotify_init", fs_objects.inotify_init),
+    Supported("inotify_init1", fs_objects.inotify_init1),
+    Supported("inotify_add_watch", fs_objects.inotify_add_watch),
+    Supported("inotify_rm_watch", fs_objects.inotify_rm_watch),
+    Partial("memfd_create", fs_objects.memfd_create, "no file seals (F_ADD_SEALS)"),
     # fs/stat.c
     Supported("stat", fs_stat.stat),
     Supported("fstat", fs_stat.fstat),
@@ -135,12 +170,15 @@ TABLE = [
     Supported("symlinkat", fs_namei.symlinkat),
     # fs/fcntl.c, fs/file.c, fs/pipe.c, fs/ioctl.c, fs/d_path.c
     Partial("fcntl", fs_fcntl.fcntl, "record locks always succeed (one process)"),
+    Supported("flock", fs_fcntl.flock),
     Supported("dup", fs_fcntl.dup),
     Supported("dup2", fs_fcntl.dup2),
     Supported("dup3", fs_fcntl.dup3),
     Supported("pipe", fs_fcntl.pipe),
     Supported("pipe2", fs_fcntl.pipe2),
-    Partial("ioctl", fs_fcntl.ioctl, "terminal queries (TCGETS, TIOCGWINSZ, TIOCGPGRP), FIONBIO, FIOCLEX; ENOTTY otherwise"),
+    Partial("ioctl", fs_fcntl.ioctl, "terminals (TCGETS/TCSETS*, TIOCGWINSZ/TIOCSWINSZ, TCFLSH, "
+            "TCXONC; job control: TIOCGPGRP/TIOCSPGRP/TIOCGSID, kernels/tty.py), FIONREAD, FIONBIO, "
+            "FIOCLEX; ENOTTY otherwise"),
     Supported("getcwd", fs_fcntl.getcwd),
     # mm/
     Supported("brk", mm_mmap.brk),
@@ -153,6 +191,16 @@ TABLE = [
     Supported("mincore", mm_mmap.mincore),
     Supported("mlock", mm_mmap.mlock),
     Supported("munlock", mm_mmap.munlock),
+    Supported("mlock2", mm_policy.mlock2),
+    Supported("mlockall", mm_policy.mlockall, "frames are never swapped out"),
+    Supported("munlockall", mm_policy.munlockall),
+    Supported("membarrier", mm_policy.membarrier, "an instance's cores never run at once"),
+    *(Partial(n, getattr(mm_policy, n), "one NUMA node") for n in (
+        "mbind", "set_mempolicy", "get_mempolicy", "migrate_pages", "move_pages",
+        "set_mempolicy_home_node")),
+    Partial("pkey_alloc", mm_policy.pkey_alloc, "no protection keys: ENOSPC"),
+    Partial("pkey_free", mm_policy.pkey_free, "no protection keys"),
+    Partial("pkey_mprotect", mm_policy.pkey_mprotect, "key -1 only (mprotect)"),
     # arch/x86/kernel/process_64.c
     Supported("arch_prctl", arch_process.arch_prctl),
     # kernel/fork.c, kernel/futex, kernel/rseq.c
@@ -161,15 +209,16 @@ TABLE = [
     Supported("get_robust_list", kernel_task.get_robust_list),
     Supported("rseq", kernel_task.rseq),
     Partial("futex", kernel_fork.futex, "WAIT, WAKE, the BITSET pair, REQUEUE, CMP_REQUEUE, WAKE_OP; no PI futexes"),
-    Partial("clone", kernel_fork.clone, "threads, and processes (proc_fork): no namespaces, "
-            "no ptrace; none in a libOS image"),
+    Partial("clone", kernel_fork.clone, "threads, and processes (proc_fork; on the unikernel "
+            "a process is an instance: kernels/instances.py): no namespaces, no ptrace"),
     Partial("clone3", proc_fork.clone3, "as clone; no set_tid, no cgroup"),
     Supported("pidfd_open", proc_pidfd.pidfd_open),
     Partial("pidfd_send_signal", proc_pidfd.pidfd_send_signal, "flags 0 (no PIDFD_SIGNAL_*)"),
     Supported("pidfd_getfd", proc_pidfd.pidfd_getfd),
-    Partial("fork", proc_fork.fork, "copy-on-write; not in a libOS image"),
-    Partial("vfork", proc_fork.vfork, "the parent waits until the child execs or ends; not in a libOS image"),
-    Partial("execve", proc_exec.execve, "static, static-pie, dynamic ELF and #! scripts; not in a libOS image"),
+    Supported("fork", proc_fork.fork, "copy-on-write (on the unikernel: a clone of the instance)"),
+    Supported("vfork", proc_fork.vfork, "the parent waits until the child execs or ends"),
+    Partial("execve", proc_exec.execve, "static, static-pie, dynamic ELF and #! scripts "
+            "(on the unikernel the instance boots the new image)"),
     Partial("execveat", proc_exec.execveat, "as execve"),
     Supported("wait4", proc_wait.wait4),
     Supported("waitid", proc_wait.waitid),
@@ -185,6 +234,9 @@ TABLE = [
     Error("setxattr", E.EOPNOTSUPP, "no extended attributes"),
     Error("lsetxattr", E.EOPNOTSUPP, "no extended attributes"),
     Error("fsetxattr", E.EOPNOTSUPP, "no extended attributes"),
+    Error("removexattr", E.EOPNOTSUPP, "no extended attributes"),
+    Error("lremovexattr", E.EOPNOTSUPP, "no extended attributes"),
+    Error("fremovexattr", E.EOPNOTSUPP, "no extended attributes"),
     # net/socket.c: host sockets through the FWK
     Supported("socket", net_socket.socket),
     Supported("socketpair", net_socket.socketpair),
@@ -202,6 +254,9 @@ TABLE = [
     Supported("getpeername", net_socket.getpeername),
     Supported("setsockopt", net_socket.setsockopt),
     Supported("getsockopt", net_socket.getsockopt),
+    Supported("sendmmsg", net_socket.sendmmsg),
+    Partial("recvmmsg", net_socket.recvmmsg, "after the first message, only those already there "
+            "(as MSG_WAITFORONE); the timeout is not used"),
     # fs/select.c, fs/eventpoll.c
     Supported("poll", fs_select.poll),
     Partial("ppoll", fs_select.ppoll, "the signal mask argument is ignored"),
@@ -223,7 +278,16 @@ TABLE = [
     Supported("getpgrp", proc_wait.getpgrp),
     Supported("getpgid", proc_wait.getpgid),
     Supported("getsid", proc_wait.getsid),
-    Supported("getgroups", kernel_sys.getgroups),
+    Supported("getgroups", kernel_cred.getgroups),
+    Supported("setgroups", kernel_cred.setgroups, "the guest's groups; the host process keeps azemu's"),
+    Partial("capget", kernel_cred.capget, "root holds every capability, others none"),
+    Partial("capset", kernel_cred.capset, "kept and reported; azemu's checks look at the effective uid"),
+    Supported("personality", kernel_sys.personality),
+    Partial("getpriority", kernel_prio.getpriority, "kept and reported: azemu's scheduler gives "
+            "every thread the same quantum"),
+    Partial("setpriority", kernel_prio.setpriority, "as getpriority"),
+    Partial("ioprio_get", kernel_prio.ioprio_get, "as getpriority"),
+    Partial("ioprio_set", kernel_prio.ioprio_set, "as getpriority"),
     Supported("getresuid", kernel_sys.getresuid),
     Partial("setuid", kernel_cred.setuid, "the guest's ids only: the host process keeps azemu's"),
     Partial("setgid", kernel_cred.setgid, "the guest's ids only: the host process keeps azemu's"),
@@ -256,6 +320,12 @@ TABLE = [
     Supported("sched_getaffinity", kernel_sched.sched_getaffinity),
     Supported("sched_setaffinity", kernel_sched.sched_setaffinity),
     Supported("getcpu", kernel_sched.getcpu),
+    *(Partial(n, getattr(kernel_prio, n), "policies and priorities are kept and reported: "
+              "azemu's scheduler gives every thread the same quantum")
+      for n in ("sched_setscheduler", "sched_getscheduler", "sched_setparam", "sched_getparam",
+                "sched_setattr", "sched_getattr", "sched_rr_get_interval")),
+    Supported("sched_get_priority_max", kernel_prio.sched_get_priority_max),
+    Supported("sched_get_priority_min", kernel_prio.sched_get_priority_min),
     # kernel/signal.c
     Supported("rt_sigaction", kernel_signal.rt_sigaction),
     Supported("rt_sigprocmask", kernel_signal.rt_sigprocmask),
@@ -272,6 +342,50 @@ TABLE = [
     Supported("exit_group", kernel_exit.exit_group),
     # drivers/char/random.c
     Supported("getrandom", drivers_random.getrandom),
+] + [
+    # What a guest has no business doing: answered as Linux answers an
+    # unprivileged container (EPERM), or as a kernel built without the
+    # feature (ENOSYS), with the reason.
+    *(Error(n, E.EPERM, "no mounts: the guest's file system is what --root gives it")
+      for n in ("mount", "umount2", "pivot_root", "open_tree", "move_mount", "fsopen",
+                "fsconfig", "fsmount", "fspick", "mount_setattr")),
+    *(Error(n, E.EPERM, "the host's clock is not the guest's to set")
+      for n in ("settimeofday", "clock_settime", "adjtimex", "clock_adjtime")),
+    *(Error(n, E.EPERM, "no kernel modules") for n in ("init_module", "finit_module", "delete_module")),
+    *(Error(n, E.ENOSYS, "removed from Linux (2.6): no kernel modules")
+      for n in ("create_module", "get_kernel_syms", "query_module")),
+    *(Error(n, E.EPERM, "the host's machine, not the guest's")
+      for n in ("reboot", "kexec_load", "kexec_file_load", "swapon", "swapoff", "acct",
+                "sethostname", "setdomainname", "iopl", "ioperm", "vhangup", "syslog",
+                "quotactl", "quotactl_fd", "lookup_dcookie")),
+    *(Error(n, E.EPERM, "no namespaces: the instance is the guest's only one")
+      for n in ("unshare", "setns", "chroot")),
+    *(Error(n, E.EPERM, "no kernel programs or fault handlers in user space")
+      for n in ("bpf", "userfaultfd", "fanotify_init", "fanotify_mark")),
+    Error("perf_event_open", E.EACCES, "no performance counters (as perf_event_paranoid 3)"),
+    Error("ptrace", E.EPERM, "no tracing from inside the guest: azemu's --strace traces it"),
+    Error("name_to_handle_at", E.EOPNOTSUPP, "no file handles: paths are walked inside --root"),
+    Error("open_by_handle_at", E.EPERM, "no file handles: paths are walked inside --root"),
+    *(Error(n, E.ENOSYS, "not in Linux either (reserved numbers)")
+      for n in ("nfsservctl", "getpmsg", "putpmsg", "afs_syscall", "tuxcall", "security",
+                "vserver", "epoll_ctl_old", "epoll_wait_old")),
+    *(Error(n, E.ENOSYS, "obsolete, and not in kernels built without it")
+      for n in ("uselib", "ustat", "sysfs", "_sysctl", "remap_file_pages")),
+    Error("modify_ldt", E.ENOSYS, "no LDT: 64-bit code only (a kernel without MODIFY_LDT_SYSCALL)"),
+    *(Error(n, E.ENOSYS, "32-bit TLS descriptors: 64-bit code sets its thread pointer with arch_prctl")
+      for n in ("set_thread_area", "get_thread_area")),
+    Error("restart_syscall", E.EINTR, "azemu restarts interrupted calls itself"),
+    *(Error(n, E.ENOSYS, "no kernel keyrings") for n in ("add_key", "request_key", "keyctl")),
+    *(Error(n, E.ENOSYS, "Linux AIO is not offered (glibc's POSIX AIO uses threads)")
+      for n in ("io_setup", "io_destroy", "io_getevents", "io_submit", "io_cancel", "io_pgetevents")),
+    *(Error(n, E.ENOSYS, "io_uring is not offered (as in many container runtimes)")
+      for n in ("io_uring_setup", "io_uring_enter", "io_uring_register")),
+    Error("seccomp", E.ENOSYS, "no seccomp filters (a kernel built without SECCOMP)"),
+    *(Error(n, E.EOPNOTSUPP, "no Landlock (a kernel with it disabled)")
+      for n in ("landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self")),
+    Error("memfd_secret", E.ENOSYS, "no secret memory (a kernel built without it)"),
+    Error("process_mrelease", E.ENOSYS, "no OOM reaper of the guest's"),
+    Error("process_madvise", E.ENOSYS, "advice to another process's memory is not offered"),
 ]
 
 BY_NUMBER = {s.nr: s for s in TABLE}

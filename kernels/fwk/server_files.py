@@ -1,0 +1,218 @@
+"""More of the FWK's file service (kernels/fwk/server.py): ownership and
+nodes, space and copies between files, syncing, record-free locking, and
+the host objects that are fds — eventfd, timerfd, inotify, memfd.
+
+Paths are walked by the sandbox as every other path is; an object made here
+is a handle of this process like any file, so it polls, reads and closes
+the same way.  inotify watches are added on the walked directory or file
+(through /proc/self/fd/N of the walk's descriptor, so the host never
+resolves the guest's path itself), and the names its events carry are the
+entries' own, never a host path.
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import stat as st
+import struct
+
+from ..abi import linux as L
+from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
+from . import channel as C
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_ITIMERSPEC = struct.Struct("<qqqq")
+AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH = 0x100, 0x1000
+
+
+def _check(ret):
+    if ret < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return ret
+
+
+def _s32(v):
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _s64(v):
+    return v - (1 << 64) if v & (1 << 63) else v
+
+
+CALLS = ("fchownat", "fchown", "mknodat", "fallocate", "copy_file_range", "splice", "tee",
+         "sync", "syncfs", "sync_file_range", "readahead", "flock", "memfd_create", "eventfd2",
+         "timerfd_create", "timerfd_settime", "timerfd_gettime", "inotify_init1",
+         "inotify_add_watch", "inotify_rm_watch")
+
+
+def register(server):
+    f = Files(server)
+    for name in CALLS:
+        server.ops[NR[name]] = getattr(f, name)
+
+
+class Files:
+    def __init__(self, server):
+        self.s = server
+
+    def _fd(self, tid, handle) -> int:
+        return self.s.h(tid, handle).fd
+
+    # ---- ownership and nodes -------------------------------------------------------------
+    def fchownat(self, tid, dirfd, phys, uid, gid, flags, *_):
+        s = self.s
+        s.box.check_writable()
+        flags = _s32(flags)
+        base, p = s.path(tid, dirfd, phys, empty_ok=True)
+        if not p:
+            if not flags & AT_EMPTY_PATH:
+                raise OSError(errno.ENOENT, "")
+            os.chown(self._fd(tid, dirfd), _s32(uid), _s32(gid))
+            return 0
+        w, name = s.box.resolve(base, p, follow=not flags & AT_SYMLINK_NOFOLLOW)
+        try:
+            os.chown(name or b".", _s32(uid), _s32(gid), dir_fd=w.fd, follow_symlinks=False)
+        finally:
+            w.close()
+        return 0
+
+    def fchown(self, tid, handle, uid, gid, *_):
+        self.s.box.check_writable()
+        os.chown(self._fd(tid, handle), _s32(uid), _s32(gid))
+        return 0
+
+    def mknodat(self, tid, dirfd, phys, mode, dev, *_):
+        """Regular files and FIFOs (devices and sockets: the kernel refuses)."""
+        s = self.s
+        base, p = s.path(tid, dirfd, phys)
+        s.box.check_writable()
+        w, last = s.box.parent(base, p)
+        try:
+            os.mknod(last, mode & 0o177777, 0, dir_fd=w.fd)
+        finally:
+            w.close()
+        return 0
+
+    # ---- space, copies, syncing ----------------------------------------------------------
+    def fallocate(self, tid, handle, mode, offset, length, *_):
+        self.s.box.check_writable()
+        _check(_libc.fallocate(self._fd(tid, handle), ctypes.c_int(_s32(mode)),
+                               ctypes.c_long(_s64(offset)), ctypes.c_long(_s64(length))))
+        return 0
+
+    def copy_file_range(self, tid, in_h, out_h, offsets, count, flags, *_):
+        """offsets: guest-physical address of two int64 (in, out; -1: the
+        file's own offset), updated as the host updates them."""
+        s = self.s
+        s.box.check_writable()
+        off_in, off_out = struct.unpack("<qq", bytes(s._range(offsets, 16)))
+        n = os.copy_file_range(self._fd(tid, in_h), self._fd(tid, out_h), count,
+                               None if off_in < 0 else off_in, None if off_out < 0 else off_out)
+        s.put(offsets, struct.pack("<qq", off_in + n if off_in >= 0 else -1,
+                                   off_out + n if off_out >= 0 else -1))
+        return n
+
+    def splice(self, tid, in_h, out_h, offsets, count, flags, *_):
+        s = self.s
+        off_in, off_out = struct.unpack("<qq", bytes(s._range(offsets, 16)))
+        a = ctypes.c_longlong(off_in)
+        b = ctypes.c_longlong(off_out)
+        n = _check(_libc.splice(self._fd(tid, in_h), ctypes.byref(a) if off_in >= 0 else None,
+                                self._fd(tid, out_h), ctypes.byref(b) if off_out >= 0 else None,
+                                ctypes.c_size_t(count), ctypes.c_uint(flags & 0xFFFFFFFF)))
+        s.put(offsets, struct.pack("<qq", a.value if off_in >= 0 else -1,
+                                   b.value if off_out >= 0 else -1))
+        return n
+
+    def tee(self, tid, in_h, out_h, count, flags, *_):
+        return _check(_libc.tee(self._fd(tid, in_h), self._fd(tid, out_h), ctypes.c_size_t(count),
+                                ctypes.c_uint(flags & 0xFFFFFFFF)))
+
+    def sync(self, tid, *_):
+        os.sync()
+        return 0
+
+    def syncfs(self, tid, handle, *_):
+        _check(_libc.syncfs(self._fd(tid, handle)))
+        return 0
+
+    def sync_file_range(self, tid, handle, offset, nbytes, flags, *_):
+        _check(_libc.sync_file_range(self._fd(tid, handle), ctypes.c_long(_s64(offset)),
+                                     ctypes.c_long(_s64(nbytes)), ctypes.c_uint(flags & 0xFFFFFFFF)))
+        return 0
+
+    def readahead(self, tid, handle, offset, count, *_):
+        _check(_libc.readahead(self._fd(tid, handle), ctypes.c_long(_s64(offset)),
+                               ctypes.c_size_t(count)))
+        return 0
+
+    def flock(self, tid, handle, op, *_):
+        """Always non-blocking here: the kernel waits and asks again."""
+        fcntl.flock(self._fd(tid, handle), _s32(op) | fcntl.LOCK_NB)
+        return 0
+
+    # ---- host objects that are fds -------------------------------------------------------
+    def memfd_create(self, tid, phys, flags, *_):
+        s = self.s
+        name = s.cstr(phys) if phys else b""
+        fd = os.memfd_create(name.decode(errors="replace"),
+                             os.MFD_CLOEXEC | (flags & os.MFD_ALLOW_SEALING))
+        return s.new_handle(tid, fd, b"/memfd:" + name + b" (deleted)", C.KIND_FILE)
+
+    def eventfd2(self, tid, initval, flags, *_):
+        fd = os.eventfd(initval & 0xFFFFFFFF, os.EFD_CLOEXEC | os.EFD_NONBLOCK
+                        | (flags & os.EFD_SEMAPHORE))
+        return self.s.new_handle(tid, fd, b"anon_inode:[eventfd]", C.KIND_OTHER)
+
+    def timerfd_create(self, tid, clockid, flags, *_):
+        fd = _check(_libc.timerfd_create(ctypes.c_int(_s32(clockid)),
+                                         ctypes.c_int(os.O_CLOEXEC | os.O_NONBLOCK)))
+        return self.s.new_handle(tid, fd, b"anon_inode:[timerfd]", C.KIND_OTHER)
+
+    def timerfd_settime(self, tid, handle, flags, new_phys, old_phys, *_):
+        s = self.s
+        new = ctypes.create_string_buffer(bytes(s._range(new_phys, 32)), 32)
+        old = ctypes.create_string_buffer(32)
+        _check(_libc.timerfd_settime(self._fd(tid, handle), ctypes.c_int(_s32(flags)), new, old))
+        if old_phys:
+            s.put(old_phys, old.raw)
+        return 0
+
+    def timerfd_gettime(self, tid, handle, out, *_):
+        cur = ctypes.create_string_buffer(32)
+        _check(_libc.timerfd_gettime(self._fd(tid, handle), cur))
+        self.s.put(out, cur.raw)
+        return 0
+
+    def inotify_init1(self, tid, flags, *_):
+        fd = _check(_libc.inotify_init1(ctypes.c_int(os.O_CLOEXEC | os.O_NONBLOCK)))
+        return self.s.new_handle(tid, fd, b"anon_inode:inotify", C.KIND_OTHER)
+
+    def inotify_add_watch(self, tid, handle, phys, mask, *_):
+        s = self.s
+        ifd = self._fd(tid, handle)
+        base, p = s.path(tid, L.AT_FDCWD & 0xFFFFFFFF, phys)
+        dont_follow = mask & 0x02000000                        # IN_DONT_FOLLOW
+        w, name = s.box.resolve(base, p, follow=not dont_follow)
+        try:
+            if name is None:
+                target = os.open(b".", os.O_PATH | os.O_CLOEXEC, dir_fd=w.fd)
+            else:
+                target = os.open(name, os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=w.fd)
+        finally:
+            w.close()
+        try:
+            if st.S_ISLNK(os.fstat(target).st_mode) and not dont_follow:
+                raise OSError(errno.ELOOP, "")
+            return _check(_libc.inotify_add_watch(ifd, f"/proc/self/fd/{target}".encode(),
+                                                  ctypes.c_uint32(mask & 0xFFFFFFFF)))
+        finally:
+            os.close(target)
+
+    def inotify_rm_watch(self, tid, handle, wd, *_):
+        _check(_libc.inotify_rm_watch(self._fd(tid, handle), ctypes.c_int(_s32(wd))))
+        return 0
