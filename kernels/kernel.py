@@ -95,6 +95,7 @@ class Kernel:
         self._channels = ncores              # FWK channel pairs: one per boot core
         self.instances = None                # unikernel: kernels/instances.py
         self.in_guest_done = 0               # calls answered by libOS images that have ended
+        self.timer_procs = set()             # processes with an armed timer (kernels/timers.py)
         self.scratches = []
         self.page_cache = weakref.WeakValueDictionary()   # (dev, ino) -> pagecache.CachedFile
         from .procs import ProcessTable
@@ -377,7 +378,8 @@ class Kernel:
         act = task.sigactions[sig]
         if act.handler not in (L.SIG_DFL, L.SIG_IGN) and not task.sigmask & (1 << (sig - 1)):
             code = fault.code or (2 if fault.detail.endswith("protection address") else 1)
-            task.pending_delivery.append((sig, code, fault.addr or 0))
+            from .siginfo import SigInfo
+            task.pending_delivery.append(SigInfo(sig, code, addr=fault.addr or 0))
             self.deliver_signals(task, core, in_syscall=False)
             if self.exit is not None:
                 return self._finish(self.exit)

@@ -12,6 +12,7 @@ from .abi import linux as L
 from .abi.linux_errno import EBADF, EMFILE
 from .errors import LinuxError
 from .rusage import Usage, image_ended
+from .siginfo import Pending
 
 MAX_FDS = 1024          # RLIMIT_NOFILE soft limit, as a default Linux shell has
 
@@ -112,7 +113,9 @@ class Process:
         self.brk_start = self.brk = 0
         self.sigactions = [SigAction() for _ in range(L.NSIG + 1)]
         self.sigmask = 0
-        self.sigpending = 0                   # blocked signals waiting for an unblock
+        self.pending = Pending()              # signals waiting for an unblock (kernels/siginfo.py)
+        self.signal_listeners = []            # signalfds to tell when one becomes pending
+        self.timers = None                    # its timers, once it has one (kernels/timers.py)
         self.pending_delivery = []            # signals to deliver on syscall return
         self.saved_mask = None                # the mask sigsuspend replaced, for the frame
         self.altstack = (0, L.SS_DISABLE, 0)

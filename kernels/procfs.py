@@ -124,7 +124,7 @@ def status(proc) -> bytes:
             ("Gid", "\t".join([str(proc.gid), str(proc.egid)] * 2)),
             ("FDSize", max(64, len(proc.fds.files))), ("VmSize", f"{vm:8d} kB"),
             ("VmRSS", f"{rss:8d} kB"), ("Threads", len(proc.tasks) or 1),
-            ("SigBlk", f"{proc.sigmask:016x}"), ("SigPnd", f"{proc.sigpending:016x}")]
+            ("SigBlk", f"{proc.sigmask:016x}"), ("SigPnd", f"{proc.pending.mask:016x}")]
     return "".join(f"{k}:\t{v}\n" for k, v in rows).encode()
 
 

@@ -27,6 +27,7 @@ from .abi import linux as L
 from .abi.linux_errno import EINTR
 from .errors import GuestExit
 from . import tty
+from .siginfo import CLD_CONTINUED, CLD_DUMPED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, SigInfo, bit
 from .syscalls import proc_pidfd as pidfd
 
 REAPER = 1                         # the ppid of an orphan, as Linux's init
@@ -50,6 +51,16 @@ class WaitStatus:
         if self.signal:
             return self.signal | (0x80 if self.core else 0)
         return self.code << 8
+
+
+def hold(proc, info) -> None:
+    """A signal every thread of `proc` blocks waits in its pending set; the
+    threads waiting for one (sigtimedwait, signalfd's poll) hear of it."""
+    if proc.pending.add(info):
+        k = proc.kernel
+        k.sched.wake(("sigwait", proc.pid), 1 << 30)
+        for sfd in proc.signal_listeners:
+            sfd.update()
 
 
 def child_wait_key(pid: int):
@@ -98,10 +109,16 @@ class ProcessTable:
         p.zombie = True
         p.status = WaitStatus(how)
         k.image_done(p)
+        from .syscalls.ipc_sysv import sem_exit, shm_gone
+        sem_exit(p)
+        if p.mm.users == 1:
+            shm_gone(p, p.mm)                    # its System V attachments go with it
         if k.instances is not None:
             k.instances.release(p)               # a unikernel instance ends with its process
         p.release_memory()
         p.fds.close_all()
+        for sfd in p.signal_listeners:
+            sfd.close()
         pidfd.ended(p)
         children = self.children(p)
         for c in children:                       # orphans: to the reaper
@@ -119,7 +136,10 @@ class ProcessTable:
         if act.handler == L.SIG_IGN or act.flags & L.SA_NOCLDWAIT:
             self.reap(p)                          # no zombie is kept
         elif p.exit_signal:
-            self.signal(parent, p.exit_signal)
+            st = p.status
+            code = (CLD_DUMPED if st.core else CLD_KILLED) if st.signal else CLD_EXITED
+            self.signal(parent, p.exit_signal, info=SigInfo(
+                p.exit_signal, code, pid=p.pid, uid=p.uid, status=st.signal or st.code))
         k.sched.wake(child_wait_key(parent.pid), 1 << 30)
 
     def reap(self, p) -> None:
@@ -140,39 +160,35 @@ class ProcessTable:
             self.k.sched.interrupt(parent, child.pid)     # vfork returns the child's pid
 
     # ---- signals between processes ----------------------------------------------
-    def signal(self, target, sig: int, code: int = 0) -> None:
-        """Send `sig` to process `target` from outside it."""
-        from .syscalls.kernel_signal import _bit
+    def signal(self, target, sig: int, code: int = 0, info: SigInfo | None = None) -> None:
+        """Send `sig` to process `target` from outside it; `info` is what it
+        carries (default: the code alone, as the kernel sends it)."""
         target = target.proc
         if target.zombie or not sig:
             return
+        info = info or SigInfo(sig, code)
         if sig == L.SIGCONT:
             self.cont(target)                     # whatever its disposition
+        # A thread that does not block it takes it; if every thread blocks
+        # it, it waits pending, whatever its disposition is (Linux's
+        # sig_ignored: a blocked signal is never dropped when sent).
+        thread = next((t for t in target.tasks if not t.sigmask & bit(sig)), None)
+        if thread is None and sig not in (L.SIGKILL, L.SIGSTOP):
+            hold(target, info)
+            return
         act = target.sigactions[sig]
         if sig not in (L.SIGKILL, L.SIGSTOP) and act.handler == L.SIG_IGN:
             return
         if stops(sig, act):
-            if target.sigmask & _bit(sig) and sig != L.SIGSTOP:
-                target.sigpending |= _bit(sig)
-                return
             if not tty.drops_stop(target, sig):
                 self.stop(target, sig)
             return
         if sig == L.SIGKILL or (act.handler == L.SIG_DFL and sig not in L.SIG_DEFAULT_IGNORE):
-            if target.sigmask & _bit(sig) and sig != L.SIGKILL:
-                target.sigpending |= _bit(sig)
-                return
             self.kill_process(target, GuestExit(signal=sig))
             return
         if act.handler == L.SIG_DFL:              # ignored by default
             return
-        thread = next(iter(target.tasks), None)
-        if thread is None:
-            return
-        if thread.sigmask & _bit(sig):
-            target.sigpending |= _bit(sig)
-            return
-        thread.pending_delivery.append((sig, code, 0))
+        thread.pending_delivery.append(info)
         self.interrupt(thread)
 
     # ---- job-control stops ---------------------------------------------------------
@@ -180,11 +196,10 @@ class ProcessTable:
         """`target` stops (a stop signal's default action): its threads stop,
         a pending SIGCONT is dropped, and its parent may see it in wait
         (WUNTRACED) and gets SIGCHLD unless it asked SA_NOCLDSTOP."""
-        from .syscalls.kernel_signal import _bit
         target = target.proc
         if target.zombie or target.stopped:
             return
-        target.sigpending &= ~_bit(L.SIGCONT)
+        target.pending.drop(L.SIGCONT)
         target.stopped, target.report = True, ("stopped", sig)
         self.k.sched.stop(target)
         self._tell_parent(target)
@@ -192,9 +207,9 @@ class ProcessTable:
     def cont(self, target) -> None:
         """SIGCONT: a stopped `target` goes on, pending stop signals are
         dropped, and its parent may see it in wait (WCONTINUED)."""
-        from .syscalls.kernel_signal import _bit
         target = target.proc
-        target.sigpending &= ~sum(_bit(s) for s in STOP_SIGNALS)
+        for s in STOP_SIGNALS:
+            target.pending.drop(s)
         if target.zombie or not target.stopped:
             return
         target.stopped, target.report = False, ("continued", L.SIGCONT)
@@ -206,7 +221,10 @@ class ProcessTable:
         if parent is None or parent.zombie:
             return
         if not parent.sigactions[L.SIGCHLD].flags & L.SA_NOCLDSTOP:
-            self.signal(parent, L.SIGCHLD)
+            stopped = target.report[0] == "stopped"
+            self.signal(parent, L.SIGCHLD, info=SigInfo(
+                L.SIGCHLD, CLD_STOPPED if stopped else CLD_CONTINUED, pid=target.pid,
+                uid=target.uid, status=target.report[1]))
         self.k.sched.wake(child_wait_key(parent.pid), 1 << 30)
 
     def kill_process(self, target, how: GuestExit) -> None:

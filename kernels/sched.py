@@ -151,7 +151,7 @@ class Scheduler:
                 waiters.remove(task)
         if s.io is not None:
             self._io_done(task)
-            s.restart = False
+        s.restart = False                         # the call ends with the signal's EINTR
         s.until, s.timed_out = None, False
         self._resume(task, result)
 
@@ -260,6 +260,8 @@ class Scheduler:
 
     def _expire(self) -> None:
         now = time.monotonic()
+        if self.kernel.timer_procs:
+            self._expire_timers()
         for t in self.tasks.values():
             s = t.sched
             if s.state == BLOCKED and s.deadline is not None and s.deadline <= now:
@@ -274,6 +276,32 @@ class Scheduler:
                     self._resume(t, -ETIMEDOUT)
                 else:
                     self._resume(t, 0)                # a sleep that ran its course
+
+    def _expire_timers(self) -> None:
+        """The processes' timers that have run out send their signals
+        (kernels/timers.py)."""
+        k = self.kernel
+        from .syscalls.kernel_signal import raise_signal
+        for proc in list(k.timer_procs):
+            if proc.zombie:
+                k.timer_procs.discard(proc)
+                continue
+
+            def send(tid, info, proc=proc):
+                thread = self.tasks.get(tid) if tid else None
+                if thread is not None and thread.sched.state != EXITED:
+                    raise_signal(thread, info.sig, info=info)
+                else:
+                    k.procs.signal(proc, info.sig, info=info)
+            proc.timers.expire(proc, send)
+            if not proc.timers.armed():
+                k.timer_procs.discard(proc)
+
+    def _timer_deadline(self):
+        """The nearest wall deadline of a process timer, in monotonic seconds."""
+        walls = [d for proc in self.kernel.timer_procs
+                 if (d := proc.timers.nearest_wall()) is not None]
+        return min(walls) / 1e9 if walls else None
 
     # ---- running -----------------------------------------------------------------
     def _pick(self, i):
@@ -348,6 +376,9 @@ class Scheduler:
             ready = self.runnable()
             if not ready:
                 waits = [t.sched.deadline for t in self.live() if t.sched.deadline is not None]
+                timer_at = self._timer_deadline() if k.timer_procs else None
+                if timer_at is not None:
+                    waits.append(timer_at)             # a process timer wakes it then
                 if not self.live():
                     self._end_round()
                     return k._finish(GuestExit(0))
@@ -360,6 +391,8 @@ class Scheduler:
                 if not waits and signals is not None and signals.may_wake(self.live()):
                     time.sleep(nap)                    # a host signal's handler may end a wait
                     continue
+                if not waits and k.timer_procs:        # CPU timers: nothing runs, none can run out
+                    k.timer_procs.clear()
                 if not waits:
                     return k._finish(GuestExit(signal=9, report=(
                         f"azemu: deadlock: all {len(self.live())} threads wait on futexes "
@@ -388,7 +421,8 @@ class Scheduler:
                 # for a time or a handle (to wake them in time): ended by the
                 # timer, or counted in instructions with --deterministic (or a
                 # core with no preemption point: azemu/preempt.py).
-                sliced = bool(self.several_runnable() or self.n_timed or self.io_waiters)
+                sliced = bool(self.several_runnable() or self.n_timed or self.io_waiters
+                              or k.timer_procs)
                 counted = sliced and (self.deterministic or core.preemption is None)
                 self._preemptible(i, core, sliced and not counted)
                 began = t.sched.began = thread_time_ns()

@@ -114,7 +114,8 @@ def check(p, f, sig: int) -> None:
             k.procs.signal(other, sig, SI_KERNEL)
     if proc.sigactions[sig].handler == L.SIG_DFL:
         _stop_self(p, sig, restart=True)  # the call runs again once it is continued
-    p.pending_delivery.append((sig, SI_KERNEL, 0))
+    from .siginfo import SigInfo
+    p.pending_delivery.append(SigInfo(sig, SI_KERNEL))
     raise LinuxError(EINTR)               # a handler runs first (no SA_RESTART restart)
 
 

@@ -3,7 +3,8 @@ priorities and policies, personality, capabilities, groups, flock between
 processes, fallocate/copy_file_range/splice/tee/vmsplice and the sync calls,
 eventfd, timerfd, inotify, memfd, FIFOs by mknod, utime/utimes,
 preadv2/pwritev2, sendmmsg/recvmmsg, mlockall, membarrier, NUMA policy —
-run natively and under azemu in every mode, output and files compared."""
+and System V IPC (sysvipc.c), run natively and under azemu in every mode,
+output and files compared."""
 from __future__ import annotations
 
 import pytest
@@ -43,3 +44,16 @@ def test_a_guest_cannot_make_device_nodes(tmp_path):
         out, _, rc = run_azemu([str(exe)], cwd=str(tmp_path), extra=["--mode", mode])
         assert rc == 0 and out == b"-1 Operation not permitted -1 Operation not permitted\n", out
         assert not (tmp_path / "blk").exists() and not (tmp_path / "chr").exists()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("libc", LIBCS)
+def test_system_v_ipc_matches_linux(libc, mode):
+    """guest_bins/src/sysvipc.c: shared memory seen by a child and a second
+    attachment, IPC_STAT/IPC_SET/IPC_RMID and keys; semaphores with waits,
+    timeouts, all-or-nothing operations, SEM_UNDO at exit and EIDRM; message
+    queues by type, truncation and a receiver waiting for a sender."""
+    exe = guest(libc, "sysvipc")
+    native = run_native([exe])
+    assert native[0].endswith(b"done\n"), native
+    assert_same(native, run_azemu([exe], extra=["--mode", mode]))

@@ -34,6 +34,10 @@ static const char *errno_name(int e)
     case ERANGE: return "ERANGE";
     case ENAMETOOLONG: return "ENAMETOOLONG";
     case ENOSYS: return "ENOSYS";
+    case E2BIG: return "E2BIG";
+    case EFBIG: return "EFBIG";
+    case ENOMSG: return "ENOMSG";
+    case EIDRM: return "EIDRM";
     default:
         snprintf(buf, sizeof buf, "errno%d", e);
         return buf;

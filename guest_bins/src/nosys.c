@@ -1,6 +1,8 @@
-/* nosys: calls syscalls that azemu does not implement.  Under azemu each must
- * fail with ENOSYS (and be reported once per syscall number); natively
- * io_setup and kexec_load give other errnos, which is expected. */
+/* nosys: calls syscalls that azemu does not offer.  Under azemu io_setup
+ * (not offered), futex_waitv (not implemented) and an unknown number fail
+ * with ENOSYS, reported once each; kexec_load is refused (EPERM) as a
+ * guest's business it is not, without a report.  Natively they give other
+ * results, which is expected. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +25,8 @@ int main(void)
     }
     errno = 0;
     report("kexec_load", syscall(SYS_kexec_load, 0, 0, 0, 0));
+    errno = 0;
+    report("futex_waitv", syscall(449, 0, 0, 0, 0, 0));
     errno = 0;
     report("syscall_1000", syscall(1000));
     return 0;

@@ -29,11 +29,14 @@ def _readable(p, fd):
     return f
 
 
+KIND_SIGNALFD = 7                        # kernels/syscalls/kernel_sigwait.py
+
+
 def _writable(p, fd):
     f = p.fds.get(s32(fd))
     if (f.flags & L.O_ACCMODE) == L.O_RDONLY or f.flags & L.O_PATH:
         raise LinuxError(EBADF)
-    if f.kind == KIND_PIDFD:
+    if f.kind in (KIND_PIDFD, KIND_SIGNALFD):
         raise LinuxError(EINVAL)
     return f
 
@@ -64,6 +67,9 @@ def _write(p, function, *params):
 
 def read(p, fd, buf, count):
     f = _readable(p, fd)
+    if f.kind == KIND_SIGNALFD:
+        from .kernel_sigwait import read as read_signals
+        return read_signals(p, f, buf, count)
     if f.kind == KIND_CHAR:
         tty.check(p, f, L.SIGTTIN)               # a background process reading its terminal
     if not count:

@@ -14,6 +14,7 @@ import struct
 from ..abi import linux as L
 from ..abi.linux_errno import EINTR, EINVAL, EPERM, ESRCH
 from ..errors import GuestExit, LinuxError, RegistersSet
+from ..siginfo import SI_KERNEL, SI_QUEUE, SI_TKILL, SI_USER, SigInfo  # noqa: F401 (importers)
 from .util import s32
 
 _SIGCONTEXT_REGS = ("r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rdi", "rsi",
@@ -68,11 +69,15 @@ def rt_sigprocmask(p, how, set_, oset, sigsetsize):
 
 def _unblocked(p):
     """Deliver the pending signals the current mask no longer blocks."""
-    if p.sigpending & ~p.sigmask:
-        for sig in range(1, L.NSIG + 1):
-            if p.sigpending & _bit(sig) & ~p.sigmask:
-                p.sigpending &= ~_bit(sig)
-                raise_signal(p, sig, SI_USER)
+    pending = p.pending
+    while True:
+        sig = pending.first(~p.sigmask)
+        if not sig:
+            return
+        info = pending.take(sig)
+        from .kernel_sigwait import changed
+        changed(p.proc)
+        raise_signal(p, sig, info=info)
 
 
 def rt_sigsuspend(p, mask, sigsetsize):
@@ -120,7 +125,7 @@ def with_mask(p, mask_ptr, sigsetsize, call):
 def rt_sigpending(p, set_, sigsetsize):
     if sigsetsize > 8:
         raise LinuxError(EINVAL)
-    p.mm.write(set_, (p.sigpending & p.sigmask).to_bytes(8, "little")[:sigsetsize])
+    p.mm.write(set_, (p.pending.mask & p.sigmask).to_bytes(8, "little")[:sigsetsize])
     return 0
 
 
@@ -152,15 +157,22 @@ def sigaltstack(p, ss, old_ss):
     return 0
 
 
-SI_USER, SI_KERNEL, SI_TKILL = 0, 0x80, -6
+
 SS_AUTODISARM = 1 << 31
 SEGV_MAPERR, SEGV_ACCERR = 1, 2
 
 
-def raise_signal(p, sig: int, code: int = SI_KERNEL, addr: int = 0) -> None:
-    """Send `sig` to the process itself; `code` and `addr` fill its siginfo."""
+def raise_signal(p, sig: int, code: int = SI_KERNEL, addr: int = 0, info=None) -> None:
+    """Send `sig` to thread `p` (the caller itself, or a thread of its
+    process: tgkill); `code` and `addr` fill its siginfo, or `info` is it.
+    A thread waiting in a call that the signal's handler interrupts wakes."""
+    if info is None:
+        sender = p if code in (SI_USER, SI_TKILL, SI_QUEUE) else None
+        info = SigInfo.sent_by(sig, code, sender)
+        info.addr = addr
     if p.sigmask & _bit(sig) and sig not in (L.SIGKILL, L.SIGSTOP):
-        p.sigpending |= _bit(sig)
+        from ..procs import hold
+        hold(p.proc, info)
         return
     from ..procs import stops
     if sig == L.SIGCONT:
@@ -177,7 +189,9 @@ def raise_signal(p, sig: int, code: int = SI_KERNEL, addr: int = 0) -> None:
         if sig in L.SIG_DEFAULT_IGNORE:
             return
         raise GuestExit(signal=sig)
-    p.pending_delivery.append((sig, code, addr))
+    p.pending_delivery.append(info)
+    if p.sched.state == "blocked":                # another thread, in a wait: EINTR
+        p.kernel.sched.interrupt(p, -EINTR)
 
 
 def _stop_self(p, sig: int, restart: bool = False) -> None:
@@ -211,7 +225,7 @@ def kill(p, pid, sig):
         procs = p.kernel.procs
         for target in reached:
             if target is not p.proc:
-                procs.signal(target, sig, SI_USER)
+                procs.signal(target, sig, info=SigInfo.sent_by(sig, SI_USER, p))
         if p.proc in reached:
             raise_signal(p, sig, SI_USER)
     return 0
@@ -239,7 +253,10 @@ def deliver_pending(p, regs: dict, fpu) -> dict | None:
     and restores the FPU/SSE state in fxsave format (azemu.core.Core)."""
     if not p.pending_delivery:
         return None
-    sig, code, addr = p.pending_delivery.pop(0)
+    info = p.pending_delivery.pop(0)
+    sig, code, addr = info.sig, info.code, info.addr
+    from ..timers import delivered
+    delivered(info)
     act = p.sigactions[sig]
     if not act.flags & L.SA_RESTORER or not act.restorer:
         raise GuestExit(signal=L.SIGSEGV)       # x86-64 Linux requires a restorer
@@ -267,13 +284,8 @@ def deliver_pending(p, regs: dict, fpu) -> dict | None:
     p.saved_mask = None
     sigcontext += struct.pack("<QQQQQ", 4 if trapno else 0, trapno, frame_mask, cr2, fx_at) + bytes(64)
     uc += sigcontext + struct.pack("<Q", frame_mask)
-    if code > 0 and sig in (L.SIGSEGV, L.SIGBUS, L.SIGILL, L.SIGFPE, L.SIGTRAP):
-        info = struct.pack("<iii4xQ", sig, 0, code, addr)       # si_addr
-    else:
-        info = struct.pack("<iii4xII", sig, 0, code, p.pid, p.uid)  # si_pid, si_uid
-    info += bytes(_SIGINFO_SIZE - len(info))
     p.mm.write(fx_at, fpu.save_fpu())
-    p.mm.write(sp, struct.pack("<Q", act.restorer) + uc + info)
+    p.mm.write(sp, struct.pack("<Q", act.restorer) + uc + info.pack())
     if not act.flags & L.SA_NODEFER:
         p.sigmask |= _bit(sig)
     p.sigmask |= act.mask & ~_UNBLOCKABLE

@@ -207,6 +207,8 @@ def _point_of_no_return(p, mm, image, gpath: bytes, libos=None) -> None:
     core.switch_to(mm)
     old.users -= 1
     if old.users == 0:
+        from .ipc_sysv import shm_gone
+        shm_gone(p, old)
         k.image_done(proc)
         image_ended(proc, old)
         old.close()
@@ -220,6 +222,10 @@ def _point_of_no_return(p, mm, image, gpath: bytes, libos=None) -> None:
             act.handler, act.flags, act.restorer, act.mask = L.SIG_DFL, 0, 0, 0
     p.altstack = (0, L.SS_DISABLE, 0)
     p.pending_delivery = []
+    if proc.timers is not None:                  # POSIX timers end with the image; itimers stay
+        proc.timers.by_id.clear()
+        if not proc.timers.armed():
+            k.timer_procs.discard(proc)
     p.clear_child_tid = 0
     p.robust_list = (0, 0)
     p.rseq = 0

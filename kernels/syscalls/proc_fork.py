@@ -105,6 +105,9 @@ def make_process(p, flags, newsp, parent_tid, child_tid, tls, pidfd_at=None) -> 
         if instance is not None:
             k.instances.free[:0] = instance.cores
         raise LinuxError(ENOMEM) from None
+    if mm is not parent.mm:
+        from .ipc_sysv import shm_fork
+        shm_fork(k, parent.mm, mm)               # its System V attachments too
     cores = k.part.cores if instance is None else [k.part.cores[i] for i in instance.cores]
     for c in cores:
         if c not in mm.cores:

@@ -14,9 +14,9 @@ from ..abi import linux_errno as E
 from ..abi.syscall_numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
 from . import (arch_process, drivers_random, fs_attr, fs_copy, fs_fcntl, fs_namei, fs_objects,
                fs_open, fs_read_write, fs_readdir, fs_select, fs_stat, kernel_cred, kernel_exit,
-               kernel_fork, kernel_prio, kernel_sched, kernel_signal, kernel_sys, kernel_task,
-               kernel_time, mm_mmap, mm_policy, net_socket, proc_exec, proc_fork, proc_pidfd,
-               proc_wait)
+               kernel_fork, kernel_prio, kernel_sched, kernel_signal, kernel_sigwait, kernel_sys,
+               kernel_task, kernel_time, kernel_timer, ipc_sysv, mm_mmap, mm_policy, net_socket,
+               proc_exec, proc_fork, proc_pidfd, proc_wait)
 
 FULL, PARTIAL, ERROR, MISSING = "full", "partial", "error", "missing"
 
@@ -28,7 +28,7 @@ _FAMILY_OF_MODULE = {
     "drivers_random": "dev", "net_socket": "net", "fs_select": "fs",
     "proc_fork": "task", "proc_exec": "task", "proc_wait": "task", "proc_pidfd": "task",
     "fs_attr": "fs", "fs_copy": "fs", "fs_objects": "fs", "kernel_prio": "sched",
-    "mm_policy": "mm",
+    "mm_policy": "mm", "kernel_sigwait": "signal", "kernel_timer": "time", "ipc_sysv": "ipc",
 }
 _FAMILY_OF_ERROR = {}
 
@@ -333,6 +333,24 @@ TABLE = [
     Supported("rt_sigpending", kernel_signal.rt_sigpending),
     Supported("rt_sigsuspend", kernel_signal.rt_sigsuspend),
     Supported("pause", kernel_signal.pause),
+    Supported("rt_sigtimedwait", kernel_sigwait.rt_sigtimedwait),
+    Supported("rt_sigqueueinfo", kernel_sigwait.rt_sigqueueinfo),
+    Supported("rt_tgsigqueueinfo", kernel_sigwait.rt_tgsigqueueinfo),
+    Supported("signalfd", kernel_sigwait.signalfd),
+    Supported("signalfd4", kernel_sigwait.signalfd4),
+    # ipc/: System V IPC between the instance's processes
+    *(Supported(n, getattr(ipc_sysv, n)) for n in (
+        "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl",
+        "msgget", "msgsnd", "msgrcv", "msgctl")),
+    # kernel/time/itimer.c, posix-timers.c
+    Supported("getitimer", kernel_timer.getitimer),
+    Supported("setitimer", kernel_timer.setitimer),
+    Supported("alarm", kernel_timer.alarm),
+    Supported("timer_create", kernel_timer.timer_create),
+    Supported("timer_settime", kernel_timer.timer_settime),
+    Supported("timer_gettime", kernel_timer.timer_gettime),
+    Supported("timer_getoverrun", kernel_timer.timer_getoverrun),
+    Supported("timer_delete", kernel_timer.timer_delete),
     Supported("sigaltstack", kernel_signal.sigaltstack),
     Partial("kill", kernel_signal.kill, "to processes of the instance: one, a group, all"),
     Partial("tgkill", kernel_signal.tgkill, "to the process itself only"),

@@ -1,0 +1,20 @@
+"""Signals and timers (issue #11 item 2): guest_bins/src/sigtimers.c — alarm
+and interval timers reaching code that makes no syscall, POSIX timers (values,
+overruns, absolute times, SIGEV_NONE), sigtimedwait/sigwaitinfo, sigqueue and
+real-time queueing, siginfo's sender and SIGCHLD's status, signalfd, and
+thread-directed signals to a thread in a futex wait or computing — natively
+and under azemu in every mode."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import LIBCS, assert_same, guest, run_azemu, run_native
+
+
+@pytest.mark.parametrize("mode", ("linux", "lwk", "unikernel"))
+@pytest.mark.parametrize("libc", LIBCS)
+def test_signals_and_timers_match_linux(libc, mode):
+    exe = guest(libc, "sigtimers")
+    native = run_native([exe])
+    assert native[0].endswith(b"done\n"), native
+    assert_same(native, run_azemu([exe], extra=["--mode", mode]))
