@@ -77,7 +77,29 @@ def cmd_exec(args) -> int:
         print(f"azemu: the FWK proxy (pid {kernel.io_backend.pid}) died during the run: "
               "file and network calls failed with EIO", file=sys.stderr)
         return status or 74                      # EX_IOERR when the guest itself succeeded
+    if outcome.signal:
+        die_by(outcome.signal)
     return status
+
+
+def die_by(sig: int) -> None:
+    """Leave as the guest did, killed by `sig`, so that the parent's wait
+    sees a death by that signal (a shell shows 128+N either way).  Without a
+    core file: the guest's core would not be azemu's."""
+    import resource
+    import signal
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError):
+        pass
+    try:
+        signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [sig])
+    except (ValueError, OSError):
+        return
+    os.kill(os.getpid(), sig)
 
 
 def compiler_driver(which: str, argv: list[str]) -> int:

@@ -33,7 +33,7 @@ def run_azemu(argv, *, stdin=None, cwd=None, env=None, timeout=120, extra=()):
     e = dict(os.environ if env is None else env)
     e["PYTHONPATH"] = str(ROOT) + os.pathsep + e.get("PYTHONPATH", "")
     p = subprocess.run(cmd, input=stdin, capture_output=True, cwd=cwd, env=e, timeout=timeout)
-    return p.stdout, p.stderr, p.returncode
+    return p.stdout, p.stderr, shell_status(p.returncode)
 
 
 def run_cli(*args, stdin=None, timeout=60):
@@ -41,7 +41,7 @@ def run_cli(*args, stdin=None, timeout=60):
     e["PYTHONPATH"] = str(ROOT) + os.pathsep + e.get("PYTHONPATH", "")
     p = subprocess.run([sys.executable, "-m", "azemu", *args], input=stdin,
                        capture_output=True, env=e, timeout=timeout)
-    return p.stdout, p.stderr, p.returncode
+    return p.stdout, p.stderr, shell_status(p.returncode)
 
 
 def assert_same(native, emulated):
