@@ -29,7 +29,8 @@ def _where(mm: AddressSpace, addr: int) -> str:
     for other in mm.mappings():                  # widen to the whole named object
         if other.name == m.name and other.end == start:
             start = other.start
-    return f"{m.name or 'anonymous memory'}[{start:x}+{end - start:x}]"
+    name = m.name.rsplit("/", 1)[-1] if m.name and not m.name.startswith("[") else m.name
+    return f"{name or 'anonymous memory'}[{start:x}+{end - start:x}]"
 
 
 def disassemble(code: bytes, rip: int) -> str:

@@ -48,10 +48,12 @@ class ExecError(Exception):
 class Image:
     """What execve leaves behind: where to start and the process layout."""
     __slots__ = ("path", "entry", "program_entry", "stack_pointer", "brk", "load_bias",
-                 "interp", "segments")
+                 "interp", "segments", "args", "env", "auxv")
 
     def __init__(self, path: str, entry: int, program_entry: int, stack_pointer: int, brk: int,
                  load_bias: int, interp: str | None = None, segments=None):
+        self.args = self.env = (0, 0)        # [start, end) of the argv and envp strings
+        self.auxv = b""                      # the auxiliary vector as laid out (/proc/PID/auxv)
         self.path = path
         self.entry = entry                   # where the first instruction runs (interpreter's if any)
         self.program_entry = program_entry   # AT_ENTRY
@@ -232,10 +234,12 @@ def _phdr_addr(elf, bias: int) -> int:
 
 def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
          *, ids=(0, 0, 0, 0), hwcap: int = 0, random_bytes: bytes | None = None,
-         execfn: bytes | None = None, opener=host_open, interp_opener=host_open) -> Image:
+         execfn: bytes | None = None, opener=host_open, interp_opener=host_open,
+         name: str | None = None) -> Image:
     """execve(path, argv, envp) into the (empty) address space `aspace`;
     `path` is opened with `opener`, a dynamic program's interpreter (a guest
-    path) with `interp_opener`."""
+    path) with `interp_opener`; its mappings are named `name` (the path with
+    its links resolved, as /proc/PID/maps shows it), else `path`."""
     f, elf = open_elf(path, opener)
     with f:
         interp = elf.interpreter()
@@ -243,7 +247,7 @@ def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
         if elf.e_type == "ET_DYN":
             lo, _ = _span(elf)
             bias = ET_DYN_BASE - lo
-        segs, top = _map_elf(aspace, f, elf, bias, os.path.basename(path))
+        segs, top = _map_elf(aspace, f, elf, bias, name or path)
         entry = program_entry = elf.e_entry + bias
         phdr = _phdr_addr(elf, bias)
         phent, phnum = elf.e_phentsize, elf.e_phnum
@@ -259,7 +263,7 @@ def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
                 if base is None:
                     raise ExecError(f"{path}: no room in the address space for {interp}", 126)
                 interp_base = base - lo
-                _map_elf(aspace, fi, ielf, interp_base, os.path.basename(interp))
+                _map_elf(aspace, fi, ielf, interp_base, interp)
                 entry = ielf.e_entry + interp_base
 
     brk = page_up(top)
@@ -267,7 +271,7 @@ def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
     # charged as it grows; here the pages it touches take frames, as any do.
     aspace.map(STACK_TOP - STACK_SIZE, STACK_SIZE, PROT_READ | PROT_WRITE, "[stack]",
                reserve=False)
-    sp = _build_stack(aspace, argv, envp, execfn if execfn is not None else os.fsencode(path),
+    sp, layout = _build_stack(aspace, argv, envp, execfn if execfn is not None else os.fsencode(path),
                       random_bytes if random_bytes is not None else os.urandom(16),
                       [(AT_PHDR, phdr), (AT_PHENT, phent), (AT_PHNUM, phnum),
                        (AT_PAGESZ, PAGE), (AT_BASE, interp_base), (AT_FLAGS, 0),
@@ -275,11 +279,14 @@ def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
                        (AT_GID, ids[2]), (AT_EGID, ids[3]), (AT_SECURE, 0),
                        (AT_HWCAP, hwcap), (AT_HWCAP2, 0), (AT_CLKTCK, 100),
                        (AT_MINSIGSTKSZ, 2048)])
-    return Image(path, entry, program_entry, sp, brk, bias, interp, segs)
+    image = Image(path, entry, program_entry, sp, brk, bias, interp, segs)
+    image.args, image.env, image.auxv = layout
+    return image
 
 
-def _build_stack(aspace, argv, envp, execfn, rnd, aux) -> int:
-    """Lay out the initial process stack below STACK_TOP; returns the new rsp."""
+def _build_stack(aspace, argv, envp, execfn, rnd, aux):
+    """Lay out the initial process stack below STACK_TOP; returns the new rsp
+    and where the argument and environment strings and the auxv lie."""
     blob = bytearray()
     top = STACK_TOP - 8                          # 8 zero bytes end the stack, as Linux
 
@@ -301,4 +308,7 @@ def _build_stack(aspace, argv, envp, execfn, rnd, aux) -> int:
     sp = (strings_bottom - table_size) & ~0xF
     aspace.write(sp, struct.pack(f"<{len(words)}Q", *words))
     aspace.write(strings_bottom, bytes(blob))
-    return sp
+    args = (arg_at[0], env_at[0] if env_at else execfn_at) if arg_at else (0, 0)
+    env = (env_at[0], execfn_at) if env_at else (0, 0)
+    aux_words = words[len(words) - 2 * len(aux):]
+    return sp, (args, env, struct.pack(f"<{len(aux_words)}Q", *aux_words))

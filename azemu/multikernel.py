@@ -140,9 +140,14 @@ def _std_to_files(kernel, spec, out_dir):
     files = [(0, spec.stdin or os.devnull, os.O_RDONLY),
              (1, os.path.join(out_dir, spec.name + ".out"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
              (2, os.path.join(out_dir, spec.name + ".err"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)]
+    from kernels.fwk.channel import FWK_DEVICE
     for fd, path, flags in files:
-        phys = p.scratch.reset().put(os.fsencode(os.path.abspath(path)) + b"\0")
-        ret = p.io.call(NR["openat"], (-100) & 0xFFFFFFFF, phys, flags | os.O_CLOEXEC, 0o644 & ~p.umask)
+        if path == os.devnull:                   # the kernel's /dev/null (kernels/procfs.py)
+            ret = p.io.call(FWK_DEVICE, p.scratch.reset().put(b"null\0"), flags | os.O_CLOEXEC)
+        else:
+            phys = p.scratch.reset().put(os.fsencode(os.path.abspath(path)) + b"\0")
+            ret = p.io.call(NR["openat"], (-100) & 0xFFFFFFFF, phys, flags | os.O_CLOEXEC,
+                            0o644 & ~p.umask)
         if fd in p.fds.files:
             p.fds.close(fd)
         install_handle(p, ret, flags & 3, False, at=fd)

@@ -17,6 +17,17 @@ class LinuxError(Exception):
         return ERRNO_NAMES.get(self.errno, str(self.errno))
 
 
+class ModelPath(LinuxError):
+    """The FWK's walk of a path arrived at the guest's /proc, /dev or /sys
+    (kernels/fwk/sandbox.py): the kernel's tree answers (kernels/procfs.py).
+    A call that does not ask the tree fails with EACCES, as on a file system
+    the guest may not change."""
+    __slots__ = ()
+
+    def __init__(self):
+        super().__init__(13)
+
+
 class RegistersSet(Exception):
     """Raised by a handler that has written the guest's registers itself
     (rt_sigreturn): the entry path must not write a result into rax."""

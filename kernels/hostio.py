@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import struct
 
-from .errors import LinuxError
+from .errors import LinuxError, ModelPath
 
 SCRATCH_SIZE = 64 << 10
+EMODEL = 600                 # the FWK's "this path is the kernel's tree" (kernels/fwk/channel.py)
 _IOV = struct.Struct("<QQ")
 
 
@@ -69,6 +70,8 @@ class HostIO:
     def call(self, function: int, *params) -> int:
         ret = self.backend.call(self.core, self.tid, function, params)
         if ret < 0:
+            if ret == -EMODEL:
+                raise ModelPath()
             raise LinuxError(-ret)
         return ret
 

@@ -141,13 +141,14 @@ class Kernel:
         self._host_umask = self.machine.host_umask   # given back in close()
         self.image = load(mm, path, argv, envp, hwcap=hwcap, execfn=execfn,
                           ids=(p.uid, p.euid, p.gid, p.egid), opener=opener,
-                          interp_opener=guest_open)
+                          interp_opener=guest_open, name=os.path.realpath(path))
         with opener(path) as f:
             libos = unikernel.LibOS.find(f)
         if libos is not None and self.mode != "unikernel":
             raise ExecError(f"{path}: built for the azemu libOS (azemu build): "
                             "run it with --mode unikernel", 126)
         p.brk_start = p.brk = self.image.brk
+        p.image = self.image
         p.exe = os.fsencode(os.path.realpath(path))
         p.comm = os.path.basename(p.exe)[:15]
         p.cmdline = b"".join(a + b"\0" for a in argv)     # /proc/self/cmdline
@@ -319,6 +320,7 @@ class Kernel:
         c.rlimits = dict(parent.rlimits)
         c.brk_start, c.brk = parent.brk_start, parent.brk
         c.exe, c.comm, c.dumpable = parent.exe, parent.comm, parent.dumpable
+        c.image, c.cmdline = parent.image, parent.cmdline      # its memory's layout: a copy's
         for inherited in ("persona", "groups", "caps", "suid", "sgid"):
             if hasattr(parent, inherited):
                 setattr(c, inherited, getattr(parent, inherited))

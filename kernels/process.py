@@ -20,7 +20,8 @@ MAX_FDS = 1024          # RLIMIT_NOFILE soft limit, as a default Linux shell has
 class OpenFile:
     """An open file description: a host handle plus what the guest set on it.
     Shared by dup'ed descriptors, closed when the last one goes."""
-    __slots__ = ("hfd", "flags", "path", "refs", "is_dir", "kind", "ident", "hostnb", "target", "ctty")
+    __slots__ = ("hfd", "flags", "path", "refs", "is_dir", "kind", "ident", "hostnb", "target", "ctty",
+                 "model", "pos")
 
     def __init__(self, hfd: int, flags: int, path: bytes = b"", is_dir: bool = False, kind: int = 0):
         self.hfd, self.flags, self.path, self.is_dir, self.kind = hfd, flags, path, is_dir, kind
@@ -29,6 +30,8 @@ class OpenFile:
         self.hostnb = False                   # non-blocking on the host (a guest's pipe: kernels/blocking.py)
         self.target = None                    # a pidfd's process (kernels/syscalls/proc_pidfd.py)
         self.ctty = None                      # azemu's controlling terminal? (kernels/tty.py), once asked
+        self.model = None                     # what the kernel's /proc, /dev or /sys made it (kernels/procfs.py)
+        self.pos = 0                          # the offset of a /proc/PID/mem file
 
 
 class FdTable:
@@ -130,6 +133,7 @@ class Process:
         self.instance = None                   # unikernel mode: its instance (kernels/instances.py)
         self.start_time = time.monotonic()
         self.exe = b""
+        self.image = None                      # azemu.loader.Image of its program
         self.comm = b""                        # prctl(PR_SET_NAME), /proc/self/comm
         self.cmdline = b""                     # argv, NUL-separated: /proc/self/cmdline
         self.dumpable = 1

@@ -1,157 +1,160 @@
-"""/proc for the guest: its own processes, never azemu's.
+"""The guest's /proc, /dev and /sys: made by the kernel model, never the host's.
 
-The host's /proc/self is azemu (or its FWK proxy): its memory
-(/proc/self/mem), its descriptors (/proc/self/fd: the instance's memory
-segment, the offload channels), its maps.  A guest must see its own process
-there, as under Linux, and nothing of the emulator.  So an absolute guest
-path under /proc/self, /proc/thread-self or /proc/<a guest pid> — and
-/dev/fd, /dev/stdin, /dev/stdout, /dev/stderr, which Linux links there — is
-answered by the kernel model before the host is asked:
+The host's /proc is azemu (or its FWK proxy): its memory, its descriptors
+(the instance's memory segment, the offload channels), its maps; its /dev
+holds the host's disks; its /sys describes the host.  A guest sees none of
+them.  Every guest path under /proc, /dev or /sys — however it was reached:
+an absolute path, a relative one from the root, a symlink such as
+/etc/mtab -> ../proc/self/mounts (the FWK's walk hands such a path back,
+kernels/fwk/sandbox.py) — is looked up here, in a tree of `Node`s:
 
-* fd/N opens the guest's file N anew (as Linux does: for a pipe or socket,
-  the same object; for a file, a new open file description with the flags
-  asked for) — bash's process substitution, `cat /dev/stdin`;
-* exe and cwd open what they name for the guest;
-* maps, status, stat, statm, cmdline and comm are made from the kernel's
-  state, as Linux's fs/proc/ makes them, and read like files;
-* mounts, mountinfo and net/ are the host's (they describe no process);
-* anything else under a process's directory is ENOENT here (mem, environ,
-  auxv, pagemap, task/... are not modelled).
+* /proc: a directory per guest process (and task/TID per thread) with stat,
+  status, statm, cmdline, comm, environ, auxv, limits, maps, mounts,
+  mountinfo, io, fd/ and fdinfo/, the links exe, cwd and root, and mem
+  (the process's own memory, read and written through its page table);
+  self and thread-self; meminfo, cpuinfo (the emulated cores), stat,
+  uptime, loadavg, version, filesystems, sys/kernel/... — made from the
+  kernel's state (kernels/procfs_files.py, kernels/procfs_system.py);
+* /dev: null, zero, full, random, urandom, tty, ptmx and the pts the guest
+  holds (the host's devices of those names, opened by the FWK from a fixed
+  list), fd/ and stdin/stdout/stderr as links into /proc/self/fd, and shm —
+  a directory of its own per machine, shared by the instance's processes;
+* /sys: devices/system/cpu/{online,possible,present,cpuN} of the emulated
+  machine.
 
-Behind this, the FWK's path walk (kernels/fwk/sandbox.py) refuses to open a
-host process's /proc directory entries at all, however the path reached
-them (a symlink to /proc/self/mem, /proc/<azemu's pid>/...), and refuses
-to open anything in procfs for writing (/proc/sys).
+Files are made when opened, as Linux makes a seq_file, and read like any
+file; directories list what exists when they are opened.  Nothing here
+reaches the host except through the FWK's fixed entry points.
 """
 from __future__ import annotations
 
 import posixpath
-import time
+import zlib
 
 from .abi import linux as L
-from .abi.linux_errno import EACCES, ENOENT, ENOTDIR
-from .errors import LinuxError
+from .abi.linux_errno import EACCES, ELOOP, ENOENT, ENOTDIR
 
-_LINKS = {b"/dev/stdin": b"/proc/self/fd/0", b"/dev/stdout": b"/proc/self/fd/1",
-          b"/dev/stderr": b"/proc/self/fd/2"}
-HOST_ENTRIES = (b"mounts", b"mountinfo", b"mountstats", b"net")   # about no process
-_MADE = (b"maps", b"status", b"stat", b"statm", b"cmdline", b"comm")
+DIR, FILE, LINK, OPEN, HOST, HOSTAT, DEVICE, MEM = range(8)
+TOPS = (b"proc", b"dev", b"sys")
+# Host devices a guest may open (by these names only: kernels/fwk/server_model.py)
+DEVICES = (b"null", b"zero", b"full", b"random", b"urandom", b"tty", b"ptmx")
+
+
+class Node:
+    """One entry of the tree: what a lookup found."""
+    __slots__ = ("kind", "what", "path", "mode", "owner", "to")
+
+    def __init__(self, kind, what, path=b"", mode=0, owner=None, to=None):
+        self.kind = kind        # DIR, FILE, LINK, OPEN, HOST, HOSTAT, DEVICE, MEM
+        self.what = what        # entries (DIR), bytes (FILE), target (LINK), OpenFile (OPEN)...
+        self.path = path        # its canonical guest path
+        self.mode = mode        # st_mode
+        self.owner = owner      # the process it describes (uid, gid, times), or None
+        self.to = to            # LINK: a guest path to walk, or the Node it leads to
+
+    @property
+    def ino(self) -> int:
+        return zlib.crc32(self.path) | 1 << 32
+
+    @property
+    def dtype(self) -> int:
+        return {DIR: L.DT_DIR, LINK: L.DT_LNK, DEVICE: 2}.get(self.kind, L.DT_REG)
+
+
+class Entries(dict):
+    """A directory's entries, plus names it answers without listing them
+    (Linux's /proc/TID of a thread, /dev/pts/N): `more(name)` gives
+    (d_type, maker) or None."""
+
+    def __init__(self, listed, more):
+        super().__init__(listed)
+        self.more = more
+
+    def get(self, name, default=None):
+        hit = super().get(name)
+        return hit if hit is not None else (self.more(name) or default)
+
+
+def dir_node(path, entries, owner=None, mode=0o40555):
+    """A directory: `entries` maps each name to (its d_type, a function
+    making its Node): a listing makes none of them."""
+    return Node(DIR, entries, path, mode, owner)
+
+
+def file_node(path, data: bytes, owner=None, mode=0o100444):
+    return Node(FILE, data, path, mode, owner)
+
+
+def link_node(path, target: bytes, to, owner=None):
+    return Node(LINK, target, path, 0o120777, owner, to)
 
 
 def owns(path: bytes) -> bool:
-    """Is this absolute guest path one the kernel answers (cheap test)?"""
-    return path.startswith((b"/proc/", b"/dev/fd", b"/dev/std")) or path == b"/proc"
+    """Is this absolute guest path one the kernel answers (cheap test)?
+    /dev/shm/... is a host directory: the walk's."""
+    if path.startswith(b"/dev/shm/"):
+        return False
+    for top in (b"/proc", b"/dev", b"/sys"):
+        if path.startswith(top) and path[len(top):len(top) + 1] in (b"", b"/"):
+            return True
+    return False
 
 
-def lookup(p, path: bytes):
-    """What a guest path under /proc names, or None when the host's file
-    system should answer.  One of ("fd", OpenFile), ("path", guest path),
-    ("made", bytes), ("host", path for the host)."""
-    path = posixpath.normpath(path)
-    if path.startswith(b"//"):
-        path = path[1:]
-    path = _LINKS.get(path, path)
-    if path == b"/dev/fd" or path.startswith(b"/dev/fd/"):
-        path = b"/proc/self/fd" + path[len(b"/dev/fd"):]
-    parts = path.split(b"/")[2:] if path.startswith(b"/proc/") else None
-    if not parts:
-        return None
-    if parts[0] in (b"mounts", b"net"):          # Linux: symlinks into self/
-        return ("host", b"/proc/self/" + b"/".join(parts))
-    who = _process(p, parts[0])
-    if who is None:
-        return None                               # /proc/cpuinfo and the like; host pids: refused there
-    rest = parts[1:]
-    if not rest:
-        raise LinuxError(EACCES)                   # the directory itself is not modelled
-    name = rest[0]
-    if name == b"fd" and len(rest) == 2 and rest[1].isdigit():
-        f = who.fds.files.get(int(rest[1]))
-        if f is None:
-            raise LinuxError(ENOENT)
-        return ("fd", f)
-    if len(rest) == 1 and name == b"exe":
-        return ("path", who.exe)
-    if len(rest) == 1 and name in _MADE:
-        return ("made", _MAKERS[name](who))
-    if name in HOST_ENTRIES:
-        return ("host", b"/proc/self/" + b"/".join(rest))
-    if len(rest) > 1 and name in _MADE + (b"exe",):
-        raise LinuxError(ENOTDIR)
-    raise LinuxError(ENOENT)
+def lookup(p, path: bytes, follow: bool = True) -> Node:
+    """The node absolute guest path `path` names (LinuxError when none);
+    symlinks are followed inside the tree, and the last one when `follow`."""
+    for _ in range(40):
+        path = posixpath.normpath(path)
+        if path.startswith(b"//"):
+            path = path[1:]
+        comps = [c for c in path.split(b"/") if c]
+        node = _root(p)
+        for i, c in enumerate(comps):
+            if node.kind != DIR:
+                if node.kind == HOST:                # under a host directory (/dev/shm, cwd/...)
+                    return Node(HOST, node.what + b"/" + b"/".join(comps[i:]), path)
+                if node.kind == OPEN and node.what.is_dir:
+                    return Node(HOSTAT, (node.what, b"/".join(comps[i:])), path)
+                raise _err(ENOTDIR)
+            entry = node.what.get(c)
+            if entry is None:
+                raise _err(ENOENT)
+            node = entry[1]()
+            last = i == len(comps) - 1
+            if node.kind == LINK and (follow or not last):
+                if isinstance(node.to, Node):        # leads out of the tree
+                    node = node.to
+                    continue
+                path = node.to + b"/" + b"/".join(comps[i + 1:])
+                break
+        else:
+            return node
+    raise _err(ELOOP)
 
 
-def _process(p, name: bytes):
-    if name in (b"self", b"thread-self"):
-        return p.proc
-    if name.isdigit():
-        return p.kernel.procs.get(int(name))
-    return None
+def _err(e):
+    from .errors import LinuxError
+    return LinuxError(e)
 
 
-# ---- what Linux's fs/proc/ prints --------------------------------------------------
-
-def _perms(m) -> str:
-    return "".join(("r" if m.prot & L.PROT_READ else "-", "w" if m.prot & L.PROT_WRITE else "-",
-                    "x" if m.prot & L.PROT_EXEC else "-", "s" if m.shared else "p"))
-
-
-def maps(proc) -> bytes:
-    lines = []
-    for m in proc.mm.mappings():
-        off = m.pgoff * 4096 if m.pager is not None else 0
-        head = f"{m.start:08x}-{m.end:08x} {_perms(m)} {off:08x} 00:00 0"
-        lines.append(f"{head:<73}{m.name}".rstrip() if m.name else head)
-    return "".join(line + "\n" for line in lines).encode()
+def entries(p, node: Node) -> list[tuple[bytes, int, int]]:
+    """A directory's listing: (name, ino, d_type), "." and ".." first."""
+    out = [(b".", node.ino, L.DT_DIR), (b"..", zlib.crc32(posixpath.dirname(node.path)) | 1 << 32,
+                                        L.DT_DIR)]
+    for name, (dtype, _) in node.what.items():
+        out.append((name, zlib.crc32(node.path.rstrip(b"/") + b"/" + name) | 1 << 32, dtype))
+    return out
 
 
-def _state(proc) -> tuple[str, str]:
-    return ("Z", "zombie") if proc.zombie else ("R", "running")
+def _root(p) -> Node:
+    from . import procfs_system
+    return dir_node(b"/", {b"proc": (L.DT_DIR, lambda: procfs_system.proc_root(p)),
+                           b"dev": (L.DT_DIR, lambda: procfs_system.dev_root(p)),
+                           b"sys": (L.DT_DIR, lambda: procfs_system.sys_root(p))}, mode=0o40755)
 
 
-def _vm_kib(proc) -> tuple[int, int]:
-    size = sum(m.end - m.start for m in proc.mm.mappings())
-    return size // 1024, proc.mm.resident() // 1024
-
-
-def status(proc) -> bytes:
-    st, word = _state(proc)
-    vm, rss = _vm_kib(proc)
-    rows = [("Name", proc.comm.decode(errors="replace")), ("Umask", f"{proc.umask:04o}"),
-            ("State", f"{st} ({word})"), ("Tgid", proc.pid), ("Ngid", 0), ("Pid", proc.pid),
-            ("PPid", proc.ppid), ("TracerPid", 0),
-            ("Uid", "\t".join([str(proc.uid), str(proc.euid)] * 2)),
-            ("Gid", "\t".join([str(proc.gid), str(proc.egid)] * 2)),
-            ("FDSize", max(64, len(proc.fds.files))), ("VmSize", f"{vm:8d} kB"),
-            ("VmRSS", f"{rss:8d} kB"), ("Threads", len(proc.tasks) or 1),
-            ("SigBlk", f"{proc.sigmask:016x}"), ("SigPnd", f"{proc.pending.mask:016x}")]
-    return "".join(f"{k}:\t{v}\n" for k, v in rows).encode()
-
-
-def stat(proc) -> bytes:
-    st, _ = _state(proc)
-    vm, rss = _vm_kib(proc)
-    start = int((proc.start_time - _BOOT) * 100)
-    fields = [proc.pid, f"({proc.comm.decode(errors='replace')})", st, proc.ppid, proc.pgid,
-              proc.sid, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, len(proc.tasks) or 1, 0,
-              start, vm * 1024, rss // 4] + [0] * 28
-    return (" ".join(str(f) for f in fields) + "\n").encode()
-
-
-def statm(proc) -> bytes:
-    vm, rss = _vm_kib(proc)
-    return f"{vm // 4} {rss // 4} 0 0 0 0 0\n".encode()
-
-
-def cmdline(proc) -> bytes:
-    return proc.cmdline
-
-
-def comm(proc) -> bytes:
-    return proc.comm + b"\n"
-
-
-_MAKERS = {b"maps": maps, b"status": status, b"stat": stat, b"statm": statm,
-           b"cmdline": cmdline, b"comm": comm}
-_BOOT = time.monotonic() - time.clock_gettime(time.CLOCK_BOOTTIME) \
-    if hasattr(time, "CLOCK_BOOTTIME") else 0.0
+def may_look(p, target) -> None:
+    """Another process's private entries (mem, environ, fd/...): the same
+    user's processes of the instance only, as ptrace_may_access allows."""
+    if target.proc is not p.proc and p.proc.euid not in (0, target.proc.uid):
+        raise _err(EACCES)

@@ -17,6 +17,7 @@ static const char *errno_name(int e)
     case ENOENT: return "ENOENT";
     case EINTR: return "EINTR";
     case EIO: return "EIO";
+    case ENOSPC: return "ENOSPC";
     case EBADF: return "EBADF";
     case EAGAIN: return "EAGAIN";
     case ENOMEM: return "ENOMEM";

@@ -57,7 +57,11 @@ FWK_BYE = 4006            # the process is gone: close everything it had
 FWK_PING = 4007           # returns 0 once the proxy serves calls
 FWK_REOPEN = 4009         # params: handle, flags -> a new handle opening the same file anew
 FWK_MADE = 4010           # params: phys, length, path phys -> a read-only handle of those bytes
-FWK_HOST_PROC = 4011      # params: path phys (/proc/self/mounts...), flags -> handle
+FWK_MADE_DIR = 4012       # params: entries phys, length, path phys -> a directory handle listing them
+FWK_DEVICE = 4013         # params: name phys (null, pts/3...), flags -> a host device of the fixed list
+FWK_REDIRECTED = 4014     # params: out, size -> the guest path the caller's last walk handed back
+FWK_CWD_OF = 4015         # params: pid, out, size -> that process's working directory
+EMODEL = 600              # result: the walk arrived at the guest's /proc, /dev or /sys (sandbox.py)
 FWK_FORK = 4008           # params: child tid, child pid: a process forked by the caller's
 
 # Kinds of handle, returned with every handle in bits 32..39 of `ret`.

@@ -19,10 +19,18 @@ anything that would change the tree fails with EROFS.
 
 Without --root the root is the host's "/", and the same code runs.
 
-The host's procfs is azemu's own: no walk may open an entry of a host
-process's /proc directory (its mem, fd/, maps — however the path got there:
-/proc/self, a symlink to it, /proc/<pid>), nor anything in procfs for
-writing.  The guest's own /proc/self is the kernel's (kernels/procfs.py).
+The guest's /proc, /dev and /sys are the kernel's (kernels/procfs.py): a
+walk that arrives at one of them from the root — a relative path, `..`, a
+symlink such as /etc/mtab -> ../proc/self/mounts — stops and hands the
+guest path back (`Redirect`, EMODEL to the kernel), which looks it up in
+its own tree.  Only /dev/shm is a host directory: one of the sandbox's own,
+made for the run and removed after it, shared by every process of the
+instance (POSIX shared memory).
+
+No walk enters a host procfs, sysfs, devtmpfs or other kernel file system
+wherever it is mounted (inside --root too): the host's procfs is azemu's
+own — its memory, its descriptors.  And no walk opens a device node (as
+a `nodev` mount): the devices a guest may use are the kernel's /dev.
 """
 from __future__ import annotations
 
@@ -38,6 +46,49 @@ try:
 except OSError:
     _PROC_DEV = None
 _PROCESS_DIR = __import__("re").compile(rb"^/proc/(\d+|self|thread-self)(/|$)")
+TOPS = (b"proc", b"dev", b"sys")             # the kernel's trees (kernels/procfs.py)
+EMODEL = 600                                 # kernels/fwk/channel.py
+_DEV_LEVEL = -1                              # the walk is at the guest's /dev (only shm/ below)
+# Kernel file systems no walk enters (statfs magic numbers, include/uapi/linux/magic.h)
+_KERNEL_FS = {0x9FA0, 0x62656572, 0x1CD1, 0x64626720, 0x74726163, 0x73636673, 0x27E0EB,
+              0x63677270, 0xCAFE4A11, 0x42494E4D, 0x6165676C, 0xDE5E81E4, 0xF97CFF8C}
+_libc = None
+
+
+class Redirect(OSError):
+    """The walk arrived at the guest's /proc, /dev or /sys: `path` is the
+    guest path to look up in the kernel's tree."""
+
+    def __init__(self, path: bytes):
+        super().__init__(EMODEL, "the kernel's own tree")
+        self.path = path
+
+
+def _fs_type(fd: int) -> int:
+    import ctypes
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(120)
+    if _libc.fstatfs(fd, buf) != 0:
+        return 0
+    return int.from_bytes(buf.raw[:8], "little")
+
+
+def _devtmpfs_devices() -> set:
+    """st_dev of the host's devtmpfs mounts (its magic is tmpfs's)."""
+    found = set()
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            for line in f:
+                fields = line.split()
+                sep = fields.index(b"-")
+                if fields[sep + 1] in (b"devtmpfs", b"proc", b"sysfs", b"devpts"):
+                    major, minor = fields[2].split(b":")
+                    found.add(os.makedev(int(major), int(minor)))
+    except (OSError, ValueError):
+        pass
+    return found
 
 
 def guard_proc(fd: int, flags: int) -> int:
@@ -56,6 +107,16 @@ def guard_proc(fd: int, flags: int) -> int:
     return fd
 
 
+def _no_device(name: bytes, dir_fd: int) -> None:
+    """A device node found by a walk is not opened (as on a nodev mount)."""
+    try:
+        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return
+    if st.S_ISCHR(mode) or st.S_ISBLK(mode):
+        raise _err(errno.EACCES)
+
+
 def _err(e):
     return OSError(e, os.strerror(e))
 
@@ -71,9 +132,10 @@ def join(parts: list[bytes]) -> bytes:
 class Walk:
     """Where a walk ended: the directory fds along it (closed by close())."""
 
-    def __init__(self, root_fd):
+    def __init__(self, root_fd, root_dev=None):
         self.fds = [root_fd]          # fds[0] is the root: never closed here
         self.names: list[bytes] = []
+        self.devs = [root_dev]        # the file system each directory is on
 
     @property
     def fd(self) -> int:
@@ -85,12 +147,16 @@ class Walk:
 
     def up(self):
         if self.names:
-            os.close(self.fds.pop())
+            fd = self.fds.pop()
+            if fd != _DEV_LEVEL:
+                os.close(fd)
             self.names.pop()
+            self.devs.pop()
 
-    def down(self, fd, name):
+    def down(self, fd, name, dev=None):
         self.fds.append(fd)
         self.names.append(name)
+        self.devs.append(dev)
 
     def reset(self):
         while self.names:
@@ -105,11 +171,44 @@ class Sandbox:
         self.root = os.fsencode(root or "/")
         self.readonly = readonly
         self.root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.root_dev = os.fstat(self.root_fd).st_dev
+        self.kernel_fs = _devtmpfs_devices()     # st_dev -> refused; others checked once each
+        self.checked = {self.root_dev}
+        self.shm_fd = -1
+        self.shm_path = None
 
     def close(self) -> None:
         if self.root_fd >= 0:
             os.close(self.root_fd)
             self.root_fd = -1
+        if self.shm_fd >= 0:
+            os.close(self.shm_fd)
+            self.shm_fd = -1
+            import shutil
+            shutil.rmtree(self.shm_path, ignore_errors=True)
+
+    def shm(self) -> int:
+        """The directory behind the guest's /dev/shm (made on first use)."""
+        if self.shm_fd < 0:
+            import tempfile
+            where = "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
+            self.shm_path = tempfile.mkdtemp(prefix="azemu-shm-", dir=where)
+            os.chmod(self.shm_path, 0o1777)
+            import atexit
+            import shutil
+            atexit.register(shutil.rmtree, self.shm_path, True)
+            self.shm_fd = os.open(self.shm_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return self.shm_fd
+
+    def _kernel_fs(self, dev: int, fd: int) -> bool:
+        """Is the directory `fd`, on device `dev`, in a host kernel file system?"""
+        if dev in self.checked:
+            return False
+        if dev in self.kernel_fs or _fs_type(fd) in _KERNEL_FS:
+            self.kernel_fs.add(dev)
+            return True
+        self.checked.add(dev)
+        return False
 
     def check_writable(self):
         if self.readonly:
@@ -132,8 +231,23 @@ class Sandbox:
                 continue
             if len(c) > 255:
                 raise _err(errno.ENAMETOOLONG)
+            if w.fd == _DEV_LEVEL:                # the guest's /dev: only shm/ is the host's
+                if c != b"shm":
+                    raise Redirect(join([b"dev", c] + comps[i:]))
+                shm = self.shm()
+                w.down(os.dup(shm), c, os.fstat(shm).st_dev)
+                continue
+            if not w.names and c in TOPS:
+                if c == b"dev" and comps[i:i + 1] == [b"shm"]:
+                    w.down(_DEV_LEVEL, c)
+                    continue
+                raise Redirect(join([c] + comps[i:]))
             fd = os.open(c, _O_PATH, dir_fd=w.fd)
             s = os.fstat(fd)
+            if s.st_dev != w.devs[-1] and s.st_dev not in self.checked and \
+                    self._kernel_fs(s.st_dev, fd):
+                os.close(fd)
+                raise _err(errno.EACCES)
             if st.S_ISLNK(s.st_mode):
                 if last and not follow_last:
                     os.close(fd)
@@ -152,12 +266,14 @@ class Sandbox:
                 comps, i = rest, 0
                 continue
             if st.S_ISDIR(s.st_mode):
-                w.down(fd, c)
+                w.down(fd, c, s.st_dev)
                 continue
             os.close(fd)
             if not last:
                 raise _err(errno.ENOTDIR)
             return c
+        if w.fd == _DEV_LEVEL:
+            raise Redirect(b"/dev")
         return None
 
     def start(self, base: bytes, path: bytes) -> tuple[Walk, list[bytes]]:
@@ -165,7 +281,7 @@ class Sandbox:
         base directory's guest path (for relative paths), then `path`."""
         if len(path) >= PATH_MAX:
             raise _err(errno.ENAMETOOLONG)
-        w = Walk(self.root_fd)
+        w = Walk(self.root_fd, self.root_dev)
         comps = split(path) if path.startswith(b"/") else split(base) + split(path)
         if path.endswith(b"/") and split(path):
             comps.append(b".")             # a trailing slash: it must be a directory
@@ -196,9 +312,19 @@ class Sandbox:
             raise _err(errno.EBUSY if path.strip(b"/") == b"" else errno.EINVAL)
         last = comps[-1]
         try:
-            name = self._walk(w, comps[:-1], True, [0])
+            if not comps[:-1] and last in TOPS:     # /proc, /dev, /sys themselves
+                w.close()
+                raise Redirect(join([last]))
+            try:
+                name = self._walk(w, comps[:-1], True, [0])
+            except Redirect as e:
+                e.path = e.path.rstrip(b"/") + b"/" + last
+                raise
             if name is not None:
                 raise _err(errno.ENOTDIR)
+        except Redirect:
+            w.close()
+            raise
         except BaseException:
             w.close()
             raise
@@ -224,6 +350,7 @@ class Sandbox:
             try:
                 for _ in range(MAXSYMLINKS + 1):
                     try:
+                        _no_device(last, w.fd)
                         fd = os.open(last, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=w.fd)
                         return guard_proc(fd, flags), join(w.names + [last])
                     except OSError as e:
@@ -255,6 +382,7 @@ class Sandbox:
                 return guard_proc(fd, flags), w.path
             if flags & getattr(os, "O_DIRECTORY", 0):
                 raise _err(errno.ENOTDIR)
+            _no_device(name, w.fd)
             fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=w.fd)
             return guard_proc(fd, flags), join(w.names + [name])
         finally:

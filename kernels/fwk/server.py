@@ -25,7 +25,7 @@ import time
 from ..abi import linux as L
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from . import channel as C
-from .sandbox import Sandbox, join
+from .sandbox import Redirect, Sandbox, join
 
 # Served by server_net.py, imported when the first of them comes.
 NET_CALLS = {NR[name] for name in (
@@ -64,10 +64,11 @@ def _kind(mode: int) -> int:
 class Handle:
     """A host descriptor served to the guests of one domain (one kernel
     instance: its processes share open file descriptions after a fork)."""
-    __slots__ = ("fd", "kind", "path", "domain", "dirents", "dirpos")
+    __slots__ = ("fd", "kind", "path", "domain", "dirents", "dirpos", "made")
 
     def __init__(self, fd, kind, path, domain):
         self.fd, self.kind, self.path, self.domain = fd, kind, path, domain
+        self.made = False                      # a listing the kernel made (server_model.py)
         self.dirents = None
         self.dirpos = 0
 
@@ -100,11 +101,12 @@ class Server:
             self.ops[NR[name]] = getattr(self, "do_" + name)
         from . import server_files               # ownership, copies, eventfd, timerfd, inotify...
         server_files.register(self)
+        from . import server_model               # the kernel's /proc, /dev, /sys
+        server_model.register(self)
         self.ops.update({C.FWK_HELLO: self.fwk_hello, C.FWK_STDIO: self.fwk_stdio,
                          C.FWK_FD_PATH: self.fwk_fd_path, C.FWK_DUP: self.fwk_dup,
                          C.FWK_BYE: self.fwk_bye, C.FWK_FORK: self.fwk_fork,
-                         C.FWK_REOPEN: self.fwk_reopen, C.FWK_MADE: self.fwk_made,
-                         C.FWK_HOST_PROC: self.fwk_host_proc})
+                         C.FWK_REOPEN: self.fwk_reopen, C.FWK_MADE: self.fwk_made})
 
     # ---- the entry -----------------------------------------------------------
     def handle(self, tid: int, function: int, params) -> int:
@@ -120,6 +122,9 @@ class Server:
             params = tuple(params) + (0,) * (6 - len(params))
         try:
             return op(tid, *params)
+        except Redirect as e:                  # the walk arrived at the kernel's /proc, /dev, /sys
+            self.redirects[tid] = e.path
+            return -e.errno
         except OSError as e:
             return -(e.errno or errno.EIO)
         except (ValueError, OverflowError, IndexError, struct.error):
@@ -251,7 +256,11 @@ class Server:
 
     def fwk_dup(self, tid, handle, *_):
         hd = self.h(tid, handle)
-        return self.new_handle(tid, os.dup(hd.fd), hd.path, hd.kind)
+        new = self.new_handle(tid, os.dup(hd.fd), hd.path, hd.kind)
+        if hd.made:
+            copy = self.handles[new & 0xFFFFFFFF]
+            copy.made, copy.dirents = True, list(hd.dirents)
+        return new
 
     # ---- the guest's /proc (kernels/procfs.py) -----------------------------------------
     def fwk_reopen(self, tid, handle, flags, *_):
@@ -273,17 +282,6 @@ class Server:
         finally:
             os.close(wfd)
         return self.new_handle(tid, fd, self.cstr(path_phys))
-
-    def fwk_host_proc(self, tid, path_phys, flags, *_):
-        """A host /proc entry that describes no process (kernels/procfs.HOST_ENTRIES)."""
-        from ..procfs import HOST_ENTRIES
-        path = self.cstr(path_phys)
-        parts = path.split(b"/")
-        if len(parts) < 4 or parts[:3] != [b"", b"proc", b"self"] or parts[3] not in HOST_ENTRIES \
-                or b".." in parts or flags & (os.O_WRONLY | os.O_RDWR):
-            raise OSError(errno.EACCES, "not a host /proc entry the guest may read")
-        fd = os.open(path, (flags & 0xFFFFFFFF) | os.O_CLOEXEC | os.O_NOFOLLOW)
-        return self.new_handle(tid, fd, path)
 
     # ---- files ---------------------------------------------------------------------
     def do_openat(self, tid, dirfd, phys, flags, mode, *_):
@@ -315,7 +313,7 @@ class Server:
         if hd.kind == C.KIND_DIR:
             if whence == L.SEEK_SET and offset >= 0:
                 hd.dirpos = offset
-                if offset == 0:
+                if offset == 0 and not hd.made:
                     hd.dirents = None
                 return offset
             if whence == L.SEEK_CUR and offset == 0:

@@ -79,7 +79,7 @@ def _waiting(p, fin, fout, flags, call):
 def splice(p, fd_in, off_in, fd_out, off_out, length, flags):
     fin, fout = _readable(p, fd_in), _writable(p, fd_out)
     flags &= 0xFFFFFFFF
-    if flags & ~0xF:
+    if flags & ~0xF or fin.model is not None or fout.model is not None:   # /proc files: no splice
         raise LinuxError(EINVAL)
     if (off_in and fin.kind == KIND_FIFO) or (off_out and fout.kind == KIND_FIFO):
         raise LinuxError(ESPIPE)
@@ -117,7 +117,7 @@ def copy_file_range(p, fd_in, off_in, fd_out, off_out, length, flags):
     if flags:
         raise LinuxError(EINVAL)
     fin, fout = _readable(p, fd_in), _writable(p, fd_out)
-    if fout.flags & L.O_APPEND:
+    if fout.flags & L.O_APPEND or fin.model is not None or fout.model is not None:
         raise LinuxError(EBADF)
     if not length:
         return 0

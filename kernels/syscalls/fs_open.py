@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from .. import pagecache, procfs
 from ..abi import linux as L
-from ..abi.linux_errno import EACCES, EINVAL
+from ..abi.linux_errno import EINVAL
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
-from ..errors import LinuxError
-from ..fwk.channel import FWK_HOST_PROC, FWK_MADE, FWK_REOPEN, KIND_DIR
+from ..errors import LinuxError, ModelPath
+from ..fwk.channel import KIND_DIR
 from ..process import OpenFile
+from . import fs_model
 from .util import gpath, hdir, host_open_flags, path_arg, s32, s64
 
 _CREATION = L.O_CLOEXEC | L.O_CREAT | L.O_EXCL | L.O_NOCTTY | L.O_TRUNC
@@ -26,44 +27,27 @@ def openat(p, dirfd, pathname, flags, mode):
     flags &= 0xFFFFFFFF
     p.scratch.reset()
     raw = path_arg(p, pathname)
-    if raw[:1] == b"/" and procfs.owns(raw):
-        hit = procfs.lookup(p, raw)
-        if hit is not None:
-            return _open_proc(p, hit, raw, flags, mode)
-    return _open_host(p, dirfd, gpath(p, pathname), flags, mode)
+    follow = not flags & L.O_NOFOLLOW
+    node = fs_model.node_at(p, s32(dirfd), raw, follow)
+    if node is None:
+        try:
+            return _open_host(p, hdir(p, dirfd), gpath(p, pathname), flags, mode)
+        except ModelPath:                        # the walk arrived at the kernel's tree
+            node = fs_model.redirected(p, follow)
+    return fs_model.open_node(p, node, flags, mode,
+                              lambda h, path: _open_host(p, h, p.scratch.put(path + b"\0"), flags, mode))
 
 
-def _open_host(p, dirfd, path: int, flags: int, mode: int) -> int:
-    """openat of the guest-physical path string `path`, through the FWK."""
+def _open_host(p, hdirfd: int, path: int, flags: int, mode: int) -> int:
+    """openat of the guest-physical path string `path` relative to host
+    directory handle `hdirfd` (or AT_FDCWD), through the FWK."""
     if flags & L.O_CREAT or flags & L.O_TMPFILE == L.O_TMPFILE:
         mode = mode & 0o7777 & ~p.umask
     else:
         mode = 0
     fd = p.fds.lowest_free()                 # EMFILE before anything is created
-    ret = p.io.call(NR["openat"], hdir(p, dirfd), path, host_open_flags(flags), mode)
+    ret = p.io.call(NR["openat"], hdirfd, path, host_open_flags(flags), mode)
     return install_handle(p, ret, flags & ~_CREATION, bool(flags & L.O_CLOEXEC), at=fd)
-
-
-def _open_proc(p, hit, raw: bytes, flags: int, mode: int) -> int:
-    """Open what the guest's /proc names (kernels/procfs.py)."""
-    kind, what = hit
-    cloexec = bool(flags & L.O_CLOEXEC)
-    fd = p.fds.lowest_free()
-    if kind == "fd":                             # a guest pipe stays non-blocking on the host
-        nb = L.O_NONBLOCK if what.hostnb else 0
-        ret = p.io.call(FWK_REOPEN, what.hfd, host_open_flags(flags & ~L.O_CREAT) | nb)
-        new = install_handle(p, ret, flags & ~_CREATION, cloexec, at=fd)
-        p.fds.get(new).hostnb = what.hostnb
-        return new
-    elif kind == "path":
-        return _open_host(p, L.AT_FDCWD, p.scratch.put(what + b"\0"), flags, mode)
-    elif flags & (L.O_WRONLY | L.O_RDWR | L.O_CREAT | L.O_TRUNC):
-        raise LinuxError(EACCES)
-    elif kind == "made":
-        ret = p.io.call(FWK_MADE, p.scratch.put(what), len(what), p.scratch.put(raw + b"\0"))
-    else:
-        ret = p.io.call(FWK_HOST_PROC, p.scratch.put(what + b"\0"), host_open_flags(flags))
-    return install_handle(p, ret, flags & ~_CREATION, cloexec, at=fd)
 
 
 def open(p, pathname, flags, mode):
@@ -100,8 +84,22 @@ def faccessat2(p, dirfd, pathname, mode, flags):
     if mode & ~7 or flags & ~(L.AT_EACCESS | L.AT_SYMLINK_NOFOLLOW | L.AT_EMPTY_PATH):
         raise LinuxError(EINVAL)
     p.scratch.reset()
-    path = gpath(p, pathname, empty_ok=bool(flags & L.AT_EMPTY_PATH))
-    return p.io.call(NR["faccessat2"], hdir(p, dirfd), path, mode, flags)
+    raw = path_arg(p, pathname, empty_ok=bool(flags & L.AT_EMPTY_PATH))
+    node = fs_model.node_at(p, s32(dirfd), raw, not flags & L.AT_SYMLINK_NOFOLLOW)
+    if node is None:
+        path = gpath(p, pathname, empty_ok=bool(flags & L.AT_EMPTY_PATH))
+        try:
+            return p.io.call(NR["faccessat2"], hdir(p, dirfd), path, mode, flags)
+        except ModelPath:
+            node = fs_model.redirected(p, not flags & L.AT_SYMLINK_NOFOLLOW)
+    if node.kind in (procfs.HOST, procfs.HOSTAT):
+        h, path = (L.AT_FDCWD & 0xFFFFFFFF, node.what) if node.kind == procfs.HOST else \
+            (node.what[0].hfd, node.what[1])
+        return p.io.call(NR["faccessat2"], h, p.scratch.put(path + b"\0"), mode, flags)
+    if node.kind == procfs.OPEN:
+        return p.io.call(NR["faccessat2"], node.what.hfd, p.scratch.put(b"\0"), mode,
+                         flags | L.AT_EMPTY_PATH)
+    return fs_model.access_of(node, mode)
 
 
 def faccessat(p, dirfd, pathname, mode):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .. import blocking, pagecache, tty
 from ..abi import linux as L
+from ..procfs import MEM
 from ..abi.linux_errno import EBADF, EINVAL, EISDIR, EOPNOTSUPP, EPIPE
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
@@ -65,8 +66,27 @@ def _write(p, function, *params):
         raise
 
 
+def _mem(p, f, buf, count, offset, write):
+    """/proc/PID/mem (kernels/procfs_files.py): the process's memory at the
+    file offset, through its page table."""
+    from ..procfs_files import mem_access
+    at = f.pos if offset is None else offset
+    count = min(count, MAX_RW)
+    if write:
+        n = mem_access(p, f, at, count, p.mm.read(buf, count))
+    else:
+        data = mem_access(p, f, at, count)
+        p.mm.write(buf, data)
+        n = len(data)
+    if offset is None:
+        f.pos = at + n
+    return n
+
+
 def read(p, fd, buf, count):
     f = _readable(p, fd)
+    if f.model is not None and f.model.kind == MEM:
+        return _mem(p, f, buf, count, None, False)
     if f.kind == KIND_SIGNALFD:
         from .kernel_sigwait import read as read_signals
         return read_signals(p, f, buf, count)
@@ -85,6 +105,8 @@ def read(p, fd, buf, count):
 
 def write(p, fd, buf, count):
     f = _writable(p, fd)
+    if f.model is not None and f.model.kind == MEM:
+        return _mem(p, f, buf, count, None, True)
     if f.kind == KIND_CHAR:
         tty.before_write(p, f)                   # with TOSTOP, from the background
     if not count:
@@ -127,6 +149,8 @@ def writev(p, fd, iov, iovcnt):
 
 def pread64(p, fd, buf, count, offset):
     f = _readable(p, fd)
+    if f.model is not None and f.model.kind == MEM:
+        return _mem(p, f, buf, count, offset & 0xFFFFFFFFFFFFFFFF, False)
     if s64(offset) < 0:
         raise LinuxError(EINVAL)
     if not count:
@@ -141,6 +165,8 @@ def pread64(p, fd, buf, count, offset):
 
 def pwrite64(p, fd, buf, count, offset):
     f = _writable(p, fd)
+    if f.model is not None and f.model.kind == MEM:
+        return _mem(p, f, buf, count, offset & 0xFFFFFFFFFFFFFFFF, True)
     if s64(offset) < 0:
         raise LinuxError(EINVAL)
     if not count:
@@ -208,6 +234,12 @@ def lseek(p, fd, offset, whence):
     f = p.fds.get(s32(fd))
     if s32(whence) not in (L.SEEK_SET, L.SEEK_CUR, L.SEEK_END, L.SEEK_DATA, L.SEEK_HOLE):
         raise LinuxError(EINVAL)
+    if f.model is not None and f.model.kind == MEM:
+        pos = {L.SEEK_SET: 0, L.SEEK_CUR: f.pos}.get(s32(whence))
+        if pos is None:
+            raise LinuxError(EINVAL)
+        f.pos = (pos + offset) & 0xFFFFFFFFFFFFFFFF     # an address: any 64-bit value
+        return f.pos
     return p.io.call(NR["lseek"], f.hfd, offset, whence)
 
 
@@ -215,6 +247,8 @@ def sendfile(p, out_fd, in_fd, offset_ptr, count):
     """Copy between two files on the host side; the offset, when given, is
     read from and written back to guest memory here."""
     fin, fout = _readable(p, in_fd), _writable(p, out_fd)
+    if fin.model is not None and fin.model.kind == MEM or fout.model is not None:
+        raise LinuxError(EINVAL)                 # /proc/PID/mem has no splice_read (Linux)
     count = min(count, MAX_RW)
     if offset_ptr:
         off = s64(p.mm.read_u64(offset_ptr))

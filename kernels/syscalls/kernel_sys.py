@@ -78,14 +78,16 @@ def uname(p, buf):
 
 
 def sysinfo(p, info):
-    with open("/proc/meminfo") as f:
-        mem = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if line.split()[1:]}
-    with open("/proc/uptime") as f:
-        uptime = int(float(f.read().split()[0]))
-    loads = [int(x * 65536) for x in os.getloadavg()]
-    raw = L.SYSINFO.pack(uptime, *loads, mem.get("MemTotal", 0), mem.get("MemFree", 0),
-                         mem.get("Shmem", 0), mem.get("Buffers", 0), mem.get("SwapTotal", 0),
-                         mem.get("SwapFree", 0), 1, 0, 0, 0, 1)
+    """The emulated machine's figures, as /proc/meminfo and /proc/loadavg
+    give them (kernels/procfs_system.py): never the host's."""
+    from ..procfs_system import load_of, memory
+    mem = memory(p)
+    loads, _, _ = load_of(p)
+    uptime = int(time.clock_gettime(time.CLOCK_BOOTTIME))
+    nprocs = len(p.kernel.procs.live()) if p.kernel is not None else 1
+    raw = L.SYSINFO.pack(uptime, *(int(x * 65536) for x in loads), mem["MemTotal"], mem["MemFree"],
+                         mem["Shmem"], mem["Buffers"], mem["SwapTotal"], mem["SwapFree"],
+                         nprocs, 0, 0, 0, 1024)
     p.mm.write(info, raw)
     return 0
 

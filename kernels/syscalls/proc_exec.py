@@ -26,6 +26,7 @@ from unicorn.x86_const import UC_X86_REG_RIP
 
 from azemu.loader import ExecError, load, open_elf, resolve_script
 
+from .. import procfs
 from ..abi import linux as L
 from ..abi.linux_errno import E2BIG, EACCES, EFAULT, ENOENT, ENOEXEC, ENOTDIR
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
@@ -86,10 +87,15 @@ def _guest_path(p, dirfd, pathname, flags) -> bytes:
     path = p.mm.read_cstr(pathname, 4096)
     if not path and not flags & L.AT_EMPTY_PATH:
         raise LinuxError(ENOENT)
-    from .fs_stat import _proc_self_link
-    link = _proc_self_link(p, path)               # the guest's program, not the host's azemu
-    if link is not None:
-        return link
+    if path.startswith(b"/") and procfs.owns(path):  # /proc/self/exe, /proc/self/fd/N: the guest's
+        node = procfs.lookup(p, path)
+        if node.kind == procfs.HOST:
+            return node.what
+        if node.kind == procfs.OPEN:
+            from ..procfs_files import fd_path
+            p.scratch.reset()
+            return fd_path(p, node.what)
+        raise LinuxError(EACCES)
     if path.startswith(b"/"):
         return path
     if dirfd == L.AT_FDCWD:
@@ -117,6 +123,18 @@ def _opener(k):
         fd, _ = box.open(b"/", os.fsencode(path), os.O_RDONLY, 0)
         return os.fdopen(fd, "rb")
     return guest_open, box
+
+
+def _canonical(box, path: str) -> bytes:
+    """The program's path with its links resolved (/proc/PID/exe, maps)."""
+    if box is None:
+        return os.fsencode(os.path.realpath(path))
+    try:
+        fd, canon = box.open(b"/", os.fsencode(path), os.O_RDONLY, 0)
+    except OSError:
+        return os.fsencode(path)
+    os.close(fd)
+    return canon
 
 
 def _errno(e: ExecError) -> int:
@@ -162,9 +180,11 @@ def _execve(p, gpath: bytes, argv_ptr, envp_ptr, name: bytes = b""):
             mm = k.part.new_address_space()
             for core in k.cores_of(p.proc):
                 mm.attach(core, switch=False)
+            canon = _canonical(box, real)
             try:
                 image = load(mm, real, argv, envp, hwcap=k.core.cpuid(1)[3], execfn=gpath,
-                             ids=(p.uid, p.euid, p.gid, p.egid), opener=how, interp_opener=opener)
+                             ids=(p.uid, p.euid, p.gid, p.egid), opener=how, interp_opener=opener,
+                             name=os.fsdecode(canon))
                 libos = _libos_of(k, real, how)
             except BaseException:
                 mm.users = 1
@@ -175,7 +195,7 @@ def _execve(p, gpath: bytes, argv_ptr, envp_ptr, name: bytes = b""):
     finally:
         if box is not None:
             box.close()
-    _point_of_no_return(p, mm, image, gpath, libos)
+    _point_of_no_return(p, mm, image, gpath, libos, canon)
     p.proc.cmdline = b"".join(a + b"\0" for a in argv)      # /proc/self/cmdline
     if name:
         p.proc.comm = name
@@ -191,7 +211,7 @@ def _libos_of(k, path, opener):
         return LibOS.find(f)
 
 
-def _point_of_no_return(p, mm, image, gpath: bytes, libos=None) -> None:
+def _point_of_no_return(p, mm, image, gpath: bytes, libos=None, canon: bytes | None = None) -> None:
     k, proc, core = p.kernel, p.proc, p.core
     old_libos = proc.libos
     from_hook = old_libos is not None and core.regs.read(UC_X86_REG_RIP) == old_libos.entry
@@ -202,6 +222,7 @@ def _point_of_no_return(p, mm, image, gpath: bytes, libos=None) -> None:
     mm.users = 1
     old = proc.mm
     proc.mm = mm
+    proc.image = image                            # its layout: /proc/PID/cmdline, environ, auxv
     if p is not proc:
         object.__setattr__(p, "mm", mm)
     core.switch_to(mm)
@@ -230,7 +251,7 @@ def _point_of_no_return(p, mm, image, gpath: bytes, libos=None) -> None:
     p.robust_list = (0, 0)
     p.rseq = 0
     proc.brk_start = proc.brk = image.brk
-    proc.exe = os.fsencode(os.path.realpath(image.path)) if not k.root else gpath
+    proc.exe = canon or gpath
     proc.comm = os.path.basename(gpath)[:15]
     k.image = image if proc is k.process else k.image
     counters = k.counters[core.index - k.part.cores[0].index]
