@@ -4,6 +4,7 @@
 #   make test      set up, then run the test suite (fast; what CI runs)
 #   make test-all  also the slow end-to-end tests
 #   make bench     the benchmarks, results for benchmarks/README.md
+#   make conformance  CPython's regression tests natively and under azemu (MODES=lwk for one mode)
 #   make guests    rebuild guest_bins/ (needs gcc and musl-gcc)
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-all bench guests testdeps benchdeps clean
+.PHONY: setup demo test test-all bench conformance guests testdeps benchdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +62,13 @@ bench: setup benchdeps
 	$(BIN)/python benchmarks/startup.py --json benchmarks/results/startup.json
 	$(BIN)/python benchmarks/startup.py --repeat 10 --load 4 --json benchmarks/results/startup_busy.json
 	$(BIN)/python benchmarks/record.py
+
+# The external conformance suite (docs/conformance.md): Debian's CPython
+# regression tests, installed by testdeps, every module compared per mode.
+MODES ?= linux,lwk,unikernel
+conformance: setup testdeps
+	mkdir -p .cache
+	$(BIN)/azemu conformance --mode $(MODES) --json .cache/conformance.json
 
 guests:
 	$(MAKE) -C guest_bins

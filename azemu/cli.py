@@ -226,10 +226,32 @@ def _examples_parser(sub):
     exs.add_argument("name", nargs="?", metavar="NAME", help="print only this one's path")
 
 
+def _conformance_parser(sub):
+    from .conformance import MODULES, PYTHON
+    c = _sub(sub, "conformance", "run CPython's regression tests natively and under azemu",
+             "Run kernel-facing modules of CPython's own test suite (Debian's "
+             "libpython3.11-testsuite) with the host's Python natively and under azemu in "
+             "each mode, compare them test case by test case, and print a table (native "
+             "passing / azemu passing per module and mode), every test that passes natively "
+             "but not under azemu, and the differences azemu keeps on purpose with their "
+             "reasons. Exits 1 when there is a difference not on that list.",
+             _examples("azemu conformance --mode lwk --modules test_wait3,test_fileio",
+                       "azemu conformance --json conformance.json      # every module, every mode"))
+    c.add_argument("--mode", default="linux,lwk,unikernel", metavar="MODES",
+                   help="kernel modes, comma-separated (default linux,lwk,unikernel)")
+    c.add_argument("--modules", default=",".join(MODULES), metavar="NAMES",
+                   help="test modules, comma-separated (default: the kernel-facing list)")
+    c.add_argument("--python", default=PYTHON, help=f"the Python under test (default {PYTHON})")
+    c.add_argument("--timeout", type=float, default=900, metavar="S",
+                   help="seconds each module may take in each mode (default 900)")
+    c.add_argument("--json", metavar="FILE", help="write the whole comparison as JSON")
+
+
 # In the order `azemu --help` lists them; each adds its subparser.
 COMMANDS = {"exec": _exec_parser, "build": _build_parser, "cc": _cc_parser, "run": _run_parser,
             "bench": _bench_parser, "calibrate": _calibrate_parser, "info": _info_parser,
-            "syscalls": _syscalls_parser, "examples": _examples_parser}
+            "syscalls": _syscalls_parser, "examples": _examples_parser,
+            "conformance": _conformance_parser}
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -250,6 +250,19 @@ def cmd_syscalls(args) -> int:
     return 0
 
 
+def cmd_conformance(args) -> int:
+    from . import conformance
+    from .cli import MODES
+    modes = [m for m in args.mode.split(",") if m]
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        print(f"azemu conformance: no mode {bad[0]} (one of {', '.join(MODES)})", file=sys.stderr)
+        return 2
+    modules = [m for m in args.modules.split(",") if m]
+    return conformance.run(modes, modules, python=args.python, timeout=args.timeout,
+                           json_path=args.json)
+
+
 def cmd_examples(args) -> int:
     from . import resources
     if args.name:

@@ -72,6 +72,7 @@ def main(argv=None) -> int:
     # stay at their default, which stops the proxy with the rest of the job.
     for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP):
         signal.signal(sig, signal.SIG_IGN)
+    os.umask(0)                               # the guest's umask is applied by its kernel
     chan = mmap.mmap(a.channel_fd, a.cores * C.PAIR_SIZE, mmap.MAP_SHARED,
                      mmap.PROT_READ | mmap.PROT_WRITE)
     servers = []                              # one per kernel instance, for each of its cores

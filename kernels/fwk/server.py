@@ -581,6 +581,10 @@ class Server:
             fcntl.ioctl(hd.fd, request, bytes(self._range(out, L.TERMIOS_SIZE)))
         elif request == L.TIOCSWINSZ:
             fcntl.ioctl(hd.fd, termios.TIOCSWINSZ, bytes(self._range(out, L.WINSIZE.size)))
+        elif request == 0x80045430:                 # TIOCGPTN: a /dev/ptmx master's number
+            self.put(out, fcntl.ioctl(hd.fd, request, b"\0" * 4))
+        elif request == 0x40045431:                 # TIOCSPTLCK: (un)lock its pts
+            fcntl.ioctl(hd.fd, request, bytes(self._range(out, 4)))
         elif request in (L.TCFLSH, L.TCXONC):      # `out` is the value itself
             fcntl.ioctl(hd.fd, request, out & 0xFFFFFFFF)
         else:

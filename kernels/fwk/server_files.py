@@ -39,6 +39,12 @@ def _s32(v):
     return v - (1 << 32) if v & 0x80000000 else v
 
 
+def _id(v):
+    """A uid_t or gid_t: unsigned 32 bits, (uid_t)-1 meaning unchanged."""
+    v &= 0xFFFFFFFF
+    return -1 if v == 0xFFFFFFFF else v
+
+
 def _s64(v):
     return v - (1 << 64) if v & (1 << 63) else v
 
@@ -53,6 +59,7 @@ def register(server):
     f = Files(server)
     for name in CALLS:
         server.ops[NR[name]] = getattr(f, name)
+    register_xattrs(server)
 
 
 class Files:
@@ -71,18 +78,18 @@ class Files:
         if not p:
             if not flags & AT_EMPTY_PATH:
                 raise OSError(errno.ENOENT, "")
-            os.chown(self._fd(tid, dirfd), _s32(uid), _s32(gid))
+            os.chown(self._fd(tid, dirfd), _id(uid), _id(gid))
             return 0
         w, name = s.box.resolve(base, p, follow=not flags & AT_SYMLINK_NOFOLLOW)
         try:
-            os.chown(name or b".", _s32(uid), _s32(gid), dir_fd=w.fd, follow_symlinks=False)
+            os.chown(name or b".", _id(uid), _id(gid), dir_fd=w.fd, follow_symlinks=False)
         finally:
             w.close()
         return 0
 
     def fchown(self, tid, handle, uid, gid, *_):
         self.s.box.check_writable()
-        os.chown(self._fd(tid, handle), _s32(uid), _s32(gid))
+        os.chown(self._fd(tid, handle), _id(uid), _id(gid))
         return 0
 
     def mknodat(self, tid, dirfd, phys, mode, dev, *_):
@@ -216,3 +223,88 @@ class Files:
     def inotify_rm_watch(self, tid, handle, wd, *_):
         _check(_libc.inotify_rm_watch(self._fd(tid, handle), ctypes.c_int(_s32(wd))))
         return 0
+
+
+# ---- extended attributes (kernels/syscalls/fs_xattr.py) ------------------------------------
+class Xattrs:
+    """getxattr & co on a walked path (its last link followed or not) or a
+    handle.  The object is reached through its walk's O_PATH descriptor
+    (/proc/self/fd/N of this process), never by the guest's path."""
+
+    def __init__(self, server):
+        self.s = server
+
+    def _on(self, tid, how, first, fn):
+        s = self.s
+        if how == "f":
+            return fn(s.h(tid, first).fd, True)
+        base, p = s.path(tid, 0xFFFFFF9C, first)
+        w, name = s.box.resolve(base, p, follow=how != "l")
+        try:
+            fd = os.open(name or b".", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=w.fd)
+        finally:
+            w.close()
+        try:
+            if how == "l" and st.S_ISLNK(os.fstat(fd).st_mode):
+                return fn(None, False)           # a symlink: no user attributes (Linux)
+            return fn(f"/proc/self/fd/{fd}", True)
+        finally:
+            os.close(fd)
+
+    def get(self, tid, how, first, nphys, out, size):
+        name = self.s.cstr(nphys)
+
+        def do(target, ok):
+            if not ok:
+                raise OSError(errno.ENODATA, "")
+            value = os.getxattr(target, name)
+            if size and len(value) > size:
+                raise OSError(errno.ERANGE, "")
+            if size:
+                self.s.put(out, value)
+            return len(value)
+        return self._on(tid, how, first, do)
+
+    def set(self, tid, how, first, nphys, data, size, flags):
+        self.s.box.check_writable()
+        name = self.s.cstr(nphys)
+        value = bytes(self.s._range(data, size)) if size else b""
+
+        def do(target, ok):
+            if not ok:
+                raise OSError(errno.EPERM, "")
+            os.setxattr(target, name, value, _s32(flags))
+            return 0
+        return self._on(tid, how, first, do)
+
+    def list(self, tid, how, first, out, size):
+        def do(target, ok):
+            names = os.listxattr(target) if ok else []
+            blob = b"".join(os.fsencode(n) + b"\0" for n in names)
+            if size and len(blob) > size:
+                raise OSError(errno.ERANGE, "")
+            if size:
+                self.s.put(out, blob)
+            return len(blob)
+        return self._on(tid, how, first, do)
+
+    def remove(self, tid, how, first, nphys):
+        self.s.box.check_writable()
+        name = self.s.cstr(nphys)
+
+        def do(target, ok):
+            if not ok:
+                raise OSError(errno.EPERM, "")
+            os.removexattr(target, name)
+            return 0
+        return self._on(tid, how, first, do)
+
+
+def register_xattrs(server):
+    x = Xattrs(server)
+    for how in ("", "l", "f"):
+        server.ops[NR[how + "getxattr"]] = lambda tid, a, b, c, d, *_, how=how: x.get(tid, how, a, b, c, d)
+        server.ops[NR[how + "setxattr"]] = \
+            lambda tid, a, b, c, d, e, *_, how=how: x.set(tid, how, a, b, c, d, e)
+        server.ops[NR[how + "listxattr"]] = lambda tid, a, b, c, *_, how=how: x.list(tid, how, a, b, c)
+        server.ops[NR[how + "removexattr"]] = lambda tid, a, b, *_, how=how: x.remove(tid, how, a, b)

@@ -91,11 +91,12 @@ def fcntl(p, fd, cmd, arg):
     raise LinuxError(EINVAL)
 
 
-_IOCTL_OUT = {L.TIOCGWINSZ: L.WINSIZE.size, L.TCGETS: L.TERMIOS_SIZE, L.FIONREAD: 4}
+TIOCGPTN, TIOCSPTLCK = 0x80045430, 0x40045431       # a pseudo-terminal's number; its lock
+_IOCTL_OUT = {L.TIOCGWINSZ: L.WINSIZE.size, L.TCGETS: L.TERMIOS_SIZE, L.FIONREAD: 4, TIOCGPTN: 4}
 # Requests whose argument points at what the host's terminal takes, and those
 # whose argument is a plain value.
 _IOCTL_IN = {L.TCSETS: L.TERMIOS_SIZE, L.TCSETSW: L.TERMIOS_SIZE, L.TCSETSF: L.TERMIOS_SIZE,
-             L.TIOCSWINSZ: L.WINSIZE.size}
+             L.TIOCSWINSZ: L.WINSIZE.size, TIOCSPTLCK: 4}
 _IOCTL_VALUE = (L.TCFLSH, L.TCXONC)
 
 

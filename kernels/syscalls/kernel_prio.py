@@ -89,9 +89,22 @@ def _target(p, pid):
     if pid == 0:
         return p
     t = p.kernel.sched.tasks.get(pid)
+    if t is None and pid == p.kernel.process.ppid:
+        return _HostParent()                     # getppid() of the first process: azemu's parent
     if t is None or t.sched.state == "exited":
         raise LinuxError(ESRCH)
     return t
+
+
+class _HostParent:
+    """The host process that started azemu, seen from the guest: a process
+    of another user as far as changes go, the default policy when asked
+    (what root changes on it is not kept: azemu never changes the host)."""
+
+    def __init__(self):
+        import types
+        self.uid = self.euid = -1
+        self.sched = types.SimpleNamespace(policy=(SCHED_OTHER, 0), nice=0, ioprio=0)
 
 
 def _policy(t) -> tuple[int, int]:

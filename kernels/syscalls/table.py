@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..abi import linux_errno as E
 from ..abi.syscall_numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
 from . import (arch_process, drivers_random, fs_attr, fs_copy, fs_fcntl, fs_namei, fs_objects,
-               fs_open, fs_read_write, fs_readdir, fs_select, fs_stat, kernel_cred, kernel_exit,
+               fs_open, fs_read_write, fs_xattr, fs_readdir, fs_select, fs_stat, kernel_cred, kernel_exit,
                kernel_fork, kernel_prio, kernel_sched, kernel_signal, kernel_sigwait, kernel_sys,
                kernel_task, kernel_time, kernel_timer, ipc_sysv, mm_mmap, mm_policy, net_socket,
                proc_exec, proc_fork, proc_pidfd, proc_wait)
@@ -224,19 +224,19 @@ TABLE = [
     Supported("waitid", proc_wait.waitid),
     Supported("setpgid", proc_wait.setpgid),
     Supported("setsid", proc_wait.setsid),
-    # fs/xattr.c: no extended attributes are offered
-    Error("getxattr", E.EOPNOTSUPP, "no extended attributes"),
-    Error("lgetxattr", E.EOPNOTSUPP, "no extended attributes"),
-    Error("fgetxattr", E.EOPNOTSUPP, "no extended attributes"),
-    Error("listxattr", E.EOPNOTSUPP, "no extended attributes"),
-    Error("llistxattr", E.EOPNOTSUPP, "no extended attributes"),
-    Error("flistxattr", E.EOPNOTSUPP, "no extended attributes"),
-    Error("setxattr", E.EOPNOTSUPP, "no extended attributes"),
-    Error("lsetxattr", E.EOPNOTSUPP, "no extended attributes"),
-    Error("fsetxattr", E.EOPNOTSUPP, "no extended attributes"),
-    Error("removexattr", E.EOPNOTSUPP, "no extended attributes"),
-    Error("lremovexattr", E.EOPNOTSUPP, "no extended attributes"),
-    Error("fremovexattr", E.EOPNOTSUPP, "no extended attributes"),
+    # fs/xattr.c: extended attributes of the host file system, user. namespace changeable
+    Supported("getxattr", fs_xattr.getxattr),
+    Supported("lgetxattr", fs_xattr.lgetxattr),
+    Supported("fgetxattr", fs_xattr.fgetxattr),
+    Supported("setxattr", fs_xattr.setxattr),
+    Supported("lsetxattr", fs_xattr.lsetxattr),
+    Supported("fsetxattr", fs_xattr.fsetxattr),
+    Supported("listxattr", fs_xattr.listxattr),
+    Supported("llistxattr", fs_xattr.llistxattr),
+    Supported("flistxattr", fs_xattr.flistxattr),
+    Supported("removexattr", fs_xattr.removexattr),
+    Supported("lremovexattr", fs_xattr.lremovexattr),
+    Supported("fremovexattr", fs_xattr.fremovexattr),
     # net/socket.c: host sockets through the FWK
     Supported("socket", net_socket.socket),
     Supported("socketpair", net_socket.socketpair),

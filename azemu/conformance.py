@@ -1,0 +1,212 @@
+"""`azemu conformance`: CPython's regression tests, natively and under azemu.
+
+An external conformance suite: the kernel-facing modules of CPython's own
+test suite (Debian's libpython3.11-testsuite: /usr/lib/python3.11/test), run
+with the host's python3.11 natively and as a guest of each kernel mode, and
+compared test case by test case (data/conformance/driver.py records each
+outcome).  A test case *passes* when it ends ok; what passes natively must
+pass under azemu, apart from the differences azemu keeps on purpose, listed
+with their reasons in data/conformance/differences.toml and printed with the
+results.  Prints a table per module and mode (native passing / azemu
+passing), and writes the whole comparison as JSON with --json.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from importlib import resources
+
+MODULES = ("test_os", "test_posix", "test_signal", "test_subprocess", "test_select",
+           "test_selectors", "test_epoll", "test_poll", "test_socket", "test_fcntl", "test_mmap",
+           "test_threading", "test_tempfile", "test_shutil", "test_pathlib", "test_time",
+           "test_resource", "test_wait3", "test_wait4", "test_fileio", "test_file")
+PYTHON = "/usr/bin/python3.11"
+PASS = "ok"
+
+
+def _data(name: str) -> str:
+    return str(resources.files("azemu") / "data" / "conformance" / name)
+
+
+def differences() -> list[dict]:
+    """The differences azemu keeps on purpose: [{tests, modes, reason}]."""
+    with open(_data("differences.toml"), "rb") as f:
+        return tomllib.load(f).get("difference", [])
+
+
+def kept(test_id: str, mode: str, diffs) -> str | None:
+    """The reason a test case may differ in `mode`, if it is a listed difference."""
+    for d in diffs:
+        if mode in d.get("modes", (mode,)) and any(fnmatch.fnmatchcase(test_id, pat) for pat in d["tests"]):
+            return d["reason"]
+    return None
+
+
+def _environment(tmp: str) -> dict:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp, "TMPDIR": tmp,
+           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TERM": "dumb"}
+    return env
+
+
+def run_module(module: str, mode: str | None, python: str, timeout: float, only=()) -> dict:
+    """One module, natively (mode None) or under azemu: {"outcomes": {id:
+    (outcome, detail)}, "seconds", "unfinished": id or None, "status"}."""
+    tmp = tempfile.mkdtemp(prefix=f"azemu-conf-{module}-")
+    out = os.path.join(tmp, "results.jsonl")
+    work = os.path.join(tmp, "cwd")
+    os.mkdir(work)
+    argv = [python, "-E", "-s", _data("driver.py"), "test." + module, out, *only]
+    if mode is not None:
+        argv = [sys.executable, "-m", "azemu", "exec", "--mode", mode, "-q", *argv]
+    t0 = time.monotonic()
+    status = "done"
+    try:
+        p = subprocess.run(argv, cwd=work, env=_environment(work), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout,
+                           start_new_session=True)
+        stderr = p.stderr.decode(errors="replace")
+        if p.returncode not in (0, 1):
+            status = f"exit {p.returncode}: " + (stderr.strip().splitlines() or [""])[-1][:200]
+    except subprocess.TimeoutExpired as e:
+        status = f"timed out after {timeout:.0f} s"
+        _kill_group(e)
+    seconds = time.monotonic() - t0
+    outcomes, started, ended = {}, None, False
+    try:
+        with open(out) as f:
+            for line in f:
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    continue
+                if "start" in r:
+                    started = r["start"]
+                elif "end" in r:
+                    ended = True
+                else:
+                    outcomes[r["id"]] = (r["outcome"], r.get("detail", ""))
+    except OSError:
+        pass
+    shutil.rmtree(tmp, ignore_errors=True)
+    unfinished = started if started is not None and started not in outcomes else None
+    if not ended and status == "done":
+        status = "ended early"
+    return {"outcomes": outcomes, "seconds": seconds, "unfinished": unfinished, "status": status}
+
+
+def _kill_group(e) -> None:
+    import signal
+    proc = getattr(e, "process", None)
+    try:
+        if proc is not None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def compare(native: dict, emulated: dict, mode: str, diffs) -> dict:
+    """What passes natively and under azemu, and each difference (kept or not)."""
+    passing = [t for t, (o, _) in native["outcomes"].items() if o == PASS]
+    got = emulated["outcomes"]
+    lost, allowed = [], []
+    for t in passing:
+        o, detail = got.get(t, ("not run", emulated["status"]))
+        if o == PASS:
+            continue
+        reason = kept(t, mode, diffs)
+        entry = {"test": t, "outcome": o, "detail": detail.strip().splitlines()[-1][:200] if detail else ""}
+        if reason:
+            entry["reason"] = reason
+            allowed.append(entry)
+        else:
+            lost.append(entry)
+    return {"native_passing": len(passing), "azemu_passing": len(passing) - len(lost) - len(allowed),
+            "kept_differences": allowed, "differences": lost,
+            "native_seconds": round(native["seconds"], 1), "azemu_seconds": round(emulated["seconds"], 1),
+            "status": emulated["status"], "unfinished": emulated["unfinished"]}
+
+
+def check_python(python: str) -> str | None:
+    """Why `python` cannot run the suite, or None."""
+    if not os.path.exists(python):
+        return f"{python} not found"
+    p = subprocess.run([python, "-E", "-s", "-c", "import test.test_os"], capture_output=True)
+    if p.returncode != 0:
+        return (f"{python} has no regression tests (Debian: apt-get install "
+                "libpython3.11-testsuite, or `make conformance`)")
+    return None
+
+
+def run(modes, modules, python=PYTHON, timeout=900.0, json_path=None, out=sys.stdout) -> int:
+    from rich.console import Console
+    from rich.table import Table
+    console = Console(file=out)
+    why = check_python(python)
+    if why:
+        print(f"azemu conformance: {why}", file=sys.stderr)
+        return 2
+    diffs = differences()
+    report = {"python": python, "modes": list(modes), "modules": {}}
+    for module in modules:
+        console.print(f"[bold]{module}[/]: native ...", end="")
+        native = run_module(module, None, python, timeout)
+        console.print(f" {sum(o == PASS for o, _ in native['outcomes'].values())} pass"
+                      f" ({native['seconds']:.0f} s)", end="")
+        report["modules"][module] = {}
+        for mode in modes:
+            console.print(f"; {mode} ...", end="")
+            emu = run_module(module, mode, python, timeout)
+            c = compare(native, emu, mode, diffs)
+            report["modules"][module][mode] = c
+            console.print(f" {c['azemu_passing']}/{c['native_passing']} ({c['azemu_seconds']:.0f} s"
+                          + ("" if c["status"] == "done" else f", {c['status']}") + ")", end="")
+        console.print()
+        if json_path:                               # as it goes: a long run can be read midway
+            _write(json_path, report)
+    table = Table(title=f"CPython regression tests: native vs azemu ({python})")
+    table.add_column("module")
+    for mode in modes:
+        table.add_column(f"{mode}: azemu/native passing", justify="right")
+        table.add_column("kept", justify="right")
+    totals = {m: [0, 0, 0] for m in modes}
+    for module, per in report["modules"].items():
+        row = [module]
+        for mode in modes:
+            c = per[mode]
+            row += [f"{c['azemu_passing']}/{c['native_passing']}", str(len(c["kept_differences"]))]
+            t = totals[mode]
+            t[0] += c["azemu_passing"]
+            t[1] += c["native_passing"]
+            t[2] += len(c["kept_differences"])
+        table.add_row(*row)
+    table.add_row("all", *[x for m in modes for x in (f"{totals[m][0]}/{totals[m][1]}", str(totals[m][2]))])
+    console.print(table)
+    shown = False
+    for module, per in report["modules"].items():
+        for mode, c in per.items():
+            for d in c["differences"]:
+                if not shown:
+                    console.print("[bold]Differences[/] (pass natively, not under azemu):")
+                    shown = True
+                console.print(f"  {mode}: {d['test']}: {d['outcome']} {d['detail']}")
+    kept_reasons = {d["reason"] for per in report["modules"].values() for c in per.values()
+                    for d in c["kept_differences"]}
+    if kept_reasons:
+        console.print("[bold]Differences azemu keeps on purpose[/] (data/conformance/differences.toml):")
+        for reason in sorted(kept_reasons):
+            console.print(f"  - {reason}")
+    if json_path:
+        _write(json_path, report)
+    return 1 if shown else 0
+
+
+def _write(path, report) -> None:
+    with open(path, "w") as f:
+        json.dump(report, f, indent=1)

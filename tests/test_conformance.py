@@ -1,0 +1,56 @@
+"""The external conformance suite (azemu/conformance.py, `make conformance`):
+a small subset of CPython's regression tests in the default run — modules
+that exercise wait, files and poll — natively and under azemu in lwk mode,
+compared test case by test case.  The whole run is `make conformance`."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+PYTHON = "/usr/bin/python3.11"
+pytestmark = pytest.mark.skipif(not os.path.exists("/usr/lib/python3.11/test/test_os.py"),
+                                reason="Debian's libpython3.11-testsuite is not installed")
+
+
+def _conformance(tmp_path, *args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = tmp_path / "c.json"
+    p = subprocess.run([sys.executable, "-m", "azemu", "conformance", *args, "--json", str(out)],
+                       capture_output=True, env=env, timeout=600)
+    return p, (json.loads(out.read_text()) if out.exists() else None)
+
+
+def test_a_subset_passes_as_natively_in_lwk_mode(tmp_path):
+    p, report = _conformance(tmp_path, "--mode", "lwk", "--modules", "test_wait4,test_fileio")
+    assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
+    for module, per in report["modules"].items():
+        c = per["lwk"]
+        assert c["native_passing"] > 0 and c["differences"] == [], (module, c)
+        assert c["azemu_passing"] + len(c["kept_differences"]) == c["native_passing"]
+    assert b"azemu/native passing" in p.stdout
+
+
+def test_what_counts_as_a_difference():
+    """compare(): a test that passes natively and not under azemu (failed,
+    errored, skipped, or never run because the run ended) is a difference,
+    unless the kept list names it for that mode; natively failing or skipped
+    tests are not counted."""
+    from azemu.conformance import compare
+    native = {"outcomes": {"a": ("ok", ""), "b": ("ok", ""), "c": ("ok", ""), "d": ("ok", ""),
+                           "e": ("skip", "x"), "f": ("fail", "x")}, "seconds": 1.0}
+    emulated = {"outcomes": {"a": ("ok", ""), "b": ("fail", "Traceback\nAssertionError: 1 != 2"),
+                             "c": ("skip", "no"), "e": ("fail", ""), "f": ("fail", "")},
+                "seconds": 2.0, "status": "timed out after 5 s", "unfinished": "d"}
+    diffs = [{"tests": ["c"], "modes": ["lwk"], "reason": "because"}]
+    c = compare(native, emulated, "lwk", diffs)
+    assert c["native_passing"] == 4 and c["azemu_passing"] == 1
+    assert [(d["test"], d["outcome"]) for d in c["differences"]] == [("b", "fail"), ("d", "not run")]
+    assert c["differences"][0]["detail"] == "AssertionError: 1 != 2"
+    assert c["kept_differences"] == [{"test": "c", "outcome": "skip", "detail": "no", "reason": "because"}]
+    assert len(compare(native, emulated, "linux", diffs)["differences"]) == 3
