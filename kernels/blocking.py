@@ -49,8 +49,7 @@ def ready(p, hfd: int, events: int) -> bool:
 
 def read(p, f, call):
     """`call()` reads from `f`; waits (and restarts) rather than block the FWK."""
-    if not _may_block(p, f) or (p.kernel.sched.n_live <= 1 and not f.hostnb
-                                and p.kernel.host_signals is None):
+    if not _may_block(p, f) or (not f.hostnb and p.kernel.sched.undisturbed()):
         return call()                             # nothing else could run, nor a signal come
     if not ready(p, f.hfd, POLLIN):
         p.kernel.sched.wait(p, io=(f.hfd, POLLIN))
@@ -77,8 +76,8 @@ def write(p, f, call):
 def wait_ready(p, f, events: int) -> None:
     """Before a call that may block on `f` (accept, connect, recv): wait
     until the host handle is ready for `events`."""
-    if p.kernel.sched.n_live <= 1:
-        return                                    # nothing else could make it ready
+    if p.kernel.sched.undisturbed():
+        return                                    # nothing else could make it ready, nor a signal come
     if _may_block(p, f) and not ready(p, f.hfd, events):
         p.kernel.sched.wait(p, io=(f.hfd, events))
 
@@ -95,7 +94,7 @@ def timed(p, handles, timeout_ms: int, call):
         if s.timed_out:                           # the time is up: one last look
             s.timed_out, s.until = False, None
             return call(0)
-        if timeout_ms == 0 or not handles or sched.n_live <= 1:
+        if timeout_ms == 0 or not handles or sched.undisturbed():
             s.until = None
             return call(timeout_ms)               # nothing else could run meanwhile
         n = call(0)

@@ -96,6 +96,7 @@ class Kernel:
         self.instances = None                # unikernel: kernels/instances.py
         self.in_guest_done = 0               # calls answered by libOS images that have ended
         self.timer_procs = set()             # processes with an armed timer (kernels/timers.py)
+        self.record_locks = None             # fcntl locks between its processes (kernels/locks.py)
         self.scratches = []
         self.page_cache = weakref.WeakValueDictionary()   # (dev, ino) -> pagecache.CachedFile
         from .procs import ProcessTable

@@ -41,6 +41,7 @@ class FdTable:
         self.close_handle = close_handle
         self.files: dict[int, OpenFile] = {}
         self.cloexec: set[int] = set()
+        self.limit = MAX_FDS                  # RLIMIT_NOFILE's soft limit (kernel_sys.prlimit64)
 
     def get(self, fd: int) -> OpenFile:
         try:
@@ -52,7 +53,7 @@ class FdTable:
         fd = lowest
         while fd in self.files:
             fd += 1
-        if fd >= MAX_FDS:
+        if fd >= self.limit:
             raise LinuxError(EMFILE)
         return fd
 
@@ -61,7 +62,7 @@ class FdTable:
             at = lowest
             while at in self.files:
                 at += 1
-            if at >= MAX_FDS:
+            if at >= self.limit:
                 raise LinuxError(EMFILE)
         elif at in self.files:
             self.close(at)
@@ -167,6 +168,7 @@ class Process:
         """A copy of the fd table sharing every open file description (fork);
         `close_handle` is the new owner's."""
         t = FdTable(close_handle)
+        t.limit = self.fds.limit
         for fd, f in self.fds.files.items():
             f.refs += 1
             t.files[fd] = f

@@ -116,6 +116,8 @@ class ProcessTable:
         if k.instances is not None:
             k.instances.release(p)               # a unikernel instance ends with its process
         p.release_memory()
+        from .locks import exited
+        exited(p)                                # its record locks
         p.fds.close_all()
         for sfd in p.signal_listeners:
             sfd.close()

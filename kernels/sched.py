@@ -36,10 +36,11 @@ from unicorn.x86_const import UC_X86_REG_RAX, UC_X86_REG_RIP
 from azemu.core import RunResult
 from azemu.timer import Interrupter
 
-from .abi.linux_errno import ETIMEDOUT
+from .abi.linux_errno import EINTR, ETIMEDOUT
 from .errors import Block, GuestExit
 from .hostsig import HostSignals
 from .rusage import thread_ended
+from .siginfo import restarts
 from .task import BLOCKED, EXITED, RUNNABLE, STOPPED
 
 QUANTUM_US = 2000
@@ -105,6 +106,13 @@ class Scheduler:
         """Is the calling task the only one that could run?"""
         return self.n_live <= 1
 
+    def undisturbed(self) -> bool:
+        """May the calling task wait on the host itself?  Only when it is
+        alone and no signal can come meanwhile — no timer armed, no host
+        signal forwarded — else it waits here, where a signal ends the wait."""
+        k = self.kernel
+        return self.n_live <= 1 and not k.timer_procs and k.host_signals is None
+
     def several_runnable(self) -> bool:
         """More than one thread runnable (asked on every core of every round)."""
         return self.n_runnable > 1
@@ -151,6 +159,10 @@ class Scheduler:
                 waiters.remove(task)
         if s.io is not None:
             self._io_done(task)
+        if result == -EINTR and restarts(task):   # SA_RESTART: the handler, then the call again
+            s.restart, s.until, s.timed_out = True, None, False
+            self._resume(task, None)
+            return
         s.restart = False                         # the call ends with the signal's EINTR
         s.until, s.timed_out = None, False
         self._resume(task, result)
@@ -409,8 +421,19 @@ class Scheduler:
                     t.sched.restart = False
                     if t.libos is None or pc != t.libos.entry:   # (a libOS call: at its hook)
                         pc -= core.SYSCALL_INSN_LEN
+                    if t.pending_delivery:             # after the handler (SA_RESTART)
+                        core.regs.write(UC_X86_REG_RIP, pc)
+                        k.deliver_signals(t, core, in_syscall=False)
+                        if k.exit is not None:
+                            self._end_round()
+                            return k._finish(k.exit)
+                        if t.sched.state != RUNNABLE:
+                            continue
+                        pc = core.regs.read(UC_X86_REG_RIP)
                 elif t.pending_delivery:               # a signal ended its wait: the handler first
-                    k.deliver_signals(t, core, in_syscall=False)
+                    # (a libOS call that was to run again ends here: back in its caller)
+                    k.deliver_signals(t, core, in_syscall=False,
+                                      at_libos_entry=t.libos is not None and pc == t.libos.entry)
                     if k.exit is not None:
                         self._end_round()
                         return k._finish(k.exit)

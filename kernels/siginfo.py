@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import struct
 
+from .abi import linux as L
+
 SIGRTMIN = 32                   # the kernel's: glibc and musl reserve the first two or three
 SI_USER, SI_KERNEL, SI_QUEUE, SI_TIMER, SI_MESGQ, SI_TKILL = 0, 0x80, -1, -2, -3, -6
 CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_TRAPPED, CLD_STOPPED, CLD_CONTINUED = 1, 2, 3, 4, 5, 6
@@ -118,3 +120,28 @@ class Pending:
     def drop(self, sig: int) -> None:
         self.queue.pop(sig, None)
         self.mask &= ~bit(sig)
+
+
+# Calls a handler installed with SA_RESTART restarts when its signal ends
+# their wait (signal(7), "Interruption of system calls and library functions
+# by signal handlers"); the others — poll, select, epoll_wait, the sleeps,
+# sigsuspend, sigtimedwait, semop, msgrcv... — fail with EINTR whatever the flags.
+_RESTARTABLE = ("read", "readv", "pread64", "preadv", "preadv2", "write", "writev", "pwrite64",
+                "pwritev", "pwritev2", "ioctl", "open", "openat", "wait4", "waitid", "accept",
+                "accept4", "connect", "recvfrom", "recvmsg", "recvmmsg", "sendto", "sendmsg",
+                "sendmmsg", "flock", "fcntl", "futex", "getrandom", "splice", "tee", "vmsplice",
+                "sendfile", "copy_file_range")
+RESTARTABLE = None
+
+
+def restarts(task) -> bool:
+    """Does the signal just queued for waiting `task` restart its call?
+    (A libOS image's call — a function call, not a trap — ends with EINTR.)"""
+    global RESTARTABLE
+    if RESTARTABLE is None:
+        from .abi.syscall_numbers import SYSCALL_NUMBERS as NR
+        RESTARTABLE = frozenset(NR[n] for n in _RESTARTABLE)
+    if not task.pending_delivery or task.libos is not None:
+        return False
+    act = task.sigactions[task.pending_delivery[-1].sig]
+    return bool(act.flags & L.SA_RESTART) and task.sched.call in RESTARTABLE

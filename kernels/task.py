@@ -24,7 +24,7 @@ class SchedState:
     """What the scheduler keeps for a task."""
     __slots__ = ("state", "core", "ctx", "result", "deadline", "futex", "bitset", "started",
                  "io", "restart", "until", "timed_out", "cpu_ns", "began", "nvcsw", "nivcsw",
-                 "nice", "policy", "ioprio")
+                 "nice", "policy", "ioprio", "call")
 
     def __init__(self, core: int):
         self.state = RUNNABLE
@@ -37,6 +37,7 @@ class SchedState:
         self.started = False
         self.io = None            # [(host handle, poll events), ...] it waits for
         self.restart = False      # resume by running the syscall again
+        self.call = -1            # the syscall it waits in (a signal's SA_RESTART restarts it)
         self.until = None         # when a timed poll/select/epoll_wait ends, across restarts
         self.timed_out = False    # its time ran out: the restarted call must not wait again
         self.cpu_ns = 0           # host time its core spent running it (kernels/rusage.py)

@@ -57,3 +57,18 @@ def test_system_v_ipc_matches_linux(libc, mode):
     native = run_native([exe])
     assert native[0].endswith(b"done\n"), native
     assert_same(native, run_azemu([exe], extra=["--mode", mode]))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("libc", LIBCS)
+def test_record_locks_between_processes_match_linux(libc, mode, tmp_path):
+    """guest_bins/src/reclocks.c: POSIX locks held per process (F_GETLK names
+    the holder, F_SETLK EAGAIN, F_SETLKW waits for the unlock, a split by an
+    unlock in the middle, released by closing any fd and by exit) and OFD
+    locks per open file description, checked against Linux."""
+    exe = guest(libc, "reclocks")
+    (tmp_path / "n").mkdir()
+    (tmp_path / "a").mkdir()
+    native = run_native([exe, str(tmp_path / "n")])
+    assert native[0].endswith(b"done\n") and native[2] == 0, native
+    assert_same(native, run_azemu([exe, str(tmp_path / "a")], extra=["--mode", mode]))

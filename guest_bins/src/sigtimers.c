@@ -3,7 +3,9 @@
  * POSIX timers (SIGEV_SIGNAL with a value, SIGEV_THREAD_ID, SIGEV_NONE,
  * overruns, absolute times); sigtimedwait and sigwaitinfo; sigqueue and its
  * value; what siginfo says of the sender (kill, SIGCHLD); signalfd read and
- * poll; a thread-directed signal to a thread waiting on a futex.  Times are
+ * poll; a thread-directed signal to a thread waiting on a futex; a read
+ * restarted after its handler with SA_RESTART, ended with EINTR without it,
+ * and poll ended with EINTR either way.  Times are
  * printed as comparisons, not values. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -311,6 +313,59 @@ static void threads(void)
     (void)main_tid;
 }
 
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    alarms++;
+}
+
+static void after(double s, int flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = flags;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 0}, {0, (long)(s * 1e6)}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void restarts(void)
+{
+    int fds[2];
+    pipe(fds);
+    pid_t c = fork();
+    if (c == 0) {
+        usleep(600000);
+        write(fds[1], "x", 1);
+        usleep(900000);
+        write(fds[1], "y", 1);
+        _exit(0);
+    }
+    close(fds[1]);
+    char b;
+    alarms = 0;
+    after(0.1, SA_RESTART);
+    ssize_t n = read(fds[0], &b, 1);
+    printf("read with SA_RESTART: handler %s, read %s\n", alarms ? "ran" : "did not run",
+           n == 1 ? "restarted, got its byte" : errno_name(errno));
+    alarms = 0;
+    after(0.1, 0);
+    n = read(fds[0], &b, 1);
+    printf("read without SA_RESTART: handler %s, read %s\n", alarms ? "ran" : "did not run",
+           n < 0 ? errno_name(errno) : "completed");
+    after(0.1, SA_RESTART);
+    struct pollfd pf = {fds[0], POLLIN, 0};
+    int r = poll(&pf, 1, 5000);
+    printf("poll with SA_RESTART: %s\n", r < 0 ? errno_name(errno) : "returned");
+    n = read(fds[0], &b, 1);
+    printf("then the byte: %s\n", n == 1 && b == 'y' ? "y" : "missing");
+    waitpid(c, NULL, 0);
+    signal(SIGALRM, SIG_DFL);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -318,6 +373,7 @@ int main(void)
     posix_timers();
     waiting();
     threads();
+    restarts();
     printf("done\n");
     return 0;
 }

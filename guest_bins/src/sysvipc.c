@@ -116,8 +116,9 @@ static void semaphores(void)
     }
     struct timespec nap = {0, 30000000};
     nanosleep(&nap, NULL);
-    printf("IPC_RMID: %s\n", res(semctl(id, 0, IPC_RMID)));
-    waitpid(c, NULL, 0);
+    int removed = semctl(id, 0, IPC_RMID);
+    waitpid(c, NULL, 0);                        /* the waiter speaks first */
+    printf("IPC_RMID: %s\n", res(removed));
 }
 
 struct msg { long mtype; char text[64]; };

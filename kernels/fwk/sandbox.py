@@ -346,6 +346,8 @@ class Sandbox:
         budget = [0]
         follow = not flags & os.O_NOFOLLOW
         if flags & os.O_CREAT and not flags & getattr(os, "O_DIRECTORY", 0):
+            if path.endswith(b"/"):                # a directory cannot be created by open
+                raise _err(errno.EISDIR)
             w, last = self.parent(base, path)
             try:
                 for _ in range(MAXSYMLINKS + 1):

@@ -85,6 +85,8 @@ def failure(kernel, nr: int, exc: BaseException, p=None):
     if isinstance(exc, RegistersSet):
         return KEEP_REGISTERS
     if isinstance(exc, Block):          # the thread waits: stop the core, resume later
+        if p is not None:
+            p.sched.call = nr                # which call, should a signal restart it (sched.py)
         return None
     if isinstance(exc, LinuxError):
         return -exc.errno

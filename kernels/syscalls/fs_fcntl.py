@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 
 from ..abi import linux as L
-from ..abi.linux_errno import EAGAIN, EBADF, EINVAL, EPERM, ERANGE
+from ..abi.linux_errno import EAGAIN, EBADF, EINVAL, ENOTDIR, EPERM, ERANGE
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..abi.linux_errno import ENOTTY
 from ..errors import LinuxError
 from .. import tty
 from ..fwk.channel import KIND_CHAR
-from ..process import MAX_FDS
 from .fs_open import install_handle
 from .util import host_open_flags, s32
 
@@ -27,7 +26,7 @@ def dup3(p, oldfd, newfd, flags):
     oldfd, newfd, flags = s32(oldfd), s32(newfd), s32(flags)
     if flags & ~L.O_CLOEXEC or oldfd == newfd:
         raise LinuxError(EINVAL)
-    if newfd < 0 or newfd >= MAX_FDS:
+    if newfd < 0 or newfd >= p.fds.limit:
         raise LinuxError(EBADF)
     f = p.fds.get(oldfd)
     return p.fds.install(f, at=newfd, cloexec=bool(flags & L.O_CLOEXEC))
@@ -53,7 +52,7 @@ def fcntl(p, fd, cmd, arg):
     fd, cmd = s32(fd), s32(cmd)
     f = p.fds.get(fd)
     if cmd in (L.F_DUPFD, L.F_DUPFD_CLOEXEC):
-        if s32(arg) < 0 or s32(arg) >= MAX_FDS:
+        if s32(arg) < 0 or s32(arg) >= p.fds.limit:
             raise LinuxError(EINVAL)
         return p.fds.install(f, lowest=s32(arg), cloexec=cmd == L.F_DUPFD_CLOEXEC)
     if cmd == L.F_GETFD:
@@ -72,12 +71,9 @@ def fcntl(p, fd, cmd, arg):
         p.io.call(NR["fcntl"], f.hfd, L.F_SETFL, host | (os.O_NONBLOCK if f.hostnb else 0))
         f.flags = new
         return 0
-    if cmd in (L.F_GETLK, L.F_SETLK, L.F_SETLKW):
-        if cmd == L.F_GETLK:                     # nobody else holds a lock on it
-            raw = bytearray(p.mm.read(arg, 32))
-            raw[0:2] = (2).to_bytes(2, "little")  # l_type = F_UNLCK
-            p.mm.write(arg, bytes(raw))
-        return 0
+    if cmd in (L.F_GETLK, L.F_SETLK, L.F_SETLKW, 36, 37, 38):   # and F_OFD_* (kernels/locks.py)
+        from ..locks import fcntl_lock
+        return fcntl_lock(p, f, cmd, arg)
     if cmd == L.F_GETPIPE_SZ:                    # the host pipe's (EBADF if it is none)
         return p.io.call(NR["fcntl"], f.hfd, L.F_GETPIPE_SZ, 0)
     if cmd == L.F_SETPIPE_SZ:
@@ -88,7 +84,23 @@ def fcntl(p, fd, cmd, arg):
         return p.io.call(NR["fcntl"], f.hfd, L.F_SETPIPE_SZ, arg & 0xFFFFFFFF)
     if cmd in (L.F_GETOWN, L.F_SETOWN):
         return 0
+    # The signal-driven I/O owner and directory notifications are accepted
+    # and checked; azemu sends no SIGIO (the guest learns of I/O by poll).
+    if cmd == F_GETOWN_EX:
+        p.mm.write(arg, bytes(8))                # type F_OWNER_TID, pid 0: none set
+        return 0
+    if cmd == F_SETOWN_EX:
+        if int.from_bytes(p.mm.read(arg, 4), "little", signed=True) not in (0, 1, 2):
+            raise LinuxError(EINVAL)
+        return 0
+    if cmd == F_NOTIFY:
+        if not f.is_dir:
+            raise LinuxError(ENOTDIR)
+        return 0
     raise LinuxError(EINVAL)
+
+
+F_SETOWN_EX, F_GETOWN_EX, F_NOTIFY = 15, 16, 1026
 
 
 TIOCGPTN, TIOCSPTLCK = 0x80045430, 0x40045431       # a pseudo-terminal's number; its lock

@@ -59,7 +59,15 @@ def creat(p, pathname, mode):
 
 
 def close(p, fd):
+    f = p.fds.get(s32(fd))
+    locks = p.kernel.record_locks
+    if locks is None or not locks.files:
+        p.fds.close(s32(fd))
+        return 0
+    from ..locks import closed, identity             # its record locks (kernels/locks.py)
+    identity(p, f)
     p.fds.close(s32(fd))
+    closed(p, f, f.refs == 0)
     return 0
 
 

@@ -143,11 +143,25 @@ _DATA = struct.Struct("<III")                    # effective, permitted, inherit
 
 
 def _caps(proc) -> tuple[int, int, int]:
+    """(effective, permitted, inheritable), followed through the uid changes
+    since last asked as capabilities(7) says: all three ids nonzero where one
+    was 0 clears permitted and effective; the effective uid leaving 0 clears
+    effective, coming back to 0 gives effective the permitted set."""
+    ids = (proc.uid, proc.euid, getattr(proc, "suid", proc.euid))
     caps = getattr(proc, "caps", None)
-    if caps is None or caps[3] != proc.euid:      # made, or remade when the uid changed
+    if caps is None:
         full = ALL_CAPS if proc.euid == 0 else 0
-        caps = proc.caps = (full, full, 0, proc.euid)
-    return caps[:3]
+        caps = proc.caps = (full, full, 0, ids)
+    eff, perm, inh, was = caps
+    if was != ids:
+        if 0 in was and 0 not in ids:
+            eff = perm = 0
+        elif was[1] == 0 and ids[1] != 0:
+            eff = 0
+        elif was[1] != 0 and ids[1] == 0:
+            eff = perm
+        proc.caps = (eff, perm, inh, ids)
+    return eff, perm, inh
 
 
 def _header(p, hdrp):
@@ -185,5 +199,6 @@ def capset(p, hdrp, datap):
     old_eff, old_perm, old_inh = _caps(p.proc)
     if perm & ~old_perm or eff & ~perm or inh & ~(old_inh | old_perm):
         raise LinuxError(EPERM)
-    p.proc.caps = (eff, perm, inh, p.proc.euid)
+    proc = p.proc
+    proc.caps = (eff, perm, inh, (proc.uid, proc.euid, getattr(proc, "suid", proc.euid)))
     return 0

@@ -148,7 +148,7 @@ def futex(p, uaddr, op, val, timeout, uaddr2, val3):
         if _word(p, uaddr) != val:
             raise LinuxError(EAGAIN)
         deadline = _deadline(p, timeout, cmd == FUTEX_WAIT_BITSET, realtime)
-        if sched.alone() and deadline is None:
+        if sched.undisturbed() and deadline is None:
             p.kernel.report_once("futex", "the only thread waits on a futex nothing can wake")
             raise GuestExit(signal=L.SIGKILL)
         sched.wait(p, futex=futex_key(p, uaddr, private), bitset=bitset, deadline=deadline)

@@ -285,6 +285,7 @@ def deliver_pending(p, regs: dict, fpu) -> dict | None:
     sigcontext += struct.pack("<QQQQQ", 4 if trapno else 0, trapno, frame_mask, cr2, fx_at) + bytes(64)
     uc += sigcontext + struct.pack("<Q", frame_mask)
     p.mm.write(fx_at, fpu.save_fpu())
+    fpu.reset_fpu()                              # the handler starts fresh (fpu__clear_user_states)
     p.mm.write(sp, struct.pack("<Q", act.restorer) + uc + info.pack())
     if not act.flags & L.SA_NODEFER:
         p.sigmask |= _bit(sig)

@@ -6,7 +6,7 @@ import os
 import time
 
 from ..abi import linux as L
-from ..abi.linux_errno import EINVAL, EPERM
+from ..abi.linux_errno import EINVAL, EPERM, ESRCH
 from .. import rusage
 from ..errors import LinuxError
 from .util import s32
@@ -123,6 +123,9 @@ def getrusage(p, who, usage):
     return 0
 
 
+NR_OPEN = 1048576                 # fs.nr_open: the most RLIMIT_NOFILE may be
+
+
 def rlimit(p, resource_):
     """The (soft, hard) limit `resource_` of `p`."""
     if resource_ in p.rlimits:
@@ -136,9 +139,17 @@ def prlimit64(p, pid, resource_, new_limit, old_limit):
     pid, resource_ = s32(pid), s32(resource_)
     if resource_ < 0 or resource_ >= L.RLIM_NLIMITS:
         raise LinuxError(EINVAL)
-    if pid not in (0, p.pid):
-        raise LinuxError(EPERM)
-    cur = rlimit(p, resource_)
+    if pid < 0:
+        raise LinuxError(ESRCH)
+    if pid not in (0, p.pid):                    # another process: the same user's (or root)
+        target = p.kernel.procs.get(pid) if p.kernel is not None else None
+        if target is None or target.zombie:
+            raise LinuxError(ESRCH)
+        if p.euid != 0 and p.euid not in (target.uid, target.euid):
+            raise LinuxError(EPERM)
+    else:
+        target = p.proc
+    cur = rlimit(target, resource_)
     new = L.RLIMIT.unpack(p.mm.read(new_limit, 16)) if new_limit else None
     if new:
         if new[0] > new[1]:
@@ -148,7 +159,11 @@ def prlimit64(p, pid, resource_, new_limit, old_limit):
     if old_limit:
         p.mm.write(old_limit, L.RLIMIT.pack(*cur))
     if new:
-        p.rlimits[resource_] = new
+        if resource_ == L.RLIMIT_NOFILE:
+            if new[1] > NR_OPEN:
+                raise LinuxError(EPERM)              # above fs.nr_open: Linux refuses
+            target.fds.limit = new[0]                # enforced: EMFILE, dup2's EBADF
+        target.rlimits[resource_] = new
     return 0
 
 

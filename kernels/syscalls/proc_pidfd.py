@@ -77,6 +77,13 @@ def pidfd_target(p, fd: int):
     """The process pidfd `fd` refers to (EBADF if it is not a pidfd)."""
     f = p.fds.get(s32(fd))
     if f.kind != KIND_PIDFD:
+        node = f.model                           # a /proc/PID directory stands for its process
+        path = node.path if node is not None else b""
+        if path.startswith(b"/proc/") and path[6:].isdigit():
+            target = p.kernel.procs.get(int(path[6:]))
+            if target is None or target.zombie:
+                raise LinuxError(ESRCH)
+            return target, f
         raise LinuxError(EBADF)
     return f.target, f
 

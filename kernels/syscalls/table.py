@@ -169,7 +169,7 @@ TABLE = [
     Supported("symlink", fs_namei.symlink),
     Supported("symlinkat", fs_namei.symlinkat),
     # fs/fcntl.c, fs/file.c, fs/pipe.c, fs/ioctl.c, fs/d_path.c
-    Partial("fcntl", fs_fcntl.fcntl, "record locks always succeed (one process)"),
+    Partial("fcntl", fs_fcntl.fcntl, "no SIGIO: F_SETOWN(_EX) and F_NOTIFY are accepted, no signal is sent"),
     Supported("flock", fs_fcntl.flock),
     Supported("dup", fs_fcntl.dup),
     Supported("dup2", fs_fcntl.dup2),
