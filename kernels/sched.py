@@ -417,23 +417,16 @@ class Scheduler:
                     continue
                 self._switch_in(i, core, t)
                 pc = core.regs.read(UC_X86_REG_RIP)
+                at_entry = False
                 if t.sched.restart:                    # the syscall runs again
                     t.sched.restart = False
                     if t.libos is None or pc != t.libos.entry:   # (a libOS call: at its hook)
                         pc -= core.SYSCALL_INSN_LEN
-                    if t.pending_delivery:             # after the handler (SA_RESTART)
-                        core.regs.write(UC_X86_REG_RIP, pc)
-                        k.deliver_signals(t, core, in_syscall=False)
-                        if k.exit is not None:
-                            self._end_round()
-                            return k._finish(k.exit)
-                        if t.sched.state != RUNNABLE:
-                            continue
-                        pc = core.regs.read(UC_X86_REG_RIP)
-                elif t.pending_delivery:               # a signal ended its wait: the handler first
-                    # (a libOS call that was to run again ends here: back in its caller)
-                    k.deliver_signals(t, core, in_syscall=False,
-                                      at_libos_entry=t.libos is not None and pc == t.libos.entry)
+                    core.regs.write(UC_X86_REG_RIP, pc)          # after the handler (SA_RESTART)
+                else:                                  # a libOS call that was to run again
+                    at_entry = t.libos is not None and pc == t.libos.entry  # ends: back in its caller
+                if t.pending_delivery:                 # a signal ended its wait: the handler first
+                    k.deliver_signals(t, core, in_syscall=False, at_libos_entry=at_entry)
                     if k.exit is not None:
                         self._end_round()
                         return k._finish(k.exit)
