@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from .abi import linux as L
-from .abi.linux_errno import EACCES, ENOENT
+from .abi.linux_errno import ENOENT
 from .procfs import HOST, MEM, OPEN, Node, dir_node, file_node, link_node, may_look
 
 CLK_TCK = 100
@@ -318,8 +318,7 @@ def mem_access(p, f, offset: int, n: int, data: bytes | None = None):
     who = f.model.what
     if who.zombie or who.mm is None:
         raise LinuxError(ENOENT)
-    if who is not p.proc and p.proc.euid not in (0, who.uid):
-        raise LinuxError(EACCES)
+    may_look(p, who)
     mm = who.mm
     if offset >= 1 << 47 or n <= 0:
         return b"" if data is None else 0

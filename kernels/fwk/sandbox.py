@@ -75,8 +75,9 @@ def _fs_type(fd: int) -> int:
     return int.from_bytes(buf.raw[:8], "little")
 
 
-def _devtmpfs_devices() -> set:
-    """st_dev of the host's devtmpfs mounts (its magic is tmpfs's)."""
+def _kernel_fs_devices() -> set:
+    """st_dev of the host's kernel file systems in its mount table (devtmpfs
+    among them: its statfs magic is tmpfs's)."""
     found = set()
     try:
         with open("/proc/self/mountinfo", "rb") as f:
@@ -136,6 +137,7 @@ class Walk:
         self.fds = [root_fd]          # fds[0] is the root: never closed here
         self.names: list[bytes] = []
         self.devs = [root_dev]        # the file system each directory is on
+        self.last_mode = 0            # st_mode of the last component, when not a directory
 
     @property
     def fd(self) -> int:
@@ -172,7 +174,7 @@ class Sandbox:
         self.readonly = readonly
         self.root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self.root_dev = os.fstat(self.root_fd).st_dev
-        self.kernel_fs = _devtmpfs_devices()     # st_dev -> refused; others checked once each
+        self.kernel_fs = _kernel_fs_devices()     # st_dev -> refused; others checked once each
         self.checked = {self.root_dev}
         self.shm_fd = -1
         self.shm_path = None
@@ -251,6 +253,7 @@ class Sandbox:
             if st.S_ISLNK(s.st_mode):
                 if last and not follow_last:
                     os.close(fd)
+                    w.last_mode = s.st_mode
                     return c
                 budget[0] += 1
                 if budget[0] > MAXSYMLINKS:
@@ -271,6 +274,7 @@ class Sandbox:
             os.close(fd)
             if not last:
                 raise _err(errno.ENOTDIR)
+            w.last_mode = s.st_mode
             return c
         if w.fd == _DEV_LEVEL:
             raise Redirect(b"/dev")
@@ -384,7 +388,8 @@ class Sandbox:
                 return guard_proc(fd, flags), w.path
             if flags & getattr(os, "O_DIRECTORY", 0):
                 raise _err(errno.ENOTDIR)
-            _no_device(name, w.fd)
+            if st.S_ISCHR(w.last_mode) or st.S_ISBLK(w.last_mode):
+                raise _err(errno.EACCES)         # a device node: not opened (nodev)
             fd = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=w.fd)
             return guard_proc(fd, flags), join(w.names + [name])
         finally:

@@ -19,9 +19,8 @@ import os
 import struct
 import tempfile
 
+from ..procfs import DEVICES
 from . import channel as C
-
-DEVICES = (b"null", b"zero", b"full", b"random", b"urandom", b"tty", b"ptmx")
 _ENTRY = struct.Struct("<QBH")
 TIOCGPTN = 0x80045430
 _empty = None

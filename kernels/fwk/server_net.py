@@ -22,23 +22,12 @@ import struct
 
 from ..abi.syscall_numbers import SYSCALL_NAMES
 from . import channel as C
+from .server_files import _check, _s32
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")       # name, namelen, iov, iovlen, control, controllen, flags
 _IOV = struct.Struct("<QQ")
 SOCK_TYPE_MASK = 0xF
-
-
-def _check(ret):
-    if ret < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return ret
-
-
-def _s32(v):
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 def register(server):

@@ -23,11 +23,16 @@ def _name(p, name) -> int:
     return p.scratch.put(raw + b"\0"), raw
 
 
+def _first(p, how, where) -> int:
+    """The call's first parameter: an open file's handle, or a path."""
+    return p.fds.get(s32(where)).hfd if how == "f" else gpath(p, where)
+
+
 def _get(p, how, where, name, value, size):
     p.scratch.reset()
     nphys, _ = _name(p, name)
     size = min(size & 0xFFFFFFFFFFFFFFFF, ROOM)
-    first = p.fds.get(s32(where)).hfd if how == "f" else gpath(p, where)
+    first = _first(p, how, where)
     out = p.scratch.alloc(max(size, 1))
     n = p.io.call(NR[how + "getxattr"], first, nphys, out, size)
     if size:
@@ -47,7 +52,7 @@ def _set(p, how, where, name, value, size, flags):
         raise LinuxError(ENOSPC)                 # more than one call carries
     if not raw.startswith(b"user."):
         raise LinuxError(EPERM)
-    first = p.fds.get(s32(where)).hfd if how == "f" else gpath(p, where)
+    first = _first(p, how, where)
     data = p.scratch.put(p.mm.read(value, size) if size else b"")
     return p.io.call(NR[how + "setxattr"], first, nphys, data, size, flags)
 
@@ -55,7 +60,7 @@ def _set(p, how, where, name, value, size, flags):
 def _list(p, how, where, out_list, size):
     p.scratch.reset()
     size = min(size & 0xFFFFFFFFFFFFFFFF, ROOM)
-    first = p.fds.get(s32(where)).hfd if how == "f" else gpath(p, where)
+    first = _first(p, how, where)
     out = p.scratch.alloc(max(size, 1))
     n = p.io.call(NR[how + "listxattr"], first, out, size)
     if size:
@@ -68,7 +73,7 @@ def _remove(p, how, where, name):
     nphys, raw = _name(p, name)
     if not raw.startswith(b"user."):
         raise LinuxError(EPERM)
-    first = p.fds.get(s32(where)).hfd if how == "f" else gpath(p, where)
+    first = _first(p, how, where)
     return p.io.call(NR[how + "removexattr"], first, nphys)
 
 
