@@ -7,6 +7,8 @@ and System V IPC (sysvipc.c), run natively and under azemu in every mode,
 output and files compared."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from conftest import LIBCS, assert_same, guest, run_azemu, run_native, tree
@@ -72,3 +74,20 @@ def test_record_locks_between_processes_match_linux(libc, mode, tmp_path):
     native = run_native([exe, str(tmp_path / "n")])
     assert native[0].endswith(b"done\n") and native[2] == 0, native
     assert_same(native, run_azemu([exe, str(tmp_path / "a")], extra=["--mode", mode]))
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/python3.11"), reason="no host python3.11")
+def test_a_guest_sets_only_user_extended_attributes(tmp_path):
+    """Attack: trusted. and security. attributes (file capabilities, SELinux
+    labels) would be written with azemu's host privileges; a guest gets
+    EPERM for them, even as root, and user. attributes work."""
+    f = tmp_path / "f"
+    f.write_text("x")
+    script = ("import os, sys\nf = sys.argv[1]\n"
+              "for name in ('trusted.x', 'security.capability', 'system.posix_acl_access'):\n"
+              "    try:\n        os.setxattr(f, name, b'1'); print(name, 'set')\n"
+              "    except OSError as e:\n        print(name, e.errno)\n"
+              "os.setxattr(f, 'user.ok', b'yes'); print(os.getxattr(f, 'user.ok'))\n")
+    out, err, rc = run_azemu(["/usr/bin/python3.11", "-c", script, str(f)], extra=["--mode", "lwk"])
+    assert rc == 0 and out == b"trusted.x 1\nsecurity.capability 1\nsystem.posix_acl_access 1\nb'yes'\n", (out, err)
+    assert "trusted.x" not in os.listxattr(f) and "security.capability" not in os.listxattr(f)
