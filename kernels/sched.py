@@ -66,6 +66,8 @@ class Scheduler:
         self._load = {i: 0 for i in self.queues}  # threads not exited, per run queue
         self._local = {c.index: i for i, c in enumerate(self.cores)}
         self._sliced_at = {}                     # core -> when its last sliced run began
+        self.unsliced_run = False                # the running core has no time limit
+        self.resched = False                     # ... and must stop at its call's return
 
     # ---- placement --------------------------------------------------------------
     def add(self, task, core_index=None) -> None:
@@ -79,6 +81,7 @@ class Scheduler:
         self._load[core_index] += 1
         self.n_live += 1
         self.n_runnable += task.sched.state == RUNNABLE
+        self.check_resched()
 
     def add_core(self, i: int) -> None:
         """Core `i` (a new local index: the cores list has grown) joins."""
@@ -95,6 +98,16 @@ class Scheduler:
             self.n_live -= 1
             self._load[s.core] -= 1
         s.state = state
+        if state == RUNNABLE and old != RUNNABLE:
+            self.check_resched()
+
+    def check_resched(self) -> None:
+        """A thread became runnable, or a timer was armed, while a core runs
+        with no time limit: that run must end at the return of the call that
+        did it (the entries look at `resched`), so that the next runs are
+        sliced — else a thread that never waits would keep the core."""
+        if self.unsliced_run and (self.n_runnable > 1 or self.kernel.timer_procs):
+            self.resched = True
 
     def live(self):
         return [t for t in self.tasks.values() if t.sched.state != EXITED]
@@ -423,8 +436,10 @@ class Scheduler:
                     if t.libos is None or pc != t.libos.entry:   # (a libOS call: at its hook)
                         pc -= core.SYSCALL_INSN_LEN
                     core.regs.write(UC_X86_REG_RIP, pc)          # after the handler (SA_RESTART)
-                else:                                  # a libOS call that was to run again
-                    at_entry = t.libos is not None and pc == t.libos.entry  # ends: back in its caller
+                elif t.libos is not None and pc == t.libos.entry:   # a libOS call that was to run
+                    at_entry = True                    # again ends (EINTR, EIDRM): back in its caller
+                    if not t.pending_delivery:
+                        pc = t.libos.resume            # with its result in rax
                 if t.pending_delivery:                 # a signal ended its wait: the handler first
                     k.deliver_signals(t, core, in_syscall=False, at_libos_entry=at_entry)
                     if k.exit is not None:
@@ -441,10 +456,12 @@ class Scheduler:
                               or k.timer_procs)
                 counted = sliced and (self.deterministic or core.preemption is None)
                 self._preemptible(i, core, sliced and not counted)
+                self.unsliced_run, self.resched = not sliced, False
                 began = t.sched.began = thread_time_ns()
                 timer.begin(core, sliced and not counted)
                 result = core.run(pc, count=QUANTUM_INSNS if counted else 0)
                 timer.end()
+                self.unsliced_run = self.resched = False
                 spent = thread_time_ns() - began
                 t.sched.began = 0
                 if t.sched.state == EXITED:            # it ended in the slice: its process keeps it

@@ -34,6 +34,7 @@ def context_switch_entry(kernel, cur, core, table, c, enter, as_switches: int):
     stop = core.stop
     unknown = unknown_number(kernel.notices)
     arg_index = [_ARGS[:k] for k in range(7)]
+    sched = kernel.sched
 
     def syscall_entry(_uch, _ud):
         # user -> kernel: the CPU's part, then the kernel's entry code
@@ -69,5 +70,7 @@ def context_switch_entry(kernel, cur, core, table, c, enter, as_switches: int):
             kernel.deliver_signals(p, core)
         c.as_switch += as_switches
         c.mode_switch += 1
+        if sched.resched:                     # another thread became runnable: slice from now on
+            stop()
 
     return syscall_entry

@@ -51,6 +51,7 @@ def trap_entry(kernel, cur, core, table, counters):
     RAX = UC_X86_REG_RAX
     unknown = unknown_number(kernel.notices)
     c = counters
+    sched = kernel.sched
 
     def syscall_entry(_uch, _ud):
         rr(uch, RAX, sref)
@@ -81,6 +82,8 @@ def trap_entry(kernel, cur, core, table, counters):
         rw(uch, RAX, sref)
         if p.pending_delivery:
             kernel.deliver_signals_from_hook(p, core)
+        if sched.resched:                   # another thread became runnable: slice from now on
+            stop(uch)
 
     return syscall_entry
 
@@ -95,6 +98,7 @@ def function_hook_entry(kernel, cur, core, table, counters, libos):
     unknown = unknown_number(kernel.notices)
     c = counters
     block_of = libos.block
+    sched = kernel.sched
 
     def libos_entry(_uch, _addr, _size, _ud):
         p = cur.task
@@ -138,6 +142,10 @@ def function_hook_entry(kernel, cur, core, table, counters, libos):
             except BaseException as e:
                 kernel.internal_error = (nr, e, sys.exc_info()[2])
                 stop(uch)
+        elif sched.resched:                 # another thread became runnable: slice from now on
+            p.sched.result = block[7]       # (resumed as a call that waited: rax, then back)
+            core.regs.write(UC_X86_REG_RIP, libos.resume)
+            stop(uch)
 
     return libos_entry
 

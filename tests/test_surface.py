@@ -13,18 +13,27 @@ import pytest
 
 from conftest import LIBCS, assert_same, guest, run_azemu, run_native, tree
 
-MODES = ("linux", "lwk", "unikernel")
+KERNELS = ("linux", "lwk", "unikernel")
+MODES = KERNELS + ("libos",)        # libos: the source-compatible image, on the unikernel
+
+
+def program(libc, name, mode):
+    """The guest program and azemu's options for `mode` — "libos": the
+    source-compatible image of the same program, on the unikernel."""
+    if mode == "libos":
+        return guest("libos/" + libc, name), ["--mode", "unikernel"]
+    return guest(libc, name), ["--mode", mode]
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("libc", LIBCS)
 def test_the_everyday_surface_matches_linux(libc, mode, tmp_path):
-    exe = guest(libc, "surface")
+    exe, opts = program(libc, "surface", mode)
     (tmp_path / "n").mkdir()
     (tmp_path / "a").mkdir()
-    native = run_native([exe, str(tmp_path / "n")])
+    native = run_native([guest(libc, "surface"), str(tmp_path / "n")])
     assert native[0].endswith(b"done\n") and native[2] == 0, native
-    assert_same(native, run_azemu([exe, str(tmp_path / "a")], extra=["--mode", mode]))
+    assert_same(native, run_azemu([exe, str(tmp_path / "a")], extra=opts))
     assert tree(tmp_path / "a") == tree(tmp_path / "n")
 
 
@@ -42,7 +51,7 @@ def test_a_guest_cannot_make_device_nodes(tmp_path):
     exe = tmp_path / "mk"
     if subprocess.run(["gcc", "-static", "-O1", "-o", str(exe), str(src)]).returncode != 0:
         pytest.skip("no gcc to build the probe")
-    for mode in MODES:
+    for mode in KERNELS:
         out, _, rc = run_azemu([str(exe)], cwd=str(tmp_path), extra=["--mode", mode])
         assert rc == 0 and out == b"-1 Operation not permitted -1 Operation not permitted\n", out
         assert not (tmp_path / "blk").exists() and not (tmp_path / "chr").exists()
@@ -55,10 +64,10 @@ def test_system_v_ipc_matches_linux(libc, mode):
     attachment, IPC_STAT/IPC_SET/IPC_RMID and keys; semaphores with waits,
     timeouts, all-or-nothing operations, SEM_UNDO at exit and EIDRM; message
     queues by type, truncation and a receiver waiting for a sender."""
-    exe = guest(libc, "sysvipc")
-    native = run_native([exe])
+    exe, opts = program(libc, "sysvipc", mode)
+    native = run_native([guest(libc, "sysvipc")])
     assert native[0].endswith(b"done\n"), native
-    assert_same(native, run_azemu([exe], extra=["--mode", mode]))
+    assert_same(native, run_azemu([exe], extra=opts))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -68,12 +77,12 @@ def test_record_locks_between_processes_match_linux(libc, mode, tmp_path):
     the holder, F_SETLK EAGAIN, F_SETLKW waits for the unlock, a split by an
     unlock in the middle, released by closing any fd and by exit) and OFD
     locks per open file description, checked against Linux."""
-    exe = guest(libc, "reclocks")
+    exe, opts = program(libc, "reclocks", mode)
     (tmp_path / "n").mkdir()
     (tmp_path / "a").mkdir()
-    native = run_native([exe, str(tmp_path / "n")])
+    native = run_native([guest(libc, "reclocks"), str(tmp_path / "n")])
     assert native[0].endswith(b"done\n") and native[2] == 0, native
-    assert_same(native, run_azemu([exe, str(tmp_path / "a")], extra=["--mode", mode]))
+    assert_same(native, run_azemu([exe, str(tmp_path / "a")], extra=opts))
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/python3.11"), reason="no host python3.11")

@@ -531,6 +531,79 @@ static void test_timeouts(void)
     printf("pthread_cond_timedwait (20 ms, CLOCK_MONOTONIC): ETIMEDOUT ok\n");
 }
 
+/* ---- threads that never wait ----------------------------------------------- */
+/* A thread that spins in user code must not keep its core from a thread it
+ * started or woke: the kernel has to slice time from the moment a second
+ * thread can run (the spins look at the clock now and then, to fail rather
+ * than hang). */
+
+static int spin_flag, spin_turn;
+static sem_t spin_sem;
+
+static void spin_until(int *word, int value, const char *what)
+{
+    struct timespec limit, now;
+    deadline(CLOCK_MONOTONIC, &limit, LIMIT_S, 0);
+    for (unsigned long i = 1; __atomic_load_n(word, __ATOMIC_ACQUIRE) != value; i++) {
+        if (i % (1UL << 20) == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (ts_ge(&now, &limit))
+                fail(what);
+        }
+    }
+}
+
+static void *flag_setter(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&spin_flag, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void *woken_setter(void *arg)
+{
+    (void)arg;
+    while (sem_wait(&spin_sem) != 0)
+        ;
+    __atomic_store_n(&spin_flag, 2, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void *ping(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    for (int i = 0; i < 20; i++) {
+        spin_until(&spin_turn, me, "ping-pong: the other spinner never ran");
+        __atomic_store_n(&spin_turn, 1 - me, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static void test_spinning(void)
+{
+    pthread_t t, u;
+    start(&t, flag_setter, NULL, "flag setter");
+    spin_until(&spin_flag, 1, "a spinning thread kept its core from the thread it started");
+    join(t, "flag setter");
+    printf("spin until a new thread sets a flag: ok\n");
+
+    check(sem_init(&spin_sem, 0, 0) == 0, "sem_init");
+    start(&t, woken_setter, NULL, "woken setter");
+    struct timespec pause = {0, 20 * 1000000L};
+    nanosleep(&pause, NULL);                 /* (it waits on the semaphore by now) */
+    sem_post(&spin_sem);
+    spin_until(&spin_flag, 2, "a spinning thread kept its core from the thread it woke");
+    join(t, "woken setter");
+    sem_destroy(&spin_sem);
+    printf("spin after waking a thread: ok\n");
+
+    start(&t, ping, (void *)(intptr_t)0, "ping");
+    start(&u, ping, (void *)(intptr_t)1, "pong");
+    join(t, "ping");
+    join(u, "pong");
+    printf("two spinners take turns 20 times: ok\n");
+}
+
 /* ---- affinity ------------------------------------------------------------- */
 
 static void test_affinity(void)
@@ -563,6 +636,7 @@ int main(int argc, char **argv)
     test_detached();
     test_recursive();
     test_timeouts();
+    test_spinning();
     test_affinity();
     printf("threads: all ok\n");
     return 0;

@@ -37,9 +37,8 @@ def _changed(p) -> None:
     proc = p.proc
     k = p.kernel
     if proc.timers is not None and proc.timers.armed():
-        if proc not in k.timer_procs and p.core is not None:
-            p.core.stop()                        # after this call: the run is sliced from now on
         k.timer_procs.add(proc)
+        k.sched.check_resched()                  # after this call: the runs are sliced from now on
     else:
         k.timer_procs.discard(proc)
 
