@@ -244,6 +244,10 @@ def _conformance_parser(sub):
     c.add_argument("--python", default=PYTHON, help=f"the Python under test (default {PYTHON})")
     c.add_argument("--timeout", type=float, default=900, metavar="S",
                    help="seconds each module may take in each mode (default 900)")
+    c.add_argument("--test-timeout", type=float, default=300, metavar="S",
+                   help="seconds one test case may take: one that runs longer, or takes the "
+                        "interpreter down, counts as failed and the module goes on with "
+                        "the next (default 300; 0: no limit)")
     c.add_argument("--json", metavar="FILE", help="write the whole comparison as JSON")
 
 

@@ -260,7 +260,7 @@ def cmd_conformance(args) -> int:
         return 2
     modules = [m for m in args.modules.split(",") if m]
     return conformance.run(modes, modules, python=args.python, timeout=args.timeout,
-                           json_path=args.json)
+                           json_path=args.json, test_timeout=args.test_timeout)
 
 
 def cmd_examples(args) -> int:

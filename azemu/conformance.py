@@ -55,60 +55,123 @@ def _environment(tmp: str) -> dict:
     return env
 
 
-def run_module(module: str, mode: str | None, python: str, timeout: float, only=()) -> dict:
+def run_module(module: str, mode: str | None, python: str, timeout: float,
+               only=(), test_timeout: float = 0.0) -> dict:
     """One module, natively (mode None) or under azemu: {"outcomes": {id:
-    (outcome, detail)}, "seconds", "unfinished": id or None, "status"}."""
+    (outcome, detail)}, "seconds", "unfinished": id or None, "status"}.
+
+    As regrtest does, a test case that runs longer than `test_timeout`
+    seconds, or takes the interpreter down with it, ends as "timeout" or
+    "crash", and the module goes on with the test cases after it (a new
+    interpreter is given their ids).  `timeout` bounds the whole module."""
     tmp = tempfile.mkdtemp(prefix=f"azemu-conf-{module}-")
     out = os.path.join(tmp, "results.jsonl")
     work = os.path.join(tmp, "cwd")
     os.mkdir(work)
+    t0 = time.monotonic()
+    status, outcomes, plan, todo = "done", {}, None, list(only)
+    try:
+        while True:
+            left = timeout - (time.monotonic() - t0)
+            run = _run_once(module, mode, python, out, work, todo, left, test_timeout)
+            if plan is None:
+                plan = run["plan"]
+            outcomes.update(run["outcomes"])
+            if run["status"] == "done" or plan is None or run["status"].startswith("timed out"):
+                status = run["status"]
+                unfinished = run["started"]
+                break
+            cut = run["started"]                 # it hung, or its interpreter died
+            if cut is not None:
+                outcomes[cut] = ("timeout" if run["status"] == "test timed out" else "crash",
+                                 run["why"])
+            todo = [t for t in plan if t not in outcomes]
+            if not todo or cut is None:
+                status, unfinished = ("done" if not todo else run["status"]), None
+                break
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"outcomes": outcomes, "seconds": time.monotonic() - t0,
+            "unfinished": unfinished, "status": status}
+
+
+def _run_once(module, mode, python, out, work, only, timeout, test_timeout) -> dict:
+    """One interpreter running the module's test cases `only` (all if empty):
+    {"plan", "outcomes", "started": the test running when it ended, "status":
+    done | test timed out | timed out after N s | exit N | ended early, "why"}."""
+    import signal
+    if os.path.exists(out):
+        os.unlink(out)
     argv = [python, "-E", "-s", _data("driver.py"), "test." + module, out, *only]
     if mode is not None:
         argv = [sys.executable, "-m", "azemu", "exec", "--mode", mode, "-q", *argv]
+    errf = tempfile.TemporaryFile()
+    proc = subprocess.Popen(argv, cwd=work, env=_environment(work), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=errf, start_new_session=True)
     t0 = time.monotonic()
-    status = "done"
-    try:
-        p = subprocess.run(argv, cwd=work, env=_environment(work), stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout,
-                           start_new_session=True)
-        stderr = p.stderr.decode(errors="replace")
-        if p.returncode not in (0, 1):
-            status = f"exit {p.returncode}: " + (stderr.strip().splitlines() or [""])[-1][:200]
-    except subprocess.TimeoutExpired as e:
-        status = f"timed out after {timeout:.0f} s"
-        _kill_group(e)
-    seconds = time.monotonic() - t0
-    outcomes, started, ended = {}, None, False
-    try:
-        with open(out) as f:
-            for line in f:
-                try:
-                    r = json.loads(line)
-                except ValueError:
-                    continue
-                if "start" in r:
-                    started = r["start"]
-                elif "end" in r:
-                    ended = True
-                else:
-                    outcomes[r["id"]] = (r["outcome"], r.get("detail", ""))
-    except OSError:
-        pass
-    shutil.rmtree(tmp, ignore_errors=True)
-    unfinished = started if started is not None and started not in outcomes else None
-    if not ended and status == "done":
-        status = "ended early"
-    return {"outcomes": outcomes, "seconds": seconds, "unfinished": unfinished, "status": status}
+    reader = _Results(out)
+    status = why = None
+    while proc.poll() is None:
+        time.sleep(0.5)
+        reader.read()
+        now = time.monotonic()
+        if now - t0 > timeout:
+            status = why = f"timed out after {timeout:.0f} s"
+        elif test_timeout and reader.started and now - reader.since > test_timeout:
+            status, why = "test timed out", f"ran longer than {test_timeout:.0f} s"
+        if status:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            proc.wait()
+            break
+    reader.read()
+    if status is None:
+        errf.seek(0)
+        stderr = errf.read().decode(errors="replace").strip().splitlines()
+        if reader.ended:
+            status = "done"
+        elif proc.returncode not in (0, 1):
+            status = f"exit {proc.returncode}"
+            why = status + (": " + stderr[-1][:200] if stderr else "")
+        else:
+            status = why = "ended early"
+    errf.close()
+    return {"plan": reader.plan, "outcomes": reader.outcomes, "status": status, "why": why or "",
+            "started": reader.started if reader.started not in reader.outcomes else None}
 
 
-def _kill_group(e) -> None:
-    import signal
-    proc = getattr(e, "process", None)
-    try:
-        if proc is not None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
+class _Results:
+    """The driver's record, read as it grows."""
+
+    def __init__(self, path):
+        self.path, self.at, self.partial = path, 0, ""
+        self.plan, self.outcomes, self.started, self.since, self.ended = None, {}, None, 0.0, False
+
+    def read(self) -> None:
+        try:
+            with open(self.path) as f:
+                f.seek(self.at)
+                data = f.read()
+                self.at = f.tell()
+        except OSError:
+            return
+        lines = (self.partial + data).split("\n")
+        self.partial = lines.pop()
+        for line in lines:
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if "plan" in r:
+                self.plan = r["plan"]
+            elif "start" in r:
+                self.started, self.since = r["start"], time.monotonic()
+            elif "end" in r:
+                self.ended = True
+            else:
+                self.outcomes[r["id"]] = (r["outcome"], r.get("detail", ""))
 
 
 def compare(native: dict, emulated: dict, mode: str, diffs) -> dict:
@@ -144,7 +207,8 @@ def check_python(python: str) -> str | None:
     return None
 
 
-def run(modes, modules, python=PYTHON, timeout=900.0, json_path=None, out=sys.stdout) -> int:
+def run(modes, modules, python=PYTHON, timeout=900.0, json_path=None, out=sys.stdout,
+        test_timeout=300.0) -> int:
     from rich.console import Console
     from rich.table import Table
     console = Console(file=out)
@@ -156,13 +220,13 @@ def run(modes, modules, python=PYTHON, timeout=900.0, json_path=None, out=sys.st
     report = {"python": python, "modes": list(modes), "modules": {}}
     for module in modules:
         console.print(f"[bold]{module}[/]: native ...", end="")
-        native = run_module(module, None, python, timeout)
+        native = run_module(module, None, python, timeout, test_timeout=test_timeout)
         console.print(f" {sum(o == PASS for o, _ in native['outcomes'].values())} pass"
                       f" ({native['seconds']:.0f} s)", end="")
         report["modules"][module] = {}
         for mode in modes:
             console.print(f"; {mode} ...", end="")
-            emu = run_module(module, mode, python, timeout)
+            emu = run_module(module, mode, python, timeout, test_timeout=test_timeout)
             c = compare(native, emu, mode, diffs)
             report["modules"][module][mode] = c
             console.print(f" {c['azemu_passing']}/{c['native_passing']} ({c['azemu_seconds']:.0f} s"

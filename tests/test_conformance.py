@@ -54,3 +54,33 @@ def test_what_counts_as_a_difference():
     assert c["differences"][0]["detail"] == "AssertionError: 1 != 2"
     assert c["kept_differences"] == [{"test": "c", "outcome": "skip", "detail": "no", "reason": "because"}]
     assert len(compare(native, emulated, "linux", diffs)["differences"]) == 3
+
+
+def test_a_hung_or_crashing_test_case_does_not_end_the_module(tmp_path):
+    """run_module() as regrtest does it: a test case that runs past the
+    per-test limit ends as "timeout", one that takes the interpreter down
+    as "crash", and the test cases after each still run (in a new
+    interpreter given their ids)."""
+    from azemu.conformance import run_module
+    pkg = tmp_path / "lib" / "test"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(          # this test package, then the stdlib's
+        "import pkgutil\n__path__ = pkgutil.extend_path(__path__, __name__)\n")
+    (pkg / "test_fake.py").write_text(
+        "import os, time, unittest\n"
+        "class T(unittest.TestCase):\n"
+        "    def test_a(self): pass\n"
+        "    def test_b(self): time.sleep(600)\n"
+        "    def test_c(self): os._exit(3)\n"
+        "    def test_d(self): self.assertEqual(1, 2)\n"
+        "    def test_e(self): pass\n")
+    python = tmp_path / "python"                # the driver's interpreter, seeing lib/ first
+    python.write_text(f"#!/bin/sh\nshift 2\nexec {PYTHON} -s -c 'import runpy, sys; "
+                      f"sys.path.insert(0, \"{tmp_path / 'lib'}\"); sys.argv = sys.argv[1:]; "
+                      "runpy.run_path(sys.argv[0], run_name=\"__main__\")' \"$@\"\n")
+    python.chmod(0o755)
+    r = run_module("test_fake", None, str(python), timeout=120, test_timeout=3)
+    got = {t.rsplit(".", 1)[1]: o for t, (o, _) in r["outcomes"].items()}
+    assert got == {"test_a": "ok", "test_b": "timeout", "test_c": "crash", "test_d": "fail",
+                   "test_e": "ok"}, r
+    assert r["status"] == "done" and r["seconds"] < 60

@@ -7,8 +7,10 @@ under test — natively, then under azemu — as
 
 and compares the two records test case by test case.  One JSON object per
 line, written as it happens so a run cut short by a timeout or a crash still
-says how far it got: {"start": id} before a test, then {"id": id, "outcome":
-ok|fail|error|skip|xfail|xpass, "detail": ...} after it.  Resources are
+says how far it got: {"plan": [id, ...]} first, then {"start": id} before a
+test and {"id": id, "outcome": ok|fail|error|skip|xfail|xpass, "detail": ...}
+after it.  Given TEST-IDs, only those run (the runner resumes a module after
+a test that hung or crashed the interpreter).  Resources are
 as regrtest gives them without -u (none: no network, no large files).
 """
 import json
@@ -71,8 +73,9 @@ def main() -> int:
                 yield from flat(t)
             else:
                 yield t
-    if only:
-        suite = unittest.TestSuite(t for t in flat(suite) if t.id() in only)
+    tests = [t for t in flat(suite) if not only or t.id() in only]
+    put(plan=[t.id() for t in tests])
+    suite = unittest.TestSuite(tests)
     result = Result()
     result.failed_subtests = set()
     suite.run(result)
