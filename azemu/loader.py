@@ -186,13 +186,31 @@ def resolve_script(path: str, argv: list[bytes], opener=host_open, first=host_op
     raise ExecError(f"{given}: too many levels of #! interpreters (ELOOP)", 126)
 
 
-def _map_elf(aspace: AddressSpace, f, elf, bias: int, name: str):
-    """Map every PT_LOAD of `elf` at `bias`; returns (segments, highest end)."""
+def _map_elf(aspace: AddressSpace, f, elf, bias: int, name: str, pager=None):
+    """Map every PT_LOAD of `elf` at `bias`; returns (segments, highest end).
+    With `pager` (the kernel's cache of the file's pages), a segment's file
+    pages are mapped from it copy-on-write, as Linux's mmap of the segment
+    (processes of one program share them, and the code translated from
+    them); else, or where a segment shares a page with another, they are
+    copied in."""
     segs, top = [], 0
     for seg in elf.loads():
         vaddr, memsz, filesz = seg.p_vaddr + bias, seg.p_memsz, seg.p_filesz
         prot = _flags_to_prot(seg.p_flags)
         start, end = page_down(vaddr), page_up(vaddr + memsz)
+        file_end = page_up(vaddr + filesz)
+        if pager is not None and filesz and (seg.p_offset - vaddr) % PAGE == 0 \
+                and aspace.is_free(start, end):
+            aspace.map(start, file_end - start, prot, name, pager=pager,
+                       pgoff=page_down(seg.p_offset) // PAGE)
+            aspace.populate(start, file_end)                    # the pages already cached
+            if memsz > filesz and file_end > vaddr + filesz:    # the bss starts in a file page
+                aspace.poke(vaddr + filesz, bytes(file_end - vaddr - filesz))
+            if end > file_end:
+                aspace.map(file_end, end - file_end, prot, name)
+            segs.append((vaddr, memsz, prot))
+            top = max(top, vaddr + memsz)
+            continue
         # Pages may be shared with the previous segment: keep them, widen prot.
         addr = start
         while addr < end:
@@ -235,11 +253,13 @@ def _phdr_addr(elf, bias: int) -> int:
 def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
          *, ids=(0, 0, 0, 0), hwcap: int = 0, random_bytes: bytes | None = None,
          execfn: bytes | None = None, opener=host_open, interp_opener=host_open,
-         name: str | None = None) -> Image:
+         name: str | None = None, pager_of=None) -> Image:
     """execve(path, argv, envp) into the (empty) address space `aspace`;
     `path` is opened with `opener`, a dynamic program's interpreter (a guest
     path) with `interp_opener`; its mappings are named `name` (the path with
-    its links resolved, as /proc/PID/maps shows it), else `path`."""
+    its links resolved, as /proc/PID/maps shows it), else `path`.
+    `pager_of(path, file)` gives the kernel's page cache of the file open
+    as `file` to map from (or None: copied in)."""
     f, elf = open_elf(path, opener)
     with f:
         interp = elf.interpreter()
@@ -247,7 +267,8 @@ def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
         if elf.e_type == "ET_DYN":
             lo, _ = _span(elf)
             bias = ET_DYN_BASE - lo
-        segs, top = _map_elf(aspace, f, elf, bias, name or path)
+        segs, top = _map_elf(aspace, f, elf, bias, name or path,
+                             pager_of(path, f) if pager_of is not None else None)
         entry = program_entry = elf.e_entry + bias
         phdr = _phdr_addr(elf, bias)
         phent, phnum = elf.e_phentsize, elf.e_phnum
@@ -263,7 +284,8 @@ def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
                 if base is None:
                     raise ExecError(f"{path}: no room in the address space for {interp}", 126)
                 interp_base = base - lo
-                _map_elf(aspace, fi, ielf, interp_base, interp)
+                _map_elf(aspace, fi, ielf, interp_base, interp,
+                         pager_of(interp, fi) if pager_of is not None else None)
                 entry = ielf.e_entry + interp_base
 
     brk = page_up(top)

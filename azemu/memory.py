@@ -18,7 +18,8 @@ tables in CR3, so:
   (SEGV_MAPERR with no VMA, SEGV_ACCERR without the right), a page of a
   file mapping past end-of-file a SIGBUS, and no frame left a kill;
 * a mapping may take its frames from a pager (the kernel's page cache for
-  MAP_SHARED files) and hands it back the pages the guest dirtied.
+  mapped files): a shared mapping hands it back the pages the guest
+  dirtied; a private one maps the pager's frames copy-on-write.
 
 The kernel reads and writes guest memory through the segment too (zero
 copy), after the same checks, faulting pages in as a CPU would.  This module
@@ -35,6 +36,7 @@ from .mmu import COW, FRAME, HELD, P, W, A, D, PF_FETCH, PF_WRITE, pte_flags
 from .physmem import PAGE, PAGE_MASK, OutOfMemory, PhysicalMemory, page_down, page_up  # noqa: F401
 
 PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4   # same values as Unicorn's
+AROUND = 32              # pages around a fault mapped too, where a pager holds them (Linux: 16)
 
 # What a fault the address space cannot resolve is (signal, si_code).
 SEGV_MAPERR, SEGV_ACCERR, BUS_ADRERR = 1, 2, 2
@@ -54,11 +56,13 @@ class Mapping:
     raise SIGBUS when touched.  `charged` pages count against the commit
     limit; `reserve` is False for MAP_NORESERVE (never charged).
 
-    A mapping with a `pager` takes its frames from it (a MAP_SHARED file
-    mapping: the kernel's page cache), page `pgoff` of the pager at `start`.
+    A mapping with a `pager` takes its frames from it (a file mapping: the
+    kernel's page cache), page `pgoff` of the pager at `start`; a private
+    one maps them copy-on-write, so its stores never reach the pager.
     A pager is any object with `frame(index)` (the frame holding page
     `index`, one owner of it being the pager; None past the end of the
-    object: SIGBUS), `dirtied(indices)` (pages the guest wrote, to be written
+    object: SIGBUS), `cached(index)` (that frame if the pager holds it
+    already, else None), `dirtied(indices)` (pages the guest wrote, to be written
     back; called only when its `writes_back` is true) and
     `mapped_by(address_space)`."""
     __slots__ = ("start", "end", "prot", "name", "shared", "eof", "charged", "reserve",
@@ -409,7 +413,7 @@ class AddressSpace(GuestAccess):
         [first, last)."""
         flush = False
         for m in list(self._reaching(start, end)):
-            if m.pager is None or not m.pager.writes_back or \
+            if m.pager is None or not m.pager.writes_back or not m.shared or \
                     (pager is not None and m.pager is not pager):
                 continue
             base = (m.start >> 12) - m.pgoff            # vpn of the pager's page 0
@@ -499,6 +503,13 @@ class AddressSpace(GuestAccess):
             self._count_fault()
             phys.share(frame)
             entry = frame | (pte_flags(m.prot) or HELD)
+            if not m.shared:                 # a private mapping: the pager's page until written
+                entry = (entry & ~W) | COW
+                pt.set(vpn, entry)
+                if write:
+                    return self._break_cow(m, vpn, entry)
+                self.map_cached(m, vpn - AROUND // 2, vpn + AROUND // 2)
+                return entry
             pt.set(vpn, entry)
             return entry
         self._count_fault()
@@ -508,6 +519,29 @@ class AddressSpace(GuestAccess):
             entry = phys.frame() | pte_flags(m.prot)
         pt.set(vpn, entry)
         return entry
+
+    def map_cached(self, m: Mapping, lo: int, hi: int) -> None:
+        """Map the pages of private paged mapping `m` in [lo, hi) (page
+        numbers) that its pager already holds and no entry maps, read-only
+        and copy-on-write: Linux's fault-around, and how a new process of a
+        program maps its cached code at once rather than a fault a page."""
+        lo, hi = max(lo, m.start >> 12), min(hi, m.end >> 12)
+        pt, share, cached = self.pt, self.phys.share, m.pager.cached
+        base = m.pgoff - (m.start >> 12)
+        flags = ((pte_flags(m.prot) or HELD) & ~W) | COW
+        eof = m.eof >> 12 if m.eof is not None else hi
+        for vpn in range(lo, min(hi, eof)):
+            frame = cached(base + vpn)
+            if frame is not None and not pt.get(vpn):
+                share(frame)
+                pt.set(vpn, frame | flags)
+
+    def populate(self, start: int, end: int) -> None:
+        """Map at once what the pagers of the private mappings in
+        [start, end) already hold (see map_cached)."""
+        for m in self.mappings_in(start, end):
+            if m.pager is not None and not m.shared:
+                self.map_cached(m, start >> 12, (end + PAGE - 1) >> 12)
 
     def _count_fault(self) -> None:
         self.page_faults += 1

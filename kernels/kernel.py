@@ -20,7 +20,7 @@ from azemu.loader import ExecError, load, resolve_script
 from azemu.machine import DEFAULT_MEMORY, Machine
 from azemu.memory import GuestFault
 
-from . import linux, lwk, unikernel
+from . import linux, lwk, pagecache, unikernel
 from .abi import linux as L
 from .counters import Counters, total
 from .errors import GuestExit
@@ -142,7 +142,8 @@ class Kernel:
         self._host_umask = self.machine.host_umask   # given back in close()
         self.image = load(mm, path, argv, envp, hwcap=hwcap, execfn=execfn,
                           ids=(p.uid, p.euid, p.gid, p.egid), opener=opener,
-                          interp_opener=guest_open, name=os.path.realpath(path))
+                          interp_opener=guest_open, name=os.path.realpath(path),
+                          pager_of=pagecache.program_pager(p))
         with opener(path) as f:
             libos = unikernel.LibOS.find(f)
         if libos is not None and self.mode != "unikernel":

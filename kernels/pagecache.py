@@ -1,27 +1,39 @@
-"""The page cache: one set of frames per file mapped MAP_SHARED.
+"""The page cache: one set of frames per mapped file.
 
-Linux keeps a file's pages in its page cache, and every MAP_SHARED mapping
-of the file maps those same pages, so a store through one mapping is seen
-by every other mapping at once and by read(), and a write() or pwrite() is
-seen by every mapping.  azemu's files live on the host (the FWK serves
-them), so a kernel instance keeps a `CachedFile` for each file that has
-MAP_SHARED mappings, keyed by the host's (st_dev, st_ino), and the
-mappings take their frames from it (it is their pager, azemu/memory.py):
+Linux keeps a file's pages in its page cache, and every mapping of the file
+maps those same pages: a store through a MAP_SHARED mapping is seen by every
+other mapping at once and by read(), a write() or pwrite() is seen by every
+mapping, and a MAP_PRIVATE mapping (a program's text and data, a library
+ld.so maps) shares the pages until it writes one (copy on write).  azemu's
+files live on the host (the FWK serves them), so a kernel instance keeps a
+`CachedFile` for each mapped file, keyed by the host's (st_dev, st_ino),
+and the mappings take their frames from it (it is their pager,
+azemu/memory.py):
 
 * a page is read from the file on its first touch (with up to
   READAHEAD pages after it in the same call); a page wholly past the end
   of the file is not given — the touch is a SIGBUS;
-* pages the guest wrote (the page-table dirty bit) are written back to the
-  file on msync, munmap, exit, fsync, and before any read or write of the
-  file's bytes they cover — so read() sees stores made through a mapping;
+* pages the guest wrote through a shared mapping (the page-table dirty
+  bit) are written back to the file on msync, munmap, exit, fsync, and
+  before any read or write of the file's bytes they cover — so read() sees
+  stores made through a mapping;
 * after a write or pwrite of the file, the cached pages it covered are read
   again, so every mapping sees the new bytes.
 
+The files programs run from (executables, their interpreter, the libraries
+mapped executable) stay cached after their last process ends — the
+RECENT most recently run, as Linux's page cache keeps them — so the next
+process maps the same frames, and the code the cores translated from them
+is still there: a new process of the same program translates nothing twice.
+A file changed on the host while nothing maps it (its size, mtime or ctime
+differ) is read afresh.
+
 What is not modelled: truncating a file does not drop its cached pages
 (touching them past the new end reads what they held, not SIGBUS), and a
-write by a host process outside azemu is seen only by pages not yet cached.
-A CachedFile lives as long as a mapping refers to it; then its frames go
-back to the instance and its host descriptors are closed.
+write by a host process outside azemu while the file is mapped is seen only
+by pages not yet cached.  When a CachedFile goes, its frames go back to the
+instance (and the code translated from them, from every core), and its host
+descriptors are closed.
 
 Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, and MAP_SHARED of
 /dev/zero) has a pager too, `SharedMemory` (Linux's shmem object): the
@@ -31,6 +43,7 @@ by fork map the same frames even for pages nobody had touched before.
 from __future__ import annotations
 
 import weakref
+from collections import OrderedDict
 
 from azemu.memory import PAGE, OutOfMemory
 
@@ -41,15 +54,17 @@ from .fwk.channel import FWK_DUP, KIND_FILE
 from .hostio import Scratch
 
 READAHEAD = 16                       # pages read with a faulting one (Linux: ra_pages)
-_ST_DEV, _ST_INO, _ST_SIZE = 0, 8, 48        # offsets in the x86-64 struct stat
+RECENT = 32                          # files run from, kept cached after their last mapping
+# Offsets in the x86-64 struct stat: st_dev, st_ino, st_size, st_mtim, st_ctim.
+_ST_FIELDS = (0, 8, 48, 88, 96, 104, 112)
 
 
-def _stat(io, scratch, hfd) -> tuple[int, int, int]:
-    """(st_dev, st_ino, st_size) of a host descriptor."""
+def _stat(io, scratch, hfd) -> tuple[int, ...]:
+    """(st_dev, st_ino, st_size, mtime s, ns, ctime s, ns) of a host descriptor."""
     buf = scratch.alloc(L.STAT.size)
     io.call(NR["fstat"], hfd, buf)
     raw = scratch.get(buf, L.STAT.size)
-    return tuple(int.from_bytes(raw[o:o + 8], "little") for o in (_ST_DEV, _ST_INO, _ST_SIZE))
+    return tuple(int.from_bytes(raw[o:o + 8], "little") for o in _ST_FIELDS)
 
 
 class CachedFile:
@@ -57,18 +72,41 @@ class CachedFile:
 
     writes_back = True                           # dirty pages go to the file
 
-    def __init__(self, key, io, phys, hfd: int, writable: bool):
+    def __init__(self, key, io, phys, hfd: int, writable: bool, version=None, forget=None):
         self.key, self.io, self.phys = key, io, phys
+        self.version = version                   # (size, mtime, ctime) when it was made
         self.pages: dict[int, int] = {}          # page index -> frame (one owner: the cache)
         self.spaces = weakref.WeakSet()          # address spaces that map it
         (at, _), = phys.alloc(PAGE)
         self.scratch = Scratch(phys, at, PAGE)   # its own: it runs inside others' calls
         self.fds = [hfd, hfd if writable else None]   # a descriptor to read, one to write
-        weakref.finalize(self, _release, phys, self.pages, io, self.fds, at).atexit = False
+        self.ran = [False]                       # mapped executable: code may be translated from it
+        weakref.finalize(self, _release, phys, self.pages, io, self.fds, at,
+                         forget, self.ran).atexit = False
 
     # ---- the pager of the mappings (azemu/memory.py) -----------------------------
     def mapped_by(self, mm) -> None:
         self.spaces.add(mm)
+
+    def cached(self, index: int) -> int | None:
+        """The frame of page `index` if it is cached (nothing is read)."""
+        return self.pages.get(index)
+
+    def fill(self, fd: int, size: int) -> None:
+        """Cache every page of the file at once from `fd`, a host descriptor
+        of this process open on the same file (a program's file at execve:
+        one read rather than a fault and an FWK call per 16 pages)."""
+        import os
+        view = self.phys.view
+        for index in range((size + PAGE - 1) // PAGE):
+            if index in self.pages:
+                continue
+            f = self.phys.frame()
+            got = os.preadv(fd, [view[f:f + PAGE]], index * PAGE)
+            if got <= 0:
+                self.phys.release([f])
+                break
+            self.pages[index] = f
 
     def frame(self, index: int) -> int | None:
         frame = self.pages.get(index)
@@ -162,6 +200,9 @@ class SharedMemory:
             frame = self.pages[index] = self.phys.frame()   # zeroed; OutOfMemory past --mem
         return frame
 
+    def cached(self, index: int) -> int | None:
+        return self.pages.get(index)
+
     def dirtied(self, indices) -> None:
         pass
 
@@ -185,8 +226,10 @@ def _runs(indices):
         yield run
 
 
-def _release(phys, pages, io, fds, scratch_at) -> None:
+def _release(phys, pages, io, fds, scratch_at, forget=None, ran=(False,)) -> None:
     try:
+        if forget is not None and pages and ran[0]:
+            forget()                             # its frames may come back as other code
         phys.release(list(pages.values()))
         phys.free(scratch_at, PAGE)
         for hfd in {fd for fd in fds if fd is not None}:
@@ -200,22 +243,112 @@ def ident(p, f) -> tuple[int, int]:
     """The (st_dev, st_ino) of an open file, asked once."""
     key = f.ident
     if key is None:
-        dev, ino, _ = _stat(p.io, p.scratch, f.hfd)   # a bump allocation: the call's iovs stay
-        key = f.ident = (dev, ino)
+        st = _stat(p.io, p.scratch, f.hfd)       # a bump allocation: the call's iovs stay
+        key = f.ident = st[:2]
     return key
 
 
-def for_mapping(p, f) -> CachedFile:
-    """The cache of the file open as `f`, made for a MAP_SHARED mapping."""
-    caches = p.kernel.page_cache
-    key = ident(p, f)
-    writable = (f.flags & L.O_ACCMODE) == L.O_RDWR
-    cache = caches.get(key)
+def for_mapping(p, f, private: bool = False) -> CachedFile:
+    """The cache of the file open as `f`, made for a mapping of it."""
+    writable = not private and (f.flags & L.O_ACCMODE) == L.O_RDWR
+    cache = _cached(p, ident(p, f), f.hfd)
     if cache is None:
         hfd = p.io.call(FWK_DUP, f.hfd) & 0xFFFFFFFF
-        cache = caches[key] = CachedFile(key, p.io, p.mm.phys, hfd, writable)
+        cache = _new(p, ident(p, f), hfd, writable)
     elif writable and cache.fds[1] is None:
         cache.fds[1] = p.io.call(FWK_DUP, f.hfd) & 0xFFFFFFFF
+    return cache
+
+
+def program_pager(p):
+    """What the loader asks for a program's file (azemu/loader.py: pager_of)."""
+    import os
+
+    def pager_of(path, f):
+        st = os.fstat(f.fileno())
+        cache = for_program(p, os.fsencode(path))
+        if cache is None or cache.key != (st.st_dev, st.st_ino):
+            return None
+        if not cache.pages:
+            try:
+                cache.fill(f.fileno(), st.st_size)
+            except (OSError, OutOfMemory):
+                pass                             # the rest is read as it is touched
+        return cache
+    return pager_of
+
+
+def for_program(p, path: bytes) -> CachedFile | None:
+    """The cache of the program file at guest path `path` (execve and its
+    interpreter), kept among the recent ones; None where the FWK cannot open
+    it (the loader then copies it in)."""
+    p.scratch.reset()
+    try:
+        hfd = p.io.call(NR["openat"], L.AT_FDCWD, p.scratch.put(path + b"\0"),
+                        L.O_RDONLY | L.O_CLOEXEC, 0) & 0xFFFFFFFF
+    except (LinuxError, OSError):
+        return None
+    try:
+        st = _stat(p.io, p.scratch, hfd)
+    except (LinuxError, OSError):
+        p.io.call(NR["close"], hfd)
+        return None
+    cache = _cached(p, st[:2], hfd, st)
+    if cache is not None:
+        p.io.call(NR["close"], hfd)
+    else:
+        cache = _new(p, st[:2], hfd, False, st)
+    keep(p, cache)
+    return cache
+
+
+def keep(p, cache) -> None:
+    """Keep `cache` after its last mapping: a program's file, run again soon."""
+    cache.ran[0] = True
+    recent = _recent(p.kernel)
+    recent[cache.key] = cache
+    recent.move_to_end(cache.key)
+    while len(recent) > RECENT:
+        recent.popitem(last=False)
+
+
+def _recent(k) -> OrderedDict:
+    recent = getattr(k, "recent_files", None)
+    if recent is None:
+        recent = k.recent_files = OrderedDict()
+    return recent
+
+
+def _cached(p, key, hfd: int, st=None) -> CachedFile | None:
+    """The cache of `key`, unless nothing maps it and the file changed since
+    it was made (then it is dropped: a new one reads the file afresh)."""
+    cache = p.kernel.page_cache.get(key)
+    if cache is None or cache.spaces:
+        return cache
+    if st is None:
+        st = _stat(p.io, p.scratch, hfd)
+    if cache.version == st[2:]:
+        return cache
+    _drop(p.kernel, cache)
+    return None
+
+
+def _drop(k, cache) -> None:
+    _recent(k).pop(cache.key, None)
+    if k.page_cache.get(cache.key) is cache:
+        del k.page_cache[cache.key]
+
+
+def _new(p, key, hfd: int, writable: bool, st=None) -> CachedFile:
+    k = p.kernel
+    if st is None:
+        st = _stat(p.io, p.scratch, hfd)
+    cores = k.part.cores
+
+    def forget():
+        for core in cores:
+            core.forget_code()
+    cache = k.page_cache[key] = CachedFile(key, p.io, p.mm.phys, hfd, writable, st[2:], forget)
     return cache
 
 
@@ -232,6 +365,9 @@ def transfer(p, f, call, count: int, offset: int | None, write: bool) -> int:
     position) by `call()`, kept coherent with the file's cached pages."""
     cache = lookup(p, f)
     if cache is None:
+        return call()
+    if not cache.spaces:                         # only kept: drop it rather than keep it coherent
+        _drop(p.kernel, cache)
         return call()
     if offset is None:
         if write and f.flags & L.O_APPEND:

@@ -13,11 +13,11 @@ scheduler runs them one after another, each for a quantum.
   quantum_us, ended by the machine's timer (azemu/timer.py), which stops the
   run at the start of a translated block through the core's preemption
   point (azemu/preempt.py) — installed while the core's runs are sliced and
-  for HOLD_S after, since it costs a helper call at every block.  With
-  --deterministic the quantum is QUANTUM_INSNS instructions instead, so the
-  interleaving — and with it the output and the counters — repeats exactly
-  from run to run (counting costs Unicorn a helper call at every
-  instruction).  A core with more than one runnable thread switches between
+  for a hold time after (_preemptible), since it costs a helper call at
+  every block.  With --deterministic the quantum is QUANTUM_INSNS
+  instructions instead, so the interleaving — and with it the output and
+  the counters — repeats exactly from run to run (counting costs Unicorn a
+  helper call at every instruction).  A core with more than one runnable thread switches between
   them at the end of each quantum, saving and restoring the full register
   state (a counted context switch).
 
@@ -46,7 +46,9 @@ from .task import BLOCKED, EXITED, RUNNABLE, STOPPED
 QUANTUM_US = 2000
 QUANTUM_INSNS = 200_000           # with --deterministic: a slice in instructions
 _SIGNAL_CHECK_S = 0.05            # an idle instance looks for host signals this often
-HOLD_S = 0.2                      # a core keeps its preemption point this long after slicing
+HOLD_S = 0.2                      # a core keeps its preemption point this long after slicing,
+HOLD_MAX_S = 60.0                 # ... or up to this long, when it is sliced again and again:
+AGAIN_S = 5.0                     # ... within this time of the point's removal
 
 
 class Scheduler:
@@ -66,6 +68,8 @@ class Scheduler:
         self._load = {i: 0 for i in self.queues}  # threads not exited, per run queue
         self._local = {c.index: i for i, c in enumerate(self.cores)}
         self._sliced_at = {}                     # core -> when its last sliced run began
+        self._removed_at = {}                    # core -> when its preemption point last went
+        self._hold = {}                          # core -> how long it keeps the point now
         self.unsliced_run = False                # the running core has no time limit
         self.resched = False                     # ... and must stop at its call's return
 
@@ -489,14 +493,24 @@ class Scheduler:
             self._end_round()
 
     def _preemptible(self, i: int, core, sliced: bool) -> None:
-        """The preemption point while the core's runs are sliced, and for
-        HOLD_S after (each change drops the core's translated code)."""
+        """The preemption point while the core's runs are sliced, and for a
+        hold time after: each change drops the core's translated code, so a
+        core that is sliced again soon after its point went (processes and
+        threads that come and go) holds it four times longer each time, up
+        to HOLD_MAX_S — the translated code then outlives its processes
+        (the next process of a program reuses it: kernels/pagecache.py)."""
         now = time.monotonic()
+        point = core.preemption
         if sliced:
+            if point is not None and not point.installed and \
+                    now - self._removed_at.get(i, -1e9) < AGAIN_S:
+                self._hold[i] = min(HOLD_MAX_S, self._hold.get(i, HOLD_S) * 4)
             self._sliced_at[i] = now
             core.preemptible(True)
-        elif now - self._sliced_at.get(i, 0.0) > HOLD_S:
+        elif point is not None and point.installed and \
+                now - self._sliced_at.get(i, 0.0) > self._hold.get(i, HOLD_S):
             core.preemptible(False)
+            self._removed_at[i] = now
 
     def _end_round(self) -> None:
         """The cores of this round ran at the same time, in the model: count

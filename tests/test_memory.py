@@ -10,6 +10,7 @@ import pytest
 from azemu import ucfast
 from azemu.core import Core, RunResult
 from azemu.memory import PAGE, AddressSpace, GuestFault, OutOfMemory, PhysicalMemory
+from azemu.mmu import FRAME
 
 RW, R, RX = 3, 1, 5
 CODE = 0x400000
@@ -287,3 +288,53 @@ def test_freed_frames_never_show_old_data(space):
         aspace.write(0xC0000, b"\xaa" * (32 * PAGE))
         aspace.unmap(0xC0000 + rnd * PAGE, (20 - rnd) * PAGE)   # runs long and short
         aspace.unmap(0xC0000, 32 * PAGE)
+
+
+class FilePages:
+    """A pager holding a file's pages (the kernel's page cache, reduced to
+    what azemu/memory.py asks of a pager)."""
+    writes_back = False
+
+    def __init__(self, phys, contents):
+        self.pages = {}
+        for i, data in enumerate(contents):
+            f = self.pages[i] = phys.frame()
+            phys.view[f:f + len(data)] = data
+
+    def mapped_by(self, mm):
+        pass
+
+    def frame(self, index):
+        return self.pages.get(index)
+
+    cached = frame
+
+    def dirtied(self, indices):
+        raise AssertionError("a private mapping wrote back")
+
+
+def test_a_private_mapping_shares_its_pagers_frames_until_it_writes(space):
+    """MAP_PRIVATE of a cached file: the cache's frames, read-only and
+    copy-on-write; a read fault maps the cached pages around it too; a
+    store copies the page and never reaches the cache; another address
+    space (the next process of a program) maps the same frames at once."""
+    aspace, core = space
+    phys = aspace.phys
+    pager = FilePages(phys, [b"page0", b"page1", b"page2"])
+    aspace.map(0xB0000, 3 * PAGE, RW, pager=pager)
+    assert run(core, aspace, LOAD, rbx=0xB0000) == RunResult.STOPPED
+    assert core.regs.read(ucfast.x86.UC_X86_REG_RAX) & 0xFFFFFFFFFF == int.from_bytes(b"page0", "little")
+    faults = aspace.page_faults
+    assert aspace.read(0xB0000 + 2 * PAGE, 5) == b"page2" and aspace.page_faults == faults
+    assert all(aspace.pt.get((0xB0000 >> 12) + i) & FRAME == pager.pages[i] for i in range(3))
+    assert run(core, aspace, STORE_BYTE, rbx=0xB0000, rcx=0x50) == RunResult.STOPPED
+    assert aspace.read(0xB0000, 5) == b"Page0" and aspace.cow_faults >= 1
+    assert bytes(phys.view[pager.pages[0]:pager.pages[0] + 5]) == b"page0"
+    other = AddressSpace(phys, mmap_top=0x100000000, mmap_bottom=0x10000)
+    other.map(0xB0000, 3 * PAGE, R, pager=pager)
+    other.populate(0xB0000, 0xB0000 + 3 * PAGE)
+    assert other.page_faults == 0 and other.read(0xB0000, 5) == b"page0"
+    assert phys.owners(pager.pages[1]) == 3       # the pager's, and one per address space
+    other.close()
+    aspace.unmap(0xB0000, 3 * PAGE)
+    assert all(phys.owners(f) == 1 for f in pager.pages.values())

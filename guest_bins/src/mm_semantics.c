@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static sigjmp_buf back;
@@ -130,6 +131,31 @@ int main(int argc, char **argv) {
     probe("read past EOF, third page", f, 2 * pg, READ);
     printf("msync: %d\n", msync(f, pg, MS_SYNC));
     munmap(f, 3 * pg);
+
+    /* MAP_PRIVATE file mappings: the file's pages until written, then a copy */
+    if (ftruncate(fd, 2 * pg) != 0 || pwrite(fd, "first", 5, 0) != 5 || pwrite(fd, "second", 6, pg) != 6)
+        return 1;
+    char *p1 = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    char *p2 = mmap(NULL, 2 * pg, PROT_READ, MAP_PRIVATE, fd, 0);
+    char back[8] = {0};
+    p1[0] = 'F';
+    if (pread(fd, back, 5, 0) != 5) return 1;
+    printf("private store: mapping %.5s, file %.5s, other private mapping %.5s\n", p1, back, p2);
+    printf("untouched page before pwrite: %.6s\n", p1 + pg);
+    if (pwrite(fd, "SECOND", 6, pg) != 6 || pwrite(fd, "FIRST", 5, 0) != 5) return 1;
+    printf("after pwrite: read page %.6s, written page %.5s, other mapping %.5s\n", p1 + pg, p1, p2);
+    fflush(stdout);
+    pid_t kid = fork();
+    if (kid == 0) {
+        printf("child sees the private store: %.5s\n", p1);
+        p1[1] = 'x';
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(kid, NULL, 0);
+    printf("child's store stayed its own: %.5s\n", p1);
+    munmap(p1, 2 * pg);
+    munmap(p2, 2 * pg);
 
     /* MAP_SHARED file mappings: one set of pages with the file */
     if (ftruncate(fd, 2 * pg) != 0) return 1;

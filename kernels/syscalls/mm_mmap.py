@@ -8,12 +8,11 @@ memory gets frames on first touch; private writable memory is charged
 against the commit limit (--mem) when mapped, except with MAP_NORESERVE.
 
 A character device (/dev/zero) maps as anonymous memory, shared or private,
-as on Linux.  A MAP_PRIVATE file mapping is filled from the file when it is
-made (its own copy, as Linux's after the first write of each page).  A
-MAP_SHARED file mapping takes its pages from the instance's page cache
-(kernels/pagecache.py), shared with every other mapping of the file and kept
-coherent with read and write of it.  Pages past the end of the file give
-SIGBUS when touched.
+as on Linux.  A file mapping takes its pages from the instance's page cache
+(kernels/pagecache.py): a MAP_SHARED one shares them with every other
+mapping of the file, kept coherent with read and write of it; a MAP_PRIVATE
+one maps them copy-on-write (its own copy of a page once it writes it).
+Pages past the end of the file give SIGBUS when touched.
 """
 from __future__ import annotations
 
@@ -124,20 +123,11 @@ def mmap(p, addr, length, prot, flags, fd, offset):
             if acc != L.O_RDWR:                  # Linux: no VM_MAYWRITE
                 for m in mm.mappings_in(start, start + size):
                     m.maywrite = False
-        else:
-            mm.map(start, size, prot, name, reserve=reserve)
-            try:
-                p.scratch.reset()
-                ext = mm.extents(start, length, write=True, force=True)
-                iov, n = p.scratch.iov(ext)
-                got = p.io.call(NR["preadv"], f.hfd, iov, n, offset)   # straight into the frames
-            except LinuxError:
-                mm.unmap(start, size)
-                raise
-            eof = start + page_up(got)
-            if eof < start + size:               # past the end of the file: SIGBUS
-                mm.discard(eof, start + size - eof)
-                mm.set_eof(start, start + size, eof)
+        else:                                    # private: the cache's pages, copied on write
+            cache = pagecache.for_mapping(p, f, private=True)
+            mm.map(start, size, prot, name, reserve=reserve, pager=cache, pgoff=offset // PAGE)
+            if prot & L.PROT_EXEC:               # a library's code: kept for the next process
+                pagecache.keep(p, cache)
     except OutOfMemory:
         raise LinuxError(ENOMEM) from None
     return start

@@ -26,7 +26,7 @@ from unicorn.x86_const import UC_X86_REG_RIP
 
 from azemu.loader import ExecError, load, open_elf, resolve_script
 
-from .. import procfs
+from .. import pagecache, procfs
 from ..abi import linux as L
 from ..abi.linux_errno import E2BIG, EACCES, EFAULT, ENOENT, ENOEXEC, ENOTDIR
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
@@ -184,7 +184,7 @@ def _execve(p, gpath: bytes, argv_ptr, envp_ptr, name: bytes = b""):
             try:
                 image = load(mm, real, argv, envp, hwcap=k.core.cpuid(1)[3], execfn=gpath,
                              ids=(p.uid, p.euid, p.gid, p.egid), opener=how, interp_opener=opener,
-                             name=os.fsdecode(canon))
+                             name=os.fsdecode(canon), pager_of=pagecache.program_pager(p))
                 libos = _libos_of(k, real, how)
             except BaseException:
                 mm.users = 1
