@@ -14,7 +14,21 @@ from .errors import LinuxError
 from .rusage import Usage, image_ended
 from .siginfo import Pending
 
-MAX_FDS = 1024          # RLIMIT_NOFILE soft limit, as a default Linux shell has
+NR_OPEN = 1048576       # fs.nr_open: the most RLIMIT_NOFILE may be
+
+
+def _inherited_nofile() -> tuple[int, int]:
+    """RLIMIT_NOFILE as the guest inherits it: azemu's own, as a process
+    started from the same shell has it (its fds are served by a host
+    process with that limit)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    cap = (lambda v: NR_OPEN if v == resource.RLIM_INFINITY or v > NR_OPEN else v)
+    return cap(soft), cap(hard)
+
+
+NOFILE = _inherited_nofile()
+MAX_FDS = NOFILE[0]     # RLIMIT_NOFILE's soft limit: the fds a process may have
 
 
 class OpenFile:

@@ -356,6 +356,38 @@ static void memory(void)
     munmap(m, 8192);
 }
 
+/* select past FD_SETSIZE: Linux takes any nfds up to its fd table, and the
+ * fds the guest names may sit anywhere on the host side. */
+static void select_high(void)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    struct rlimit more = {1200, rl.rlim_max < 1200 ? rl.rlim_max : 1200};
+    if (rl.rlim_max < 1200 || setrlimit(RLIMIT_NOFILE, &more)) {
+        printf("select past FD_SETSIZE: no room\n");
+        return;
+    }
+    int p[2];
+    if (pipe(p)) return;
+    int hi = dup2(p[0], 1100), wr = dup2(p[1], 1101);
+    if (write(wr, "x", 1) != 1) return;
+    uint64_t rset[1152 / 64] = {0}, wset[1152 / 64] = {0};
+    rset[hi / 64] |= 1ULL << (hi % 64);
+    wset[wr / 64] |= 1ULL << (wr % 64);
+    struct timeval tv = {0, 0};
+    long n = syscall(SYS_select, 1102, rset, wset, NULL, &tv);
+    printf("select on fds %d and %d: %ld, read %s, write %s\n", hi, wr, n,
+           rset[hi / 64] >> (hi % 64) & 1 ? "ready" : "-", wset[wr / 64] >> (wr % 64) & 1 ? "ready" : "-");
+    uint64_t big[4096 / 64] = {0};
+    big[hi / 64] |= 1ULL << (hi % 64);
+    tv.tv_sec = 0;
+    printf("select nfds 4096 (past the fd table): %s\n", res(syscall(SYS_select, 4096, big, NULL, NULL, &tv)));
+    big[1150 / 64] |= 1ULL << (1150 % 64);
+    printf("select on a closed fd: %s\n", res(syscall(SYS_select, 1151, big, NULL, NULL, &tv)));
+    close(hi); close(wr); close(p[0]); close(p[1]);
+    setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || chdir(argv[1])) {
@@ -371,6 +403,7 @@ int main(int argc, char **argv)
     nodes_and_times();
     vectors_and_messages();
     memory();
+    select_high();
     printf("done\n");
     return 0;
 }

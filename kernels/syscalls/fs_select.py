@@ -77,69 +77,73 @@ def ppoll(p, fds, nfds, tsp, sigmask, sigsetsize):
 
 
 def _sets(p, nfds, ptrs):
-    """Guest fd_sets -> host fd_sets in scratch; returns (host nfds, scratch
-    addresses, per set the (guest fd, handle) pairs asked for)."""
-    if nfds < 0 or nfds > FD_SETSIZE:
+    """The guest's fd_sets: per set, the guest fds asked for; and the bytes
+    each set has (nfds bits).  Linux ignores bits past its fd table."""
+    if nfds < 0:
         raise LinuxError(EINVAL)
+    nfds = min(nfds, max(FD_SETSIZE, p.fds.limit))
     nbytes = (nfds + 63) // 64 * 8
-    host_max, out, asked = 0, [], []
+    asked = []
     for ptr in ptrs:
-        if not ptr:
-            out.append(0)
-            asked.append([])
-            continue
-        bits = int.from_bytes(p.mm.read(ptr, nbytes), "little") if nbytes else 0
-        pairs, hbits = [], 0
-        fd = 0
+        bits = int.from_bytes(p.mm.read(ptr, nbytes), "little") if ptr and nbytes else 0
+        fds, fd = [], 0
         while bits:
-            if bits & 1:
-                f = p.fds.files.get(fd)
-                if f is None:
-                    raise LinuxError(EBADF)
-                if f.hfd >= FD_SETSIZE:
-                    raise LinuxError(EINVAL)
-                pairs.append((fd, f.hfd))
-                hbits |= 1 << f.hfd
-                host_max = max(host_max, f.hfd + 1)
-            bits >>= 1
+            low = (bits & -bits).bit_length() - 1
+            fd += low
+            if p.fds.files.get(fd) is None:
+                raise LinuxError(EBADF)
+            fds.append(fd)
+            bits >>= low + 1
             fd += 1
-        out.append(p.scratch.put(hbits.to_bytes(FD_SETSIZE // 8, "little")))
-        asked.append(pairs)
-    return host_max, out, asked, nbytes
+        asked.append(fds)
+    return asked, nbytes
 
 
-def _sets_back(p, ptrs, out, asked, nbytes):
-    for ptr, s, pairs in zip(ptrs, out, asked):
-        if ptr:
-            hbits = int.from_bytes(p.scratch.get(s, FD_SETSIZE // 8), "little")
-            bits = 0
-            for fd, h in pairs:
-                if hbits >> h & 1:
-                    bits |= 1 << fd
-            p.mm.write(ptr, bits.to_bytes(nbytes, "little"))
-
-
-_SELECT_EVENTS = (0x1 | 0x18, 0x4 | 0x18, 0x2)   # read, write, except -> poll events
+# What select asks the host's poll for each set, and which of poll's results
+# mark an fd ready in it (Linux fs/select.c: POLLIN_SET, POLLOUT_SET, POLLEX_SET).
+_ASK = (0x1, 0x4, 0x2)                            # POLLIN, POLLOUT, POLLPRI
+_READY = (0x1 | 0x40 | 0x80 | 0x10 | 0x8,         # IN, RDNORM, RDBAND, HUP, ERR
+          0x4 | 0x100 | 0x200 | 0x8,              # OUT, WRNORM, WRBAND, ERR
+          0x2)                                    # PRI
 
 
 def _select(p, nfds, ptrs, timeout_ms):
-    """select's work: the sets in scratch, a timed wait, the sets back.
-    The host is always called with a timeout of its own making (in us)."""
-    host_max, out, asked, nbytes = _sets(p, s32(nfds), ptrs)
-    saved = [p.scratch.get(s, FD_SETSIZE // 8) if s else b"" for s in out]
-    tv = p.scratch.alloc(16)
-    handles = [(h, ev) for pairs, ev in zip(asked, _SELECT_EVENTS) for _, h in pairs]
+    """select's work, done with the host's poll (host handles may be past
+    FD_SETSIZE): the sets as a pollfd array in scratch, a timed wait, the
+    sets back.  Returns the number of bits set, as Linux."""
+    asked, nbytes = _sets(p, s32(nfds), ptrs)
+    events = {}                                   # guest fd -> poll events asked
+    for fds, ask in zip(asked, _ASK):
+        for fd in fds:
+            events[fd] = events.get(fd, 0) | ask
+    order = sorted(events)
+    handles = [(p.fds.files[fd].hfd, events[fd] | 0x18) for fd in order]   # ERR, HUP: always
+    packed = b"".join(_POLLFD.pack(h, ev, 0) for h, ev in handles)
+    arr = p.scratch.put(packed) if handles else 0
 
     def call(ms):
-        for s, bits in zip(out, saved):          # a call that found nothing cleared them
-            if s:
-                p.scratch.phys.view[s:s + len(bits)] = bits
-        if ms >= 0:
-            p.scratch.phys.view[tv:tv + 16] = struct.pack("<qq", ms // 1000, ms % 1000 * 1000)
-        return p.io.call(NR["select"], host_max, *out, tv if ms >= 0 else 0)
+        if handles:
+            p.scratch.phys.view[arr:arr + len(packed)] = packed
+        return p.io.call(NR["poll"], arr, len(handles), ms)
     n = blocking.timed(p, handles, timeout_ms, call)
-    _sets_back(p, ptrs, out, asked, nbytes)
-    return n
+    revents = {}
+    if n:
+        back = p.scratch.get(arr, 8 * len(handles))
+        for i, fd in enumerate(order):
+            revents[fd] = _POLLFD.unpack_from(back, 8 * i)[2]
+            if revents[fd] & POLLNVAL:
+                raise LinuxError(EBADF)
+    total = 0
+    for ptr, fds, ready in zip(ptrs, asked, _READY):
+        if not ptr:
+            continue
+        bits = 0
+        for fd in fds:
+            if revents.get(fd, 0) & ready:
+                bits |= 1 << fd
+                total += 1
+        p.mm.write(ptr, bits.to_bytes(nbytes, "little"))
+    return total
 
 
 def _timeout_ms(p, addr, unit_ns):

@@ -9,11 +9,12 @@ from ..abi import linux as L
 from ..abi.linux_errno import EINVAL, EPERM, ESRCH
 from .. import rusage
 from ..errors import LinuxError
+from ..process import NOFILE, NR_OPEN
 from .util import s32
 
 _DEFAULT_RLIMITS = {
     L.RLIMIT_STACK: (8 << 20, L.RLIM_INFINITY),
-    L.RLIMIT_NOFILE: (1024, 1024),
+    L.RLIMIT_NOFILE: NOFILE,                     # inherited, as a process from the same shell
     L.RLIMIT_CORE: (0, L.RLIM_INFINITY),
 }
 
@@ -121,9 +122,6 @@ def getrusage(p, who, usage):
         raise LinuxError(EINVAL)
     p.mm.write(usage, u.pack())
     return 0
-
-
-NR_OPEN = 1048576                 # fs.nr_open: the most RLIMIT_NOFILE may be
 
 
 def rlimit(p, resource_):
