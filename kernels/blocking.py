@@ -73,6 +73,49 @@ def write(p, f, call):
         raise
 
 
+MSG_DONTWAIT = 0x40
+
+
+def send(p, f, length: int, flags: int, call):
+    """A send of `length` bytes on socket `f`: `call(offset, flags)` sends
+    the bytes from `offset` on.  A blocking socket blocks in Linux until
+    all is sent; here, while other tasks may run or a signal come, the host
+    is asked not to wait (MSG_DONTWAIT), and the task waits in the scheduler
+    for room and goes on where it stopped (what it sent is kept across the
+    restarts); a signal then ends it with the count sent so far, as Linux
+    (kernels/sched.py: interrupt), or EINTR when nothing was."""
+    s = p.sched
+    if f.flags & L.O_NONBLOCK or flags & MSG_DONTWAIT or f.kind != KIND_SOCKET:
+        return call(0, flags)
+    if p.kernel.sched.undisturbed() and not s.done:   # the host may block: nothing else could run
+        done = 0
+        while done < length:                     # (each call moves at most a chunk)
+            try:
+                n = call(done, flags)
+            except LinuxError:
+                if done:
+                    return done
+                raise
+            done += n
+            if n == 0:
+                break
+        return done
+    while True:
+        try:
+            n = call(s.done, flags | MSG_DONTWAIT)
+        except LinuxError as e:
+            if e.errno != EAGAIN:
+                done, s.done = s.done, 0
+                if done:
+                    return done
+                raise
+            p.kernel.sched.wait(p, io=(f.hfd, POLLOUT), restart=True)
+        s.done += n
+        if s.done >= length or n == 0:
+            done, s.done = s.done, 0
+            return done
+
+
 def wait_ready(p, f, events: int) -> None:
     """Before a call that may block on `f` (accept, connect, recv): wait
     until the host handle is ready for `events`."""

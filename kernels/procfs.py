@@ -100,9 +100,14 @@ def owns(path: bytes) -> bool:
     return False
 
 
-def lookup(p, path: bytes, follow: bool = True) -> Node:
+NO_MAGICLINKS, NO_SYMLINKS = 1, 2      # what openat2's RESOLVE_* refuse to follow (ELOOP)
+
+
+def lookup(p, path: bytes, follow: bool = True, refuse: int = 0) -> Node:
     """The node absolute guest path `path` names (LinuxError when none);
-    symlinks are followed inside the tree, and the last one when `follow`."""
+    symlinks are followed inside the tree, and the last one when `follow`
+    — none with NO_SYMLINKS in `refuse`, and none of those that lead out of
+    the tree (/proc/PID/fd/N, exe, cwd: magic links) with NO_MAGICLINKS."""
     for _ in range(40):
         path = posixpath.normpath(path)
         if path.startswith(b"//"):
@@ -122,6 +127,8 @@ def lookup(p, path: bytes, follow: bool = True) -> Node:
             node = entry[1]()
             last = i == len(comps) - 1
             if node.kind == LINK and (follow or not last):
+                if refuse & NO_SYMLINKS or refuse & NO_MAGICLINKS and isinstance(node.to, Node):
+                    raise _err(ELOOP)
                 if isinstance(node.to, Node):        # leads out of the tree
                     node = node.to
                     continue

@@ -176,6 +176,10 @@ class Scheduler:
                 waiters.remove(task)
         if s.io is not None:
             self._io_done(task)
+        if s.done and result == -EINTR:          # a send that had sent part: that much (Linux)
+            s.restart, s.until, s.timed_out, done, s.done = False, None, False, s.done, 0
+            self._resume(task, done)
+            return
         if result == -EINTR and restarts(task):   # SA_RESTART: the handler, then the call again
             s.restart, s.until, s.timed_out = True, None, False
             self._resume(task, None)

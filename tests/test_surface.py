@@ -100,3 +100,36 @@ def test_a_guest_sets_only_user_extended_attributes(tmp_path):
     out, err, rc = run_azemu(["/usr/bin/python3.11", "-c", script, str(f)], extra=["--mode", "lwk"])
     assert rc == 0 and out == b"trusted.x 1\nsecurity.capability 1\nsystem.posix_acl_access 1\nb'yes'\n", (out, err)
     assert "trusted.x" not in os.listxattr(f) and "security.capability" not in os.listxattr(f)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("libc", LIBCS)
+def test_openat2_and_its_resolve_flags_match_linux(libc, mode, tmp_path):
+    """guest_bins/src/resolve.c: RESOLVE_BENEATH and RESOLVE_IN_ROOT keep a
+    walk under its directory (.., absolute paths and links), NO_SYMLINKS and
+    NO_MAGICLINKS refuse links (/proc/self/fd/N is a magic link of the
+    kernel's /proc), NO_XDEV refuses to enter /proc; open_how is checked."""
+    exe, opts = program(libc, "resolve", mode)
+    (tmp_path / "n").mkdir()
+    (tmp_path / "a").mkdir()
+    native = run_native([guest(libc, "resolve"), str(tmp_path / "n")])
+    assert native[2] == 0 and b"cached: ok" in native[0], native
+    assert_same(native, run_azemu([exe, str(tmp_path / "a")], extra=opts))
+
+
+def test_openat2_in_root_and_beneath_stay_inside_the_sandbox(tmp_path):
+    """Attack: RESOLVE_IN_ROOT and RESOLVE_BENEATH take a directory as their
+    root; with --root, a guest that names a directory, .. and absolute links
+    still reaches nothing above --root, and the checks give what Linux gives
+    inside a chroot."""
+    import shutil
+    root = tmp_path / "root"
+    (root / "w").mkdir(parents=True)
+    exe = root / "resolve"
+    shutil.copy(guest("glibc", "resolve"), exe)
+    out, err, rc = run_azemu([str(exe), "/w"], extra=["--mode", "lwk", "--root", str(root)])
+    (tmp_path / "n").mkdir()
+    native = run_native([guest("glibc", "resolve"), str(tmp_path / "n")])
+    assert rc == 0 and out == native[0], (out, err)
+    assert sorted(p.name for p in (root / "w").iterdir()) == ["d", "top"]
+    assert not (tmp_path / "top").exists() and not (tmp_path / "new").exists()

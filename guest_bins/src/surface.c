@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,6 +389,56 @@ static void select_high(void)
     setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* A blocking send into a full socket, ended by a signal: the count sent so
+ * far, or EINTR when nothing was (no SA_RESTART); the kernel must not wait
+ * for room where the signal cannot reach it. */
+static void on_alarm(int sig) { (void)sig; }
+
+static void interrupted_send(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;                     /* no SA_RESTART */
+    sigaction(SIGALRM, &sa, NULL);
+    size_t big = 16 << 20;
+    char *data = calloc(1, big);
+    struct itimerval it = {{0, 0}, {0, 200000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    ssize_t n = send(sv[0], data, big, 0);
+    printf("send of 16 MiB into a socket nobody reads, a signal: %s\n",
+           n > 0 && (size_t)n < big ? "part sent" : n < 0 ? errno_name(errno) : "all?");
+    setitimer(ITIMER_REAL, &it, NULL);
+    n = write(sv[0], data, 4096);
+    printf("write into the full socket, a signal: %s\n", n < 0 ? errno_name(errno) : "sent?");
+    free(data);
+    close(sv[0]);
+    close(sv[1]);
+    signal(SIGALRM, SIG_DFL);
+}
+
+/* Transfers larger than a host call carries, from memory never touched (the
+ * shared zero page: no two pages contiguous): all of it, as Linux. */
+static void big_transfers(void)
+{
+    size_t n = 9 << 20;
+    char *d = calloc(1, n), *e = calloc(1, n);
+    for (size_t i = 0; i < n; i += 8192)
+        d[i] = (char)(i >> 13);
+    int fd = open("big", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    ssize_t w = write(fd, d, n), pw = pwrite(fd, d, n, 100);
+    lseek(fd, 0, SEEK_SET);
+    ssize_t r = read(fd, e, n);
+    ssize_t pr = pread(fd, e, n, 100);
+    printf("9 MiB write %zd, pwrite %zd, read %zd, pread %zd, same: %s\n", w, pw, r, pr,
+           memcmp(d, e, n) == 0 ? "yes" : "no");
+    close(fd);
+    unlink("big");
+    free(d);
+    free(e);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || chdir(argv[1])) {
@@ -404,6 +455,8 @@ int main(int argc, char **argv)
     vectors_and_messages();
     memory();
     select_high();
+    interrupted_send();
+    big_transfers();
     printf("done\n");
     return 0;
 }

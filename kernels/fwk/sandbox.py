@@ -130,14 +130,40 @@ def join(parts: list[bytes]) -> bytes:
     return b"/" + b"/".join(parts)
 
 
+# openat2's resolve flags (include/uapi/linux/openat2.h)
+RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 0x01, 0x02, 0x04
+RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
+
+
 class Walk:
-    """Where a walk ended: the directory fds along it (closed by close())."""
+    """Where a walk ended: the directory fds along it (closed by close()).
+    With openat2's `resolve` flags, `floor` is the depth of the directory
+    the path is resolved from: RESOLVE_BENEATH refuses to go above it
+    (EXDEV), RESOLVE_IN_ROOT takes it as the root."""
 
     def __init__(self, root_fd, root_dev=None):
         self.fds = [root_fd]          # fds[0] is the root: never closed here
         self.names: list[bytes] = []
         self.devs = [root_dev]        # the file system each directory is on
         self.last_mode = 0            # st_mode of the last component, when not a directory
+        self.resolve, self.floor = 0, 0
+
+    def dotdot(self):
+        """`..` in a path."""
+        if self.resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) and len(self.names) <= self.floor:
+            if self.resolve & RESOLVE_BENEATH:
+                raise _err(errno.EXDEV)
+            return                    # RESOLVE_IN_ROOT: `..` of the root is the root
+        if self.resolve & RESOLVE_NO_XDEV and len(self.devs) > 1 and self.devs[-1] != self.devs[-2]:
+            raise _err(errno.EXDEV)
+        self.up()
+
+    def to_root(self):
+        """An absolute symlink: from the root again (or the floor)."""
+        if self.resolve & RESOLVE_BENEATH:
+            raise _err(errno.EXDEV)
+        while len(self.names) > (self.floor if self.resolve & RESOLVE_IN_ROOT else 0):
+            self.up()
 
     @property
     def fd(self) -> int:
@@ -229,7 +255,7 @@ class Sandbox:
             if c == b".":
                 continue
             if c == b"..":
-                w.up()
+                w.dotdot()
                 continue
             if len(c) > 255:
                 raise _err(errno.ENAMETOOLONG)
@@ -240,6 +266,8 @@ class Sandbox:
                 w.down(os.dup(shm), c, os.fstat(shm).st_dev)
                 continue
             if not w.names and c in TOPS:
+                if w.resolve & RESOLVE_NO_XDEV and w.floor == 0:   # the kernel's /proc...: mounts
+                    raise _err(errno.EXDEV)
                 if c == b"dev" and comps[i:i + 1] == [b"shm"]:
                     w.down(_DEV_LEVEL, c)
                     continue
@@ -250,19 +278,22 @@ class Sandbox:
                     self._kernel_fs(s.st_dev, fd):
                 os.close(fd)
                 raise _err(errno.EACCES)
+            if s.st_dev != w.devs[-1] and w.resolve & RESOLVE_NO_XDEV and len(w.names) >= w.floor:
+                os.close(fd)
+                raise _err(errno.EXDEV)
             if st.S_ISLNK(s.st_mode):
                 if last and not follow_last:
                     os.close(fd)
                     w.last_mode = s.st_mode
                     return c
                 budget[0] += 1
-                if budget[0] > MAXSYMLINKS:
+                if budget[0] > MAXSYMLINKS or w.resolve & RESOLVE_NO_SYMLINKS:
                     os.close(fd)
                     raise _err(errno.ELOOP)
                 target = os.readlink(b"", dir_fd=fd)
                 os.close(fd)
                 if target.startswith(b"/"):
-                    w.reset()
+                    w.to_root()
                 rest = split(target) + comps[i:]
                 if target.endswith(b"/") and not rest[len(split(target)):]:
                     rest.append(b".")
@@ -280,22 +311,32 @@ class Sandbox:
             raise Redirect(b"/dev")
         return None
 
-    def start(self, base: bytes, path: bytes) -> tuple[Walk, list[bytes]]:
+    def start(self, base: bytes, path: bytes, resolve: int = 0) -> tuple[Walk, list[bytes]]:
         """A walk positioned at the root, and the components to walk: the
         base directory's guest path (for relative paths), then `path`."""
         if len(path) >= PATH_MAX:
             raise _err(errno.ENAMETOOLONG)
         w = Walk(self.root_fd, self.root_dev)
-        comps = split(path) if path.startswith(b"/") else split(base) + split(path)
+        if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT):
+            if path.startswith(b"/") and resolve & RESOLVE_BENEATH:
+                raise _err(errno.EXDEV)
+            comps = split(base) + split(path)      # IN_ROOT: an absolute path starts at base
+            w.floor = len(split(base))
+        elif path.startswith(b"/"):
+            comps = split(path)
+        else:
+            comps = split(base) + split(path)
+            w.floor = len(split(base))             # (base's own walk is not the path's)
+        w.resolve = resolve
         if path.endswith(b"/") and split(path):
             comps.append(b".")             # a trailing slash: it must be a directory
         return w, comps
 
-    def resolve(self, base: bytes, path: bytes, follow: bool = True):
+    def resolve(self, base: bytes, path: bytes, follow: bool = True, resolve: int = 0):
         """Walk the whole path.  Returns (walk, name): name is None when the
         object is the directory walk.fd; else the object is `name` in walk.fd
         (a non-directory, or an unfollowed symlink)."""
-        w, comps = self.start(base, path)
+        w, comps = self.start(base, path, resolve)
         try:
             name = self._walk(w, comps, follow, [0])
         except BaseException:
@@ -303,10 +344,10 @@ class Sandbox:
             raise
         return w, name
 
-    def parent(self, base: bytes, path: bytes):
+    def parent(self, base: bytes, path: bytes, resolve: int = 0):
         """Walk all but the last component.  Returns (walk, last) with `last`
         a plain name (never "." or ".."), for calls that create or remove it."""
-        w, comps = self.start(base, path)
+        w, comps = self.start(base, path, resolve)
         while comps and comps[-1] == b".":
             comps.pop()
             if not comps:
@@ -341,8 +382,10 @@ class Sandbox:
         return w, last
 
     # ---- opening -----------------------------------------------------------
-    def open(self, base: bytes, path: bytes, flags: int, mode: int) -> tuple[int, bytes]:
-        """openat inside the root; returns (host fd, canonical guest path)."""
+    def open(self, base: bytes, path: bytes, flags: int, mode: int,
+             resolve: int = 0) -> tuple[int, bytes]:
+        """openat inside the root — openat2 with its `resolve` flags; returns
+        (host fd, canonical guest path)."""
         writes = flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC) or \
             flags & getattr(os, "O_TMPFILE", 0) == getattr(os, "O_TMPFILE", -1)
         if writes:
@@ -352,7 +395,7 @@ class Sandbox:
         if flags & os.O_CREAT and not flags & getattr(os, "O_DIRECTORY", 0):
             if path.endswith(b"/"):                # a directory cannot be created by open
                 raise _err(errno.EISDIR)
-            w, last = self.parent(base, path)
+            w, last = self.parent(base, path, resolve)
             try:
                 for _ in range(MAXSYMLINKS + 1):
                     try:
@@ -360,7 +403,8 @@ class Sandbox:
                         fd = os.open(last, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=w.fd)
                         return guard_proc(fd, flags), join(w.names + [last])
                     except OSError as e:
-                        if e.errno != errno.ELOOP or flags & os.O_EXCL or not follow:
+                        if e.errno != errno.ELOOP or flags & os.O_EXCL or not follow or \
+                                resolve & RESOLVE_NO_SYMLINKS:
                             raise
                     # the last component is a symlink: create or open its target
                     lfd = os.open(last, _O_PATH, dir_fd=w.fd)
@@ -368,7 +412,7 @@ class Sandbox:
                     os.close(lfd)
                     budget[0] += 1
                     if target.startswith(b"/"):
-                        w.reset()
+                        w.to_root()
                     comps = split(target)
                     if not comps:
                         raise _err(errno.EISDIR)
@@ -379,7 +423,7 @@ class Sandbox:
                 raise _err(errno.ELOOP)
             finally:
                 w.close()
-        w, name = self.resolve(base, path, follow)
+        w, name = self.resolve(base, path, follow, resolve)
         try:
             if name is None:                    # a directory
                 if flags & (os.O_WRONLY | os.O_RDWR):

@@ -52,7 +52,7 @@ def _s64(v):
 CALLS = ("fchownat", "fchown", "mknodat", "fallocate", "copy_file_range", "splice", "tee",
          "sync", "syncfs", "sync_file_range", "readahead", "flock", "memfd_create", "eventfd2",
          "timerfd_create", "timerfd_settime", "timerfd_gettime", "inotify_init1",
-         "inotify_add_watch", "inotify_rm_watch")
+         "inotify_add_watch", "inotify_rm_watch", "openat2")
 
 
 def register(server):
@@ -68,6 +68,14 @@ class Files:
 
     def _fd(self, tid, handle) -> int:
         return self.s.h(tid, handle).fd
+
+    def openat2(self, tid, dirfd, phys, flags, mode, resolve, *_):
+        """openat with openat2's resolve flags (kernels/fwk/sandbox.py: Walk)."""
+        base, path = self.s.path(tid, dirfd, phys)
+        if resolve & 0x10:                       # RESOLVE_IN_ROOT: "/" is dirfd
+            base = self.s.start_dir(tid, dirfd)
+        fd, gpath = self.s.box.open(base, path, flags & 0xFFFFFFFF, mode & 0o7777, resolve)
+        return self.s.new_handle(tid, fd, gpath)
 
     # ---- ownership and nodes -------------------------------------------------------------
     def fchownat(self, tid, dirfd, phys, uid, gid, flags, *_):

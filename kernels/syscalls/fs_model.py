@@ -33,24 +33,25 @@ _MAGIC = {b"/proc": 0x9FA0, b"/sys": 0x62656572, b"/dev": 0x01021994}
 _STATFS = struct.Struct("<qqqqqqqiiqqq32x")
 
 
-def node_at(p, dirfd: int, raw: bytes, follow: bool = True):
-    """The tree's node for (dirfd, path), or None when the host walks it."""
+def node_at(p, dirfd: int, raw: bytes, follow: bool = True, refuse: int = 0):
+    """The tree's node for (dirfd, path), or None when the host walks it
+    (`refuse`: the links not to follow, procfs.lookup)."""
     if raw[:1] == b"/":
-        return procfs.lookup(p, raw, follow) if procfs.owns(raw) else None
+        return procfs.lookup(p, raw, follow, refuse) if procfs.owns(raw) else None
     if dirfd != L.AT_FDCWD and raw:
         f = p.fds.files.get(dirfd)
         if f is not None and f.model is not None:
             if f.model.kind != DIR:
                 raise LinuxError(ENOTDIR)
-            return procfs.lookup(p, f.model.path + b"/" + raw, follow)
+            return procfs.lookup(p, f.model.path + b"/" + raw, follow, refuse)
     return None
 
 
-def redirected(p, follow: bool = True):
+def redirected(p, follow: bool = True, refuse: int = 0):
     """The node of the path the FWK's walk just handed back (ModelPath)."""
     out = p.scratch.alloc(4096)
     n = p.io.call(FWK_REDIRECTED, out, 4096)
-    return procfs.lookup(p, p.scratch.get(out, n), follow)
+    return procfs.lookup(p, p.scratch.get(out, n), follow, refuse)
 
 
 def host_call(p, node, call, *, follow=True):

@@ -4,9 +4,11 @@ fs/utimes.c).  Paths are walked, confined, by the host side
 and keeps the guest's fd table."""
 from __future__ import annotations
 
+import struct
+
 from .. import pagecache, procfs
 from ..abi import linux as L
-from ..abi.linux_errno import EINVAL
+from ..abi.linux_errno import E2BIG, EAGAIN, EINVAL, EXDEV
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError, ModelPath
 from ..fwk.channel import KIND_DIR
@@ -38,16 +40,74 @@ def openat(p, dirfd, pathname, flags, mode):
                               lambda h, path: _open_host(p, h, p.scratch.put(path + b"\0"), flags, mode))
 
 
-def _open_host(p, hdirfd: int, path: int, flags: int, mode: int) -> int:
+def _open_host(p, hdirfd: int, path: int, flags: int, mode: int, resolve: int = 0) -> int:
     """openat of the guest-physical path string `path` relative to host
-    directory handle `hdirfd` (or AT_FDCWD), through the FWK."""
+    directory handle `hdirfd` (or AT_FDCWD), through the FWK (openat2's
+    walk with `resolve` flags)."""
     if flags & L.O_CREAT or flags & L.O_TMPFILE == L.O_TMPFILE:
         mode = mode & 0o7777 & ~p.umask
     else:
         mode = 0
     fd = p.fds.lowest_free()                 # EMFILE before anything is created
-    ret = p.io.call(NR["openat"], hdirfd, path, host_open_flags(flags), mode)
+    if resolve:
+        ret = p.io.call(NR["openat2"], hdirfd, path, host_open_flags(flags), mode, resolve)
+    else:
+        ret = p.io.call(NR["openat"], hdirfd, path, host_open_flags(flags), mode)
     return install_handle(p, ret, flags & ~_CREATION, bool(flags & L.O_CLOEXEC), at=fd)
+
+
+# openat2 (Linux fs/open.c build_open_flags; include/uapi/linux/openat2.h)
+RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 0x01, 0x02, 0x04
+RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
+_OPEN_HOW = struct.Struct("<QQQ")                # flags, mode, resolve
+_VALID_OPEN = (L.O_ACCMODE | L.O_CREAT | L.O_EXCL | L.O_NOCTTY | L.O_TRUNC | L.O_APPEND
+               | L.O_NONBLOCK | 0o10000 | 0o20000 | 0o40000 | 0o100000 | L.O_DIRECTORY
+               | L.O_NOFOLLOW | 0o1000000 | L.O_CLOEXEC | 0o4000000 | L.O_PATH | L.O_TMPFILE)
+
+
+def openat2(p, dirfd, pathname, how, size):
+    """openat with an open_how: unknown flags refused (EINVAL) rather than
+    ignored, and the walk bounded by `resolve` — RESOLVE_BENEATH and
+    RESOLVE_IN_ROOT keep it under dirfd, RESOLVE_NO_SYMLINKS and
+    RESOLVE_NO_MAGICLINKS refuse links (ELOOP), RESOLVE_NO_XDEV refuses to
+    cross a mount (EXDEV: /proc, /dev and /sys are the kernel's own)."""
+    if size < _OPEN_HOW.size:
+        raise LinuxError(EINVAL)
+    if size > 4096:
+        raise LinuxError(E2BIG)
+    raw = p.mm.read(how, size)
+    if any(raw[_OPEN_HOW.size:]):
+        raise LinuxError(E2BIG)                  # a newer struct's field this kernel lacks
+    flags, mode, resolve = _OPEN_HOW.unpack_from(raw)
+    if flags & ~_VALID_OPEN or resolve & ~0x3F or mode & ~0o7777:
+        raise LinuxError(EINVAL)
+    creates = flags & L.O_CREAT or flags & L.O_TMPFILE == L.O_TMPFILE
+    if mode and not creates or resolve & RESOLVE_BENEATH and resolve & RESOLVE_IN_ROOT:
+        raise LinuxError(EINVAL)
+    if resolve & RESOLVE_CACHED and (creates or flags & L.O_TRUNC):
+        raise LinuxError(EAGAIN)
+    if not resolve & ~RESOLVE_CACHED:
+        return openat(p, dirfd, pathname, flags, mode)
+    p.scratch.reset()
+    raw = path_arg(p, pathname)
+    if resolve & RESOLVE_BENEATH and raw[:1] == b"/":
+        raise LinuxError(EXDEV)
+    follow = not flags & L.O_NOFOLLOW
+    refuse = (procfs.NO_SYMLINKS if resolve & RESOLVE_NO_SYMLINKS else 0) | \
+        (procfs.NO_MAGICLINKS if resolve & RESOLVE_NO_MAGICLINKS else 0)
+    node = None
+    if not resolve & RESOLVE_IN_ROOT:            # (an absolute path starts at dirfd then)
+        node = fs_model.node_at(p, s32(dirfd), raw, follow, refuse)
+        if node is not None and raw[:1] == b"/" and resolve & RESOLVE_NO_XDEV:
+            raise LinuxError(EXDEV)
+    if node is None:
+        try:
+            return _open_host(p, hdir(p, dirfd), gpath(p, pathname), flags, mode, resolve)
+        except ModelPath:                        # arrived in the kernel's tree
+            node = fs_model.redirected(p, follow, refuse)
+    return fs_model.open_node(p, node, flags, mode,
+                              lambda h, path: _open_host(p, h, p.scratch.put(path + b"\0"),
+                                                         flags, mode, resolve))
 
 
 def open(p, pathname, flags, mode):

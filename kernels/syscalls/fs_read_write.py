@@ -5,13 +5,15 @@ While a file is mapped MAP_SHARED, each transfer goes through
 kernels/pagecache.py so that it and the mappings see the same bytes."""
 from __future__ import annotations
 
+import struct
+
 from .. import blocking, pagecache, tty
 from ..abi import linux as L
 from ..procfs import MEM
 from ..abi.linux_errno import EBADF, EINVAL, EISDIR, EOPNOTSUPP, EPIPE
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
-from ..fwk.channel import KIND_CHAR, KIND_PIDFD
+from ..fwk.channel import KIND_CHAR, KIND_FILE, KIND_PIDFD, KIND_SOCKET
 from .kernel_signal import raise_signal
 from .util import s32, s64
 
@@ -66,6 +68,22 @@ def _write(p, function, *params):
         raise
 
 
+_MSGHDR = struct.Struct("<QI4xQQQQi4x")
+
+
+def _send(p, f, buf, count):
+    """write(2) on a socket: a send with no flags (kernels/blocking.py send:
+    a full socket waits in the scheduler, not in the FWK)."""
+    mark = p.scratch.used
+
+    def call(offset, flags):
+        p.scratch.used = mark
+        iov, n = p.scratch.iov(p.mm.extents(buf + offset, min(CHUNK, count - offset)))
+        return _write(p, NR["sendmsg"], f.hfd, p.scratch.put(_MSGHDR.pack(0, 0, iov, n, 0, 0, 0)),
+                      flags)
+    return blocking.send(p, f, count, 0, call)
+
+
 def _mem(p, f, buf, count, offset, write):
     """/proc/PID/mem (kernels/procfs_files.py): the process's memory at the
     file offset, through its page table."""
@@ -83,8 +101,27 @@ def _mem(p, f, buf, count, offset, write):
     return n
 
 
+CHUNK = 2 << 20          # bytes one host call moves: its iovec (a page each) under IOV_MAX
+
+
+def _in_chunks(buf, count, one):
+    """A read or write of a regular file larger than CHUNK, as several host
+    calls (`one(buf, count)` each): all of it, as Linux, unless one falls short."""
+    done = 0
+    while done < count:
+        want = min(CHUNK, count - done)
+        n = one(buf + done, want)
+        done += n
+        if n < want:
+            break
+    return done
+
+
 def read(p, fd, buf, count):
     f = _readable(p, fd)
+    if count > CHUNK and f.kind == KIND_FILE and f.model is None:
+        return _in_chunks(buf, min(count, MAX_RW), lambda b, n: read(p, fd, b, n))
+    count = min(count, CHUNK)
     if f.model is not None and f.model.kind == MEM:
         return _mem(p, f, buf, count, None, False)
     if f.kind == KIND_SIGNALFD:
@@ -105,6 +142,12 @@ def read(p, fd, buf, count):
 
 def write(p, fd, buf, count):
     f = _writable(p, fd)
+    if count > CHUNK and f.kind in (KIND_FILE, KIND_SOCKET) and f.model is None:
+        if f.kind == KIND_SOCKET and not f.hostnb:
+            p.scratch.reset()
+            return _send(p, f, buf, min(count, MAX_RW))
+        return _in_chunks(buf, min(count, MAX_RW), lambda b, n: write(p, fd, b, n))
+    count = min(count, CHUNK)
     if f.model is not None and f.model.kind == MEM:
         return _mem(p, f, buf, count, None, True)
     if f.kind == KIND_CHAR:
@@ -112,6 +155,8 @@ def write(p, fd, buf, count):
     if not count:
         return 0
     p.scratch.reset()
+    if f.kind == KIND_SOCKET and not f.hostnb:
+        return _send(p, f, buf, min(count, MAX_RW))
     iov, n = p.scratch.iov(p.mm.extents(buf, min(count, MAX_RW)))
     if f.hostnb:
         return blocking.write(p, f, lambda: _write(p, _WRITEV, f.hfd, iov, n))
@@ -155,8 +200,11 @@ def pread64(p, fd, buf, count, offset):
         raise LinuxError(EINVAL)
     if not count:
         return 0
+    if count > CHUNK:
+        return _in_chunks(buf, min(count, MAX_RW),
+                          lambda b, n: pread64(p, fd, b, n, offset + (b - buf)))
     p.scratch.reset()
-    iov, n = p.scratch.iov(p.mm.extents(buf, min(count, MAX_RW), write=True, partial=True))
+    iov, n = p.scratch.iov(p.mm.extents(buf, count, write=True, partial=True))
     if p.kernel.page_cache:
         return pagecache.transfer(p, f, lambda: p.io.call(_PREADV, f.hfd, iov, n, s64(offset)),
                                   count, s64(offset), False)
@@ -171,8 +219,11 @@ def pwrite64(p, fd, buf, count, offset):
         raise LinuxError(EINVAL)
     if not count:
         return 0
+    if count > CHUNK:
+        return _in_chunks(buf, min(count, MAX_RW),
+                          lambda b, n: pwrite64(p, fd, b, n, offset + (b - buf)))
     p.scratch.reset()
-    iov, n = p.scratch.iov(p.mm.extents(buf, min(count, MAX_RW)))
+    iov, n = p.scratch.iov(p.mm.extents(buf, count))
     if p.kernel.page_cache:
         return pagecache.transfer(p, f, lambda: _write(p, _PWRITEV, f.hfd, iov, n, s64(offset)),
                                   count, s64(offset), True)

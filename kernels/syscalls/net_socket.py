@@ -13,6 +13,7 @@ from ..abi.linux_errno import EINVAL
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
 from .fs_open import install_handle
+from .fs_read_write import CHUNK
 from .util import s32
 
 SOCK_NONBLOCK, SOCK_CLOEXEC = L.O_NONBLOCK, L.O_CLOEXEC
@@ -115,10 +116,17 @@ def sendto(p, fd, buf, length, flags, addr, addrlen):
     f = p.fds.get(s32(fd))
     p.scratch.reset()
     name, namelen = _sockaddr_in(p, addr, addrlen)
-    ext = p.mm.extents(buf, length) if length else []
-    if len(ext) <= 1:
-        return p.io.call(NR["sendto"], f.hfd, ext[0][0] if ext else 0, length, flags, name, namelen)
-    return p.io.call(NR["sendmsg"], f.hfd, _msg_from(p, ext, name, namelen), flags)
+    mark = p.scratch.used
+
+    def call(offset, flags):
+        p.scratch.used = mark
+        count = min(length - offset, CHUNK)
+        ext = p.mm.extents(buf + offset, count) if count > 0 else []
+        if len(ext) <= 1:
+            return p.io.call(NR["sendto"], f.hfd, ext[0][0] if ext else 0, max(count, 0),
+                             flags, name, namelen)
+        return p.io.call(NR["sendmsg"], f.hfd, _msg_from(p, ext, name, namelen), flags)
+    return blocking.send(p, f, length, s32(flags), call)
 
 
 def recvfrom(p, fd, buf, length, flags, addr, addrlen):
@@ -159,8 +167,21 @@ def sendmsg(p, fd, msg, flags):
     name, namelen, control, controllen, ext = _guest_msghdr(p, msg, False)
     sname = p.scratch.put(p.mm.read(name, namelen)) if name and namelen else 0
     sctl = p.scratch.put(p.mm.read(control, controllen)) if control and controllen else 0
-    return p.io.call(NR["sendmsg"], f.hfd, _msg_from(p, ext, sname, namelen if sname else 0,
-                                                     sctl, controllen if sctl else 0), flags)
+    length, mark = sum(n for _, n in ext), p.scratch.used
+
+    def call(offset, flags):
+        p.scratch.used = mark
+        rest, skip = [], offset
+        for at, n in ext:                        # the extents from `offset` on
+            if skip >= n:
+                skip -= n
+                continue
+            rest.append((at + skip, n - skip))
+            skip = 0
+        ctl = (sctl, controllen if sctl else 0) if not offset else (0, 0)  # (sent with the first part)
+        return p.io.call(NR["sendmsg"], f.hfd, _msg_from(p, rest, sname, namelen if sname else 0,
+                                                         *ctl), flags)
+    return blocking.send(p, f, length, s32(flags), call)
 
 
 def recvmsg(p, fd, msg, flags):

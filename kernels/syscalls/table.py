@@ -95,6 +95,7 @@ TABLE = [
     # fs/open.c
     Supported("open", fs_open.open),
     Supported("openat", fs_open.openat),
+    Supported("openat2", fs_open.openat2),
     Supported("creat", fs_open.creat),
     Supported("close", fs_open.close),
     Partial("close_range", fs_open.close_range,
@@ -422,7 +423,6 @@ MISSING_NOTES = {
     "process_vm_readv": "not yet: another process's memory (debuggers use /proc/PID/mem)",
     "process_vm_writev": "not yet: another process's memory",
     "kcmp": "not yet (checkpoint/restore tools)",
-    "openat2": "not yet: libcs fall back to openat",
     "epoll_pwait2": "not yet: libcs fall back to epoll_pwait",
     "futex_waitv": "not yet: glibc and musl do not use it",
 }
