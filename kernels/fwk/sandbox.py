@@ -38,6 +38,8 @@ import errno
 import os
 import stat as st
 
+from ..abi.linux import RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV
+
 MAXSYMLINKS = 40
 PATH_MAX = 4096
 _O_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -130,9 +132,6 @@ def join(parts: list[bytes]) -> bytes:
     return b"/" + b"/".join(parts)
 
 
-# openat2's resolve flags (include/uapi/linux/openat2.h)
-RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 0x01, 0x02, 0x04
-RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
 
 
 class Walk:

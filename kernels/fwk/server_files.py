@@ -72,7 +72,7 @@ class Files:
     def openat2(self, tid, dirfd, phys, flags, mode, resolve, *_):
         """openat with openat2's resolve flags (kernels/fwk/sandbox.py: Walk)."""
         base, path = self.s.path(tid, dirfd, phys)
-        if resolve & 0x10:                       # RESOLVE_IN_ROOT: "/" is dirfd
+        if resolve & L.RESOLVE_IN_ROOT:          # "/" is dirfd
             base = self.s.start_dir(tid, dirfd)
         fd, gpath = self.s.box.open(base, path, flags & 0xFFFFFFFF, mode & 0o7777, resolve)
         return self.s.new_handle(tid, fd, gpath)

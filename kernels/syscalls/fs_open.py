@@ -8,6 +8,8 @@ import struct
 
 from .. import pagecache, procfs
 from ..abi import linux as L
+from ..abi.linux import (RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
+                         RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV)
 from ..abi.linux_errno import E2BIG, EAGAIN, EINVAL, EXDEV
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError, ModelPath
@@ -56,9 +58,7 @@ def _open_host(p, hdirfd: int, path: int, flags: int, mode: int, resolve: int = 
     return install_handle(p, ret, flags & ~_CREATION, bool(flags & L.O_CLOEXEC), at=fd)
 
 
-# openat2 (Linux fs/open.c build_open_flags; include/uapi/linux/openat2.h)
-RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 0x01, 0x02, 0x04
-RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
+# openat2 (Linux fs/open.c build_open_flags)
 _OPEN_HOW = struct.Struct("<QQQ")                # flags, mode, resolve
 _VALID_OPEN = (L.O_ACCMODE | L.O_CREAT | L.O_EXCL | L.O_NOCTTY | L.O_TRUNC | L.O_APPEND
                | L.O_NONBLOCK | 0o10000 | 0o20000 | 0o40000 | 0o100000 | L.O_DIRECTORY
