@@ -13,7 +13,10 @@ ns/op:
 
 A 3-stage shell pipeline (`echo x | cat | wc -l` in busybox sh, a loop of
 --pipelines) is timed as a whole command, less the same command with a loop
-of 0, divided by the loop count.  Each figure is the median of --repeat
+of 0, divided by the loop count.  The host's python3.11 starting --spawns
+children `python3.11 -c pass` with subprocess.run (what a test suite does)
+times its own loop: a new interpreter's cost, where translating its code
+again would dominate.  Each figure is the median of --repeat
 runs, natively, under qemu-user (when installed) and under azemu in each
 --modes kernel, all in this one run.  `unikernel-libos` runs the libOS image
 of proc_bench (guest_bins/bin/libos/glibc/proc_bench) — on the unikernel every
@@ -23,7 +26,7 @@ ordinary binary: the `unikernel` column runs it).  Targets (issue #10):
 fork+wait at most 20x qemu-user; fork with 256 MiB touched within 1.5x of
 16 MiB.
 
-    python benchmarks/procs.py [--ops 200] [--pipelines 20] [--repeat 3]
+    python benchmarks/procs.py [--ops 200] [--pipelines 20] [--spawns 5] [--repeat 3]
                                [--modes linux,lwk,unikernel,unikernel-libos] [--json FILE]
 """
 from __future__ import annotations
@@ -42,6 +45,14 @@ PROGRAM = os.path.join(ROOT, "guest_bins/bin/glibc/proc_bench")
 LIBOS_PROGRAM = os.path.join(ROOT, "guest_bins/bin/libos/glibc/proc_bench")   # azemu build
 CASES = (("fork", 0), ("exec", 0), ("vfork", 0), ("fork", 16), ("fork", 256))
 PIPELINE = 'i=0; while [ $i -lt {n} ]; do echo x | cat | wc -l >/dev/null; i=$((i+1)); done'
+PYTHON = "/usr/bin/python3.11"
+# python3 starting python3 (as a test suite's subprocess.run does): µs per child, timed inside.
+PY_SPAWN = ("import subprocess, sys, time\n"
+            "n = int(sys.argv[1])\n"
+            "t = time.monotonic()\n"
+            "for _ in range(n):\n"
+            "    subprocess.run([sys.executable, '-E', '-s', '-c', 'pass'])\n"
+            "sys.stderr.write('ns/op: %d\\n' % ((time.monotonic() - t) / n * 1e9))\n")
 
 
 def azemu(mode):
@@ -81,6 +92,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ops", type=int, default=200)
     ap.add_argument("--pipelines", type=int, default=20)
+    ap.add_argument("--spawns", type=int, default=5, help="python3 children per run (0: none)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--modes", default="linux,lwk,unikernel,unikernel-libos")
     ap.add_argument("--json")
@@ -109,6 +121,14 @@ def main(argv=None):
                 xs.append((full - empty) / a.pipelines * 1e6)
             row[name] = {"median": statistics.median(xs), "runs": xs}
         res["pipeline"] = row
+    if os.path.exists(PYTHON) and a.spawns:
+        row = {}
+        for name, pre in runners.items():
+            if not name.endswith("unikernel-libos"):
+                xs = [timed(pre + [PYTHON, "-E", "-s", "-c", PY_SPAWN, str(a.spawns)])
+                      for _ in range(a.repeat)]
+                row[name] = {"median": statistics.median(xs), "runs": xs}
+        res["python"] = row
     res["summary"] = summary(res, qemu is not None, modes)
     report(res, modes)
     if a.json:
@@ -141,6 +161,8 @@ def report(res, modes):
     rows = [(f"{r['op']}" + (f", {r['mib']} MiB touched" if r["mib"] else ""), r) for r in res["cases"]]
     if res["pipeline"]:
         rows.append(("3-stage pipeline (sh)", res["pipeline"]))
+    if res.get("python"):
+        rows.append(("python3 runs python3 -c pass", res["python"]))
     for label, r in rows:
         cells = [f"{r[n]['median']:.1f}" if n in r else "–" for n in runners]
         if "qemu" in runners:

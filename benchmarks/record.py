@@ -170,6 +170,8 @@ def procs_table(pr):
     rows = [(r["op"] + (f", {r['mib']} MiB touched" if r["mib"] else ""), r) for r in pr["cases"]]
     if pr.get("pipeline"):
         rows.append(("3-stage sh pipeline", pr["pipeline"]))
+    if pr.get("python"):
+        rows.append(("python3 runs python3 -c pass", pr["python"]))
     for label, r in rows:
         cells = [f"{r[n]['median']:.0f}" if n in r else "–" for n in runners]
         if "qemu" in runners:
