@@ -23,6 +23,7 @@ class Partition:
 
     def new_address_space(self, **kw) -> AddressSpace:
         aspace = AddressSpace(self.memory, **kw)
+        self.spaces = [s for s in self.spaces if not s.closed]   # (ended processes' go)
         self.spaces.append(aspace)
         return aspace
 

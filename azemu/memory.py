@@ -583,6 +583,10 @@ class AddressSpace(GuestAccess):
             raise GuestFault(addr, write)
         return entry
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def fork(self) -> "AddressSpace":
         """A copy of this address space sharing every frame, and every leaf
         page table until one side writes there (azemu/mmu.py share_leaves):

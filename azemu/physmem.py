@@ -74,13 +74,24 @@ class PhysicalMemory:
         self.leaf_counts: dict[int, int] = {}     # frame of a shared leaf table -> its pages (mmu.py)
         self.used = PAGE
         self.committed = 0                        # charged by the address spaces (azemu/memory.py)
+        self.reclaim = None                       # frees cached frames when none is left (frame())
         # A frame of zeros every never-written page can read through (Linux's
         # empty_zero_page); never freed, never mapped writable.
         self.zero = self.frame()
 
     # ---- single frames ---------------------------------------------------------
     def frame(self) -> int:
-        """One zeroed frame (its offset in the segment)."""
+        """One zeroed frame (its offset in the segment).  When none is left,
+        `reclaim()` — set by the kernel: it drops what it keeps only as a
+        cache, True if that freed any — is asked once before OutOfMemory."""
+        try:
+            return self._frame()
+        except OutOfMemory:
+            if self.reclaim is None or not self.reclaim():
+                raise
+        return self._frame()
+
+    def _frame(self) -> int:
         if self._dirty:
             if self.used + PAGE > self.size:
                 raise OutOfMemory(PAGE)

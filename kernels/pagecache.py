@@ -88,6 +88,10 @@ class CachedFile:
     def mapped_by(self, mm) -> None:
         self.spaces.add(mm)
 
+    def mapped(self) -> bool:
+        """Does a live address space map it (or did, and has not ended)?"""
+        return any(not mm.closed for mm in list(self.spaces))
+
     def cached(self, index: int) -> int | None:
         """The frame of page `index` if it is cached (nothing is read)."""
         return self.pages.get(index)
@@ -312,6 +316,16 @@ def keep(p, cache) -> None:
         recent.popitem(last=False)
 
 
+def reclaim(k) -> bool:
+    """Memory is short: drop the kept files that nothing maps (their frames
+    go back at once); True if there were any."""
+    recent = _recent(k)
+    idle = [c for c in recent.values() if not c.mapped()]
+    for cache in idle:
+        _drop(k, cache)
+    return bool(idle)
+
+
 def _recent(k) -> OrderedDict:
     recent = getattr(k, "recent_files", None)
     if recent is None:
@@ -323,7 +337,7 @@ def _cached(p, key, hfd: int, st=None) -> CachedFile | None:
     """The cache of `key`, unless nothing maps it and the file changed since
     it was made (then it is dropped: a new one reads the file afresh)."""
     cache = p.kernel.page_cache.get(key)
-    if cache is None or cache.spaces:
+    if cache is None or cache.mapped():
         return cache
     if st is None:
         st = _stat(p.io, p.scratch, hfd)
@@ -348,7 +362,10 @@ def _new(p, key, hfd: int, writable: bool, st=None) -> CachedFile:
     def forget():
         for core in cores:
             core.forget_code()
-    cache = k.page_cache[key] = CachedFile(key, p.io, p.mm.phys, hfd, writable, st[2:], forget)
+    phys = p.mm.phys
+    if phys.reclaim is None:
+        phys.reclaim = lambda: reclaim(k)
+    cache = k.page_cache[key] = CachedFile(key, p.io, phys, hfd, writable, st[2:], forget)
     return cache
 
 
@@ -366,7 +383,7 @@ def transfer(p, f, call, count: int, offset: int | None, write: bool) -> int:
     cache = lookup(p, f)
     if cache is None:
         return call()
-    if not cache.spaces:                         # only kept: drop it rather than keep it coherent
+    if not cache.mapped():                       # only kept: drop it rather than keep it coherent
         _drop(p.kernel, cache)
         return call()
     if offset is None:

@@ -83,3 +83,22 @@ def test_the_page_cache_goes_with_the_last_shared_mapping(tmp_path, capfd):
     finally:
         k.close()
     assert "store written back by munmap: at unmap" in capfd.readouterr().out
+
+
+def test_programs_kept_in_the_page_cache_give_their_memory_back_when_it_is_short(busybox):
+    """The files of programs that ran stay cached for their next run
+    (kernels/pagecache.py); when memory runs out, the cached files nothing
+    maps are dropped before anything is refused: after a dozen programs, a
+    program that takes all the memory there is gets the same as on a fresh
+    instance (no OOM kill)."""
+    bb = busybox
+    names = ("args", "fileio", "hello", "timeprog", "sysinfo", "compute", "edgecases",
+             "signals", "threads", "procview", "sigtimers", "fsprobe")
+    runs = "; ".join(f"{guest('glibc', n)} >/dev/null 2>&1" for n in names)
+    hog = guest("glibc", "memhog")
+    fresh = run_azemu([bb, "sh", "-c", f"{hog} 1"], extra=["--mem", "48M"])
+    after = run_azemu([bb, "sh", "-c", f"{runs}; {hog} 1"], extra=["--mem", "48M"])
+    assert fresh[2] == 0 and b"mmap failed after" in fresh[0], fresh
+    assert after[2] == 0, after
+    got = lambda out: int(out.split(b"mmap failed after ")[1].split()[0])   # noqa: E731
+    assert got(after[0]) >= got(fresh[0]) - 1, (fresh[0], after[0])
