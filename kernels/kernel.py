@@ -423,14 +423,19 @@ class Kernel:
         The interrupted context saved in the frame is where the guest would
         have resumed: past the `syscall` after a trap, or — at the libOS's
         function hook — back in the caller with the result in rax, as if the
-        libOS had returned (resuming on the hooked address would enter the
-        hook again)."""
+        libOS had returned; or, for a libOS call restarted after the handler,
+        the hook itself."""
         regs = core.regs.read_all()
         if in_syscall:
             regs["rip"] += core.SYSCALL_INSN_LEN
         if at_libos_entry:
             regs["rip"] = task.mm.read_u64(regs["rsp"])
             regs["rsp"] += 8
+        elif task.libos is not None and regs["rip"] == task.libos.entry and task.libos_block:
+            # A libOS call to run again after the handler (SA_RESTART): the frame
+            # returns to the hook, and its call block (which the handler's own
+            # calls overwrite) comes back with it (kernel_signal.rt_sigreturn).
+            task.sched.saved_calls.append(list(task.libos_block[0:7]))
         try:
             new = deliver_pending(task, regs, core)
         except GuestFault:

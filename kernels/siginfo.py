@@ -135,13 +135,12 @@ RESTARTABLE = None
 
 
 def restarts(task) -> bool:
-    """Does the signal just queued for waiting `task` restart its call?
-    (A libOS image's call — a function call, not a trap — ends with EINTR.)"""
+    """Does the signal just queued for waiting `task` restart its call?"""
     global RESTARTABLE
     if RESTARTABLE is None:
         from .abi.syscall_numbers import SYSCALL_NUMBERS as NR
         RESTARTABLE = frozenset(NR[n] for n in _RESTARTABLE)
-    if not task.pending_delivery or task.libos is not None:
+    if not task.pending_delivery:
         return False
     act = task.sigactions[task.pending_delivery[-1].sig]
     return bool(act.flags & L.SA_RESTART) and task.sched.call in RESTARTABLE

@@ -24,7 +24,7 @@ class SchedState:
     """What the scheduler keeps for a task."""
     __slots__ = ("state", "core", "ctx", "result", "deadline", "futex", "bitset", "started",
                  "io", "restart", "until", "timed_out", "cpu_ns", "began", "nvcsw", "nivcsw",
-                 "nice", "policy", "ioprio", "call", "done")
+                 "nice", "policy", "ioprio", "call", "done", "saved_calls")
 
     def __init__(self, core: int):
         self.state = RUNNABLE
@@ -41,6 +41,7 @@ class SchedState:
         self.until = None         # when a timed poll/select/epoll_wait ends, across restarts
         self.timed_out = False    # its time ran out: the restarted call must not wait again
         self.done = 0             # bytes a send that waits midway has sent, across restarts
+        self.saved_calls = []     # libOS call blocks of calls a handler interrupted, to restart
         self.cpu_ns = 0           # host time its core spent running it (kernels/rusage.py)
         self.began = 0            # when its running slice began (host thread time), or 0
         self.nvcsw = self.nivcsw = 0   # its waits; its preemptions for another thread

@@ -18,3 +18,13 @@ def test_signals_and_timers_match_linux(libc, mode):
     native = run_native([exe])
     assert native[0].endswith(b"done\n"), native
     assert_same(native, run_azemu([exe], extra=["--mode", mode]))
+
+
+@pytest.mark.parametrize("libc", LIBCS)
+def test_libos_images_match_linux_and_restart_their_calls(libc):
+    """The same program rebuilt for the libOS (syscalls are function calls):
+    a call a handler interrupted runs again after it with SA_RESTART — its
+    call block, which the handler's own calls overwrite, comes back too —
+    and ends with EINTR without."""
+    native = run_native([guest(libc, "sigtimers")])
+    assert_same(native, run_azemu([guest("libos/" + libc, "sigtimers")], extra=["--mode", "unikernel"]))

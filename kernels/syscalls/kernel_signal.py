@@ -306,8 +306,7 @@ def rt_sigreturn(p):
     via_libos = libos is not None and regs.read(UC_X86_REG_RIP) == libos.entry
     rsp = regs.read(UC_X86_REG_RSP)
     uc_at = rsp + (libos.caller_frame(p.mm, rsp) if via_libos else 0)
-    # The restored rip is never the hooked address (see Kernel.deliver_signals),
-    # so writing it moves the guest out of the hook for good.
+    # The restored rip is the hooked address only for a call to run again.
     raw = p.mm.read(uc_at, _UCONTEXT_SIZE)
     gregs = struct.unpack_from("<18Q", raw, 40)
     restored = dict(zip(_SIGCONTEXT_REGS, gregs))
@@ -323,6 +322,13 @@ def rt_sigreturn(p):
         p.core.restore_fpu(p.mm.read(fx_at, _FXSAVE_SIZE))
     if not via_libos:
         restored["rip"] -= p.core.SYSCALL_INSN_LEN  # a trap: Unicorn adds it back after the hook
+    elif restored["rip"] == libos.entry and p.sched.saved_calls:
+        # Back to a libOS call the handler interrupted, to run it again
+        # (SA_RESTART): its call block as it was, and the call from the hook.
+        p.libos_block[0:7] = p.sched.saved_calls.pop()
+        regs.write_many(restored)
+        _unblocked(p)
+        p.kernel.sched.restart_later(p)
     regs.write_many(restored)
     _unblocked(p)                                 # signals the restored mask lets through
     raise RegistersSet                            # rax was restored with the rest
