@@ -104,12 +104,15 @@ def send(p, f, length: int, flags: int, call):
         try:
             n = call(s.done, flags | MSG_DONTWAIT)
         except LinuxError as e:
-            if e.errno != EAGAIN:
-                done, s.done = s.done, 0
-                if done:
-                    return done
-                raise
-            p.kernel.sched.wait(p, io=(f.hfd, POLLOUT), restart=True)
+            if e.errno == EAGAIN:
+                p.kernel.sched.wait(p, io=(f.hfd, POLLOUT), restart=True)   # (raises Block)
+            done, s.done = s.done, 0
+            if done:
+                return done                      # what was sent; the error comes next time
+            raise
+        except BaseException:                    # a bad buffer (GuestFault): nothing kept
+            s.done = 0
+            raise
         s.done += n
         if s.done >= length or n == 0:
             done, s.done = s.done, 0
