@@ -366,6 +366,71 @@ static void restarts(void)
     signal(SIGALRM, SIG_DFL);
 }
 
+/* ---- waits that take a signal mask: ppoll, pselect6, epoll_pwait(2) -------- */
+static volatile sig_atomic_t usr1_runs;
+static void on_usr1(int sig) { (void)sig; usr1_runs++; }
+
+static void masked_waits(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigset_t block, open_mask, now;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+    sigprocmask(SIG_BLOCK, NULL, &open_mask);
+    sigdelset(&open_mask, SIGUSR1);
+    int p[2];
+    if (pipe(p)) return;
+    struct pollfd pfd = {p[0], POLLIN, 0};
+    struct timespec ts = {2, 0};
+    int epfd = (int)syscall(SYS_epoll_create1, 0);
+    uint64_t ev[2] = {1, 0};                      /* struct epoll_event {EPOLLIN, data} (packed) */
+    syscall(SYS_epoll_ctl, epfd, 1 /* EPOLL_CTL_ADD */, p[0], ev);
+    unsigned char out[12 * 4];
+    const char *names[] = {"ppoll", "pselect6", "epoll_pwait", "epoll_pwait2"};
+    for (int i = 0; i < 4; i++) {
+        usr1_runs = 0;
+        raise(SIGUSR1);                          /* pending, blocked */
+        long r;
+        if (i == 0) {
+            r = syscall(SYS_ppoll, &pfd, 1, &ts, &open_mask, 8);
+        } else if (i == 1) {
+            uint64_t rset[16] = {0};
+            rset[0] = 1ULL << p[0];
+            struct { const sigset_t *ss; size_t len; } sig = {&open_mask, 8};
+            r = syscall(SYS_pselect6, p[0] + 1, rset, NULL, NULL, &ts, &sig);
+        } else if (i == 2) {
+            r = syscall(SYS_epoll_pwait, epfd, out, 4, 2000, &open_mask, 8);
+        } else {
+            r = syscall(441 /* epoll_pwait2 */, epfd, out, 4, &ts, &open_mask, 8);
+        }
+        int e = errno;
+        sigprocmask(SIG_BLOCK, NULL, &now);
+        printf("%s with a mask letting a pending signal in: %s, handler ran %d, blocked again: %s\n",
+               names[i], r < 0 ? errno_name(e) : "returned", (int)usr1_runs,
+               sigismember(&now, SIGUSR1) ? "yes" : "no");
+    }
+    struct timespec short_ts = {0, 50 * 1000000L}, t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long r = syscall(441, epfd, out, 4, &short_ts, NULL, 8);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    printf("epoll_pwait2 50 ms on nothing: %ld, waited at least 50 ms: %s\n", r, ms >= 49.5 ? "yes" : "no");
+    if (write(p[1], "x", 1) != 1) return;
+    r = syscall(441, epfd, out, 4, NULL, NULL, 8);
+    printf("epoll_pwait2 with no timeout, a byte ready: %ld\n", r);
+    struct timespec bad = {0, 1000000000L};
+    printf("epoll_pwait2 bad timespec: %s\n", syscall(441, epfd, out, 4, &bad, NULL, 8) < 0 ? errno_name(errno) : "ok");
+    close(epfd);
+    close(p[0]);
+    close(p[1]);
+    sigprocmask(SIG_UNBLOCK, &block, NULL);
+    signal(SIGUSR1, SIG_DFL);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -374,6 +439,7 @@ int main(void)
     waiting();
     threads();
     restarts();
+    masked_waits();
     printf("done\n");
     return 0;
 }

@@ -217,3 +217,10 @@ def epoll_wait(p, epfd, events, maxevents, timeout):
 def epoll_pwait(p, epfd, events, maxevents, timeout, sigmask, sigsetsize):
     return with_mask(p, sigmask, sigsetsize,
                      lambda: epoll_wait(p, epfd, events, maxevents, timeout))
+
+
+def epoll_pwait2(p, epfd, events, maxevents, timeout, sigmask, sigsetsize):
+    """epoll_pwait with a timespec (NULL: no limit), in ms rounded up."""
+    ms = _timeout_ms(p, timeout, 1)
+    return with_mask(p, sigmask, sigsetsize,
+                     lambda: epoll_wait(p, epfd, events, maxevents, min(ms, 0x7FFFFFFF)))

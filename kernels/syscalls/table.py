@@ -260,14 +260,15 @@ TABLE = [
             "(as MSG_WAITFORONE); the timeout is not used"),
     # fs/select.c, fs/eventpoll.c
     Supported("poll", fs_select.poll),
-    Partial("ppoll", fs_select.ppoll, "the signal mask argument is ignored"),
+    Supported("ppoll", fs_select.ppoll),
     Supported("select", fs_select.select),
-    Partial("pselect6", fs_select.pselect6, "the signal mask argument is ignored"),
+    Supported("pselect6", fs_select.pselect6),
     Supported("epoll_create", fs_select.epoll_create),
     Supported("epoll_create1", fs_select.epoll_create1),
     Supported("epoll_ctl", fs_select.epoll_ctl),
     Supported("epoll_wait", fs_select.epoll_wait),
-    Partial("epoll_pwait", fs_select.epoll_pwait, "the signal mask argument is ignored"),
+    Supported("epoll_pwait", fs_select.epoll_pwait),
+    Supported("epoll_pwait2", fs_select.epoll_pwait2),
     # kernel/sys.c
     Supported("getpid", kernel_sys.getpid),
     Supported("getppid", kernel_sys.getppid),
@@ -423,7 +424,6 @@ MISSING_NOTES = {
     "process_vm_readv": "not yet: another process's memory (debuggers use /proc/PID/mem)",
     "process_vm_writev": "not yet: another process's memory",
     "kcmp": "not yet (checkpoint/restore tools)",
-    "epoll_pwait2": "not yet: libcs fall back to epoll_pwait",
     "futex_waitv": "not yet: glibc and musl do not use it",
 }
 
