@@ -165,3 +165,15 @@ def test_no_device_node_in_the_tree_opens(tmp_path, busybox, mode):
     out, err, rc = _sh(busybox, f"head -c1 {tmp_path}/disk; head -c1 {tmp_path}/to-disk;"
                        f" echo x > {tmp_path}/disk; ls -l {tmp_path}/disk | cut -c1", mode=mode)
     assert out == b"b\n" and err.count(b"Permission denied") == 3, (out, err)
+
+
+@pytest.mark.parametrize("mode", ("linux", "lwk", "unikernel", "libos"))
+@pytest.mark.parametrize("libc", LIBCS)
+def test_process_vm_readv_and_writev_match_linux(libc, mode):
+    """guest_bins/src/procvm.c: another process's memory read and written
+    through its page tables and its protection (the copy stops at a
+    PROT_NONE page), as Linux."""
+    native = run_native([guest(libc, "procvm")])
+    assert native[2] == 0 and b"WRITTEN by the parent" in native[0], native
+    exe = guest("libos/" + libc if mode == "libos" else libc, "procvm")
+    assert_same(native, run_azemu([exe], extra=["--mode", "unikernel" if mode == "libos" else mode]))

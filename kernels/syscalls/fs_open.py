@@ -65,7 +65,7 @@ _VALID_OPEN = (L.O_ACCMODE | L.O_CREAT | L.O_EXCL | L.O_NOCTTY | L.O_TRUNC | L.O
                | L.O_NOFOLLOW | 0o1000000 | L.O_CLOEXEC | 0o4000000 | L.O_PATH | L.O_TMPFILE)
 
 
-def openat2(p, dirfd, pathname, how, size):
+def openat2(p, dirfd, pathname, open_how, size):
     """openat with an open_how: unknown flags refused (EINVAL) rather than
     ignored, and the walk bounded by `resolve` — RESOLVE_BENEATH and
     RESOLVE_IN_ROOT keep it under dirfd, RESOLVE_NO_SYMLINKS and
@@ -75,7 +75,7 @@ def openat2(p, dirfd, pathname, how, size):
         raise LinuxError(EINVAL)
     if size > 4096:
         raise LinuxError(E2BIG)
-    raw = p.mm.read(how, size)
+    raw = p.mm.read(open_how, size)
     if any(raw[_OPEN_HOW.size:]):
         raise LinuxError(E2BIG)                  # a newer struct's field this kernel lacks
     flags, mode, resolve = _OPEN_HOW.unpack_from(raw)

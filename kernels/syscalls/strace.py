@@ -16,6 +16,7 @@ from .table import name_of
 
 _STRING_ARGS = {"pathname", "filename", "oldpath", "newpath", "target", "linkpath", "path"}
 _PTR_ARGS = {"buf", "statbuf", "statxbuf", "iov", "dirp", "fds", "tidptr", "head", "act",
+             "local_iov", "remote_iov", "open_how",
              "oact", "set_", "oset", "ss", "old_ss", "tp", "res", "tv", "tz", "tloc", "req",
              "rem", "request", "remain", "info", "usage", "rlim", "new_limit", "old_limit",
              "mask", "addr", "old_addr", "new_addr", "uaddr", "uaddr2", "timeout",

@@ -16,7 +16,7 @@ from . import (arch_process, drivers_random, fs_attr, fs_copy, fs_fcntl, fs_name
                fs_open, fs_read_write, fs_xattr, fs_readdir, fs_select, fs_stat, kernel_cred, kernel_exit,
                kernel_fork, kernel_prio, kernel_sched, kernel_signal, kernel_sigwait, kernel_sys,
                kernel_task, kernel_time, kernel_timer, ipc_sysv, mm_mmap, mm_policy, net_socket,
-               proc_exec, proc_fork, proc_pidfd, proc_wait)
+               proc_exec, proc_fork, proc_pidfd, proc_vm, proc_wait)
 
 FULL, PARTIAL, ERROR, MISSING = "full", "partial", "error", "missing"
 
@@ -27,6 +27,7 @@ _FAMILY_OF_MODULE = {
     "kernel_time": "time", "kernel_sched": "sched", "kernel_signal": "signal",
     "drivers_random": "dev", "net_socket": "net", "fs_select": "fs",
     "proc_fork": "task", "proc_exec": "task", "proc_wait": "task", "proc_pidfd": "task",
+    "proc_vm": "mm",
     "fs_attr": "fs", "fs_copy": "fs", "fs_objects": "fs", "kernel_prio": "sched",
     "mm_policy": "mm", "kernel_sigwait": "signal", "kernel_timer": "time", "ipc_sysv": "ipc",
 }
@@ -214,6 +215,8 @@ TABLE = [
             "a process is an instance: kernels/instances.py): no namespaces, no ptrace"),
     Partial("clone3", proc_fork.clone3, "as clone; no set_tid, no cgroup"),
     Supported("pidfd_open", proc_pidfd.pidfd_open),
+    Supported("process_vm_readv", proc_vm.process_vm_readv),
+    Supported("process_vm_writev", proc_vm.process_vm_writev),
     Partial("pidfd_send_signal", proc_pidfd.pidfd_send_signal, "flags 0 (no PIDFD_SIGNAL_*)"),
     Supported("pidfd_getfd", proc_pidfd.pidfd_getfd),
     Supported("fork", proc_fork.fork, "copy-on-write (on the unikernel: a clone of the instance)"),
@@ -421,8 +424,6 @@ MISSING_NOTES = {
     **{n: "POSIX message queues: not yet (System V queues are offered)"
        for n in ("mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify",
                  "mq_getsetattr")},
-    "process_vm_readv": "not yet: another process's memory (debuggers use /proc/PID/mem)",
-    "process_vm_writev": "not yet: another process's memory",
     "kcmp": "not yet (checkpoint/restore tools)",
     "futex_waitv": "not yet: glibc and musl do not use it",
 }
