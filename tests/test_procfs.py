@@ -172,7 +172,8 @@ def test_no_device_node_in_the_tree_opens(tmp_path, busybox, mode):
 def test_process_vm_readv_and_writev_match_linux(libc, mode):
     """guest_bins/src/procvm.c: another process's memory read and written
     through its page tables and its protection (the copy stops at a
-    PROT_NONE page), as Linux."""
+    PROT_NONE page), and kcmp's answers (a forked child's memory and fd
+    table are its own, its inherited fds the same files), as Linux."""
     native = run_native([guest(libc, "procvm")])
     assert native[2] == 0 and b"WRITTEN by the parent" in native[0], native
     exe = guest("libos/" + libc if mode == "libos" else libc, "procvm")

@@ -1,17 +1,26 @@
-/* procvm: process_vm_readv and process_vm_writev between a parent and its
+/* procvm: process_vm_readv, process_vm_writev and kcmp between a parent and its
  * child — scattered into two local buffers, stopped at a PROT_NONE page
  * (the count so far), EFAULT on it alone, a write the child then sees, and
  * the argument checks; a child turned another user may not read its
  * parent. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 static char secret[64] = "child's own words";
+
+static const char *kcmp_name(long r)
+{
+    if (r < 0)
+        return strerror(errno);
+    return r == 0 ? "same" : r == 1 || r == 2 ? "different (ordered)" : "different";
+}
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     int ready[2], done[2];
@@ -45,6 +54,19 @@ int main(void) {
     printf("writev: %zd\n", n);
     printf("bad flags: %s\n", process_vm_readv(kid, local, 2, remote, 1, 1) < 0 ? strerror(errno) : "ok");
     printf("no such pid: %s\n", process_vm_readv(999999, local, 2, remote, 1, 0) < 0 ? strerror(errno) : "ok");
+    /* kcmp: which resources parent and child share */
+    pid_t me = getpid();
+    int other = open("/dev/null", O_RDONLY), dupd = dup(0);
+#define KCMP(a, b, t, i, j) kcmp_name(syscall(SYS_kcmp, a, b, t, i, j))
+    printf("kcmp VM parent/child: %s, parent/itself: %s\n", KCMP(me, kid, 1, 0, 0), KCMP(me, me, 1, 0, 0));
+    printf("kcmp FILES parent/child: %s\n", KCMP(me, kid, 2, 0, 0));
+    printf("kcmp FILE inherited fd 0: %s, dup of it: %s, another open: %s\n",
+           KCMP(me, kid, 0, 0, 0), KCMP(me, me, 0, 0, dupd), KCMP(me, me, 0, 0, other));
+    printf("kcmp FILE of a closed fd: %s\n", KCMP(me, me, 0, 0, 999));
+    printf("kcmp bad type: %s\n", KCMP(me, me, 99, 0, 0));
+    close(other);
+    close(dupd);
+
     write(done[1], "d", 1);
     waitpid(kid, NULL, 0);
 

@@ -1,5 +1,6 @@
 """process_vm_readv and process_vm_writev (Linux mm/process_vm_access.c):
-copy between this process's memory and another's of the same instance.
+copy between this process's memory and another's of the same instance; and
+kcmp (kernel/kcmp.c), which asks whether two processes share a resource.
 
 The other process is any the caller may look into as ptrace would (the same
 user's, or root's: kernels/procfs.py may_look; EPERM otherwise).  Unlike
@@ -13,7 +14,7 @@ from __future__ import annotations
 from azemu.memory import GuestFault
 
 from ..abi import linux as L
-from ..abi.linux_errno import EACCES, EFAULT, EINVAL, EPERM, ESRCH
+from ..abi.linux_errno import EACCES, EBADF, EFAULT, EINVAL, EOPNOTSUPP, EPERM, ESRCH
 from ..errors import LinuxError
 from ..procfs import may_look
 from .util import s32
@@ -87,3 +88,36 @@ def process_vm_readv(p, pid, local_iov, liovcnt, remote_iov, riovcnt, flags):
 
 def process_vm_writev(p, pid, local_iov, liovcnt, remote_iov, riovcnt, flags):
     return _copy(p, pid, local_iov, liovcnt, remote_iov, riovcnt, flags, write=True)
+
+
+# kcmp (Linux kernel/kcmp.c): are two processes' resources the same object?
+KCMP_FILE, KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_IO, KCMP_SYSVSEM = range(7)
+KCMP_EPOLL_TFD = 7
+
+
+def kcmp(p, pid1, pid2, type_, idx1, idx2):
+    """0 when the resources are the same object; else 1 or 2 by an order
+    of objects that is stable within a run (Linux: of kernel addresses,
+    obfuscated); EBADF for an fd that is not open."""
+    a, b = _target(p, pid1), _target(p, pid2)
+    type_ = s32(type_)
+    if type_ == KCMP_FILE:
+        fa, fb = a.fds.files.get(s32(idx1)), b.fds.files.get(s32(idx2))
+        if fa is None or fb is None:
+            raise LinuxError(EBADF)
+        x, y = fa, fb
+    elif type_ == KCMP_VM:
+        x, y = a.mm, b.mm
+    elif type_ == KCMP_FILES:
+        x, y = a.fds, b.fds
+    elif type_ in (KCMP_FS, KCMP_SIGHAND, KCMP_IO, KCMP_SYSVSEM):
+        # Not shared between processes here (no CLONE_FS/SIGHAND/IO across
+        # processes): the same process's, or different.
+        x, y = a.proc, b.proc
+    elif type_ == KCMP_EPOLL_TFD:
+        raise LinuxError(EOPNOTSUPP)
+    else:
+        raise LinuxError(EINVAL)
+    if x is y:
+        return 0
+    return 1 if id(x) < id(y) else 2

@@ -217,6 +217,7 @@ TABLE = [
     Supported("pidfd_open", proc_pidfd.pidfd_open),
     Supported("process_vm_readv", proc_vm.process_vm_readv),
     Supported("process_vm_writev", proc_vm.process_vm_writev),
+    Partial("kcmp", proc_vm.kcmp, "KCMP_EPOLL_TFD: EOPNOTSUPP"),
     Partial("pidfd_send_signal", proc_pidfd.pidfd_send_signal, "flags 0 (no PIDFD_SIGNAL_*)"),
     Supported("pidfd_getfd", proc_pidfd.pidfd_getfd),
     Supported("fork", proc_fork.fork, "copy-on-write (on the unikernel: a clone of the instance)"),
@@ -424,7 +425,6 @@ MISSING_NOTES = {
     **{n: "POSIX message queues: not yet (System V queues are offered)"
        for n in ("mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify",
                  "mq_getsetattr")},
-    "kcmp": "not yet (checkpoint/restore tools)",
     "futex_waitv": "not yet: glibc and musl do not use it",
 }
 
