@@ -3,7 +3,8 @@ priorities and policies, personality, capabilities, groups, flock between
 processes, fallocate/copy_file_range/splice/tee/vmsplice and the sync calls,
 eventfd, timerfd, inotify, memfd, FIFOs by mknod, utime/utimes,
 preadv2/pwritev2, sendmmsg/recvmmsg, mlockall, membarrier, NUMA policy —
-and System V IPC (sysvipc.c), run natively and under azemu in every mode,
+and System V IPC (sysvipc.c), POSIX message queues (mqueue.c), openat2
+(resolve.c), run natively and under azemu in every mode,
 output and files compared."""
 from __future__ import annotations
 
@@ -133,3 +134,16 @@ def test_openat2_in_root_and_beneath_stay_inside_the_sandbox(tmp_path):
     assert rc == 0 and out == native[0], (out, err)
     assert sorted(p.name for p in (root / "w").iterdir()) == ["d", "top"]
     assert not (tmp_path / "top").exists() and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("libc", LIBCS)
+def test_posix_message_queues_match_linux(libc, mode):
+    """guest_bins/src/mqueue.c: POSIX queues between a process and its
+    child — priority order, size and permission checks, O_NONBLOCK, a timed
+    receive, a receiver waiting for a send, select on the descriptor,
+    mq_notify's one signal, unlink while open."""
+    exe, opts = program(libc, "mqueue", mode)
+    native = run_native([guest(libc, "mqueue")])
+    assert native[2] == 0 and native[0].endswith(b"done\n"), native
+    assert_same(native, run_azemu([exe], extra=opts))

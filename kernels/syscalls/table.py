@@ -13,10 +13,11 @@ from __future__ import annotations
 from ..abi import linux_errno as E
 from ..abi.syscall_numbers import SYSCALL_NAMES, SYSCALL_NUMBERS
 from . import (arch_process, drivers_random, fs_attr, fs_copy, fs_fcntl, fs_namei, fs_objects,
-               fs_open, fs_read_write, fs_xattr, fs_readdir, fs_select, fs_stat, kernel_cred, kernel_exit,
-               kernel_fork, kernel_prio, kernel_sched, kernel_signal, kernel_sigwait, kernel_sys,
-               kernel_task, kernel_time, kernel_timer, ipc_sysv, mm_mmap, mm_policy, net_socket,
-               proc_exec, proc_fork, proc_pidfd, proc_vm, proc_wait)
+               fs_open, fs_read_write, fs_readdir, fs_select, fs_stat, fs_xattr, ipc_mqueue,
+               ipc_sysv, kernel_cred, kernel_exit, kernel_fork, kernel_prio, kernel_sched,
+               kernel_signal, kernel_sigwait, kernel_sys, kernel_task, kernel_time, kernel_timer,
+               mm_mmap, mm_policy, net_socket, proc_exec, proc_fork, proc_pidfd, proc_vm,
+               proc_wait)
 
 FULL, PARTIAL, ERROR, MISSING = "full", "partial", "error", "missing"
 
@@ -29,7 +30,7 @@ _FAMILY_OF_MODULE = {
     "proc_fork": "task", "proc_exec": "task", "proc_wait": "task", "proc_pidfd": "task",
     "proc_vm": "mm",
     "fs_attr": "fs", "fs_copy": "fs", "fs_objects": "fs", "kernel_prio": "sched",
-    "mm_policy": "mm", "kernel_sigwait": "signal", "kernel_timer": "time", "ipc_sysv": "ipc",
+    "mm_policy": "mm", "kernel_sigwait": "signal", "kernel_timer": "time", "ipc_sysv": "ipc", "ipc_mqueue": "ipc",
 }
 _FAMILY_OF_ERROR = {}
 
@@ -348,6 +349,10 @@ TABLE = [
     *(Supported(n, getattr(ipc_sysv, n)) for n in (
         "shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl",
         "msgget", "msgsnd", "msgrcv", "msgctl")),
+    # ipc/mqueue.c: POSIX message queues
+    *(Supported(n, getattr(ipc_mqueue, n)) for n in (
+        "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_getsetattr")),
+    Partial("mq_notify", ipc_mqueue.mq_notify, "SIGEV_SIGNAL and SIGEV_NONE (SIGEV_THREAD: ENOSYS)"),
     # kernel/time/itimer.c, posix-timers.c
     Supported("getitimer", kernel_timer.getitimer),
     Supported("setitimer", kernel_timer.setitimer),
@@ -422,9 +427,6 @@ def name_of(nr: int) -> str:
 
 # What is not there yet, and why it matters little (ENOSYS to the guest).
 MISSING_NOTES = {
-    **{n: "POSIX message queues: not yet (System V queues are offered)"
-       for n in ("mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify",
-                 "mq_getsetattr")},
     "futex_waitv": "not yet: glibc and musl do not use it",
 }
 
