@@ -439,6 +439,49 @@ static void big_transfers(void)
     free(e);
 }
 
+/* statx asks the host for every field it has: the mask says which came.
+ * (struct statx spelled out: older musl headers lack it.) */
+struct sx_time { int64_t tv_sec; uint32_t tv_nsec; int32_t pad; };
+struct sx_buf {
+    uint32_t stx_mask, stx_blksize;
+    uint64_t stx_attributes;
+    uint32_t stx_nlink, stx_uid, stx_gid;
+    uint16_t stx_mode, pad0;
+    uint64_t stx_ino, stx_size, stx_blocks, stx_attributes_mask;
+    struct sx_time stx_atime, stx_btime, stx_ctime, stx_mtime;
+    uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
+    uint64_t stx_mnt_id, spare[13];
+};
+#define SX_TYPE 0x1u
+#define SX_SIZE 0x200u
+#define SX_BASIC 0x7ffu
+#define SX_BTIME 0x800u
+#define SX_MNT_ID 0x1000u
+#define SX_FORCE_SYNC 0x2000
+
+static void statx_fields(void)
+{
+    int fd = open("sx", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    struct sx_buf sx, sl;
+    memset(&sx, 0, sizeof sx);
+    long r = syscall(SYS_statx, AT_FDCWD, "sx", 0, SX_BASIC | SX_BTIME | SX_MNT_ID, &sx);
+    printf("statx basic, btime, mount id: %s, basic stats: %s, btime: %s, mount id: %s\n", res(r),
+           (sx.stx_mask & SX_BASIC) == SX_BASIC ? "yes" : "no",
+           sx.stx_mask & SX_BTIME ? "yes" : "no", sx.stx_mask & SX_MNT_ID ? "yes" : "no");
+    if (sx.stx_mask & SX_BTIME)
+        printf("btime not after mtime: %s\n", sx.stx_btime.tv_sec <= sx.stx_mtime.tv_sec ? "yes" : "no");
+    memset(&sl, 0, sizeof sl);
+    r = syscall(SYS_statx, fd, "", AT_EMPTY_PATH | SX_FORCE_SYNC, SX_SIZE, &sl);
+    printf("statx of the fd: %s, same inode: %s\n", res(r), sl.stx_ino == sx.stx_ino ? "yes" : "no");
+    symlink("sx", "sxl");
+    r = syscall(SYS_statx, AT_FDCWD, "sxl", AT_SYMLINK_NOFOLLOW, SX_TYPE, &sl);
+    printf("statx of a link, not followed: %s\n", S_ISLNK(sl.stx_mode) ? "a link" : "not a link");
+    printf("statx bad flags: %s\n", res(syscall(SYS_statx, AT_FDCWD, "sx", 0x8000000, SX_BASIC, &sl)));
+    close(fd);
+    unlink("sx");
+    unlink("sxl");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || chdir(argv[1])) {
@@ -457,6 +500,7 @@ int main(int argc, char **argv)
     select_high();
     interrupted_send();
     big_transfers();
+    statx_fields();
     printf("done\n");
     return 0;
 }

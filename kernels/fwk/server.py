@@ -93,7 +93,7 @@ class Server:
         self.ops = {}
         self.net_loaded = False
         for name in ("openat", "close", "readv", "writev", "preadv", "pwritev", "lseek", "fstat",
-                     "newfstatat", "statx", "statfs", "fstatfs", "readlinkat", "getdents64",
+                     "newfstatat", "statfs", "fstatfs", "readlinkat", "getdents64",
                      "mkdirat", "unlinkat", "renameat2", "linkat", "symlinkat", "faccessat2",
                      "fchmodat", "fchmod", "truncate", "ftruncate", "fsync", "fdatasync",
                      "utimensat", "fcntl", "ioctl", "pipe2", "chdir", "fchdir", "getcwd",
@@ -327,10 +327,6 @@ class Server:
 
     def do_newfstatat(self, tid, dirfd, phys, out, flags, *_):
         self.put(out, _pack_stat(self._stat(tid, dirfd, phys, s32(flags))))
-        return 0
-
-    def do_statx(self, tid, dirfd, phys, flags, mask, out, *_):
-        self.put(out, _pack_statx(self._stat(tid, dirfd, phys, s32(flags))))
         return 0
 
     def do_statfs(self, tid, phys, out, *_):
@@ -638,16 +634,6 @@ def _pack_stat(s) -> bytes:
                       s.st_atime_ns // 10**9, s.st_atime_ns % 10**9,
                       s.st_mtime_ns // 10**9, s.st_mtime_ns % 10**9,
                       s.st_ctime_ns // 10**9, s.st_ctime_ns % 10**9)
-
-
-def _pack_statx(s) -> bytes:
-    def ts(ns):
-        return ns // 10**9, ns % 10**9, 0
-    return L.STATX.pack(L.STATX_BASIC_STATS, s.st_blksize, 0, s.st_nlink, s.st_uid, s.st_gid,
-                        s.st_mode, 0, s.st_ino, s.st_size, s.st_blocks, 0,
-                        *ts(s.st_atime_ns), *ts(0), *ts(s.st_ctime_ns), *ts(s.st_mtime_ns),
-                        os.major(s.st_rdev), os.minor(s.st_rdev),
-                        os.major(s.st_dev), os.minor(s.st_dev))
 
 
 def _statfs(fd) -> bytes:

@@ -52,7 +52,7 @@ def _s64(v):
 CALLS = ("fchownat", "fchown", "mknodat", "fallocate", "copy_file_range", "splice", "tee",
          "sync", "syncfs", "sync_file_range", "readahead", "flock", "memfd_create", "eventfd2",
          "timerfd_create", "timerfd_settime", "timerfd_gettime", "inotify_init1",
-         "inotify_add_watch", "inotify_rm_watch", "openat2")
+         "inotify_add_watch", "inotify_rm_watch", "openat2", "statx")
 
 
 def register(server):
@@ -76,6 +76,24 @@ class Files:
             base = self.s.start_dir(tid, dirfd)
         fd, gpath = self.s.box.open(base, path, flags & 0xFFFFFFFF, mode & 0o7777, resolve)
         return self.s.new_handle(tid, fd, gpath)
+
+    def statx(self, tid, dirfd, phys, flags, mask, out, *_):
+        """statx by the host's own: every field the mask asks and the file
+        system has (birth time, mount id, attributes), found inside the root."""
+        s, flags = self.s, _s32(flags)
+        sync = flags & 0x6000                    # AT_STATX_SYNC_TYPE
+        base, path = s.path(tid, dirfd, phys, empty_ok=True)
+        if not path and not flags & L.AT_EMPTY_PATH:
+            raise OSError(errno.ENOENT, "empty path")
+        if not path and _s32(dirfd) != L.AT_FDCWD:
+            s.put(out, _statx(s.h(tid, dirfd).fd, b"", L.AT_EMPTY_PATH | sync, mask))
+            return 0
+        w, name = s.box.resolve(base, path or b".", follow=not flags & L.AT_SYMLINK_NOFOLLOW)
+        try:
+            s.put(out, _statx(w.fd, name or b".", L.AT_SYMLINK_NOFOLLOW | sync, mask))
+        finally:
+            w.close()
+        return 0
 
     # ---- ownership and nodes -------------------------------------------------------------
     def fchownat(self, tid, dirfd, phys, uid, gid, flags, *_):
@@ -316,3 +334,27 @@ def register_xattrs(server):
             lambda tid, a, b, c, d, e, *_, how=how: x.set(tid, how, a, b, c, d, e)
         server.ops[NR[how + "listxattr"]] = lambda tid, a, b, c, *_, how=how: x.list(tid, how, a, b, c)
         server.ops[NR[how + "removexattr"]] = lambda tid, a, b, *_, how=how: x.remove(tid, how, a, b)
+
+
+def _statx(dirfd: int, name: bytes, flags: int, mask: int) -> bytes:
+    """The host's struct statx of `name` in `dirfd` (256 bytes)."""
+    buf = ctypes.create_string_buffer(256)
+    statx = getattr(_libc, "statx", None)
+    if statx is None:                            # a libc without it: the basic fields
+        return _pack_statx(os.stat(name or b".", dir_fd=dirfd, follow_symlinks=False)
+                           if name else os.fstat(dirfd))
+    _check(statx(ctypes.c_int(dirfd), ctypes.c_char_p(name), ctypes.c_int(flags),
+                 ctypes.c_uint(mask & 0xFFFFFFFF), buf))
+    return buf.raw
+
+
+def _pack_statx(s) -> bytes:
+    def ts(ns):
+        return ns // 10**9, ns % 10**9, 0
+    return L.STATX.pack(L.STATX_BASIC_STATS, s.st_blksize, 0, s.st_nlink, s.st_uid, s.st_gid,
+                        s.st_mode, 0, s.st_ino, s.st_size, s.st_blocks, 0,
+                        *ts(s.st_atime_ns), *ts(0), *ts(s.st_ctime_ns), *ts(s.st_mtime_ns),
+                        os.major(s.st_rdev), os.minor(s.st_rdev),
+                        os.major(s.st_dev), os.minor(s.st_dev))
+
+

@@ -150,14 +150,14 @@ TABLE = [
     Supported("fstat", fs_stat.fstat),
     Supported("lstat", fs_stat.lstat),
     Supported("newfstatat", fs_stat.newfstatat),
-    Partial("statx", fs_stat.statx, "fills the basic fields whatever the mask asks"),
+    Supported("statx", fs_stat.statx),
     Supported("statfs", fs_stat.statfs),
     Supported("fstatfs", fs_stat.fstatfs),
     Supported("readlink", fs_stat.readlink),
     Supported("readlinkat", fs_stat.readlinkat),
     # fs/readdir.c
     Supported("getdents64", fs_readdir.getdents64),
-    Error("getdents", E.ENOSYS, "the 32-bit-inode variant; libcs use getdents64"),
+    Supported("getdents", fs_readdir.getdents),
     # fs/namei.c
     Supported("mkdir", fs_namei.mkdir),
     Supported("mkdirat", fs_namei.mkdirat),
