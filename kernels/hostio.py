@@ -24,27 +24,48 @@ import struct
 from .errors import LinuxError, ModelPath
 
 SCRATCH_SIZE = 64 << 10
+BIG_MAX = 8 << 20            # the most one buffer of a call may take beyond the scratch
 EMODEL = 600                 # the FWK's "this path is the kernel's tree" (kernels/fwk/channel.py)
 _IOV = struct.Struct("<QQ")
 
 
 class Scratch:
-    """Bump allocator over the core's scratch extent; reset for every call."""
+    """Bump allocator over the core's scratch extent; reset for every call.
+    A call that carries more (a poll of thousands of fds) gets extents of
+    its own from the instance's memory, up to BIG_MAX each, until the reset."""
 
     def __init__(self, phys, offset: int, size: int = SCRATCH_SIZE):
         self.phys, self.base, self.size = phys, offset, size
         self.used = 0
+        self.big = []                      # (offset, length) taken beyond the extent
 
     def reset(self) -> "Scratch":
         self.used = 0
+        if self.big:
+            for off, length in self.big:
+                self.phys.free(off, length)
+            self.big = []
         return self
 
     def alloc(self, n: int) -> int:
-        at = self.base + self.used
-        self.used += (n + 15) & ~15
-        if self.used > self.size:
+        size = (n + 15) & ~15
+        if self.used + size <= self.size:
+            at = self.base + self.used
+            self.used += size
+            return at
+        if size > BIG_MAX:
             raise LinuxError(7)            # E2BIG: more than a call can carry
-        return at
+        from azemu.memory import OutOfMemory
+        try:
+            ext = self.phys.alloc(size)
+        except OutOfMemory:
+            raise LinuxError(12) from None  # ENOMEM
+        if len(ext) != 1:                  # no contiguous room: give it back
+            for off, length in ext:
+                self.phys.free(off, length)
+            raise LinuxError(7)
+        self.big.append(ext[0])
+        return ext[0][0]
 
     def put(self, data: bytes) -> int:
         at = self.alloc(len(data))

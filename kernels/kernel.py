@@ -135,6 +135,8 @@ class Kernel:
         self._initial_cwd(p)
         # The guest's umask is applied by its kernel, so the host's is set to 0
         # (once per machine: several kernel instances share this process).
+        from .process import raise_own_nofile
+        raise_own_nofile()                # the guest's fds live here (linux) or in the FWK
         before = os.umask(0)
         if not hasattr(self.machine, "host_umask"):
             self.machine.host_umask = before

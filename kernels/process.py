@@ -17,14 +17,33 @@ from .siginfo import Pending
 NR_OPEN = 1048576       # fs.nr_open: the most RLIMIT_NOFILE may be
 
 
+HOST_FDS = 64           # fds the serving host process keeps for itself
+
+
 def _inherited_nofile() -> tuple[int, int]:
     """RLIMIT_NOFILE as the guest inherits it: azemu's own, as a process
-    started from the same shell has it (its fds are served by a host
-    process with that limit)."""
+    started from the same shell has it — less HOST_FDS from the hard limit,
+    since the host process that holds the guest's fds (the FWK, or azemu
+    itself) has fds of its own under the same limit (it raises its soft
+    limit to the hard one: raise_own_nofile)."""
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     cap = (lambda v: NR_OPEN if v == resource.RLIM_INFINITY or v > NR_OPEN else v)
-    return cap(soft), cap(hard)
+    soft, hard = cap(soft), cap(hard)
+    if hard > 4 * HOST_FDS:
+        hard -= HOST_FDS
+    return min(soft, hard), hard
+
+
+def raise_own_nofile() -> None:
+    """The host process serving the guest's fds may use all its hard limit."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
 
 
 NOFILE = _inherited_nofile()

@@ -65,6 +65,8 @@ def main(argv=None) -> int:
     ap.add_argument("--spin-us", type=int, default=C.DEFAULT_SPIN_US)
     a = ap.parse_args(argv)
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)   # azemu gone: so are we
+    from ..process import raise_own_nofile
+    raise_own_nofile()                          # the guests' fds are ours
     if os.getppid() == 1:
         return 1
     # What the terminal sends the job (Ctrl-C, Ctrl-\, Ctrl-Z) is the guest's

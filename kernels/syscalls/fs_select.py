@@ -15,6 +15,7 @@ from .. import blocking
 from ..abi.linux_errno import EBADF, EINVAL
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
+from ..hostio import BIG_MAX
 from .fs_open import install_handle
 from .kernel_signal import with_mask
 from .util import s32
@@ -23,11 +24,12 @@ POLLNVAL = 0x20
 _POLLFD = struct.Struct("<ihh")
 FD_SETSIZE = 1024
 _EPOLL_EVENT = struct.Struct("<IQ")          # packed on x86-64: 12 bytes
+_EP_MAX_EVENTS = 0x7FFFFFFF // _EPOLL_EVENT.size
 EPOLL_CLOEXEC = 0o2000000
 
 
 def _poll(p, fds, nfds, call):
-    if nfds > 4096:
+    if nfds > p.fds.limit:                       # Linux: RLIMIT_NOFILE
         raise LinuxError(EINVAL)
     raw = p.mm.read(fds, 8 * nfds) if nfds else b""
     entries, nval = [], 0
@@ -201,9 +203,10 @@ def epoll_ctl(p, epfd, op, fd, event):
 def epoll_wait(p, epfd, events, maxevents, timeout):
     ep = p.fds.get(s32(epfd))
     maxevents = s32(maxevents)
-    if maxevents <= 0 or maxevents > 4096:
+    if maxevents <= 0 or maxevents > _EP_MAX_EVENTS:
         raise LinuxError(EINVAL)
     p.mm.views(events, maxevents * _EPOLL_EVENT.size, write=True)
+    maxevents = min(maxevents, BIG_MAX // _EPOLL_EVENT.size)   # (fewer a call: as Linux may)
     p.scratch.reset()
     out = p.scratch.alloc(maxevents * _EPOLL_EVENT.size)
     timeout = s32(timeout) if s32(timeout) >= 0 else -1
