@@ -115,3 +115,56 @@ def test_guest_server_and_guest_client_on_two_kernels():
     out, err, rc = _finish(p)
     assert c.returncode == 0 and b"match: yes" in c.stdout, c.stderr
     assert rc == 0 and b"client 1:" in out
+
+
+_IFACES = r'''
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct ifreq r;
+    memset(&r, 0, sizeof r);
+    strcpy(r.ifr_name, "lo");
+    int got = ioctl(s, SIOCGIFINDEX, &r);
+    printf("SIOCGIFINDEX lo: %s, index %d\n", got ? strerror(errno) : "ok", r.ifr_ifindex);
+    printf("if_indextoname: %s\n", if_indextoname(r.ifr_ifindex, r.ifr_name) ? r.ifr_name : "none");
+    got = ioctl(s, SIOCGIFFLAGS, &r);
+    short flags = r.ifr_flags;
+    printf("SIOCGIFFLAGS: %s, up: %s\n", got ? strerror(errno) : "ok", flags & IFF_UP ? "yes" : "no");
+    r.ifr_flags = flags & ~IFF_UP;
+    got = ioctl(s, SIOCSIFFLAGS, &r);
+    printf("SIOCSIFFLAGS (down): %s\n", got ? strerror(errno) : "done");
+    r.ifr_mtu = 1280;
+    got = ioctl(s, SIOCSIFMTU, &r);
+    printf("SIOCSIFMTU: %s\n", got ? strerror(errno) : "done");
+    return 0;
+}
+'''
+
+
+@pytest.mark.parametrize("mode", ("linux", "lwk"))
+def test_interface_queries_pass_and_changes_are_refused(mode, tmp_path):
+    """Socket ioctls that read an interface (SIOCGIFINDEX, SIOCGIFFLAGS, what
+    if_nametoindex and if_indextoname use) reach the host's network stack,
+    which the guest's sockets use anyway. Attack: those that change an
+    interface (SIOCSIFFLAGS, SIOCSIFMTU) are EPERM, even when azemu's host
+    process could make them (root): the guest has no CAP_NET_ADMIN."""
+    src = tmp_path / "ifaces.c"
+    src.write_text(_IFACES)
+    exe = tmp_path / "ifaces"
+    if subprocess.run(["gcc", "-static", "-O1", "-o", str(exe), str(src)]).returncode != 0:
+        pytest.skip("no gcc to build the probe")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-m", "azemu", "exec", "-q", "--mode", mode, str(exe)],
+                       capture_output=True, env=env, timeout=120)
+    out = p.stdout.decode()
+    assert p.returncode == 0, p.stderr
+    assert "SIOCGIFINDEX lo: ok" in out and "if_indextoname: lo" in out and "up: yes" in out, out
+    assert "SIOCSIFFLAGS (down): Operation not permitted" in out, out
+    assert "SIOCSIFMTU: Operation not permitted" in out, out
+    assert socket.if_nametoindex("lo")                      # the host's lo is still there

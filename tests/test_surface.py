@@ -147,3 +147,19 @@ def test_posix_message_queues_match_linux(libc, mode):
     native = run_native([guest(libc, "mqueue")])
     assert native[2] == 0 and native[0].endswith(b"done\n"), native
     assert_same(native, run_azemu([exe], extra=opts))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("libc", LIBCS)
+def test_file_descriptors_passed_over_unix_sockets_match_linux(libc, mode, tmp_path):
+    """guest_bins/src/fdpass.c: SCM_RIGHTS between a parent and its child —
+    the fds received are the receiver's own (used, close-on-exec with
+    MSG_CMSG_CLOEXEC), a short control buffer sets MSG_CTRUNC, a closed fd is
+    not sent. The host side only lets a guest's own handles travel."""
+    exe, opts = program(libc, "fdpass", mode)
+    (tmp_path / "n").mkdir()
+    (tmp_path / "a").mkdir()
+    native = run_native([guest(libc, "fdpass"), str(tmp_path / "n")])
+    assert native[0].endswith(b"done\n"), native
+    assert_same(native, run_azemu([exe, str(tmp_path / "a")], extra=opts))
+    assert tree(tmp_path / "a") == tree(tmp_path / "n")

@@ -115,3 +115,12 @@ TERMIOS_SIZE = 36                        # struct termios (kernel, not glibc's)
 IOVEC = struct.Struct("<QQ")
 IOV_MAX = 1024
 PATH_MAX = 4096
+
+# Socket ioctls that read an interface's settings (struct ifreq, 40 bytes):
+# SIOCGIFNAME, FLAGS, ADDR, DSTADDR, BRDADDR, NETMASK, METRIC, MTU, HWADDR, INDEX,
+# TXQLEN.  Those that change them (SIOCSIF*) need CAP_NET_ADMIN.
+SIOCGIF = frozenset((0x8910, 0x8913, 0x8915, 0x8917, 0x8919, 0x891B, 0x891D, 0x8921,
+                     0x8927, 0x8933, 0x8942))
+SIOCSIF = frozenset((0x8914, 0x8916, 0x8918, 0x891A, 0x891C, 0x891E, 0x8922, 0x8923, 0x8924,
+                     0x8934, 0x8943))
+IFREQ_SIZE = 40

@@ -565,6 +565,9 @@ class Server:
             n = int.from_bytes(fcntl.ioctl(hd.fd, termios.FIONREAD, b"\0" * 4), "little")
             self.put(out, n.to_bytes(4, "little"))
             return 0
+        if hd.kind == C.KIND_SOCKET and request in L.SIOCGIF:   # an interface's name, index...
+            self.put(out, fcntl.ioctl(hd.fd, request, bytes(self._range(out, L.IFREQ_SIZE))))
+            return 0
         if not os.isatty(hd.fd):
             raise OSError(errno.ENOTTY, "")
         if request == L.TIOCGWINSZ:

@@ -59,6 +59,7 @@ def register(server):
     f = Files(server)
     for name in CALLS:
         server.ops[NR[name]] = getattr(f, name)
+    server.ops[C.FWK_FD_KIND] = lambda tid, handle, *_: server.h(tid, handle).kind
     register_xattrs(server)
 
 

@@ -25,6 +25,7 @@ from . import channel as C
 from .server_files import _check, _s32
 
 _libc = ctypes.CDLL(None, use_errno=True)
+MSG_CMSG_CLOEXEC = 0x40000000
 _MSGHDR = struct.Struct("<QI4xQQQQi4x")       # name, namelen, iov, iovlen, control, controllen, flags
 _IOV = struct.Struct("<QQ")
 SOCK_TYPE_MASK = 0xF
@@ -112,15 +113,35 @@ class Net:
             self.s.base + control if control else 0, controllen, flags))
         return host, iovs
 
+    def _rights(self, control: int, controllen: int) -> list[int]:
+        """The fds of the SCM_RIGHTS messages in a control buffer."""
+        raw = bytes(self.s._range(control, controllen)) if control and controllen else b""
+        fds, at = [], 0
+        while at + 16 <= len(raw):
+            clen, level, type_ = struct.unpack_from("<Qii", raw, at)
+            if clen < 16 or at + clen > len(raw):
+                break
+            if level == 1 and type_ == 1:        # SOL_SOCKET, SCM_RIGHTS
+                fds += struct.unpack_from(f"<{(clen - 16) // 4}i", raw, at + 16)
+            at += (clen + 7) & ~7
+        return fds
+
     def sendmsg(self, tid, h, msg, flags, *_):
         host, keep = self._msghdr(msg)
+        _, _, _, _, control, controllen, _ = _MSGHDR.unpack(bytes(self.s._range(msg, _MSGHDR.size)))
+        for fd in self._rights(control, controllen):
+            self.s.h(tid, fd)                    # only this guest's own handles travel (EBADF)
         return _check(_libc.sendmsg(self.fd(tid, h), host, _s32(flags)))
 
     def recvmsg(self, tid, h, msg, flags, *_):
         host, keep = self._msghdr(msg)
-        n = _check(_libc.recvmsg(self.fd(tid, h), host, _s32(flags)))
+        n = _check(_libc.recvmsg(self.fd(tid, h), host, _s32(flags) | MSG_CMSG_CLOEXEC))
         # copy back what recvmsg updates: namelen, controllen, flags
         _, namelen, _, _, _, controllen, mflags = _MSGHDR.unpack(host.raw[:_MSGHDR.size])
+        mflags &= ~MSG_CMSG_CLOEXEC | _s32(flags)  # (the host's own cloexec is not the guest's)
+        control = _MSGHDR.unpack(bytes(self.s._range(msg, _MSGHDR.size)))[4]
+        for fd in self._rights(control, controllen):
+            self.s.new_handle(tid, fd, b"")      # fds received: this guest's handles now
         raw = bytearray(self.s._range(msg, _MSGHDR.size))
         struct.pack_into("<I", raw, 8, namelen)
         struct.pack_into("<Q", raw, 40, controllen)

@@ -11,7 +11,7 @@ from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..abi.linux_errno import ENOTTY
 from ..errors import LinuxError
 from .. import tty
-from ..fwk.channel import KIND_CHAR
+from ..fwk.channel import KIND_CHAR, KIND_SOCKET
 from .fs_open import install_handle
 from .util import host_open_flags, s32
 
@@ -130,6 +130,14 @@ def ioctl(p, fd, request, arg):
         value = tty.tiocgpgrp(p, f) if request == L.TIOCGPGRP else tty.tiocgsid(p, f)
         p.mm.write(arg, value.to_bytes(4, "little", signed=True))
         return 0
+    if f.kind == KIND_SOCKET and (request in L.SIOCGIF or request in L.SIOCSIF):
+        if request in L.SIOCSIF:
+            raise LinuxError(EPERM)               # an interface's settings: CAP_NET_ADMIN
+        p.scratch.reset()
+        out = p.scratch.put(p.mm.read(arg, L.IFREQ_SIZE))
+        ret = p.io.call(NR["ioctl"], f.hfd, request, out)
+        p.mm.write(arg, p.scratch.get(out, L.IFREQ_SIZE))
+        return ret
     if request in tty.CHANGES:
         tty.check(p, f, L.SIGTTOU)                # a background process: SIGTTOU
     size = _IOCTL_OUT.get(request, 0)

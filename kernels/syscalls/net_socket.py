@@ -9,9 +9,10 @@ import struct
 
 from .. import blocking
 from ..abi import linux as L
-from ..abi.linux_errno import EINVAL
+from ..abi.linux_errno import EBADF, EINVAL, ENOBUFS
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
+from ..fwk.channel import FWK_FD_KIND
 from .fs_open import install_handle
 from .fs_read_write import CHUNK
 from .util import s32
@@ -23,6 +24,39 @@ _U32 = struct.Struct("<I")
 
 
 MSG_DONTWAIT = 0x40
+MSG_CMSG_CLOEXEC = 0x40000000
+SOL_SOCKET, SCM_RIGHTS = 1, 1
+OPTMEM_MAX = 20480                 # net.core.optmem_max: the most control data a send carries
+CONTROL_MAX = 64 << 10             # the most control data a receive is given room for
+
+
+def _rights(p, raw: bytes, move) -> bytes:
+    """A control buffer with the fds of its SCM_RIGHTS messages passed
+    through `move(p, fd)`: guest fds to host handles for a send, received
+    host handles to new guest fds for a receive."""
+    out, at = bytearray(raw), 0
+    while at + 16 <= len(raw):
+        clen, level, type_ = struct.unpack_from("<Qii", raw, at)
+        if clen < 16 or at + clen > len(raw):
+            break
+        if level == SOL_SOCKET and type_ == SCM_RIGHTS:
+            for i in range((clen - 16) // 4):
+                fd = struct.unpack_from("<i", raw, at + 16 + 4 * i)[0]
+                struct.pack_into("<i", out, at + 16 + 4 * i, move(p, fd))
+        at += (clen + 7) & ~7
+    return bytes(out)
+
+
+def _to_host(p, fd: int) -> int:
+    f = p.fds.get(fd)                                 # EBADF for a guest fd not open
+    if f.model is not None and f.hfd < 0:
+        raise LinuxError(EBADF)                       # the kernel's own file: none on the host
+    return f.hfd
+
+
+def _to_guest(p, h: int, cloexec: bool) -> int:
+    kind = p.io.call(FWK_FD_KIND, h)
+    return install_handle(p, (h & 0xFFFFFFFF) | kind << 32, L.O_RDWR, cloexec)
 
 
 def _install(p, ret, type_or_flags):
@@ -150,8 +184,12 @@ def recvfrom(p, fd, buf, length, flags, addr, addrlen):
 
 def _guest_msghdr(p, msg, write):
     name, namelen, iov, iovlen, control, controllen, _ = _MSGHDR.unpack(p.mm.read(msg, _MSGHDR.size))
-    if iovlen > L.IOV_MAX or namelen > SOCKADDR_MAX or controllen > 4096:
+    if iovlen > L.IOV_MAX or namelen > SOCKADDR_MAX:
         raise LinuxError(EINVAL)
+    if write:
+        controllen = min(controllen, CONTROL_MAX)    # room for what can come (no more is sent)
+    elif controllen > OPTMEM_MAX:
+        raise LinuxError(ENOBUFS)                     # Linux: net.core.optmem_max
     raw = p.mm.read(iov, 16 * iovlen)
     ext = []
     for i in range(iovlen):
@@ -166,7 +204,8 @@ def sendmsg(p, fd, msg, flags):
     p.scratch.reset()
     name, namelen, control, controllen, ext = _guest_msghdr(p, msg, False)
     sname = p.scratch.put(p.mm.read(name, namelen)) if name and namelen else 0
-    sctl = p.scratch.put(p.mm.read(control, controllen)) if control and controllen else 0
+    sctl = p.scratch.put(_rights(p, p.mm.read(control, controllen), _to_host)) \
+        if control and controllen else 0
     length, mark = sum(n for _, n in ext), p.scratch.used
 
     def call(offset, flags):
@@ -199,7 +238,9 @@ def recvmsg(p, fd, msg, flags):
     if name:
         p.mm.write(name, p.scratch.get(sname, min(namelen, got_namelen)))
     if sctl:
-        p.mm.write(control, p.scratch.get(sctl, got_ctl))
+        cloexec = bool(s32(flags) & MSG_CMSG_CLOEXEC)
+        p.mm.write(control, _rights(p, p.scratch.get(sctl, got_ctl),
+                                    lambda p, h: _to_guest(p, h, cloexec)))
     raw = bytearray(p.mm.read(msg, _MSGHDR.size))
     struct.pack_into("<I", raw, 8, got_namelen if name else 0)
     struct.pack_into("<Q", raw, 40, got_ctl if sctl else 0)
