@@ -301,6 +301,9 @@ def sendfile(p, out_fd, in_fd, offset_ptr, count):
     if fin.model is not None and fin.model.kind == MEM or fout.model is not None:
         raise LinuxError(EINVAL)                 # /proc/PID/mem has no splice_read (Linux)
     count = min(count, MAX_RW)
+    if fout.kind == KIND_SOCKET and not fout.flags & L.O_NONBLOCK and not fout.hostnb \
+            and not p.kernel.sched.undisturbed():
+        return _sendfile_to_socket(p, fout, fin, offset_ptr, count)
     if offset_ptr:
         off = s64(p.mm.read_u64(offset_ptr))
         if off < 0:
@@ -309,6 +312,40 @@ def sendfile(p, out_fd, in_fd, offset_ptr, count):
         p.mm.write_u64(offset_ptr, off + n)
         return n
     return _write(p, NR["sendfile"], fout.hfd, fin.hfd, 0, 0, count)
+
+
+def _sendfile_to_socket(p, fout, fin, offset_ptr, count):
+    """sendfile into a blocking socket while other tasks may run or a signal
+    come: the file's bytes through a buffer and a send that waits in the
+    scheduler for room (blocking.send; the host's sendfile would wait in the
+    FWK, where the reader — maybe another guest thread — could never run).
+    The file's offset moves by what was sent, as Linux's."""
+    if offset_ptr:
+        start = s64(p.mm.read_u64(offset_ptr))
+        if start < 0:
+            raise LinuxError(EINVAL)
+    else:
+        start = p.io.call(NR["lseek"], fin.hfd, 0, L.SEEK_CUR)
+    p.scratch.reset()
+    mark = p.scratch.used
+
+    def call(done, flags):
+        p.scratch.used = mark
+        want = min(CHUNK, count - done)
+        buf = p.scratch.alloc(want)
+        iov, n = p.scratch.iov([(buf, want)])
+        got = p.io.call(NR["preadv"], fin.hfd, iov, n, start + done)
+        if not got:
+            return 0                             # end of the file
+        iov, n = p.scratch.iov([(buf, got)])
+        return _write(p, NR["sendmsg"], fout.hfd, p.scratch.put(_MSGHDR.pack(0, 0, iov, n, 0, 0, 0)),
+                      flags)
+    sent = blocking.send(p, fout, count, 0, call)
+    if offset_ptr:
+        p.mm.write_u64(offset_ptr, start + sent)
+    else:
+        p.io.call(NR["lseek"], fin.hfd, start + sent, L.SEEK_SET)
+    return sent
 
 
 def fadvise64(p, fd, offset, length, advice):
