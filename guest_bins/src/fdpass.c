@@ -73,8 +73,9 @@ int main(int argc, char **argv)
         _exit(0);
     }
     int two[2] = {p[1], file};
-    printf("send 2 fds: %d\n", send_fds(sv[0], two, 2));
-    waitpid(kid, NULL, 0);
+    int sent = send_fds(sv[0], two, 2);
+    waitpid(kid, NULL, 0);                       /* (the child's line first, always) */
+    printf("send 2 fds: %d\n", sent);
     char buf[32] = {0};
     read(p[0], buf, sizeof buf - 1);
     printf("parent reads its pipe: %s\n", buf);
