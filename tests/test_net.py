@@ -168,3 +168,25 @@ def test_interface_queries_pass_and_changes_are_refused(mode, tmp_path):
     assert "SIOCSIFFLAGS (down): Operation not permitted" in out, out
     assert "SIOCSIFMTU: Operation not permitted" in out, out
     assert socket.if_nametoindex("lo")                      # the host's lo is still there
+
+
+def test_a_guest_gets_no_vsock_to_the_hypervisor(tmp_path):
+    """Attack: AF_VSOCK connects to the hypervisor of the machine azemu runs
+    on (on these VMs its control ports listen there), past the host network
+    stack a guest is given: socket(AF_VSOCK) and socketpair(AF_VSOCK) are
+    EAFNOSUPPORT, refused by the FWK itself."""
+    src = tmp_path / "vs.c"
+    src.write_text('#include <errno.h>\n#include <stdio.h>\n#include <string.h>\n'
+                   '#include <sys/socket.h>\n'
+                   'int main(void){int s=socket(40,SOCK_STREAM,0);int e1=errno;int sv[2];'
+                   'int r=socketpair(40,SOCK_STREAM,0,sv);int e2=errno;'
+                   'printf("%d %s %d %s\\n",s,strerror(e1),r,strerror(e2));return 0;}\n')
+    exe = tmp_path / "vs"
+    if subprocess.run(["gcc", "-static", "-O1", "-o", str(exe), str(src)]).returncode != 0:
+        pytest.skip("no gcc to build the probe")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for mode in ("linux", "lwk", "unikernel"):
+        p = subprocess.run([sys.executable, "-m", "azemu", "exec", "-q", "--mode", mode, str(exe)],
+                           capture_output=True, env=env, timeout=120)
+        assert p.stdout == (b"-1 Address family not supported by protocol "
+                            b"-1 Address family not supported by protocol\n"), (mode, p)

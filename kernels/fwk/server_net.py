@@ -31,6 +31,18 @@ _IOV = struct.Struct("<QQ")
 SOCK_TYPE_MASK = 0xF
 
 
+AF_VSOCK = 40
+# Families a guest may not have: AF_VSOCK talks to the hypervisor of the machine
+# azemu runs on, past the host network stack a guest is given (EAFNOSUPPORT, as
+# a kernel without it answers; the guest's /dev has no vsock either).
+_REFUSED_FAMILIES = frozenset((AF_VSOCK,))
+
+
+def _family_allowed(domain) -> None:
+    if _s32(domain) in _REFUSED_FAMILIES:
+        raise OSError(errno.EAFNOSUPPORT, "address family not given to guests")
+
+
 def register(server):
     """Serve the network calls (server.NET_CALLS) on `server`."""
     from .server import NET_CALLS
@@ -63,10 +75,12 @@ class Net:
 
     # ---- sockets ---------------------------------------------------------------
     def socket(self, tid, domain, type_, proto, *_):
+        _family_allowed(domain)
         fd = _check(_libc.socket(_s32(domain), _s32(type_) | _socket.SOCK_CLOEXEC, _s32(proto)))
         return self.s.new_handle(tid, fd, None, C.KIND_SOCKET)
 
     def socketpair(self, tid, domain, type_, proto, *_):
+        _family_allowed(domain)
         sv = (ctypes.c_int * 2)()
         _check(_libc.socketpair(_s32(domain), _s32(type_) | _socket.SOCK_CLOEXEC, _s32(proto), sv))
         self.s.new_handle(tid, sv[0], None, C.KIND_SOCKET)
