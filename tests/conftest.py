@@ -44,6 +44,16 @@ def run_cli(*args, stdin=None, timeout=60):
     return p.stdout, p.stderr, shell_status(p.returncode)
 
 
+def build_probe(tmp_path: Path, name: str, source: str) -> str:
+    """A small static C program written for one test, built with the host's
+    gcc (the test is skipped without one)."""
+    src, exe = tmp_path / f"{name}.c", tmp_path / name
+    src.write_text(source)
+    if subprocess.run(["gcc", "-static", "-O1", "-o", str(exe), str(src)]).returncode != 0:
+        pytest.skip("no gcc to build the probe")
+    return str(exe)
+
+
 def assert_same(native, emulated):
     """stdout, stderr and exit status identical."""
     (no, ne, ns), (ao, ae, as_) = native, emulated

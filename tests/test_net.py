@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from conftest import ROOT, guest
+from conftest import ROOT, build_probe, guest
 
 MODES = ("linux", "lwk", "unikernel")
 
@@ -154,13 +154,9 @@ def test_interface_queries_pass_and_changes_are_refused(mode, tmp_path):
     which the guest's sockets use anyway. Attack: those that change an
     interface (SIOCSIFFLAGS, SIOCSIFMTU) are EPERM, even when azemu's host
     process could make them (root): the guest has no CAP_NET_ADMIN."""
-    src = tmp_path / "ifaces.c"
-    src.write_text(_IFACES)
-    exe = tmp_path / "ifaces"
-    if subprocess.run(["gcc", "-static", "-O1", "-o", str(exe), str(src)]).returncode != 0:
-        pytest.skip("no gcc to build the probe")
+    exe = build_probe(tmp_path, "ifaces", _IFACES)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.run([sys.executable, "-m", "azemu", "exec", "-q", "--mode", mode, str(exe)],
+    p = subprocess.run([sys.executable, "-m", "azemu", "exec", "-q", "--mode", mode, exe],
                        capture_output=True, env=env, timeout=120)
     out = p.stdout.decode()
     assert p.returncode == 0, p.stderr
@@ -175,18 +171,14 @@ def test_a_guest_gets_no_vsock_to_the_hypervisor(tmp_path):
     on (on these VMs its control ports listen there), past the host network
     stack a guest is given: socket(AF_VSOCK) and socketpair(AF_VSOCK) are
     EAFNOSUPPORT, refused by the FWK itself."""
-    src = tmp_path / "vs.c"
-    src.write_text('#include <errno.h>\n#include <stdio.h>\n#include <string.h>\n'
-                   '#include <sys/socket.h>\n'
-                   'int main(void){int s=socket(40,SOCK_STREAM,0);int e1=errno;int sv[2];'
-                   'int r=socketpair(40,SOCK_STREAM,0,sv);int e2=errno;'
-                   'printf("%d %s %d %s\\n",s,strerror(e1),r,strerror(e2));return 0;}\n')
-    exe = tmp_path / "vs"
-    if subprocess.run(["gcc", "-static", "-O1", "-o", str(exe), str(src)]).returncode != 0:
-        pytest.skip("no gcc to build the probe")
+    exe = build_probe(tmp_path, "vs", '#include <errno.h>\n#include <stdio.h>\n#include <string.h>\n'
+                      '#include <sys/socket.h>\n'
+                      'int main(void){int s=socket(40,SOCK_STREAM,0);int e1=errno;int sv[2];'
+                      'int r=socketpair(40,SOCK_STREAM,0,sv);int e2=errno;'
+                      'printf("%d %s %d %s\\n",s,strerror(e1),r,strerror(e2));return 0;}\n')
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     for mode in ("linux", "lwk", "unikernel"):
-        p = subprocess.run([sys.executable, "-m", "azemu", "exec", "-q", "--mode", mode, str(exe)],
+        p = subprocess.run([sys.executable, "-m", "azemu", "exec", "-q", "--mode", mode, exe],
                            capture_output=True, env=env, timeout=120)
         assert p.stdout == (b"-1 Address family not supported by protocol "
                             b"-1 Address family not supported by protocol\n"), (mode, p)

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from conftest import LIBCS, assert_same, guest, run_azemu, run_native, tree
+from conftest import LIBCS, assert_same, build_probe, guest, run_azemu, run_native, tree
 
 KERNELS = ("linux", "lwk", "unikernel")
 MODES = KERNELS + ("libos",)        # libos: the source-compatible image, on the unikernel
@@ -42,18 +42,13 @@ def test_a_guest_cannot_make_device_nodes(tmp_path):
     """Attack: a device node would reach the host's devices (a disk, /dev/mem)
     past --root; mknod of a block or character device is EPERM, even for a
     guest whose host user could make one."""
-    import subprocess
-    src = tmp_path / "mk.c"
-    src.write_text('#include <stdio.h>\n#include <sys/stat.h>\n#include <sys/sysmacros.h>\n'
-                   '#include <errno.h>\n#include <string.h>\n'
-                   'int main(void){int a=mknod("blk",S_IFBLK|0600,makedev(8,0));int e1=errno;'
-                   'int b=mknod("chr",S_IFCHR|0600,makedev(1,1));int e2=errno;'
-                   'printf("%d %s %d %s\\n",a,strerror(e1),b,strerror(e2));return 0;}\n')
-    exe = tmp_path / "mk"
-    if subprocess.run(["gcc", "-static", "-O1", "-o", str(exe), str(src)]).returncode != 0:
-        pytest.skip("no gcc to build the probe")
+    exe = build_probe(tmp_path, "mk", '#include <stdio.h>\n#include <sys/stat.h>\n'
+                      '#include <sys/sysmacros.h>\n#include <errno.h>\n#include <string.h>\n'
+                      'int main(void){int a=mknod("blk",S_IFBLK|0600,makedev(8,0));int e1=errno;'
+                      'int b=mknod("chr",S_IFCHR|0600,makedev(1,1));int e2=errno;'
+                      'printf("%d %s %d %s\\n",a,strerror(e1),b,strerror(e2));return 0;}\n')
     for mode in KERNELS:
-        out, _, rc = run_azemu([str(exe)], cwd=str(tmp_path), extra=["--mode", mode])
+        out, _, rc = run_azemu([exe], cwd=str(tmp_path), extra=["--mode", mode])
         assert rc == 0 and out == b"-1 Operation not permitted -1 Operation not permitted\n", out
         assert not (tmp_path / "blk").exists() and not (tmp_path / "chr").exists()
 
