@@ -42,7 +42,8 @@ def same_in_dirs(libc, name, mode, tmp_path, native_ok):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("libc", LIBCS)
 def test_the_everyday_surface_matches_linux(libc, mode, tmp_path):
-    same_in_dirs(libc, "surface", mode, tmp_path, lambda native: native[0].endswith(b"done\n") and native[2] == 0)
+    same_in_dirs(libc, "surface", mode, tmp_path,
+                 lambda native: native[0].endswith(b"done\n") and native[2] == 0)
     assert tree(tmp_path / "a") == tree(tmp_path / "n")
 
 
@@ -81,7 +82,8 @@ def test_record_locks_between_processes_match_linux(libc, mode, tmp_path):
     the holder, F_SETLK EAGAIN, F_SETLKW waits for the unlock, a split by an
     unlock in the middle, released by closing any fd and by exit) and OFD
     locks per open file description, checked against Linux."""
-    same_in_dirs(libc, "reclocks", mode, tmp_path, lambda native: native[0].endswith(b"done\n") and native[2] == 0)
+    same_in_dirs(libc, "reclocks", mode, tmp_path,
+                 lambda native: native[0].endswith(b"done\n") and native[2] == 0)
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/python3.11"), reason="no host python3.11")
@@ -108,7 +110,8 @@ def test_openat2_and_its_resolve_flags_match_linux(libc, mode, tmp_path):
     walk under its directory (.., absolute paths and links), NO_SYMLINKS and
     NO_MAGICLINKS refuse links (/proc/self/fd/N is a magic link of the
     kernel's /proc), NO_XDEV refuses to enter /proc; open_how is checked."""
-    same_in_dirs(libc, "resolve", mode, tmp_path, lambda native: native[2] == 0 and b"cached: ok" in native[0])
+    same_in_dirs(libc, "resolve", mode, tmp_path,
+                 lambda native: native[2] == 0 and b"cached: ok" in native[0])
 
 
 def test_openat2_in_root_and_beneath_stay_inside_the_sandbox(tmp_path):
@@ -149,5 +152,6 @@ def test_file_descriptors_passed_over_unix_sockets_match_linux(libc, mode, tmp_p
     the fds received are the receiver's own (used, close-on-exec with
     MSG_CMSG_CLOEXEC), a short control buffer sets MSG_CTRUNC, a closed fd is
     not sent. The host side only lets a guest's own handles travel."""
-    same_in_dirs(libc, "fdpass", mode, tmp_path, lambda native: native[0].endswith(b"done\n"))
+    same_in_dirs(libc, "fdpass", mode, tmp_path,
+                 lambda native: native[0].endswith(b"done\n"))
     assert tree(tmp_path / "a") == tree(tmp_path / "n")
