@@ -99,10 +99,14 @@ def _exec_parser(sub):
                     help="make the guest's file system read-only (EROFS)")
     ex.add_argument("--fwk-wait", choices=("spin", "block", "spin-then-block"), default=None,
                     help="how a core waits for the FWK proxy's reply (lwk, unikernel; "
-                         "default spin-then-block)")
+                         "default spin-then-block: polls while the host has a CPU to spare, "
+                         "then sleeps)")
     ex.add_argument("--fwk-spin-us", type=options.microseconds, default=None, metavar="US",
-                    help="how long spin-then-block spins before sleeping, 0 to 10000000 "
+                    help="how long spin-then-block polls before sleeping, 0 to 10000000 "
                          "(default 200)")
+    ex.add_argument("--fwk-timeout", type=options.timeout_seconds, default=None, metavar="S",
+                    help="a proxy whose heartbeat stops this long (stopped or hung) is lost: "
+                         "its calls fail with EIO and the run ends (default 5)")
     ex.add_argument("--stats", action="store_true",
                     help="after the run, print the kernel's event counters per core")
     ex.add_argument("--no-in-guest", action="store_true",

@@ -49,7 +49,8 @@ def cmd_exec(args) -> int:
                         ncores=args.cores, deterministic=args.deterministic,
                         strace=sys.stderr if args.strace else None, quiet=args.quiet,
                         root=args.root, readonly=args.ro,
-                        fwk_policy=args.fwk_wait, fwk_spin_us=args.fwk_spin_us)
+                        fwk_policy=args.fwk_wait, fwk_spin_us=args.fwk_spin_us,
+                        fwk_timeout=args.fwk_timeout)
         kernel.exec(path, [os.fsencode(args.program)] + [os.fsencode(a) for a in args.args],
                     [os.fsencode(f"{k}={v}") for k, v in os.environ.items()])
     except ExecError as e:
@@ -74,8 +75,7 @@ def cmd_exec(args) -> int:
     dead = getattr(kernel.io_backend, "dead", None)
     kernel.close()
     if dead is not None:
-        print(f"azemu: the FWK proxy (pid {kernel.io_backend.pid}) died during the run: "
-              "file and network calls failed with EIO", file=sys.stderr)
+        print(f"azemu: {kernel.io_backend.describe_loss()}", file=sys.stderr)
         return status or 74                      # EX_IOERR when the guest itself succeeded
     if outcome.signal:
         die_by(outcome.signal)

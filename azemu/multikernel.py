@@ -12,11 +12,15 @@ instance on each — Azalea's multikernel (its `start.sh -i idx -c cpus -m mem`)
     program = "hello"          # relative to the machine file, or a shipped example's name
     args = ["..."]             # optional
     stdin = "file"             # optional, relative to the machine file: the standard input
+    root = "dir"               # optional, relative to the machine file: the partition's
+                               # file system, as `azemu exec --root` (default: the host's)
+    ro = true                  # optional: that file system read-only
 
 Partitions share no guest memory, so each runs on a host thread of its own,
-truly in parallel (Unicorn releases the GIL while it emulates).  Every lwk
-and unikernel partition talks to one FWK proxy process; a linux partition
-serves its own I/O.  A partition's output goes to <name>.out and <name>.err
+truly in parallel (Unicorn releases the GIL while it emulates).  The lwk and
+unikernel partitions are served by one FWK service, which gives each its own
+proxy worker holding only that partition's memory, channels and root
+(kernels/fwk/proxy.py); a linux partition serves its own I/O, in its root.  A partition's output goes to <name>.out and <name>.err
 in the output directory (`--out`, default the current directory), where the
 partition also works; while the machine runs, a live view shows each core's
 partition, program, state and syscall rate; at the end, a summary table per
@@ -48,6 +52,8 @@ class PartitionSpec:
     program: str
     args: list = field(default_factory=list)
     stdin: str | None = None
+    root: str | None = None
+    ro: bool = False
 
 
 def _value(path, where, parse, text):
@@ -89,9 +95,15 @@ def load(path: str):
                 cores=_value(path, f"{where}: cores", options.cores, p.get("cores", 1)),
                 memory=_value(path, f"{where}: memory", options.memory, p.get("memory", "256M")),
                 program=_program(here, p["program"]), args=[str(a) for a in p.get("args", [])],
-                stdin=os.path.join(here, p["stdin"]) if p.get("stdin") else None)
+                stdin=os.path.join(here, p["stdin"]) if p.get("stdin") else None,
+                root=os.path.join(here, p["root"]) if p.get("root") else None,
+                ro=p.get("ro", False))
         except KeyError as e:
             raise MachineFileError(f"{path}: {where}: missing {e}") from None
+        if spec.root is not None and not os.path.isdir(spec.root):
+            raise MachineFileError(f"{path}: {where}: root {p['root']}: not a directory")
+        if not isinstance(spec.ro, bool):
+            raise MachineFileError(f"{path}: {where}: ro must be true or false")
         if spec.kernel not in KERNELS:
             raise MachineFileError(f"{path}: partition {spec.name}: kernel must be one of {KERNELS}")
         parts.append(spec)
@@ -132,27 +144,20 @@ class Running:
         self.ended = time.monotonic()
 
 
-def _std_to_files(kernel, spec, out_dir):
-    """Point the partition's fds 0-2 at its own files (through its own kernel)."""
-    from kernels.abi.syscall_numbers import SYSCALL_NUMBERS as NR
-    from kernels.syscalls.fs_open import install_handle
-    p = kernel.process
-    files = [(0, spec.stdin or os.devnull, os.O_RDONLY),
-             (1, os.path.join(out_dir, spec.name + ".out"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
-             (2, os.path.join(out_dir, spec.name + ".err"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)]
-    from kernels.fwk.channel import FWK_DEVICE
-    for fd, path, flags in files:
-        if path == os.devnull:                   # the kernel's /dev/null (kernels/procfs.py)
-            ret = p.io.call(FWK_DEVICE, p.scratch.reset().put(b"null\0"), flags | os.O_CLOEXEC)
-        else:
-            phys = p.scratch.reset().put(os.fsencode(os.path.abspath(path)) + b"\0")
-            ret = p.io.call(NR["openat"], (-100) & 0xFFFFFFFF, phys, flags | os.O_CLOEXEC,
-                            0o644 & ~p.umask)
-        if fd in p.fds.files:
-            p.fds.close(fd)
-        install_handle(p, ret, flags & 3, False, at=fd)
-    # the partition works where its output goes
-    p.io.call(NR["chdir"], p.scratch.reset().put(os.fsencode(out_dir) + b"\0"))
+def _std_files(spec, out_dir) -> list[int]:
+    """The partition's fds 0-2 on the host: its stdin file (or /dev/null),
+    and <name>.out and .err in the output directory — opened by azemu, in
+    the host's file system, whatever the partition's root."""
+    made = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    fds = [os.open(spec.stdin or os.devnull, os.O_RDONLY | os.O_CLOEXEC)]
+    try:
+        fds.append(os.open(os.path.join(out_dir, spec.name + ".out"), made, 0o644))
+        fds.append(os.open(os.path.join(out_dir, spec.name + ".err"), made, 0o644))
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
 
 
 def run_machine(path: str, live: bool = True, out_dir: str = ".") -> int:
@@ -165,23 +170,41 @@ def run_machine(path: str, live: bool = True, out_dir: str = ".") -> int:
     t0 = time.monotonic()
     machine = Machine()
     parts = [machine.partition(s.cores, s.memory) for s in specs]
-    offloading = [(pt, s) for pt, s in zip(parts, specs) if s.kernel != "linux"]
-    fwk = FWKClient(segments=[(pt.memory, s.cores) for pt, s in offloading]) if offloading else None
-    base, views = 0, {}
-    for pt, s in offloading:
-        views[s.name] = fwk.view(base, s.cores)
-        base += s.cores
-    running = []
-    for pt, s in zip(parts, specs):
-        k = Kernel(mode=s.kernel, partition=pt, machine=machine, fwk=views.get(s.name))
-        try:
-            k.exec(s.program, [os.fsencode(s.program)] + [os.fsencode(a) for a in s.args],
-                   [os.fsencode(f"{a}={b}") for a, b in os.environ.items()])
-            _std_to_files(k, s, out_dir)
-        except ExecError as e:
-            console.print(f"azemu: partition {s.name}: {e.message}")
-            return e.status
-        running.append(Running(s, k, out_dir))
+    running, std = [], []
+    try:
+        for pt, s in zip(parts, specs):
+            try:
+                stdio = _std_files(s, out_dir)
+            except OSError as e:
+                console.print(f"azemu: partition {s.name}: {e.filename}: {e.strerror}")
+                return 1
+            std += stdio
+            # an lwk or unikernel partition: its own proxy worker from the FWK service
+            fwk = (FWKClient(pt.memory, s.cores, root=s.root, readonly=s.ro, stdio=stdio)
+                   if s.kernel != "linux" else None)
+            k = Kernel(mode=s.kernel, partition=pt, machine=machine, fwk=fwk, root=s.root,
+                       readonly=s.ro, stdio=stdio)
+            try:
+                k.exec(s.program, [os.fsencode(s.program)] + [os.fsencode(a) for a in s.args],
+                       [os.fsencode(f"{a}={b}") for a, b in os.environ.items()])
+            except ExecError as e:
+                console.print(f"azemu: partition {s.name}: {e.message}")
+                k.close()
+                for r in running:
+                    r.kernel.close()
+                return e.status
+            if s.root is None:                # the partition works where its output goes
+                from kernels.abi.syscall_numbers import SYSCALL_NUMBERS as NR
+                p = k.process
+                p.io.call(NR["chdir"], p.scratch.reset().put(os.fsencode(out_dir) + b"\0"))
+            running.append(Running(s, k, out_dir))
+        return _run(console, running, cores, memory, t0, live)
+    finally:
+        for fd in std:
+            os.close(fd)
+
+
+def _run(console, running, cores, memory, t0, live) -> int:
     boot = time.monotonic() - t0
     for r in running:
         r.thread.start()
@@ -193,8 +216,6 @@ def run_machine(path: str, live: bool = True, out_dir: str = ".") -> int:
     status = _summary(console, running, cores, memory, boot, wall)
     for r in running:
         r.kernel.close()
-    if fwk is not None:
-        fwk.close()
     return status
 
 

@@ -82,3 +82,14 @@ def microseconds(text) -> int:
     if n > 10_000_000:
         raise argparse.ArgumentTypeError(f"{text}: more than 10 s (10000000 µs), the limit")
     return n
+
+
+def timeout_seconds(text) -> float:
+    """A timeout in seconds: more than 0, at most an hour."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: not a number of seconds") from None
+    if not 0 < x <= 3600:
+        raise argparse.ArgumentTypeError(f"{text}: a timeout is more than 0 s and at most 3600 s")
+    return x

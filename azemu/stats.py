@@ -8,6 +8,9 @@ from rich.table import Table
 MAX_CORE_COLUMNS = 8          # more cores than this: the totals only
 
 
+P99_SAMPLES = 100          # a p99 is printed only from this many round trips
+
+
 def print_stats(kernel, stream) -> None:
     from kernels.counters import FIELDS
     total = kernel.stats()
@@ -34,8 +37,11 @@ def print_stats(kernel, stream) -> None:
     if rtts:
         import statistics
         rtts.sort()
-        p99 = rtts[min(len(rtts) - 1, int(len(rtts) * 0.99))]
+        if len(rtts) >= P99_SAMPLES:
+            tail = f"p99 {rtts[int(len(rtts) * 0.99)] / 1000:.1f} µs"
+        else:                                     # too few for a 99th percentile
+            tail = f"maximum {rtts[-1] / 1000:.1f} µs"
         console.print(f"FWK offload channel ({kernel.io_backend.policy}): {len(rtts):,} round trips, "
-                      f"median {statistics.median(rtts) / 1000:.1f} µs, p99 {p99 / 1000:.1f} µs")
+                      f"median {statistics.median(rtts) / 1000:.1f} µs, {tail}")
     elif kernel.mode == "linux":
         console.print("file and network calls served in-process (monolithic kernel): no offload")

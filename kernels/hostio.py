@@ -20,6 +20,7 @@ boundary, structures the host writes and the kernel copies out.
 from __future__ import annotations
 
 import struct
+import time
 
 from .errors import LinuxError, ModelPath
 
@@ -80,6 +81,9 @@ class Scratch:
         return self.put(b"".join(_IOV.pack(o, n) for o, n in extents)), len(extents)
 
 
+LOST_GRACE_S = 2.0     # a guest still calling this long after its proxy was lost is ended
+
+
 class HostIO:
     """The kernel's end: raises LinuxError for a negative result."""
 
@@ -87,6 +91,12 @@ class HostIO:
         self.backend = backend
         self.tid = tid
         self.core = core_index
+
+    def lost_long_ago(self) -> bool:
+        """The proxy was lost more than LOST_GRACE_S ago: a guest still
+        calling is ended (kernels/syscalls/dispatch.py), as by SIGKILL."""
+        dead = getattr(self.backend, "dead", None)
+        return dead is not None and time.monotonic() - dead > LOST_GRACE_S
 
     def call(self, function: int, *params) -> int:
         ret = self.backend.call(self.core, self.tid, function, params)
@@ -102,13 +112,10 @@ class InProcess:
 
     kind = "in-process"
 
-    def __init__(self, phys, root=None, readonly=False):
-        import ctypes
-
+    def __init__(self, phys, root=None, readonly=False, stdio=None):
         from .fwk.sandbox import Sandbox
         from .fwk.server import Server
-        self.server = Server(phys.view, phys.base, Sandbox(root, readonly))
-        del ctypes
+        self.server = Server(phys.view, phys.base, Sandbox(root, readonly), stdio)
 
     def call(self, core: int, tid: int, function: int, params) -> int:
         return self.server.handle(tid, function, params)

@@ -49,8 +49,8 @@ class Kernel:
                  machine: Machine | None = None, stderr=None, strace=None,
                  in_guest: bool = True, root=None, readonly: bool = False,
                  fwk_policy: str | None = None, fwk_spin_us: int | None = None,
-                 deterministic: bool = False, quantum_us: int | None = None,
-                 partition=None, fwk=None, quiet: bool = False):
+                 fwk_timeout: float | None = None, deterministic: bool = False,
+                 quantum_us: int | None = None, partition=None, fwk=None, quiet: bool = False, stdio=None):
         if mode not in MODES:
             raise ValueError(f"unknown kernel mode {mode!r}")
         self.mode = mode
@@ -66,16 +66,17 @@ class Kernel:
         # Where file and network calls are served: in this process for the
         # monolithic kernel, by the FWK proxy process for lwk and unikernel.
         if mode == "linux":
-            self.io_backend = InProcess(self.part.memory, root, readonly)
+            self.io_backend = InProcess(self.part.memory, root, readonly, stdio)
         elif fwk is not None:
-            self.io_backend = fwk                # a partition of a machine: its shared FWK
+            self.io_backend = fwk                # made by the caller (a machine's partition)
         else:
             from .fwk import channel
-            from .fwk.client import FWKClient
+            from .fwk.client import DEFAULT_TIMEOUT, FWKClient
             self.io_backend = FWKClient(self.part.memory, ncores, root=root, readonly=readonly,
                                         policy=fwk_policy or channel.DEFAULT_POLICY,
                                         spin_us=fwk_spin_us if fwk_spin_us is not None
-                                        else channel.DEFAULT_SPIN_US)
+                                        else channel.DEFAULT_SPIN_US,
+                                        timeout=fwk_timeout or DEFAULT_TIMEOUT, stdio=stdio)
         self.stderr = stderr or sys.stderr
         self.notices = None if quiet else self.stderr   # where unsupported calls are named
         self.process: Process | None = None

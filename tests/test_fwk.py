@@ -65,15 +65,18 @@ def test_linux_mode_serves_io_in_process(tmp_path, capfd):
     assert "a.txt" in _opened                                # the monolithic kernel itself
 
 
-def _children(pid):
-    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    return [int(line.split()[0]) for line in out.splitlines() if "kernels.fwk.proxy" in line]
+def _proxies(pid):
+    """The FWK proxy workers of azemu `pid`: children of its FWK service."""
+    out = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    rows = [line.split(None, 2) for line in out.splitlines()]
+    services = {int(r[0]) for r in rows if int(r[1]) == pid and "kernels.fwk.proxy" in r[2]}
+    return [int(r[0]) for r in rows if int(r[1]) in services]
 
 
-@pytest.mark.parametrize("mode", ("lwk", "unikernel"))
-def test_killing_the_proxy_mid_run(mode):
+def _start_blocked_in_read(mode, *extra):
+    """azemu running cat_stdin, which has echoed a line and waits for more."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.Popen([sys.executable, "-m", "azemu", "exec", "--mode", mode,
+    p = subprocess.Popen([sys.executable, "-m", "azemu", "exec", "--mode", mode, *extra,
                           guest("glibc", "cat_stdin")], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     p.stdin.write(b"first line\n")
@@ -81,19 +84,76 @@ def test_killing_the_proxy_mid_run(mode):
     deadline = time.monotonic() + 20
     proxies = []
     while not proxies and time.monotonic() < deadline:
-        proxies = _children(p.pid)
+        proxies = _proxies(p.pid)
         time.sleep(0.05)
     assert proxies, "no proxy process found"
     time.sleep(0.5)                                   # the guest is now blocked in read(0)
-    os.kill(proxies[0], signal.SIGKILL)
+    return p, proxies[0]
+
+
+def _ends_within(p, seconds):
     t = time.monotonic()
     try:
-        out, err = p.communicate(timeout=10)          # never a hang
+        out, err = p.communicate(timeout=seconds)     # never a hang
     finally:
         if p.poll() is None:
             p.kill()
-    elapsed = time.monotonic() - t
+    return out, err, time.monotonic() - t
+
+
+@pytest.mark.parametrize("mode", ("lwk", "unikernel"))
+def test_killing_the_proxy_mid_run(mode):
+    p, proxy = _start_blocked_in_read(mode)
+    os.kill(proxy, signal.SIGKILL)
+    out, err, elapsed = _ends_within(p, 10)
     assert p.returncode != 0
     assert elapsed < 10
     assert b"FWK proxy" in err and b"died" in err and b"Traceback" not in err
+    assert err.count(b"\n") == 1, err                # one line
     assert out.startswith(b"first line\n")            # what was written before is there
+
+
+@pytest.mark.parametrize("mode", ("lwk", "unikernel"))
+def test_stopping_the_proxy_mid_run(mode):
+    """A stopped proxy stops beating: after --fwk-timeout the pending read
+    gets EIO, the proxy is killed, azemu says so in one line and exits."""
+    p, proxy = _start_blocked_in_read(mode, "--fwk-timeout", "2")
+    os.kill(proxy, signal.SIGSTOP)
+    try:
+        out, err, elapsed = _ends_within(p, 10)
+    finally:
+        try:
+            os.kill(proxy, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert p.returncode != 0
+    assert elapsed < 10
+    assert b"FWK proxy" in err and b"was stopped" in err and b"Traceback" not in err
+    assert err.count(b"\n") == 1, err
+    assert out.startswith(b"first line\n")
+
+
+def test_a_guest_that_ignores_eio_is_ended(tmp_path):
+    """After the proxy is lost, a guest that goes on calling is ended within
+    seconds: the loop below would otherwise never stop."""
+    from conftest import build_probe
+    exe = build_probe(tmp_path, "stubborn", r"""
+        #include <unistd.h>
+        int main(void) {
+            char c;
+            write(1, "ready\n", 6);
+            for (;;) { read(0, &c, 1); write(1, "x", 1); }
+        }""")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, "-m", "azemu", "exec", "--mode", "lwk", exe],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env)
+    assert p.stdout.read(6) == b"ready\n"
+    deadline = time.monotonic() + 20
+    while not _proxies(p.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(_proxies(p.pid)[0], signal.SIGKILL)
+    out, err, elapsed = _ends_within(p, 10)
+    assert elapsed < 10
+    assert p.returncode != 0
+    assert b"FWK proxy" in err and b"Traceback" not in err

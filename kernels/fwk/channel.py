@@ -14,23 +14,30 @@ proxy) and replies (proxy -> core) — holding fixed-size packets:
     64      8     ret       result, or -errno
     72      56    (padding to 128 bytes: two cache lines)
 
-A queue is a 128-byte header (producer index at 0, consumer index at 64, each
-on its own cache line, and a "consumer is asleep" flag at 72) followed by
-SLOTS packets.  One producer and one consumer per queue.
+The segment starts with a 128-byte control block (the proxy's heartbeat
+counter at 0), then one pair of queues per core.  A queue is a 128-byte
+header (producer index at 0, consumer index at 64, each on its own cache
+line, and a "consumer is asleep" flag at 72) followed by SLOTS packets.  One
+producer and one consumer per queue.
 
-Waiting for the other side is a policy: `spin` polls the queue; `block`
-sleeps on an eventfd the producer signals; `spin-then-block` polls for a
-while, then sleeps.  A sleeper wakes up every BLOCK_RECHECK seconds to look
-again, so a wake-up lost to a race costs latency, never a hang.
+Waiting for the other side is a policy (kernels/fwk/waiting.py): poll the
+queue for a bounded time — measured in time, yielding the CPU now and then —
+then sleep in the kernel on a futex on the producer index (FUTEX_WAIT on a
+shared mapping), which the producer wakes when the consumer said it sleeps.
+The futex compares the index as it goes to sleep, so a wake-up cannot be
+lost between the check and the sleep; a sleeper still looks again every
+BLOCK_RECHECK seconds, to ask whether the other side is alive.  No file
+descriptor per core: a machine of any size waits the same way.
 """
 from __future__ import annotations
 
 import ctypes
 import mmap
 import os
-import select
 import struct
 import time
+
+from . import waiting as W
 
 MAGIC = 0x5D4C3B2A
 PACKET = struct.Struct("<IIII6Qq56x")
@@ -41,10 +48,10 @@ QUEUE_SIZE = HEADER + SLOTS * PACKET_SIZE
 PAIR_SIZE = 2 * QUEUE_SIZE
 assert PACKET_SIZE == 128
 
-POLICIES = ("spin", "block", "spin-then-block")
-DEFAULT_POLICY = "spin-then-block"
-DEFAULT_SPIN_US = 200
-BLOCK_RECHECK = 0.05
+CONTROL = 128                        # the control block before the pairs
+HEARTBEAT = 0                        # its offset of the proxy's heartbeat counter
+# (the waiting policies: kernels/fwk/waiting.py)
+POLICIES, DEFAULT_POLICY, DEFAULT_SPIN_US = W.POLICIES, W.DEFAULT_POLICY, W.DEFAULT_SPIN_US
 
 # FWK functions that are not syscalls (numbers above every syscall number).
 FWK_SHUTDOWN = 4000
@@ -76,26 +83,26 @@ class ProxyDead(Exception):
 class Queue:
     """One circular queue over a shared mapping at `offset`."""
 
-    def __init__(self, buf: mmap.mmap, offset: int, event_fd: int):
+    def __init__(self, buf: mmap.mmap, offset: int):
         self.buf = buf
         self.off = offset
-        self.event_fd = event_fd
         self._head = ctypes.c_uint64.from_buffer(buf, offset)
         self._tail = ctypes.c_uint64.from_buffer(buf, offset + 64)
         self._asleep = ctypes.c_uint64.from_buffer(buf, offset + 72)
+        self._head_addr = ctypes.addressof(self._head)      # the futex: its low 32 bits
 
     def empty(self) -> bool:
         return self._head.value == self._tail.value
 
-    def push(self, packet: bytes, wake: bool) -> None:
+    def push(self, packet: bytes) -> None:
         head = self._head.value
         while head - self._tail.value >= SLOTS:          # full: the other side is behind
             time.sleep(0)
         slot = self.off + HEADER + (head % SLOTS) * PACKET_SIZE
         self.buf[slot:slot + PACKET_SIZE] = packet
         self._head.value = head + 1                       # publish (x86: stores stay in order)
-        if wake and self._asleep.value:
-            os.eventfd_write(self.event_fd, 1)
+        if self._asleep.value:
+            W.futex_wake(self._head_addr)
 
     def pop(self) -> bytes:
         tail = self._tail.value
@@ -104,33 +111,42 @@ class Queue:
         self._tail.value = tail + 1
         return data
 
-    def wait(self, policy: str, spin_us: int, alive=None) -> None:
-        """Until the queue is not empty.  `alive()` is asked now and then; when
-        it says False, ProxyDead is raised."""
-        if not self.empty():
+    def wait(self, waiter: W.Waiter, alive=None) -> None:
+        """Until the queue is not empty.  `alive()` is asked at least every
+        BLOCK_RECHECK seconds while sleeping; when it says False, ProxyDead
+        is raised."""
+        head, tail = self._head, self._tail
+        if head.value != tail.value:
             return
-        if policy != "block":
-            deadline = time.perf_counter() + spin_us / 1e6 if policy != "spin" else None
-            n = 0
-            while self.empty():
-                n += 1
-                if n & 0x3FFF == 0:
-                    if alive is not None and not alive():
+        budget = waiter.budget()
+        if budget is None or budget:
+            now = time.perf_counter_ns
+            end = now() + budget if budget is not None else None
+            polls = 0
+            while True:
+                for _ in range(W.POLLS):
+                    if head.value != tail.value:
+                        if end is not None:
+                            waiter.polled(True)
+                        return
+                polls += 1
+                if end is not None and now() > end:
+                    waiter.polled(False)
+                    break
+                if polls & 3 == 0:
+                    os.sched_yield()               # a thread waiting for this CPU runs
+                    if end is None and polls & 0xFFF == 0 and alive is not None and not alive():
                         raise ProxyDead
-                    if deadline is not None and time.perf_counter() > deadline:
-                        break
-            else:
-                return
+        asleep, addr = self._asleep, self._head_addr
         while True:
-            self._asleep.value = 1
-            if not self.empty():
-                self._asleep.value = 0
+            seen = head.value
+            asleep.value = 1
+            if seen != tail.value:
+                asleep.value = 0
                 return
-            ready, _, _ = select.select([self.event_fd], [], [], BLOCK_RECHECK)
-            self._asleep.value = 0
-            if ready:
-                os.eventfd_read(self.event_fd)
-            if not self.empty():
+            W.futex_wait(addr, seen & 0xFFFFFFFF)
+            asleep.value = 0
+            if head.value != tail.value:
                 return
             if alive is not None and not alive():
                 raise ProxyDead
@@ -139,15 +155,26 @@ class Queue:
 class ChannelPair:
     """The request and reply queues of one core, in one shared segment."""
 
-    def __init__(self, buf: mmap.mmap, offset: int, req_event: int, rep_event: int):
-        self.requests = Queue(buf, offset, req_event)
-        self.replies = Queue(buf, offset + QUEUE_SIZE, rep_event)
+    def __init__(self, buf: mmap.mmap, index: int):
+        offset = CONTROL + index * PAIR_SIZE
+        self.requests = Queue(buf, offset)
+        self.replies = Queue(buf, offset + QUEUE_SIZE)
+
+
+def segment_size(ncores: int) -> int:
+    return CONTROL + ncores * PAIR_SIZE
 
 
 def create_segment(ncores: int) -> tuple[int, mmap.mmap]:
-    fd = os.memfd_create("azemu-fwk-channels", 0)     # inherited by the proxy
-    os.ftruncate(fd, ncores * PAIR_SIZE)
-    return fd, mmap.mmap(fd, ncores * PAIR_SIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    """A partition's channels: its proxy maps this memfd, and nobody else's."""
+    fd = os.memfd_create("azemu-fwk-channels", os.MFD_CLOEXEC)
+    os.ftruncate(fd, segment_size(ncores))
+    return fd, mmap.mmap(fd, segment_size(ncores), mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+
+
+def heartbeat(buf: mmap.mmap):
+    """The control block's heartbeat counter (a ctypes c_uint64)."""
+    return ctypes.c_uint64.from_buffer(buf, HEARTBEAT)
 
 
 def request(tid: int, function: int, seq: int, params) -> bytes:

@@ -1,101 +1,191 @@
-"""The FWK proxy process: the full-weight kernel's side of the offload channel.
+"""The FWK proxy: the full-weight kernel's side of the offload channel.
 
-Started by azemu for lwk and unikernel guests (kernels/fwk/client.py), never
-by the user.  It maps the kernel instance's memory segment and the channel
-segment (both inherited fds), runs one watcher thread per core — each waits
-for a request on its core's queue, serves it with the Server (files and
-sockets, confined by the sandbox), and posts the reply — and exits when told
-to, or when azemu goes away.  This is the only process that touches host
-files and sockets for those guests.
+Azalea's FWK is one service for many kernel instances.  Here it is one host
+process, the FWK service, started by azemu for lwk and unikernel guests
+(kernels/fwk/client.py), never by the user.  For each kernel instance it is
+asked to serve, it forks a worker — the proxy of that instance — handed
+exactly two descriptors: the instance's memory segment and its channel
+segment (over the service's control socket, SCM_RIGHTS).  A worker holds
+nothing of any other instance: not its memory, not its channels, not its
+root; so a guest that made its proxy misbehave could still reach only its
+own partition.
 
-    python -m kernels.fwk.proxy --segments FD:SIZE:CORES,... --channel-fd M
-        --cores C --events R0:P0,... [--root DIR] [--ro] [--policy P] [--spin-us U]
+A worker runs one watcher thread per core — each waits for a request on its
+core's queue, serves it with the Server (files and sockets, confined by the
+instance's sandbox), and posts the reply — and a heartbeat thread that
+counts in the channel segment's control block while the watchers make
+progress, so that the kernel can tell a stopped or hung proxy from a busy
+one (kernels/fwk/client.py).  A worker exits when its kernel says so, or
+when the service goes away; the service exits when azemu does (its control
+socket closes).
+
+This module is the service's entry and imports only what serves I/O: no
+emulator, so that it is up in a few tens of milliseconds.
+
+    python -m kernels.fwk.proxy --control FD
 """
 from __future__ import annotations
 
-import argparse
+import array
 import ctypes
+import json
 import mmap
 import os
 import signal
+import socket
 import sys
 import threading
+import time
 
 from . import channel as C
+from . import waiting as W
 from .sandbox import Sandbox
 from .server import Server
 
 PR_SET_PDEATHSIG = 1
+BEAT_S = 0.1                     # the heartbeat's period
+# Calls that may wait for the host as long as the guest asked (a poll with a
+# timeout, an open of a FIFO): never taken for a hang.
+from ..abi.syscall_numbers import SYSCALL_NUMBERS as _NR  # noqa: E402
+WAITING_CALLS = frozenset(_NR[n] for n in ("poll", "ppoll", "select", "pselect6", "epoll_wait",
+                                           "epoll_pwait", "openat", "open", "accept", "accept4",
+                                           "connect", "flock", "fcntl"))
 
 
-def watcher(server: Server, pair: C.ChannelPair, policy: str, spin_us: int, lock, done) -> None:
+class Worker:
+    """The proxy of one kernel instance (runs in a forked process)."""
+
+    def __init__(self, seg_fd: int, chan_fd: int, spec: dict, stdio=None):
+        self.ncores = spec["cores"]
+        self.waiter_args = (spec["policy"], spec["spin_us"])
+        self.hang_s = spec["timeout"]
+        seg = mmap.mmap(seg_fd, spec["size"], mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        os.close(seg_fd)
+        base = ctypes.addressof(ctypes.c_char.from_buffer(seg))
+        self.server = Server(memoryview(seg), base, Sandbox(spec["root"], spec["ro"]), stdio)
+        self.chan = mmap.mmap(chan_fd, C.segment_size(self.ncores), mmap.MAP_SHARED,
+                              mmap.PROT_READ | mmap.PROT_WRITE)
+        os.close(chan_fd)
+        self.beat = C.heartbeat(self.chan)
+        self.lock, self.done = threading.Lock(), threading.Event()
+        self.busy = [None] * self.ncores          # per core: (function, since) of the call being served
+
+    def run(self) -> None:
+        for i in range(self.ncores):
+            threading.Thread(target=self._watch, args=(i,), daemon=True, name=f"watcher-{i}").start()
+        while not self.done.wait(BEAT_S):
+            if not self._hung():
+                self.beat.value += 1
+
+    def _hung(self) -> bool:
+        now = time.monotonic()
+        return any(b is not None and b[0] not in WAITING_CALLS and now - b[1] > self.hang_s
+                   for b in self.busy)
+
+    def _watch(self, i: int) -> None:
+        try:
+            self._serve(i, C.ChannelPair(self.chan, i), W.Waiter(*self.waiter_args))
+        finally:
+            self.done.set()          # a watcher gone means the proxy is gone: the kernel sees EIO
+
+    def _serve(self, i, pair, waiter) -> None:
+        busy = self.busy
+        while not self.done.is_set():
+            pair.requests.wait(waiter)
+            magic, tid, function, seq, params, _ = C.decode(pair.requests.pop())
+            if function == C.FWK_SHUTDOWN:
+                self.done.set()
+                return
+            if magic != C.MAGIC:
+                ret = -5                                  # EIO: not a packet
+            elif function == C.FWK_PING:
+                ret = 0
+            else:
+                busy[i] = (function, time.monotonic())
+                with self.lock:                           # one Server, shared by the cores
+                    ret = self.server.handle(tid, function, params)
+                busy[i] = None
+            pair.replies.push(C.reply(C.request(tid, function, seq, params), ret))
+
+
+def _reap(*_):
     try:
-        serve_queue(server, pair, policy, spin_us, lock, done)
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def _worker(ctl: socket.socket, fds, spec) -> None:
+    """In the forked child: serve one instance, then leave without
+    returning into the service's loop."""
+    status = 1
+    try:
+        ctl.close()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)   # the service gone: so are we
+        if os.getppid() != spec["service"]:
+            os._exit(1)
+        given = iter(fds[2:])
+        stdio = [next(given) if present else -1 for present in spec["stdio"]] if "stdio" in spec else None
+        Worker(fds[0], fds[1], spec, stdio).run()
+        status = 0
     finally:
-        done.set()              # a watcher gone means the proxy is gone: the kernel sees EIO
+        sys.stdout.flush()
+        os._exit(status)
 
 
-def serve_queue(server, pair, policy, spin_us, lock, done) -> None:
-    while not done.is_set():
-        pair.requests.wait(policy, spin_us)
-        magic, tid, function, seq, params, _ = C.decode(pair.requests.pop())
-        if function == C.FWK_SHUTDOWN:
-            done.set()
-            return
-        if magic != C.MAGIC:
-            ret = -5                                  # EIO: not a packet
-        elif function == C.FWK_PING:
-            ret = 0
-        else:
-            with lock:                                 # one Server, shared by the cores
-                ret = server.handle(tid, function, params)
-        pair.replies.push(C.reply(C.request(tid, function, seq, params), ret), wake=policy != "spin")
+def serve(ctl: socket.socket) -> int:
+    """The service's loop: a request per instance, a worker for each."""
+    signal.signal(signal.SIGCHLD, _reap)
+    while True:
+        try:
+            msg, anc, _, _ = ctl.recvmsg(65536, socket.CMSG_SPACE(5 * 4))
+        except InterruptedError:
+            continue
+        if not msg:                                   # azemu is gone
+            return 0
+        fds = array.array("i")
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[:len(data) - len(data) % 4])
+        try:
+            spec = json.loads(msg)
+            if len(fds) != 2 + sum(map(bool, spec.get("stdio", ()))):
+                raise ValueError("a worker needs a memory segment, a channel segment "
+                                 "and the guest's stdio fds")
+        except ValueError as e:
+            for fd in fds:
+                os.close(fd)
+            ctl.send(json.dumps({"error": str(e)}).encode())
+            continue
+        spec["service"] = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            _worker(ctl, list(fds), spec)
+        for fd in fds:
+            os.close(fd)
+        ctl.send(json.dumps({"pid": pid}).encode())
 
 
 def main(argv=None) -> int:
+    import argparse
     ap = argparse.ArgumentParser(prog="azemu-fwk-proxy")
-    ap.add_argument("--segments", required=True,
-                    help="FD:SIZE:CORES,... the memory segments of the kernel instances served")
-    ap.add_argument("--channel-fd", type=int, required=True)
-    ap.add_argument("--cores", type=int, default=1)
-    ap.add_argument("--events", required=True)
-    ap.add_argument("--root")
-    ap.add_argument("--ro", action="store_true")
-    ap.add_argument("--policy", default=C.DEFAULT_POLICY, choices=C.POLICIES)
-    ap.add_argument("--spin-us", type=int, default=C.DEFAULT_SPIN_US)
+    ap.add_argument("--control", type=int, required=True, help="the control socket's fd")
     a = ap.parse_args(argv)
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)   # azemu gone: so are we
     from ..process import raise_own_nofile
     raise_own_nofile()                          # the guests' fds are ours
-    if os.getppid() == 1:
-        return 1
     # What the terminal sends the job (Ctrl-C, Ctrl-\, Ctrl-Z) is the guest's
     # business: azemu passes it on (kernels/hostsig.py).  SIGTTIN and SIGTTOU
     # stay at their default, which stops the proxy with the rest of the job.
     for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP):
         signal.signal(sig, signal.SIG_IGN)
     os.umask(0)                               # the guest's umask is applied by its kernel
-    chan = mmap.mmap(a.channel_fd, a.cores * C.PAIR_SIZE, mmap.MAP_SHARED,
-                     mmap.PROT_READ | mmap.PROT_WRITE)
-    servers = []                              # one per kernel instance, for each of its cores
-    for spec in a.segments.split(","):
-        fd, size, ncores = (int(x) for x in spec.split(":"))
-        seg = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        base = ctypes.addressof(ctypes.c_char.from_buffer(seg))
-        server = Server(memoryview(seg), base, Sandbox(a.root, a.ro))
-        servers += [server] * ncores
-    events = [tuple(int(x) for x in e.split(":")) for e in a.events.split(",")]
-    lock, done = threading.Lock(), threading.Event()
-    threads = []
-    for i, (req, rep) in enumerate(events):
-        server = servers[i]
-        pair = C.ChannelPair(chan, i * C.PAIR_SIZE, req, rep)
-        t = threading.Thread(target=watcher, args=(server, pair, a.policy, a.spin_us, lock, done),
-                             daemon=True, name=f"watcher-{i}")
-        t.start()
-        threads.append(t)
-    done.wait()
-    return 0
+    ctl = socket.socket(fileno=a.control)
+    try:
+        return serve(ctl)
+    finally:
+        ctl.close()
 
 
 if __name__ == "__main__":

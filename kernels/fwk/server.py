@@ -83,7 +83,8 @@ class GuestState:
 
 
 class Server:
-    def __init__(self, memory, base: int, sandbox: Sandbox):
+    def __init__(self, memory, base: int, sandbox: Sandbox, stdio=None):
+        self.stdio = stdio                     # host fds for the guest's 0-2, or None: this process's
         self.mem = memory                      # memoryview of the whole segment
         self.base = base                       # its host address (for libc calls)
         self.size = len(memory)
@@ -243,7 +244,13 @@ class Server:
         return 0
 
     def fwk_stdio(self, tid, which, *_):
-        fd = os.dup(s32(which))
+        which = s32(which)
+        if not 0 <= which <= 2:
+            return -errno.EBADF
+        fd = self.stdio[which] if self.stdio else which
+        if fd < 0:
+            return -errno.EBADF                # closed when azemu started
+        fd = os.dup(fd)
         os.set_inheritable(fd, False)
         return self.new_handle(tid, fd, None)
 

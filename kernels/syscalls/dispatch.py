@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from azemu.memory import GuestFault
 
+from ..abi.linux import SIGKILL
 from ..abi.linux_errno import EFAULT, EIO, ENOSYS
 from ..errors import Block, GuestExit, LinuxError, RegistersSet
 from .table import ERROR, all_entries
@@ -89,7 +90,10 @@ def failure(kernel, nr: int, exc: BaseException, p=None):
             p.sched.call = nr                # which call, should a signal restart it (sched.py)
         return None
     if isinstance(exc, LinuxError):
-        return -exc.errno
+        if exc.errno == EIO and p is not None and p.io.lost_long_ago():
+            exc = GuestExit(signal=SIGKILL)    # its FWK proxy is lost: azemu says so and ends
+        else:
+            return -exc.errno
     if isinstance(exc, GuestFault):
         return -EFAULT
     if isinstance(exc, OSError):

@@ -1,0 +1,132 @@
+"""How a side of the FWK channel waits for the other: spin, yield, sleep.
+
+Both ends of a queue (kernels/fwk/channel.py) are Python threads in two
+processes.  A reply that comes while the waiter polls costs a few µs; one
+that comes after it fell asleep costs a futex wake-up and a thread switch
+(tens of µs).  Polling only pays when the other side has a core of its own
+to run on: on an oversubscribed host a poller takes the very CPU time the
+other side needs, and every round trip grows to a scheduler time slice.
+So the policy looks at the host:
+
+* `spin` polls until the reply comes (never sleeps);
+* `block` sleeps at once;
+* `spin-then-block` (the default, adaptive) polls for at most `spin_us` —
+  a bound measured in time — calling sched_yield every few µs so that a
+  thread waiting for this CPU runs, then sleeps.  It polls only while the
+  host has a CPU to spare: when the host's runnable threads
+  (/proc/loadavg's "running" field, sampled every SAMPLE_S) are more than
+  its CPUs, it sleeps at once.  It also stops polling while polls keep
+  failing (the reply came after the bound for the last MISSES waits), and
+  tries again every PROBE waits.
+
+Sleeping is FUTEX_WAIT on the queue's producer index in the shared mapping
+(not private: two processes), with a timeout of BLOCK_RECHECK so that the
+caller can ask whether the other side is still alive.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+
+POLICIES = ("spin", "block", "spin-then-block")
+DEFAULT_POLICY = "spin-then-block"
+DEFAULT_SPIN_US = 200
+BLOCK_RECHECK = 0.05       # seconds a sleeper sleeps before it looks again
+SAMPLE_S = 0.02            # how often the host's load is read
+MISSES = 8                 # polls that failed in a row before polling stops
+PROBE = 64                 # waits between tries while polling has stopped
+POLLS = 32                 # polls between two looks at the clock (about 15 µs)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+SYS_futex = 202
+FUTEX_WAIT, FUTEX_WAKE = 0, 1
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+_RECHECK = _Timespec(int(BLOCK_RECHECK), int(BLOCK_RECHECK % 1 * 1e9))
+
+
+def futex_wait(addr: int, expected: int) -> None:
+    """Sleep while the 32-bit word at `addr` is `expected` (at most
+    BLOCK_RECHECK; the GIL is released meanwhile)."""
+    _syscall(SYS_futex, ctypes.c_void_p(addr), FUTEX_WAIT, ctypes.c_uint32(expected),
+             ctypes.byref(_RECHECK), None, 0)
+
+
+def futex_wake(addr: int) -> None:
+    _syscall(SYS_futex, ctypes.c_void_p(addr), FUTEX_WAKE, 1, None, None, 0)
+
+
+class HostLoad:
+    """Whether the host has a CPU to spare, from /proc/loadavg's running
+    count (which includes the thread asking), read at most every SAMPLE_S."""
+
+    def __init__(self):
+        try:
+            self.cpus = len(os.sched_getaffinity(0))
+        except OSError:
+            self.cpus = os.cpu_count() or 1
+        self._at = 0.0
+        self._busy = False
+        try:                                       # kept open: each pread reads it anew
+            self._fd = os.open("/proc/loadavg", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._fd = None
+
+    def busy(self) -> bool:
+        now = time.monotonic()
+        if now - self._at > SAMPLE_S:
+            self._at = now
+            try:
+                running = int(os.pread(self._fd, 128, 0).split()[3].split(b"/")[0])
+            except (OSError, TypeError, ValueError, IndexError):
+                running = 0
+            # the asking thread is one of them; the other side needs one more
+            self._busy = running > self.cpus
+        return self._busy
+
+
+_host = None
+
+
+def host_load() -> HostLoad:
+    global _host
+    if _host is None:
+        _host = HostLoad()
+    return _host
+
+
+class Waiter:
+    """One waiting side's policy and its memory of how polls went."""
+
+    def __init__(self, policy: str = DEFAULT_POLICY, spin_us: int = DEFAULT_SPIN_US):
+        if policy not in POLICIES:
+            raise ValueError(f"unknown wait policy {policy!r}")
+        self.policy = policy
+        self.spin_ns = int(spin_us * 1000)
+        self.misses = 0
+        self.skipped = 0
+        self.load = host_load()
+
+    def budget(self) -> int | None:
+        """How long to poll before sleeping, in ns (None: for ever)."""
+        if self.policy == "spin":
+            return None
+        if self.policy == "block" or not self.spin_ns or self.load.busy():
+            return 0
+        if self.misses >= MISSES:
+            self.skipped += 1
+            if self.skipped < PROBE:
+                return 0
+            self.skipped = 0                      # try again once
+        return self.spin_ns
+
+    def polled(self, caught: bool) -> None:
+        """The outcome of a wait that polled: the reply came while polling."""
+        self.misses = 0 if caught else self.misses + 1
