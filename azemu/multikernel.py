@@ -13,16 +13,19 @@ instance on each — Azalea's multikernel (its `start.sh -i idx -c cpus -m mem`)
     args = ["..."]             # optional
     stdin = "file"             # optional, relative to the machine file: the standard input
     root = "dir"               # optional, relative to the machine file: the partition's
-                               # file system, as `azemu exec --root` (default: the host's)
+                               # file system, as `azemu exec --root`; "/" is the host's.
+                               # Default: a directory of its own, <name>.root in --out
     ro = true                  # optional: that file system read-only
 
 Partitions share no guest memory, so each runs on a host thread of its own,
 truly in parallel (Unicorn releases the GIL while it emulates).  The lwk and
 unikernel partitions are served by one FWK service, which gives each its own
 proxy worker holding only that partition's memory, channels and root
-(kernels/fwk/proxy.py); a linux partition serves its own I/O, in its root.  A partition's output goes to <name>.out and <name>.err
-in the output directory (`--out`, default the current directory), where the
-partition also works; while the machine runs, a live view shows each core's
+(kernels/fwk/proxy.py); a linux partition serves its own I/O, in its root.
+A partition's program is loaded from the host (the machine's loader); what
+it opens is inside its root, where it starts at /.  Its output goes to
+<name>.out and <name>.err in the output directory (`--out`, default the
+current directory), opened by azemu; while the machine runs, a live view shows each core's
 partition, program, state and syscall rate; at the end, a summary table per
 partition.
 """
@@ -179,6 +182,9 @@ def run_machine(path: str, live: bool = True, out_dir: str = ".") -> int:
                 console.print(f"azemu: partition {s.name}: {e.filename}: {e.strerror}")
                 return 1
             std += stdio
+            if s.root is None:                # no implicit host-wide access: a root of its own
+                s.root = os.path.join(out_dir, s.name + ".root")
+                os.makedirs(s.root, exist_ok=True)
             # an lwk or unikernel partition: its own proxy worker from the FWK service
             fwk = (FWKClient(pt.memory, s.cores, root=s.root, readonly=s.ro, stdio=stdio)
                    if s.kernel != "linux" else None)
@@ -193,10 +199,6 @@ def run_machine(path: str, live: bool = True, out_dir: str = ".") -> int:
                 for r in running:
                     r.kernel.close()
                 return e.status
-            if s.root is None:                # the partition works where its output goes
-                from kernels.abi.syscall_numbers import SYSCALL_NUMBERS as NR
-                p = k.process
-                p.io.call(NR["chdir"], p.scratch.reset().put(os.fsencode(out_dir) + b"\0"))
             running.append(Running(s, k, out_dir))
         return _run(console, running, cores, memory, t0, live)
     finally:

@@ -130,6 +130,8 @@ class Server:
             return -(e.errno or errno.EIO)
         except (ValueError, OverflowError, IndexError, struct.error):
             return -errno.EINVAL
+        except MemoryError:                    # a length no host buffer can hold
+            return -errno.ENOMEM
         except Exception as e:                 # a bug here must not take the service down
             import sys
             print(f"azemu fwk: internal error in function {function}: {type(e).__name__}: {e}",
