@@ -25,8 +25,9 @@ queue for a bounded time — measured in time, yielding the CPU now and then —
 then sleep in the kernel on a futex on the producer index (FUTEX_WAIT on a
 shared mapping), which the producer wakes when the consumer said it sleeps.
 The futex compares the index as it goes to sleep, so a wake-up cannot be
-lost between the check and the sleep; a sleeper still looks again every
-BLOCK_RECHECK seconds, to ask whether the other side is alive.  No file
+lost between the check and the sleep; the kernel's side still looks again
+every BLOCK_RECHECK seconds, to ask whether the proxy is alive (the proxy's
+watchers sleep until woken).  No file
 descriptor per core: a machine of any size waits the same way.
 """
 from __future__ import annotations
@@ -114,7 +115,8 @@ class Queue:
     def wait(self, waiter: W.Waiter, alive=None) -> None:
         """Until the queue is not empty.  `alive()` is asked at least every
         BLOCK_RECHECK seconds while sleeping; when it says False, ProxyDead
-        is raised."""
+        is raised.  Without `alive` (the proxy's side), a sleep has no end
+        but the producer's wake-up, which cannot be lost."""
         head, tail = self._head, self._tail
         if head.value != tail.value:
             return
@@ -144,7 +146,7 @@ class Queue:
             if seen != tail.value:
                 asleep.value = 0
                 return
-            W.futex_wait(addr, seen & 0xFFFFFFFF)
+            W.futex_wait(addr, seen & 0xFFFFFFFF, alive is not None)
             asleep.value = 0
             if head.value != tail.value:
                 return

@@ -52,11 +52,11 @@ class _Timespec(ctypes.Structure):
 _RECHECK = _Timespec(int(BLOCK_RECHECK), int(BLOCK_RECHECK % 1 * 1e9))
 
 
-def futex_wait(addr: int, expected: int) -> None:
+def futex_wait(addr: int, expected: int, timed: bool = True) -> None:
     """Sleep while the 32-bit word at `addr` is `expected` (at most
-    BLOCK_RECHECK; the GIL is released meanwhile)."""
+    BLOCK_RECHECK when `timed`; the GIL is released meanwhile)."""
     _syscall(SYS_futex, ctypes.c_void_p(addr), FUTEX_WAIT, ctypes.c_uint32(expected),
-             ctypes.byref(_RECHECK), None, 0)
+             ctypes.byref(_RECHECK) if timed else None, None, 0)
 
 
 def futex_wake(addr: int) -> None:
