@@ -1,7 +1,9 @@
 """`--root DIR`: every guest path stays inside DIR.  Each escape attempt is run
 by the guest program fsprobe twice — under `azemu exec --root DIR` and natively
 inside a real chroot(DIR) — and must give the same result, while nothing
-outside DIR is read, created or changed."""
+outside DIR is read, created or changed.  The walk by openat2 runs is
+compared, in-process, with the walk one component at a time.  More attacks
+(procfs, openat2 flags, links, sockets, mknod) are in test_attacks.py."""
 from __future__ import annotations
 
 import os
@@ -183,3 +185,125 @@ def test_interpreters_are_found_inside_the_root(jail, mode, tmp_path):
     shutil.copy("/bin/true", root / "dyn")                      # dynamic: its ld.so is the root's
     out, err, rc = run_azemu([str(root / "dyn")], extra=["--mode", mode, "--root", str(root)])
     assert rc in (126, 127) and b"interpreter" in err and len(err.splitlines()) == 1, err
+
+
+# ---- the walk by openat2 runs (issue 12 item 6) ------------------------------------------
+def _outcome(fn, where):
+    """What a walk gave: the object (as its place in `where`: inode -> path),
+    its guest path and name, or the redirect, or the errno."""
+    from kernels.fwk.sandbox import Redirect
+    try:
+        w, name = fn()
+    except Redirect as e:
+        return ("redirect", e.path)
+    except OSError as e:
+        return ("error", e.errno)
+    try:
+        ino = os.fstat(w.fd).st_ino
+        return ("ok", w.path, name, w.last_mode if name is not None else None,
+                None if w.path.startswith(b"/dev/shm") else where.get(ino, "?"))  # (each box's own)
+    finally:
+        w.close()
+
+
+def _opened(fn, where):
+    try:
+        fd, gpath = fn()
+    except OSError as e:
+        return ("error", e.errno)
+    try:
+        return ("ok", gpath, where.get(os.fstat(fd).st_ino, "?"))
+    finally:
+        os.close(fd)
+
+
+def _inodes(root):
+    out = {os.stat(root).st_ino: "."}
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            out[os.lstat(os.path.join(d, n)).st_ino] = os.path.relpath(os.path.join(d, n), root)
+    return out
+
+
+def _walk_tree(root, outside):
+    """Directories a and b three deep, each with a file and the same links."""
+    links = {"l_abs": "/a/b", "l_rel": "../b", "l_up": "../../../../a", "l_out": str(outside),
+             "l_file": "f", "l_loop": "l_loop", "l_proc": "../proc/self", "l_dev": "/dev/null",
+             "l_dotdot": "..", "l_slash": "/", "l_chain": "../l_rel/../b/l_file", "l_trail": "../a/",
+             "l_dangling": "nowhere/x", "l_shm": "/dev/shm", "l_sys": "../../sys/kernel"}
+    import itertools
+    dirs = [root] + [root.joinpath(*p) for n in (1, 2, 3) for p in itertools.product("ab", repeat=n)]
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "f").write_text("f\n")
+        for name, target in links.items():
+            os.symlink(target, d / name)
+    for d in ("proc", "dev/shm", "sys"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    return ["a", "b", "a", "b", "f", "..", ".", "proc", "dev", "shm", "sys", "missing", *links, "x" * 256]
+
+
+def test_openat2_runs_walk_as_the_component_walk(tmp_path, monkeypatch):
+    """Thousands of paths — `..`, symlinks absolute, relative, climbing out, in
+    chains and loops, the kernel's /proc, /dev, /sys reached directly and
+    through links — resolved, their parents walked, opened and created by
+    the walk with openat2 runs and by the walk one component at a time (each
+    in its own copy of a tree): the same object, guest path, redirect or errno."""
+    import random
+
+    from kernels.fwk import sandbox
+    if not sandbox.fast_walks():
+        pytest.skip("no usable openat2 on this host")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "a").mkdir()
+    roots = tmp_path / "fast", tmp_path / "slow"
+    vocab = [_walk_tree(r, outside) for r in roots][0]
+    rng = random.Random(12)
+    cases = []
+    for _ in range(3000):
+        comps = [rng.choice(vocab) for _ in range(rng.randint(1, 6))]
+        path = ("/" if rng.random() < 0.5 else "") + "/".join(comps) + ("/" if rng.random() < 0.1 else "")
+        cases.append((rng.choice([b"/", b"/a", b"/a/b", b"/b/a/b"]), path.encode(), rng.random() < 0.7))
+
+    def run(root):
+        box, where = sandbox.Sandbox(str(root)), _inodes(root)
+        out = []
+        for b, p, f in cases:
+            out.append((_outcome(lambda: box.resolve(b, p, f), where),
+                        _outcome(lambda: box.parent(b, p), where),
+                        _opened(lambda: box.open(b, p, os.O_RDONLY | (0 if f else os.O_NOFOLLOW), 0), where)))
+        for b, p, f in cases[:1000]:                         # creating: the trees change alike
+            out.append(_opened(lambda: box.open(b, p, os.O_CREAT | os.O_WRONLY, 0o644), where))
+        box.close()
+        return out, sorted(_inodes(root).values())
+    got, got_tree = run(roots[0])
+    monkeypatch.setattr(sandbox, "_openat2", None)
+    want, want_tree = run(roots[1])
+    for case, g, w in zip(cases + cases[:1000], got, want):
+        assert g == w, case
+    assert got_tree == want_tree
+    assert sum(g[0] == "ok" for g in got[3000:]) > 30
+    assert sorted(_inodes(outside).values()) == [".", "a"]
+    assert {g[0][0] for g in got[:3000]} == {"ok", "redirect", "error"}
+    assert sum(g[0][0] == "ok" for g in got[:3000]) > 300
+
+
+@pytest.mark.parametrize("answer", ["ENOSYS", "EPERM", "EINVAL"])
+def test_a_host_without_openat2_walks_one_component_at_a_time(monkeypatch, answer):
+    """An old kernel (ENOSYS, EINVAL) or a seccomp filter (EPERM) refusing
+    openat2: the probe says so, and the walk takes components one at a time."""
+    import ctypes
+    import errno
+    import types
+
+    from kernels.fwk import sandbox
+
+    def refused(*args):
+        ctypes.set_errno(getattr(errno, answer))
+        return -1
+    monkeypatch.setattr(sandbox.ctypes, "CDLL", lambda *a, **k: types.SimpleNamespace(syscall=refused))
+    assert sandbox._make_openat2() is None
+    monkeypatch.undo()
+    monkeypatch.setenv("AZEMU_SANDBOX_WALK", "components")
+    assert sandbox._make_openat2() is None

@@ -205,7 +205,7 @@ class Server:
             if not flags & L.AT_EMPTY_PATH:
                 raise OSError(errno.ENOENT, "empty path")
             if s32(dirfd) == L.AT_FDCWD:
-                p = b"."
+                base, p = self.guest(tid).cwd, b"."       # the working directory itself
             else:
                 return os.fstat(self.h(tid, dirfd).fd)
         w, name = self.box.resolve(base, p, follow=not flags & L.AT_SYMLINK_NOFOLLOW)

@@ -89,6 +89,8 @@ class Files:
         if not path and _s32(dirfd) != L.AT_FDCWD:
             s.put(out, _statx(s.h(tid, dirfd).fd, b"", L.AT_EMPTY_PATH | sync, mask))
             return 0
+        if not path:                             # AT_FDCWD, "", AT_EMPTY_PATH: the cwd itself
+            base = s.guest(tid).cwd
         w, name = s.box.resolve(base, path or b".", follow=not flags & L.AT_SYMLINK_NOFOLLOW)
         try:
             s.put(out, _statx(w.fd, name or b".", L.AT_SYMLINK_NOFOLLOW | sync, mask))
@@ -120,8 +122,11 @@ class Files:
         return 0
 
     def mknodat(self, tid, dirfd, phys, mode, dev, *_):
-        """Regular files and FIFOs (devices and sockets: the kernel refuses)."""
+        """Regular files and FIFOs (devices and sockets: the kernel refuses,
+        and so does this side: a guest has no CAP_MKNOD)."""
         s = self.s
+        if st.S_IFMT(mode & 0o177777) not in (0, st.S_IFREG, st.S_IFIFO):
+            raise OSError(errno.EPERM, "")
         base, p = s.path(tid, dirfd, phys)
         s.box.check_writable()
         w, last = s.box.parent(base, p)
