@@ -15,6 +15,9 @@ that slices time installs, for as long as it does, the preemption point
 (azemu/preempt.py: two block hooks, C functions of libunicorn) that lets
 another thread stop a run safely.
 
+The Unicorn instance is made when the core is first used, not with the
+machine (`Core.make`): a core that never runs costs a few Python objects.
+
 Memory: a core maps its instance's physical segment once (`attach_memory`)
 and runs user code (CPL 3) with paging on (azemu/paging.py); `switch_to`
 loads an address space's page tables into CR3.  A page fault goes to that
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+import threading
 
 import unicorn
 from unicorn import unicorn_const as ucc
@@ -103,19 +107,61 @@ class RunResult:
     FAULT = "fault"
 
 
+# What `Core` makes when a core first runs (see Core.__getattr__).
+_LAZY = frozenset(("uc", "uch", "regs", "exceptions", "preemption"))
+_making = threading.RLock()         # one Unicorn instance set up at a time, machine-wide
+_PR_SET_THP_DISABLE = 41
+_thp_off = False
+
+
+def _no_huge_pages() -> None:
+    """No transparent huge pages for this process (prctl PR_SET_THP_DISABLE),
+    set when the first core is made.
+
+    Unicorn asks for huge pages on every instance's translated-code buffer
+    (MADV_HUGEPAGE), so the first block a core translates costs a whole
+    2 MiB page of host memory where a small program's code needs tens of
+    KiB: 2.0 of the 2.9 MiB a started core held, and a 2 MiB clear (with
+    compaction, on a fragmented host) in its start-up — measured with
+    unicorn 2.1.4 on Linux 6.18, THP in madvise mode.  Without them the
+    buffer costs the pages it fills, whatever TCG_BUFFER is, and the guests
+    ran at the same speed (cc1 -O2, python3, compute: benchmarks/README.md,
+    scaling).  Guest memory is a memfd: where shmem THP is off (the
+    default) the setting does not change it.
+    """
+    global _thp_off
+    if not _thp_off:
+        _thp_off = True
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_THP_DISABLE, 1, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass                    # not Linux: nothing asks for huge pages
+
+
+class HookHandle:
+    """A hook added with `Core.add_hook`: added when the core is made."""
+    __slots__ = ("htype", "make", "begin", "end", "extra", "handle")
+
+    def __init__(self, htype, make, begin, end, extra):
+        self.htype, self.make, self.begin, self.end, self.extra = htype, make, begin, end, extra
+        self.handle = None          # Unicorn's, once added
+
+
 class Core:
+    """One CPU core.  Its Unicorn instance is made when it is first needed —
+    when it first runs, or something reads or writes its registers — not
+    when the machine is built: a machine of 1024 cores whose partitions run
+    one thread each makes a quarter of them (a made core holds about
+    0.9 MiB of host memory, its translated code apart, and takes under
+    1 ms to make).  Until then what a kernel sets up on it — the memory it maps,
+    its hooks and syscall entry, its page tables — is kept and applied
+    then; its TLB and translated code are empty and need no flush."""
+
     def __init__(self, index: int = 0):
         self.index = index
-        self.uc = unicorn.Uc(ucc.UC_ARCH_X86, ucc.UC_MODE_64)
-        self.uc.ctl_set_cpu_model(CPU_MODEL)
-        self.uc.ctl_set_tcg_buffer_size(TCG_BUFFER)
-        self.uch = self.uc._uch
-        self.regs = ucfast.RegisterFile(self.uch)
-        paging.drop_to_user(self.uc)
-        # Paging, and SSE enabled as a 64-bit OS does (CR0.MP set, CR0.EM
-        # clear, CR4.OSFXSR and CR4.OSXMMEXCPT: without them SSE is #UD).
-        paging.enable_paging(self.uc)
-        self.exceptions = paging.ExceptionState(self.uch)
+        self.made = False               # the Unicorn instance exists
+        self._segments = []             # physical memory to map (attach_memory)
+        self._hooks: list[HookHandle] = []     # hooks to add when made (add_hook)
         self.mm = None                  # the address space in CR3
         self.running = False
         self.tlb_loaded = False         # ran since the last flush: may hold entries
@@ -130,29 +176,100 @@ class Core:
         self._mem_fault = None
         self._vector = None
         self._page_fault = None
-        self.preemption = preempt.new(self.uch)     # a stop from outside a run (azemu/preempt.py)
-        self._add(ucc.UC_HOOK_MEM_INVALID, ucfast.MEM_INVALID_CB(self._on_mem_invalid))
-        self._add(ucc.UC_HOOK_INTR, ucfast.INTR_CB(self._on_interrupt))
+
+    def __getattr__(self, name):
+        # Only for attributes not set yet: the Unicorn side, made on first use.
+        if name in _LAZY:
+            self.make()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def make(self) -> None:
+        """Make the core's Unicorn instance now (once): user mode, paging,
+        its memory, its hooks, its page tables, a fresh FPU."""
+        if self.made:
+            return
+        with _making:
+            if self.made:
+                return
+            _no_huge_pages()
+            uc = unicorn.Uc(ucc.UC_ARCH_X86, ucc.UC_MODE_64)
+            uc.ctl_set_cpu_model(CPU_MODEL)
+            uc.ctl_set_tcg_buffer_size(TCG_BUFFER)
+            uch = uc._uch
+            paging.drop_to_user(uc)
+            # Paging, and SSE enabled as a 64-bit OS does (CR0.MP set, CR0.EM
+            # clear, CR4.OSFXSR and CR4.OSXMMEXCPT: without them SSE is #UD).
+            paging.enable_paging(uc)
+            for phys in self._segments:
+                uc.mem_map_ptr(0, phys.size, ucc.UC_PROT_ALL, phys.base)
+            d = self.__dict__
+            d["uc"], d["uch"] = uc, uch
+            d["regs"] = ucfast.RegisterFile(uch)
+            d["exceptions"] = paging.ExceptionState(uch)
+            d["preemption"] = preempt.new(uch)     # a stop from outside a run (azemu/preempt.py)
+            self._add(ucc.UC_HOOK_MEM_INVALID, ucfast.MEM_INVALID_CB(self._on_mem_invalid))
+            self._add(ucc.UC_HOOK_INTR, ucfast.INTR_CB(self._on_interrupt))
+            for h in self._hooks:
+                self._add_now(h)
+            if self.mm is not None:
+                self.regs.write(x86.UC_X86_REG_CR3, self.mm.pt.root)
+            self.made = True
+        self.reset_fpu()
 
     def _add(self, htype, cfunc, *extra):
         self._callbacks.append(cfunc)
         return ucfast.add_hook(self.uch, htype, cfunc, 1, 0, *extra)
 
+    def _add_now(self, h: HookHandle) -> None:
+        cfunc = h.make()
+        self._callbacks.append(cfunc)
+        h.handle = ucfast.add_hook(self.uch, h.htype, cfunc, h.begin, h.end, *h.extra)
+
+    def add_hook(self, htype: int, make, begin: int = 1, end: int = 0, *extra) -> HookHandle:
+        """A Unicorn hook: `make()` returns its ctypes callback (kept alive
+        here).  Added now if the core is made, else when it is; the handle
+        is for `del_hook`."""
+        h = HookHandle(htype, make, begin, end, extra)
+        if self.made:
+            self._add_now(h)
+        else:
+            self._hooks.append(h)
+        return h
+
+    def del_hook(self, h: HookHandle) -> None:
+        """Remove a hook of `add_hook` (its callback stays alive: it may be
+        running now)."""
+        if h in self._hooks:
+            self._hooks.remove(h)
+        if h.handle is not None:
+            ucfast.lib.uc_hook_del(self.uch, ctypes.c_size_t(h.handle))
+            h.handle = None
+
     def set_syscall_handler(self, callback) -> None:
         """`callback(uch, user_data)` runs on every `syscall` instruction; it is
         called straight from C and must not raise."""
-        self._add(ucc.UC_HOOK_INSN, ucfast.SYSCALL_CB(callback), x86.UC_X86_INS_SYSCALL)
+        self.set_syscall_entry(lambda: callback)
+
+    def set_syscall_entry(self, make) -> None:
+        """As set_syscall_handler, with `make()` giving the callback when
+        the core is made (a kernel's entry reads the core's registers)."""
+        self.add_hook(ucc.UC_HOOK_INSN, lambda: ucfast.SYSCALL_CB(make()), 1, 0,
+                      x86.UC_X86_INS_SYSCALL)
 
     # ---- memory ---------------------------------------------------------------
     def attach_memory(self, phys) -> None:
         """Map the instance's physical segment at guest-physical 0."""
-        self.uc.mem_map_ptr(0, phys.size, ucc.UC_PROT_ALL, phys.base)
+        self._segments.append(phys)
+        if self.made:
+            self.uc.mem_map_ptr(0, phys.size, ucc.UC_PROT_ALL, phys.base)
 
     def switch_to(self, mm) -> None:
         """Run with `mm`'s page tables (None: none).  Writing CR3 flushes
         the TLB, as on a CPU without PCIDs."""
         self.mm = mm
-        self.regs.write(x86.UC_X86_REG_CR3, mm.pt.root if mm is not None else 0)
+        if self.made:                   # (else CR3 is written when it is made)
+            self.regs.write(x86.UC_X86_REG_CR3, mm.pt.root if mm is not None else 0)
         # Switched from inside a run (execve in a syscall hook), the CPU goes
         # on at once with the new tables: it is this address space's current
         # core, and what it loads from now on must be flushed on a change.
@@ -177,6 +294,8 @@ class Core:
     def forget_code(self, addr: int | None = None, length: int = 0) -> None:
         """Drop translated code: for the guest pages [addr, addr+length) as
         this core maps them now, or all of it (its frames are being reused)."""
+        if not self.made:
+            return                      # it has translated nothing
         if addr is None:
             ucfast.lib.uc_ctl(self.uch, _TB_FLUSH)
         else:
@@ -184,7 +303,8 @@ class Core:
                               ctypes.c_uint64(addr + length))
 
     def flush_tlb(self) -> None:
-        ucfast.lib.uc_ctl(self.uch, _TLB_FLUSH)
+        if self.made:                   # (a core not made yet holds no entries)
+            ucfast.lib.uc_ctl(self.uch, _TLB_FLUSH)
         self.tlb_flushes += 1
         if self.mm is not None:
             self.tlb_gen = self.mm.flush_gen
@@ -302,7 +422,10 @@ class Core:
         """The x87/SSE state a new process starts with, as after FNINIT and
         LDMXCSR on a real CPU (Linux's fpstate_init_fx): x87 control word 0x37F
         (extended precision, exceptions masked), MXCSR 0x1F80.  Unicorn starts
-        with both zero: single precision and every SSE exception unmasked."""
+        with both zero: single precision and every SSE exception unmasked.
+        (A core not made yet gets it when it is made.)"""
+        if not self.made:
+            return
         w = self.uc.reg_write
         w(x86.UC_X86_REG_FPCW, 0x037F)
         w(x86.UC_X86_REG_FPSW, 0)
@@ -333,11 +456,14 @@ class Core:
     SYSCALL_INSN_LEN = 2
 
     def stop(self) -> None:
-        ucfast.emu_stop(self.uch)
+        if self.made:
+            ucfast.emu_stop(self.uch)
 
     def preemptible(self, on: bool) -> None:
         """Install or remove the preemption point (between runs: it costs a
         helper call at every block while installed; azemu/preempt.py)."""
+        if not on and not self.made:
+            return                      # (nothing to remove)
         if self.preemption is not None:
             (self.preemption.install if on else self.preemption.remove)()
 
@@ -345,14 +471,15 @@ class Core:
         """Stop this core's run at the start of the next translated block it
         enters, safe from any thread; False when the preemption point is not
         installed (azemu/preempt.py)."""
-        return self.preemption is not None and self.preemption.arm()
+        return self.made and self.preemption is not None and self.preemption.arm()
 
     def stop_for_good(self) -> None:
         """Stop this core's run from another thread at once — only when what
         it runs will never run again (it is being killed): Unicorn may cut
         the running instruction after a store, and would run it twice if it
         were resumed (azemu/preempt.py)."""
-        ucfast.emu_stop(self.uch)
+        if self.made:
+            ucfast.emu_stop(self.uch)
 
     def read_bytes(self, addr: int, n: int) -> bytes | None:
         """Guest virtual memory as this core sees it, or None if unreadable."""

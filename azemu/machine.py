@@ -41,6 +41,7 @@ class Machine:
     def __init__(self):
         self.partitions: list[Partition] = []
         self._next_core = 0
+        self.handler_tables = {}    # syscall tables its kernel instances share (kernels/kernel.py)
 
     def partition(self, ncores: int = 1, memory: int = DEFAULT_MEMORY) -> Partition:
         if not 1 <= ncores <= MAX_CORES - self._next_core:

@@ -169,7 +169,7 @@ class Kernel:
         if self.strace is not None:
             from .syscalls.strace import tracer
             wrap = tracer(self.strace)
-        self._table = dispatch.handler_table(self.notices, wrap)
+        self._table = self._handler_table(wrap)
         from .task import SchedState
         p.sched = SchedState(0)
         p.proc = p
@@ -199,21 +199,44 @@ class Kernel:
         for core in self.part.cores:
             core.reset_fpu()
 
+    def _handler_table(self, wrap):
+        """The syscall table.  Untraced, one for all the kernel instances of
+        a machine that name unsupported calls on the same stream (a table
+        is 1024 entries, some 400 KiB: 100 MiB for a machine of 256
+        partitions) — such a call is then named once for the machine."""
+        if wrap is not None:
+            return dispatch.handler_table(self.notices, wrap)
+        tables = self.machine.handler_tables
+        key = id(self.notices)
+        got = tables.get(key)
+        if got is None or got[0] is not self.notices:
+            got = tables[key] = (self.notices, dispatch.handler_table(self.notices))
+        return got[1]
+
     # ---- cores ----------------------------------------------------------------
     def _install_entry(self, i: int) -> None:
-        """Core `i`'s syscall entry, as the mode has it (once per core)."""
+        """Core `i`'s syscall entry, as the mode has it (once per core; made
+        when the core is: azemu/core.py)."""
         core, slot, counters = self.part.cores[i], self.slots[i], self.counters[i]
-        table = self._table
-        if self.mode in ("lwk", "unikernel"):
-            table = mark_offloaded(table, counters)
-        self._tables.append(table)
+        self._tables.append(None)
         if self.mode == "linux":
-            trap = linux.entry(self, slot, core, table, counters)
+            entry = linux.entry
         elif self.mode == "lwk":
-            trap = lwk.entry(self, slot, core, table, counters)
+            entry = lwk.entry
         else:
-            trap = unikernel.trap_entry(self, slot, core, table, counters)
-        core.set_syscall_handler(trap)
+            entry = unikernel.trap_entry
+        core.set_syscall_entry(lambda: entry(self, slot, core, self._table_of(i), counters))
+
+    def _table_of(self, i: int) -> list:
+        """Core `i`'s syscall table: the kernel's, its offloaded calls
+        counted on the core (lwk, unikernel) — made with the core."""
+        table = self._tables[i]
+        if table is None:
+            table = self._table
+            if self.mode in ("lwk", "unikernel"):
+                table = mark_offloaded(table, self.counters[i])
+            self._tables[i] = table
+        return table
 
     def install_libos(self, i: int, libos) -> None:
         """Core `i` runs an image with `libos` (None: an ordinary binary): the
@@ -224,9 +247,10 @@ class Kernel:
             unikernel.remove_function_hook(core, old)
             self._libos_hooks[i] = None
         if libos is not None:
+            slot, counters = self.slots[i], self.counters[i]
             self._libos_hooks[i] = unikernel.install_function_hook(
-                core, libos, unikernel.function_hook_entry(
-                    self, self.slots[i], core, self._tables[i], self.counters[i], libos))
+                core, libos, lambda: unikernel.function_hook_entry(
+                    self, slot, core, self._table_of(i), counters, libos))
 
     def add_core(self) -> int:
         """One more core for this kernel, from the machine (raises

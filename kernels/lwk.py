@@ -17,12 +17,14 @@ class PerCoreState:
     """Kernel structures of one LWK core: touched only by that core."""
 
     def __init__(self):
-        self.syscall_counts = [0] * NR_LIMIT
+        self.syscall_counts = None      # made with the core's entry (a core that never runs has none)
         self.current = None
 
 
 def entry(kernel, cur, core, table, counters):
     local = kernel.per_core[core.index]
+    if local.syscall_counts is None:
+        local.syscall_counts = [0] * NR_LIMIT
     counts = local.syscall_counts
 
     def enter(p, nr):

@@ -272,14 +272,12 @@ class LibOS:
         return struct.unpack("<Q", p.mm.read(self.in_guest_count, 8))[0]
 
 
-def install_function_hook(core, libos: LibOS, callback):
-    """The function hook on `libos.entry`; a handle for remove_function_hook."""
-    cb = ucfast.CODE_CB(callback)
-    core._callbacks.append(cb)
-    return ucfast.add_hook(core.uch, ucc.UC_HOOK_CODE, cb, libos.entry, libos.entry), cb
+def install_function_hook(core, libos: LibOS, make):
+    """The function hook on `libos.entry`, its callback `make()` (made with
+    the core: azemu/core.py); a handle for remove_function_hook."""
+    return core.add_hook(ucc.UC_HOOK_CODE, lambda: ucfast.CODE_CB(make()), libos.entry, libos.entry)
 
 
 def remove_function_hook(core, handle) -> None:
     """The core runs another image now (execve in a unikernel instance)."""
-    hook, _cb = handle        # the callback stays alive: the hook may be running it now
-    ucfast.lib.uc_hook_del(core.uch, ctypes.c_size_t(hook))
+    core.del_hook(handle)      # the callback stays alive: the hook may be running it now
