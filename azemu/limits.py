@@ -10,7 +10,8 @@ import os
 DEFAULT_MEMORY = 1 << 30    # a kernel instance's memory unless told otherwise
 MIN_MEMORY = 16 << 20       # room for the 8 MiB stack and a small program
 # The most cores one machine has: the paper's manycore target.  Each core is
-# one Unicorn instance (about 3 MiB and 6 ms to create, DESIGN.md §3).
+# one Unicorn instance, made when the core first runs (about 0.9 MiB and under
+# 1 ms then, its translated code apart: azemu/core.py).
 MAX_CORES = 1024
 
 

@@ -65,10 +65,11 @@ class Interrupter:
 
     def _loop(self) -> None:
         seen = -1
+        waits = select.poll()             # not select(): a big machine has fds above 1023
+        waits.register(self._r, select.POLLIN)
         while not self._closed:
             try:
-                ready, _, _ = select.select([self._r], [], [],
-                                            self.quantum_s if self.sliced else None)
+                ready = waits.poll(self.quantum_s * 1000 if self.sliced else None)
                 data = os.read(self._r, 512) if ready else b""
             except BlockingIOError:
                 continue

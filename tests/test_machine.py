@@ -82,3 +82,34 @@ def test_bad_machine_files(tmp_path):
         (tmp_path / name).write_text(text)
         p = _run(tmp_path / name)
         assert p.returncode == 2 and len(p.stderr.splitlines()) == 1 and b"Traceback" not in p.stderr, name
+
+
+def test_time_slicing_with_descriptors_above_1023(capfd):
+    """A big machine holds thousands of descriptors: a core's timer (and the
+    FWK channel's waits) must not depend on select()'s limit of 1024 — with
+    the timer's pipe above it, a spinning thread must still lose its core."""
+    from kernels import Kernel
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 1200:
+        import pytest
+        pytest.skip("the hard limit on descriptors is under 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    fillers = []
+    try:
+        while True:
+            fd = os.open(os.devnull, os.O_RDONLY)
+            fillers.append(fd)
+            if fd >= 1100:
+                break
+        for mode in ("linux", "lwk"):
+            k = Kernel(mode=mode, ncores=1, memory=64 << 20)
+            k.exec(guest("glibc", "threads"), [b"threads", b"2"], [])
+            out = k.run()
+            k.close()
+            text = capfd.readouterr().out
+            assert out.exit_status == 0, text
+            assert "FAIL" not in text and "two spinners take turns 20 times: ok" in text, text
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -43,7 +43,7 @@ from .sandbox import Sandbox
 from .server import Server
 
 PR_SET_PDEATHSIG = 1
-BEAT_S = 0.1                     # the heartbeat's period
+BEAT_S = 0.5                     # the heartbeat's period (a few wake-ups a second per idle worker)
 # Calls that may wait for the host as long as the guest asked (a poll with a
 # timeout, an open of a FIFO): never taken for a hang.
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as _NR  # noqa: E402
