@@ -11,10 +11,13 @@ code pages).
 """
 from __future__ import annotations
 
+from . import mmu
 from .mmu import COW, FRAME, HELD, NX, P, W, A, D, pte_flags
 from .physmem import PAGE, page_down
 
 _KEEP = FRAME | A | D
+FAST_PAGES = 8          # from this many pages, extents reads the leaf tables at once
+NUMPY_PAGES = 128       # and from this many, with numpy
 PROT_READ, PROT_WRITE = 1, 2
 
 
@@ -47,6 +50,10 @@ class GuestAccess:
         instead of faulting (as a read() into a buffer that runs into unmapped
         memory fills what it can).  With `force`, the guest's protection is
         not asked (the kernel filling a file mapping it made)."""
+        if not force and (addr + length - 1 >> 12) - (addr >> 12) >= FAST_PAGES:
+            spans = self._extents_mapped(addr, length, write)
+            if spans is not None:
+                return spans
         spans = []                                   # (phys offset, length)
         need = W if write else P
         get = self.pt.get
@@ -76,6 +83,92 @@ class GuestAccess:
             addr += take
             length -= take
         return spans
+
+    def _extents_mapped(self, addr: int, length: int, write: bool):
+        """`extents` of a range whose pages are all present with the right
+        already (the common case of a big read or write buffer), a leaf
+        table at a time — as lists for a few dozen pages, with numpy for
+        more; None when any page needs the careful path (a fault,
+        copy-on-write, a shared leaf, code written)."""
+        pt = self.pt
+        first, end = addr >> 12, (addr + length - 1 >> 12) + 1
+        if write and pt.wp and any(k in pt.wp for k in range(first >> 9, (end - 1 >> 9) + 1)):
+            return None
+        if end - first < NUMPY_PAGES:
+            frames = self._frames_listed(first, end, write)
+            if frames is None:
+                return None
+            spans, run = [], None
+            for f in frames:                              # contiguous frames: one extent
+                if run is not None and run[0] + run[1] == f:
+                    run[1] += PAGE
+                else:
+                    run = [f, PAGE]
+                    spans.append(run)
+            spans = [tuple(r) for r in spans]
+        else:
+            spans = self._spans_numpy(first, end, write)
+            if spans is None:
+                return None
+        inpage = addr & (PAGE - 1)
+        off, n = spans[0]
+        spans[0] = (off + inpage, n - inpage)
+        tail = (end << 12) - (addr + length)              # past the buffer in its last page
+        off, n = spans[-1]
+        spans[-1] = (off, n - tail)
+        return spans
+
+    def _frames_listed(self, first: int, end: int, write: bool):
+        """The frames of pages [first, end), read as Python lists (a few
+        dozen pages), or None (see _extents_mapped)."""
+        pt = self.pt
+        need = P | W if write else P
+        frames = []
+        vpn = first
+        while vpn < end:
+            stop = min(end, (vpn | 511) + 1)
+            base = pt.leaves.get(vpn >> 9)
+            if base is None:
+                return None
+            at = base + (vpn & 511)
+            entries = pt.w[at:at + stop - vpn].tolist()
+            for i, e in enumerate(entries):
+                if e & need != need:
+                    return None
+                if write:
+                    if e & A and not e & NX:
+                        return None                       # code a CPU ran from is written
+                    if not e & D:
+                        pt.w[at + i] = e | D              # written, as a CPU's store marks it
+                frames.append(e & FRAME)
+            vpn = stop
+        return frames
+
+    def _spans_numpy(self, first: int, end: int, write: bool):
+        """The extents of whole pages [first, end) with numpy, or None."""
+        np = mmu._numpy()
+        pt = self.pt
+        need = np.uint64(P | W if write else P)
+        blocks = []
+        vpn = first
+        while vpn < end:                                  # one leaf table's part at a time
+            stop = min(end, (vpn | 511) + 1)
+            base = pt.leaves.get(vpn >> 9)
+            if base is None:
+                return None
+            block = pt.q[base + (vpn & 511):base + (vpn & 511) + (stop - vpn)]
+            if ((block & need) != need).any():
+                return None
+            if write:
+                if ((block & np.uint64(A | NX)) == np.uint64(A)).any():
+                    return None                           # code a CPU ran from is written
+                block |= np.uint64(D)                     # written, as a CPU's store marks it
+            blocks.append(block & np.uint64(FRAME))
+            vpn = stop
+        frames = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+        breaks = (np.flatnonzero(np.diff(frames) != np.uint64(PAGE)) + 1).tolist()
+        fr = frames.tolist()
+        return [(fr[s], (e - s) * PAGE) for s, e in zip([0] + breaks, breaks + [len(fr)])]
 
     def host_address(self, addr: int, size: int, write: bool = False) -> int | None:
         """The host address of guest [addr, addr+size) within one page, or

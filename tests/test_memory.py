@@ -338,3 +338,46 @@ def test_a_private_mapping_shares_its_pagers_frames_until_it_writes(space):
     other.close()
     aspace.unmap(0xB0000, 3 * PAGE)
     assert all(phys.owners(f) == 1 for f in pager.pages.values())
+
+
+@pytest.mark.parametrize("pages", [9, 40, 200, 700])
+def test_extents_of_a_big_buffer_take_the_same_frames_either_way(pages):
+    """extents() reads the leaf tables at once (lists, or numpy for many
+    pages) when every page is already there; it must give what the careful
+    page-by-page walk gives — the same runs, the same dirty bits — and leave
+    anything else (pages never touched, copy-on-write after fork, read-only
+    pages asked for writing) to that walk."""
+    import random
+
+    from azemu import guest_access
+    from azemu.mmu import D
+    phys = PhysicalMemory(64 << 20)
+    space = AddressSpace(phys)
+    base = 0x40000000
+    space.map(base, (pages + 600) << 12, 3)
+    rnd = random.Random(pages)
+    for i in rnd.sample(range(pages + 600), (pages + 600) // 2):  # frames given out of order
+        space.write(base + i * PAGE, b"x")
+    saved = guest_access.FAST_PAGES
+    for trial in range(20):
+        addr = base + rnd.randrange(600) * PAGE + rnd.randrange(PAGE)
+        length = pages * PAGE - rnd.randrange(PAGE)
+        write = trial % 2 == 1
+        fast = space.extents(addr, length, write=write)
+        entries = [space.pt.get(v) for v in range(addr >> 12, (addr + length - 1 >> 12) + 1)]
+        guest_access.FAST_PAGES = 1 << 40
+        try:
+            slow = space.extents(addr, length, write=write)
+        finally:
+            guest_access.FAST_PAGES = saved
+        assert fast == slow
+        assert sum(n for _, n in fast) == length
+        if write:
+            assert all(e & D for e in entries)
+    child = space.fork()                        # shared copy-on-write: the careful walk copies
+    fast = child.extents(base, pages * PAGE, write=True)
+    assert child.pt.get(base >> 12) & FRAME != space.pt.get(base >> 12) & FRAME   # copied
+    assert sum(n for _, n in fast) == pages * PAGE
+    space.protect(base, PAGE, 1)
+    with pytest.raises(GuestFault):
+        space.extents(base, pages * PAGE, write=True)
