@@ -179,14 +179,24 @@ def heartbeat(buf: mmap.mmap):
     return ctypes.c_uint64.from_buffer(buf, HEARTBEAT)
 
 
+_U64 = 0xFFFFFFFFFFFFFFFF
+_PAD = ((), (0,), (0, 0), (0, 0, 0), (0, 0, 0, 0), (0, 0, 0, 0, 0), (0,) * 6)
+_ANSWER = struct.Struct("<I8xI48xq")          # magic, seq and ret of a reply
+
+
 def request(tid: int, function: int, seq: int, params) -> bytes:
-    p = list(params) + [0] * (6 - len(params))
-    return PACKET.pack(MAGIC, tid, function, seq, *[x & 0xFFFFFFFFFFFFFFFF for x in p], 0)
+    return PACKET.pack(MAGIC, tid, function, seq, *[x & _U64 for x in params],
+                       *_PAD[6 - len(params)], 0)
 
 
-def reply(req: bytes, ret: int) -> bytes:
-    magic, tid, function, seq, *params, _ = PACKET.unpack(req)
+def reply(magic: int, tid: int, function: int, seq: int, params, ret: int) -> bytes:
+    """The reply to a decoded request (its params as they came: no masking)."""
     return PACKET.pack(magic, tid, function, seq, *params, ret)
+
+
+def answer(packet: bytes):
+    """(magic, seq, ret) of a reply."""
+    return _ANSWER.unpack_from(packet)
 
 
 def decode(packet: bytes):

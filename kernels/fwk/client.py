@@ -188,7 +188,7 @@ class FWKClient:
             pair.replies.wait(self.waiters[core], self.alive)
         except C.ProxyDead:
             return -errno.EIO
-        magic, _, _, seq, _, ret = C.decode(pair.replies.pop())
+        magic, seq, ret = C.answer(pair.replies.pop())
         if magic != C.MAGIC or seq != self.seq[core]:
             return -errno.EIO
         return ret

@@ -105,7 +105,7 @@ class Worker:
                 with self.lock:                           # one Server, shared by the cores
                     ret = self.server.handle(tid, function, params)
                 busy[i] = None
-            pair.replies.push(C.reply(C.request(tid, function, seq, params), ret))
+            pair.replies.push(C.reply(magic, tid, function, seq, params, ret))
 
 
 def _reap(*_):
