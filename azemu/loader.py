@@ -8,7 +8,11 @@ point to.
 
 Everything that makes a file unrunnable is reported as one `ExecError` carrying
 the message a user should see and the exit status a shell would give (126 for
-"found but cannot execute", 127 for "not found").
+"found but cannot execute", 127 for "not found").  A malformed file is one of
+them: its header and segments are checked before anything is mapped (the
+checks Linux's load_elf_binary makes, most of which it makes only past
+execve's point of no return and answers with SIGSEGV), and no size or
+address in the file is trusted to be small (tests/test_elf_fuzz.py).
 """
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ import os
 import stat
 import struct
 
-from .elf import PT_LOAD, PT_PHDR, ElfFile
-from .memory import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, AddressSpace, page_down, page_up
+from .elf import ElfFile, Truncated
+from .memory import (PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, AddressSpace, OutOfMemory,
+                     page_down, page_up)
 
 # Auxiliary vector keys (include/uapi/linux/auxvec.h, arch/x86/include/uapi/asm/auxvec.h).
 AT_NULL, AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_BASE = 0, 3, 4, 5, 6, 7
@@ -28,7 +33,10 @@ AT_HWCAP2, AT_EXECFN, AT_MINSIGSTKSZ = 26, 31, 51
 # Where Linux puts things when address-space randomisation is off.
 ET_DYN_BASE = 0x555555554000            # ELF_ET_DYN_BASE for a 47-bit user space
 STACK_TOP = 0x7FFFFFFFF000
+USER_TOP = STACK_TOP                    # TASK_SIZE: the end of a 47-bit user space
 STACK_SIZE = 8 << 20                    # the default RLIMIT_STACK
+STACK_MIN = 128 << 10                   # what Linux's first stack mapping has beyond the strings
+STACK_GUARD = 256 * 4096                # stack_guard_gap: no growing closer to a mapping
 MMAP_TOP = STACK_TOP - STACK_SIZE - (1 << 30)  # mmap area starts below a stack gap
 
 EM_X86_64 = 62
@@ -80,21 +88,31 @@ def host_open(path: str):
     return open(path, "rb")
 
 
+def shown(path: str) -> str:
+    """`path` fit for a one-line message: what is not printable escaped (a
+    PT_INTERP may hold any bytes)."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _open(path: str, opener):
     """`opener(path)` as a binary file, its failures as the shell reports them."""
+    name = shown(path)
     try:
         f = opener(path)
     except FileNotFoundError:
-        raise ExecError(f"{path}: No such file or directory", 127)
+        raise ExecError(f"{name}: No such file or directory", 127)
     except IsADirectoryError:
-        raise ExecError(f"{path}: Is a directory", 126)
+        raise ExecError(f"{name}: Is a directory", 126)
     except PermissionError:
-        raise ExecError(f"{path}: Permission denied", 126)
+        raise ExecError(f"{name}: Permission denied", 126)
     except OSError as e:
-        raise ExecError(f"{path}: {e.strerror}", 127 if e.errno == 2 else 126)
+        raise ExecError(f"{name}: {e.strerror or e}", 127 if e.errno == 2 else 126)
+    except ValueError as e:                      # a path open() refuses (a NUL in it)
+        raise ExecError(f"{name}: {e}", 126)
     if stat.S_ISDIR(os.fstat(f.fileno()).st_mode):
         f.close()
-        raise ExecError(f"{path}: Is a directory", 126)
+        raise ExecError(f"{name}: Is a directory", 126)
     return f
 
 
@@ -103,6 +121,7 @@ def open_elf(path: str, opener=host_open):
     `opener` opens a path as a binary file: the host's open, or one confined
     to a root (the kernel gives one for paths the guest names)."""
     f = _open(path, opener)
+    path = shown(path)                         # (as the messages show it)
     head = f.read(64)
     if head[:4] != b"\x7fELF":
         f.close()
@@ -127,21 +146,44 @@ def open_elf(path: str, opener=host_open):
         elf = ElfFile(f)
         if elf.e_type not in ("ET_EXEC", "ET_DYN"):
             raise ExecError(f"{path}: cannot execute binary file: not an executable ({elf.e_type})", 126)
-        size = os.fstat(f.fileno()).st_size
-        for seg in elf.loads():
-            if seg.p_offset + seg.p_filesz > size:
-                raise ExecError(f"{path}: truncated ELF file (a segment ends past the end of the file)", 126)
-            if seg.p_filesz > seg.p_memsz:
-                raise ExecError(f"{path}: malformed ELF file (segment file size exceeds memory size)", 126)
-        if not elf.loads():
-            raise ExecError(f"{path}: malformed ELF file (no loadable segment)", 126)
+        _check_segments(elf, path)
+        elf.interpreter()                      # a PT_INTERP is checked here too
     except ExecError:
         f.close()
         raise
-    except (struct.error, ValueError, OSError) as e:
+    except Truncated as e:
         f.close()
-        raise ExecError(f"{path}: truncated or malformed ELF file ({e})", 126)
+        raise ExecError(f"{path}: truncated ELF file ({e})", 126)
+    except (struct.error, ValueError, OverflowError) as e:
+        f.close()
+        raise ExecError(f"{path}: malformed ELF file ({e})", 126)
+    except OSError as e:
+        f.close()
+        raise ExecError(f"{path}: cannot read the ELF file ({e.strerror or e})", 126)
     return f, elf
+
+
+def _check_segments(elf, path: str) -> None:
+    """What Linux refuses in a PT_LOAD, refused before anything is mapped:
+    file bytes past the end of the file, more file than memory, memory
+    outside the user address space (the check of load_elf_binary, on the
+    addresses as written), file bytes that cannot be mmapped (offset and
+    address not congruent modulo the page size: mmap's EINVAL)."""
+    loads = elf.loads()
+    if not loads:
+        raise ExecError(f"{path}: malformed ELF file (no loadable segment)", 126)
+    for seg in loads:
+        where = f"the segment at {seg.p_vaddr:#x}"
+        if seg.p_offset + seg.p_filesz > elf.size:
+            raise ExecError(f"{path}: truncated ELF file (a segment ends past the end of the file)", 126)
+        if seg.p_filesz > seg.p_memsz:
+            raise ExecError(f"{path}: malformed ELF file (segment file size exceeds memory size)", 126)
+        if seg.p_vaddr >= USER_TOP or seg.p_memsz > USER_TOP - seg.p_vaddr:
+            raise ExecError(f"{path}: malformed ELF file ({where}, {seg.p_memsz:#x} bytes, is "
+                            f"outside the user address space)", 126)
+        if seg.p_filesz and (seg.p_offset - seg.p_vaddr) % PAGE:
+            raise ExecError(f"{path}: malformed ELF file ({where} and its file offset "
+                            f"{seg.p_offset:#x} differ modulo the page size)", 126)
 
 
 SCRIPT_HEAD = 256          # BINPRM_BUF_SIZE: how much of a #! line Linux reads
@@ -186,50 +228,41 @@ def resolve_script(path: str, argv: list[bytes], opener=host_open, first=host_op
     raise ExecError(f"{given}: too many levels of #! interpreters (ELOOP)", 126)
 
 
-def _map_elf(aspace: AddressSpace, f, elf, bias: int, name: str, pager=None):
-    """Map every PT_LOAD of `elf` at `bias`; returns (segments, highest end).
-    With `pager` (the kernel's cache of the file's pages), a segment's file
-    pages are mapped from it copy-on-write, as Linux's mmap of the segment
+def _map_elf(aspace: AddressSpace, elf, bias: int, name: str, pager=None):
+    """Map every PT_LOAD of `elf` at `bias`, as Linux's elf_load: each
+    segment's pages replace whatever an earlier one mapped there (MAP_FIXED),
+    hold the file's pages whole (bytes of the file before and after the
+    segment in its first and last page too), the rest of the last file
+    page is zeroed when the segment has a bss and is writable, and the
+    pages past the file's are anonymous and writable (Linux maps them with
+    vm_brk, which takes only PF_X from p_flags).  Returns
+    (segments, highest end).  With `pager` (the kernel's cache of the file's
+    pages), the file pages are mapped from it copy-on-write, as Linux's mmap
     (processes of one program share them, and the code translated from
-    them); else, or where a segment shares a page with another, they are
-    copied in."""
+    them); else they are copied in.  The segments were checked
+    (_check_segments, _place): every size is bounded, and no loop here
+    walks pages."""
     segs, top = [], 0
     for seg in elf.loads():
         vaddr, memsz, filesz = seg.p_vaddr + bias, seg.p_memsz, seg.p_filesz
         prot = _flags_to_prot(seg.p_flags)
+        segs.append((vaddr, memsz, prot))
+        top = max(top, vaddr + memsz)            # the break follows every segment, as Linux's
+        if not memsz:                            # nothing to map (Linux maps nothing either)
+            continue
         start, end = page_down(vaddr), page_up(vaddr + memsz)
-        file_end = page_up(vaddr + filesz)
-        if pager is not None and filesz and (seg.p_offset - vaddr) % PAGE == 0 \
-                and aspace.is_free(start, end):
+        file_end = page_up(vaddr + filesz) if filesz else start
+        if pager is not None and filesz:
             aspace.map(start, file_end - start, prot, name, pager=pager,
                        pgoff=page_down(seg.p_offset) // PAGE)
             aspace.populate(start, file_end)                    # the pages already cached
-            if memsz > filesz and file_end > vaddr + filesz:    # the bss starts in a file page
-                aspace.poke(vaddr + filesz, bytes(file_end - vaddr - filesz))
-            if end > file_end:
-                aspace.map(file_end, end - file_end, prot, name)
-            segs.append((vaddr, memsz, prot))
-            top = max(top, vaddr + memsz)
-            continue
-        # Pages may be shared with the previous segment: keep them, widen prot.
-        addr = start
-        while addr < end:
-            m = aspace.find(addr)
-            if m is not None:
-                nxt = min(m.end, end)
-                aspace.protect(addr, nxt - addr, m.prot | prot)
-                addr = nxt
-            else:
-                nxt = addr
-                while nxt < end and aspace.find(nxt) is None:
-                    nxt += PAGE
-                aspace.map(addr, nxt - addr, prot, name)
-                addr = nxt
-        if filesz:
-            f.seek(seg.p_offset)
-            aspace.poke(vaddr, f.read(filesz))
-        segs.append((vaddr, memsz, prot))
-        top = max(top, vaddr + memsz)
+        elif filesz:
+            aspace.map(start, file_end - start, prot, name)
+            aspace.poke(start, elf.read(page_down(seg.p_offset), file_end - start))
+        if memsz > filesz and prot & PROT_WRITE and file_end > vaddr + filesz:
+            aspace.poke(vaddr + filesz, bytes(file_end - vaddr - filesz))   # padzero
+        if end > file_end:                       # vm_brk: read-write whatever p_flags say
+            aspace.map(file_end, end - file_end, PROT_READ | PROT_WRITE | (prot & PROT_EXEC), name)
     return segs, top
 
 
@@ -239,15 +272,62 @@ def _span(elf) -> tuple[int, int]:
     return page_down(lo), page_up(hi)
 
 
-def _phdr_addr(elf, bias: int) -> int:
-    for seg in elf.segments:
-        if seg.p_type == PT_PHDR:
-            return seg.p_vaddr + bias
-    phoff = elf.e_phoff
+def _place(aspace: AddressSpace, elf, path: str, what: str, interp: bool = False) -> int:
+    """The bias `elf`'s segments load at: none for ET_EXEC; for ET_DYN,
+    ELF_ET_DYN_BASE for a program, else (an interpreter, a program too large
+    for it) the highest free range below the mmap base, as Linux's mmap of
+    the whole span.  Refuses what cannot be mapped there: a segment over
+    the stack's first pages (Linux's MAP_FIXED_NOREPLACE fails on them, with
+    address-space randomisation off), a bss larger than the memory (Linux's
+    vm_brk accounting)."""
+    lo, hi = _span(elf)
+    if elf.e_type != "ET_DYN":
+        bias = 0
+    elif not interp and ET_DYN_BASE + (hi - lo) <= STACK_TOP - STACK_SIZE:
+        bias = ET_DYN_BASE - lo
+    else:
+        base = aspace.find_free(hi - lo)
+        if base is None:
+            raise ExecError(f"{path}: cannot map {what}: Cannot allocate memory (its segments "
+                            f"span {hi - lo:#x} bytes)", 126)
+        bias = base - lo
     for seg in elf.loads():
-        if seg.p_offset <= phoff < seg.p_offset + seg.p_filesz:
-            return seg.p_vaddr + bias + phoff - seg.p_offset
-    return 0
+        if not seg.p_memsz:
+            continue
+        start, end = page_down(seg.p_vaddr + bias), page_up(seg.p_vaddr + bias + seg.p_memsz)
+        if end > STACK_TOP - STACK_MIN:
+            raise ExecError(f"{path}: cannot map {what}: the segment at {start:#x}-{end:#x} "
+                            f"overlaps the stack", 126)
+        bss = end - page_up(seg.p_vaddr + bias + seg.p_filesz)
+        if bss > aspace.commit_limit:
+            raise ExecError(f"{path}: cannot map {what}: Cannot allocate memory (a segment of "
+                            f"{seg.p_memsz:#x} bytes, more than the {aspace.commit_limit >> 20} "
+                            f"MiB of memory)", 126)
+    return bias
+
+
+def _entry(elf, bias: int, path: str, what: str) -> int:
+    """Where `elf` starts at `bias`; an address outside the user address space
+    is refused (Linux: BAD_ADDR(elf_entry), a SIGSEGV past the point of no
+    return); any other runs, and faults if nothing is mapped there."""
+    entry = elf.e_entry + bias
+    if not 0 <= entry < USER_TOP:
+        raise ExecError(f"{path}: malformed ELF file ({what} entry point {elf.e_entry:#x} is "
+                        f"outside the user address space)", 126)
+    return entry
+
+
+def _phdr_addr(elf, bias: int) -> int:
+    """AT_PHDR as Linux (since 5.18) has it: where the PT_LOAD holding the
+    program headers (the last that does) maps them; a PT_PHDR is not read."""
+    addr = 0
+    for seg in elf.loads():
+        if seg.p_offset <= elf.e_phoff < seg.p_offset + seg.p_filesz:
+            addr = seg.p_vaddr + elf.e_phoff - seg.p_offset
+    return (addr + bias) & _U64
+
+
+_U64 = (1 << 64) - 1
 
 
 def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
@@ -260,39 +340,49 @@ def load(aspace: AddressSpace, path: str, argv: list[bytes], envp: list[bytes],
     its links resolved, as /proc/PID/maps shows it), else `path`.
     `pager_of(path, file)` gives the kernel's page cache of the file open
     as `file` to map from (or None: copied in)."""
+    try:
+        return _load(aspace, path, argv, envp, ids, hwcap, random_bytes, execfn, opener,
+                     interp_opener, name, pager_of)
+    except OutOfMemory:
+        raise ExecError(f"{shown(path)}: Cannot allocate memory (the program does not fit in "
+                        f"--mem {aspace.commit_limit >> 20}M)", 126) from None
+
+
+def _load(aspace, path, argv, envp, ids, hwcap, random_bytes, execfn, opener, interp_opener,
+          name, pager_of) -> Image:
     f, elf = open_elf(path, opener)
+    shown_path = shown(path)
     with f:
         interp = elf.interpreter()
-        bias = 0
-        if elf.e_type == "ET_DYN":
-            lo, _ = _span(elf)
-            bias = ET_DYN_BASE - lo
-        segs, top = _map_elf(aspace, f, elf, bias, name or path,
+        bias = _place(aspace, elf, shown_path, "the program")
+        entry = program_entry = _entry(elf, bias, shown_path, "its") if not interp \
+            else (elf.e_entry + bias) & _U64
+        segs, top = _map_elf(aspace, elf, bias, name or path,
                              pager_of(path, f) if pager_of is not None else None)
-        entry = program_entry = elf.e_entry + bias
         phdr = _phdr_addr(elf, bias)
         phent, phnum = elf.e_phentsize, elf.e_phnum
         interp_base = 0
         if interp:
             try:
                 fi, ielf = open_elf(interp, interp_opener)
+                with fi:
+                    ibias = _place(aspace, ielf, shown(interp), "it", interp=True)
+                    entry = _entry(ielf, ibias, shown(interp), "its")
+                    interp_base = ibias                  # AT_BASE: Linux's load_addr
+                    _map_elf(aspace, ielf, ibias, interp,
+                             pager_of(interp, fi) if pager_of is not None else None)
             except ExecError as e:
-                raise ExecError(f"{path}: cannot load its interpreter: {e.message}", 127 if e.status == 127 else 126)
-            with fi:
-                lo, hi = _span(ielf)
-                base = aspace.find_free(hi - lo)
-                if base is None:
-                    raise ExecError(f"{path}: no room in the address space for {interp}", 126)
-                interp_base = base - lo
-                _map_elf(aspace, fi, ielf, interp_base, interp,
-                         pager_of(interp, fi) if pager_of is not None else None)
-                entry = ielf.e_entry + interp_base
+                raise ExecError(f"{shown_path}: cannot load its interpreter: {e.message}",
+                                127 if e.status == 127 else 126)
 
     brk = page_up(top)
     # Not charged to the commit limit: Linux's stack starts at a few pages and is
-    # charged as it grows; here the pages it touches take frames, as any do.
-    aspace.map(STACK_TOP - STACK_SIZE, STACK_SIZE, PROT_READ | PROT_WRITE, "[stack]",
-               reserve=False)
+    # charged as it grows; here the pages it touches take frames, as any do.  A
+    # segment in the stack's 8 MiB leaves it less room to grow (Linux's guard gap).
+    below = aspace.mappings_in(STACK_TOP - STACK_SIZE, STACK_TOP)
+    bottom = min(max([m.end + STACK_GUARD for m in below] + [STACK_TOP - STACK_SIZE]),
+                 STACK_TOP - STACK_MIN)
+    aspace.map(bottom, STACK_TOP - bottom, PROT_READ | PROT_WRITE, "[stack]", reserve=False)
     sp, layout = _build_stack(aspace, argv, envp, execfn if execfn is not None else os.fsencode(path),
                       random_bytes if random_bytes is not None else os.urandom(16),
                       [(AT_PHDR, phdr), (AT_PHENT, phent), (AT_PHNUM, phnum),

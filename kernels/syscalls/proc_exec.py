@@ -28,7 +28,7 @@ from azemu.loader import ExecError, load, open_elf, resolve_script
 
 from .. import pagecache, procfs
 from ..abi import linux as L
-from ..abi.linux_errno import E2BIG, EACCES, EFAULT, ENOENT, ENOEXEC, ENOTDIR
+from ..abi.linux_errno import E2BIG, EACCES, EFAULT, ENOENT, ENOEXEC, ENOMEM, ENOTDIR
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError, RegistersSet
 from ..rusage import image_ended
@@ -145,6 +145,8 @@ def _errno(e: ExecError) -> int:
         return EACCES
     if "Not a directory" in m:
         return ENOTDIR
+    if "Cannot allocate memory" in m:
+        return ENOMEM
     return ENOEXEC
 
 
