@@ -54,24 +54,71 @@ def calibration_table(gp):
 
 
 def offload_tables(of):
-    out = ["| served by | emulator µs/call | min–max | channel round trip, median | p99 |",
-           "|---|---|---|---|---|"]
-    for name, v in of["round_trip"].items():
-        rt = v["channel_rtt_us"]
-        pc = v["per_call_us"]
-        out.append(f"| {name} | {pc['median']:.2f} | {pc['min']:.2f}–{pc['max']:.2f} | "
-                   + (f"{rt['median']:.2f} µs | {rt['p99']:.2f} µs |" if rt else "(no channel) | |"))
-    out += ["", "| reader | MiB/s | min–max | vs native |", "|---|---|---|---|"]
-    nat = of["bulk"]["native_cat_mib_s"]["median"]
-    for key, name in (("native_cat_mib_s", "native `cat`"),
-                      ("lwk_proxy_mib_s", "guest on lwk, through the FWK proxy, 4 MiB reads"),
-                      ("lwk_proxy_128k_mib_s", "guest on lwk, through the FWK proxy, 128 KiB reads"),
-                      ("linux_in_process_mib_s", "guest on linux, in-process, 4 MiB reads")):
-        v = of["bulk"][key]
-        out.append(f"| {name} | {v['median']:.0f} | {v['min']:.0f}–{v['max']:.0f} | {v['median'] / nat:.2f}x |")
+    states = ("quiet", "busy")
+    out = ["| served by | quiet: µs/call | quiet: round trip median / p99 | busy: µs/call "
+           "| busy: round trip median / p99 |", "|---|---|---|---|---|"]
+    for name in of["quiet"]["round_trip"]:
+        cells = []
+        for s in states:
+            v = of[s]["round_trip"][name]
+            rt = v["channel_rtt_us"]
+            cells += [f"{v['per_call_us']['median']:.2f}",
+                      f"{rt['median']:.1f} / {rt['p99']:.1f} µs" if rt else "(no channel)"]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    if of["quiet"].get("dd"):
+        out += ["", "| busybox `dd bs=64` | linux s | lwk s | lwk / linux |", "|---|---|---|---|"]
+        for s in states:
+            d = of[s]["dd"]
+            out.append(f"| {s}, {d['blocks']:,} blocks | {d['linux_s']['median']:.2f} | "
+                       f"{d['lwk_s']['median']:.2f} | **{d['ratio']:.2f}x** |")
+    out += ["", "| bulk read, MiB/s | native `cat` | lwk, 128 KiB reads (cat's) | lwk, 4 MiB reads |",
+            "|---|---|---|---|"]
+    for s in states:
+        b = of[s]["bulk"]
+        out.append(f"| {s} | {b['native_cat_mib_s']['median']:.0f} | "
+                   f"{b['lwk_proxy_128k_mib_s']['median']:.0f} (**{b['lwk_proxy_128k_mib_s']['vs_native']:.2f}x**) | "
+                   f"{b['lwk_proxy_4m_mib_s']['median']:.0f} ({b['lwk_proxy_4m_mib_s']['vs_native']:.2f}x) |")
+    st = of["startup_s"]
     p = of["params"]
-    out.append("")
-    out.append(f"{p['calls']:,} calls per run, a {p['size_mib']} MiB file, median of {p['repeat']}.")
+    out += ["", f"Proxy ready: a cold FWK service and its first worker "
+            f"{st['cold_service']['median'] * 1000:.0f} ms, another worker of a running service "
+            f"{st['warm_worker']['median'] * 1000:.0f} ms (medians). "
+            f"{p['calls']:,} calls per run quiet, {p['busy_calls']:,} busy; a {p['size_mib']} MiB file; "
+            f"median of {p['repeat']}; busy = one CPU hog per host CPU ({of['host_cpus']})."]
+    return "\n".join(out)
+
+
+def machines_table(mc):
+    out = ["| cores | partitions | kernel | boot s | run s | shutdown s | total s | peak RSS, all processes, MiB "
+           "| peak PSS MiB | PSS per core MiB | azemu peak MiB | processes |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in mc["rows"]:
+        if "error" in r or r.get("total_s") is None:
+            out.append(f"| {r['cores']} | {r['partitions']} x {r['partition_cores']} | {r['kernel']} | "
+                       f"failed: {r.get('error', '?')} |||||||||")
+            continue
+        out.append(f"| {r['cores']} | {r['partitions']} x {r['partition_cores']} | {r['kernel']} | "
+                   f"{r['boot_s']:.2f} | {r['run_s']:.2f} | {r['shutdown_s']:.2f} | {r['total_s']:.2f} | "
+                   f"{r['peak_rss_mib']:.0f} | {r['peak_pss_mib']:.0f} | {r['peak_pss_mib'] / r['cores']:.2f} | "
+                   f"{r['azemu_peak_rss_mib']:.0f} | {r['processes']} |")
+    return "\n".join(out)
+
+
+def pathwalk_table(pw):
+    cols = [c for c in ("native", "linux/openat2", "lwk/openat2", "linux/components", "lwk/components")
+            if c in pw["us_per_call"]]
+    names = {"c": "create, write, close", "o": "open, fstat, close", "s": "stat", "a": "fstatat (dir fd)",
+             "l": "open all, then close", "u": "unlink"}
+    out = ["| phase, µs per call | " + " | ".join(cols) + " | lwk / linux (openat2) |",
+           "|---" * (len(cols) + 2) + "|"]
+    us = pw["us_per_call"]
+    for k, name in names.items():
+        out.append(f"| {name} | " + " | ".join(f"{us[c][k]:.1f}" for c in cols)
+                   + f" | {us['lwk/openat2'][k] / us['linux/openat2'][k]:.2f}x |")
+    ps = pw["program_s"]
+    out.append("| **whole program, s** | " + " | ".join(f"{ps[c]:.3f}" for c in cols)
+               + f" | **{ps['lwk/openat2'] / ps['linux/openat2']:.2f}x** |")
+    out += ["", f"{pw['params']['files']:,} files, median of {pw['params']['repeat']} runs."]
     return "\n".join(out)
 
 
@@ -220,7 +267,9 @@ def main():
                        ("startup", startup_table(su, sb)),
                        ("mm", mm_table(_load("mm"))), ("threads", threads_table(_load("threads_scaling"))),
                        ("memory", memory_table(_load("memory_heavy"))),
-                       ("procs", procs_table(_load("procs")))):
+                       ("procs", procs_table(_load("procs"))),
+                       ("machines", machines_table(_load("scaling_machines"))),
+                       ("pathwalk", pathwalk_table(_load("pathwalk")))):
         text = re.sub(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->",
                       f"<!-- {name}:begin -->\n{body}\n<!-- {name}:end -->", text, flags=re.S)
     readme.write_text(text)
