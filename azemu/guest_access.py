@@ -18,6 +18,7 @@ from .physmem import PAGE, page_down
 _KEEP = FRAME | A | D
 FAST_PAGES = 8          # from this many pages, extents reads the leaf tables at once
 NUMPY_PAGES = 128       # and from this many, with numpy
+MEMO = 16               # buffers whose extents an address space remembers
 PROT_READ, PROT_WRITE = 1, 2
 
 
@@ -94,6 +95,50 @@ class GuestAccess:
         first, end = addr >> 12, (addr + length - 1 >> 12) + 1
         if write and pt.wp and any(k in pt.wp for k in range(first >> 9, (end - 1 >> 9) + 1)):
             return None
+        memo = self.__dict__.setdefault("_extents_memo", {})
+        key = (first, end, write)
+        hit = memo.get(key)
+        if hit is not None and self._unchanged(hit[0]):
+            spans = list(hit[1])                          # the same entries: the same frames
+        else:
+            spans = self._whole_pages(first, end, write)
+            if spans is None:
+                return None
+            if len(memo) >= MEMO:
+                memo.clear()
+            memo[key] = (self._snapshot(first, end), tuple(spans))
+        inpage = addr & (PAGE - 1)
+        off, n = spans[0]
+        spans[0] = (off + inpage, n - inpage)
+        tail = (end << 12) - (addr + length)              # past the buffer in its last page
+        off, n = spans[-1]
+        spans[-1] = (off, n - tail)
+        return spans
+
+    # A buffer read or written again and again (a read loop's) is looked up
+    # once: its leaf entries are kept as bytes, and while they are the very
+    # same words — frames, rights, accessed and dirty bits — in the very same
+    # leaf tables, so are its extents (one memcmp instead of a walk).
+    def _snapshot(self, first: int, end: int):
+        pt, view, snaps = self.pt, self.phys.view, []
+        vpn = first
+        while vpn < end:
+            stop = min(end, (vpn | 511) + 1)
+            base = pt.leaves.get(vpn >> 9)
+            at = (base + (vpn & 511)) * 8
+            snaps.append((vpn >> 9, base, at, bytes(view[at:at + (stop - vpn) * 8])))
+            vpn = stop
+        return snaps
+
+    def _unchanged(self, snaps) -> bool:
+        leaves, view = self.pt.leaves, self.phys.view
+        for key, base, at, snap in snaps:
+            if leaves.get(key) != base or view[at:at + len(snap)] != snap:
+                return False
+        return True
+
+    def _whole_pages(self, first: int, end: int, write: bool):
+        """The extents of whole pages [first, end), or None (see _extents_mapped)."""
         if end - first < NUMPY_PAGES:
             frames = self._frames_listed(first, end, write)
             if frames is None:
@@ -105,18 +150,8 @@ class GuestAccess:
                 else:
                     run = [f, PAGE]
                     spans.append(run)
-            spans = [tuple(r) for r in spans]
-        else:
-            spans = self._spans_numpy(first, end, write)
-            if spans is None:
-                return None
-        inpage = addr & (PAGE - 1)
-        off, n = spans[0]
-        spans[0] = (off + inpage, n - inpage)
-        tail = (end << 12) - (addr + length)              # past the buffer in its last page
-        off, n = spans[-1]
-        spans[-1] = (off, n - tail)
-        return spans
+            return [tuple(r) for r in spans]
+        return self._spans_numpy(first, end, write)
 
     def _frames_listed(self, first: int, end: int, write: bool):
         """The frames of pages [first, end), read as Python lists (a few

@@ -69,6 +69,8 @@ FWK_MADE_DIR = 4012       # params: entries phys, length, path phys -> a directo
 FWK_DEVICE = 4013         # params: name phys (null, pts/3...), flags -> a host device of the fixed list
 FWK_REDIRECTED = 4014     # params: out, size -> the guest path the caller's last walk handed back
 FWK_CWD_OF = 4015         # params: pid, out, size -> that process's working directory
+FWK_READ = 4016           # params: handle, phys, len[, phys2, len2] -> readv into those extents
+FWK_WRITE = 4017          # params: handle, phys, len[, phys2, len2] -> writev from those extents
 EMODEL = 600              # result: the walk arrived at the guest's /proc, /dev or /sys (sandbox.py)
 FWK_FORK = 4008           # params: child tid, child pid: a process forked by the caller's
 

@@ -107,7 +107,8 @@ class Server:
         self.ops.update({C.FWK_HELLO: self.fwk_hello, C.FWK_STDIO: self.fwk_stdio,
                          C.FWK_FD_PATH: self.fwk_fd_path, C.FWK_DUP: self.fwk_dup,
                          C.FWK_BYE: self.fwk_bye, C.FWK_FORK: self.fwk_fork,
-                         C.FWK_REOPEN: self.fwk_reopen, C.FWK_MADE: self.fwk_made})
+                         C.FWK_REOPEN: self.fwk_reopen, C.FWK_MADE: self.fwk_made,
+                         C.FWK_READ: self.fwk_read, C.FWK_WRITE: self.fwk_write})
 
     # ---- the entry -----------------------------------------------------------
     def handle(self, tid: int, function: int, params) -> int:
@@ -303,6 +304,16 @@ class Server:
         del self.handles[hd.fd]
         os.close(hd.fd)
         return 0
+
+    def fwk_read(self, tid, handle, p1, n1, p2, n2, *_):
+        """read(2) into one or two extents: no iovec to build or to parse."""
+        return os.readv(self.h(tid, handle).fd, self._extents2(p1, n1, p2, n2))
+
+    def fwk_write(self, tid, handle, p1, n1, p2, n2, *_):
+        return os.writev(self.h(tid, handle).fd, self._extents2(p1, n1, p2, n2))
+
+    def _extents2(self, p1, n1, p2, n2):
+        return [self._range(p1, n1), self._range(p2, n2)] if n2 else [self._range(p1, n1)]
 
     def do_readv(self, tid, handle, iov, count, *_):
         return os.readv(self.h(tid, handle).fd, self.iov(iov, count))

@@ -13,7 +13,7 @@ from ..procfs import MEM
 from ..abi.linux_errno import EBADF, EINVAL, EISDIR, EOPNOTSUPP, EPIPE
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError
-from ..fwk.channel import KIND_CHAR, KIND_FILE, KIND_PIDFD, KIND_SOCKET
+from ..fwk.channel import FWK_READ, FWK_WRITE, KIND_CHAR, KIND_FILE, KIND_PIDFD, KIND_SOCKET
 from .kernel_signal import raise_signal
 from .util import s32, s64
 
@@ -104,6 +104,20 @@ def _mem(p, f, buf, count, offset, write):
 CHUNK = 2 << 20          # bytes one host call moves: its iovec (a page each) under IOV_MAX
 
 
+def _transfer(p, direct, vectored, hfd, extents, how=None):
+    """The host call that moves a read's or write's bytes: one or two
+    extents go in the packet itself, more as an iovec in the scratch area."""
+    how = how or (lambda p, *a: p.io.call(*a))
+    if len(extents) == 1:
+        (o, n), = extents
+        return lambda: how(p, direct, hfd, o, n, 0, 0)
+    if len(extents) == 2:
+        (o1, n1), (o2, n2) = extents
+        return lambda: how(p, direct, hfd, o1, n1, o2, n2)
+    iov, n = p.scratch.iov(extents)
+    return lambda: how(p, vectored, hfd, iov, n)
+
+
 def _in_chunks(buf, count, one):
     """A read or write of a regular file larger than CHUNK, as several host
     calls (`one(buf, count)` each): all of it, as Linux, unless one falls short."""
@@ -132,12 +146,13 @@ def read(p, fd, buf, count):
     if not count:
         return 0
     p.scratch.reset()
-    iov, n = p.scratch.iov(p.mm.extents(buf, min(count, MAX_RW), write=True, partial=True))
+    call = _transfer(p, FWK_READ, _READV, f.hfd,
+                     p.mm.extents(buf, min(count, MAX_RW), write=True, partial=True))
     if f.kind in blocking.STREAMS or f.hostnb:
-        return blocking.read(p, f, lambda: p.io.call(_READV, f.hfd, iov, n))
+        return blocking.read(p, f, call)
     if p.kernel.page_cache:
-        return pagecache.transfer(p, f, lambda: p.io.call(_READV, f.hfd, iov, n), count, None, False)
-    return p.io.call(_READV, f.hfd, iov, n)
+        return pagecache.transfer(p, f, call, count, None, False)
+    return call()
 
 
 def write(p, fd, buf, count):
@@ -157,12 +172,12 @@ def write(p, fd, buf, count):
     p.scratch.reset()
     if f.kind == KIND_SOCKET and not f.hostnb:
         return _send(p, f, buf, min(count, MAX_RW))
-    iov, n = p.scratch.iov(p.mm.extents(buf, min(count, MAX_RW)))
+    send = _transfer(p, FWK_WRITE, _WRITEV, f.hfd, p.mm.extents(buf, min(count, MAX_RW)), _write)
     if f.hostnb:
-        return blocking.write(p, f, lambda: _write(p, _WRITEV, f.hfd, iov, n))
+        return blocking.write(p, f, send)
     if p.kernel.page_cache:
-        return pagecache.transfer(p, f, lambda: _write(p, _WRITEV, f.hfd, iov, n), count, None, True)
-    return _write(p, _WRITEV, f.hfd, iov, n)
+        return pagecache.transfer(p, f, send, count, None, True)
+    return send()
 
 
 def _vector(p, f, call, total, offset, write):
