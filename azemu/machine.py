@@ -28,8 +28,12 @@ class Partition:
         return aspace
 
     def close(self) -> None:
+        """The end of the kernel instance: its address spaces, then its
+        memory (the segment's map and memfd are freed once no view of the
+        page tables is left)."""
         for s in self.spaces:
             s.close()
+            s.pt.release()
         self.memory.close()
 
 

@@ -93,6 +93,11 @@ class PageTable:
         # holding a frame becomes copy-on-write.
         self.shared_spans = lambda key: []
 
+    def release(self) -> None:
+        """Give up the views of the segment (the instance is over)."""
+        self._q = None
+        self.w.release()
+
     @property
     def q(self):
         if self._q is None:

@@ -121,4 +121,4 @@ class InProcess:
         return self.server.handle(tid, function, params)
 
     def close(self) -> None:
-        pass
+        self.server.close()

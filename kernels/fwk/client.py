@@ -213,6 +213,11 @@ class FWKClient:
             os.close(self._pidfd)
             self._pidfd = None
         os.close(self.chan_fd)
+        self.pairs = self._beat = None          # the views into the channels, then the map
+        try:
+            self.chan.close()
+        except BufferError:
+            pass
 
 
 def _open(fd: int) -> bool:

@@ -110,6 +110,16 @@ class Server:
                          C.FWK_REOPEN: self.fwk_reopen, C.FWK_MADE: self.fwk_made,
                          C.FWK_READ: self.fwk_read, C.FWK_WRITE: self.fwk_write})
 
+    def close(self) -> None:
+        """Every host descriptor this server holds, and its root."""
+        for fd in list(self.handles):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.handles.clear()
+        self.box.close()
+
     # ---- the entry -----------------------------------------------------------
     def handle(self, tid: int, function: int, params) -> int:
         op = self.ops.get(function)
