@@ -54,6 +54,15 @@ def build_probe(tmp_path: Path, name: str, source: str) -> str:
     return str(exe)
 
 
+def fwk_workers(pid: int) -> list[int]:
+    """The FWK proxy workers of the azemu process `pid`: the children of
+    its FWK service (kernels/fwk/proxy.py)."""
+    out = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+    rows = [line.split(None, 2) for line in out.splitlines()]
+    services = {int(r[0]) for r in rows if int(r[1]) == pid and len(r) > 2 and "kernels.fwk.proxy" in r[2]}
+    return [int(r[0]) for r in rows if int(r[1]) in services]
+
+
 def assert_same(native, emulated):
     """stdout, stderr and exit status identical."""
     (no, ne, ns), (ao, ae, as_) = native, emulated

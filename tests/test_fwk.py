@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, guest, tree
+from conftest import ROOT, fwk_workers, guest, tree
 from kernels import Kernel
 
 _opened = []
@@ -65,12 +65,7 @@ def test_linux_mode_serves_io_in_process(tmp_path, capfd):
     assert "a.txt" in _opened                                # the monolithic kernel itself
 
 
-def _proxies(pid):
-    """The FWK proxy workers of azemu `pid`: children of its FWK service."""
-    out = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,args="], capture_output=True, text=True).stdout
-    rows = [line.split(None, 2) for line in out.splitlines()]
-    services = {int(r[0]) for r in rows if int(r[1]) == pid and "kernels.fwk.proxy" in r[2]}
-    return [int(r[0]) for r in rows if int(r[1]) in services]
+_proxies = fwk_workers
 
 
 def _start_blocked_in_read(mode, *extra):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, guest, tree
+from conftest import ROOT, fwk_workers, guest, tree
 
 MARKER = "SECRET-of-partition-B-7f3a9c"
 
@@ -97,13 +97,6 @@ args = ["spy", "{MARKER}", "{secret}", "../host.txt", "/m.toml"]
     assert (out / "solo.root").is_dir() and not list((out / "solo.root").iterdir())
 
 
-def _workers(pid):
-    rows = [line.split(None, 2) for line in subprocess.run(
-        ["ps", "-A", "-o", "pid=,ppid=,args="], capture_output=True, text=True).stdout.splitlines()]
-    services = {int(r[0]) for r in rows if int(r[1]) == pid and "kernels.fwk.proxy" in r[2]}
-    return [int(r[0]) for r in rows if int(r[1]) in services]
-
-
 def test_each_proxy_worker_maps_only_its_own_partition(tmp_path):
     """The structure behind the isolation: while a three-partition machine
     runs, each proxy worker maps exactly one partition memory segment and one
@@ -129,7 +122,7 @@ args = ["hold", "x", "3"]
         deadline = time.monotonic() + 30
         workers = []
         while len(workers) < 3 and time.monotonic() < deadline:
-            workers = _workers(p.pid)
+            workers = fwk_workers(p.pid)
             time.sleep(0.1)
         assert len(workers) == 3
         seen = set()
