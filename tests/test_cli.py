@@ -85,6 +85,8 @@ BAD = {
     "mem 1T": (["exec", "--mem", "1T", "hello"], "more than this host's memory"),
     "mem too small": (["exec", "--mem", "4M", "hello"], "at least 16M"),
     "negative spin": (["exec", "--mode", "lwk", "--fwk-spin-us", "-5", "hello"], "cannot be negative"),
+    "fwk timeout 0": (["exec", "--mode", "lwk", "--fwk-timeout", "0", "hello"], "more than 0 s"),
+    "fwk timeout words": (["exec", "--mode", "lwk", "--fwk-timeout", "soon", "hello"], "not a number"),
     "bench iterations 0": (["bench", "getpid", "--iterations", "0"], "at least 1 iteration"),
     "bench repeat 0": (["bench", "getpid", "--repeat", "0"], "at least 1 repeat"),
     "unknown mode": (["exec", "--mode", "windows", "hello"], "invalid choice"),
@@ -117,6 +119,12 @@ def test_bad_machine_file_values(tmp_path):
     m.write_text('[[partition]]\nkernel = "lwk"\nmemory = "1T"\nprogram = "hello"\n')
     out, err, rc = run_cli("run", "--no-live", "--out", str(tmp_path), str(m))
     assert rc == 2 and len(err.splitlines()) == 1 and b"host's memory" in err
+    m.write_text('[[partition]]\nkernel = "lwk"\nroot = "nowhere"\nprogram = "hello"\n')
+    out, err, rc = run_cli("run", "--no-live", "--out", str(tmp_path), str(m))
+    assert rc == 2 and len(err.splitlines()) == 1 and b"root nowhere: not a directory" in err
+    m.write_text('[[partition]]\nkernel = "lwk"\nro = "yes"\nprogram = "hello"\n')
+    out, err, rc = run_cli("run", "--no-live", "--out", str(tmp_path), str(m))
+    assert rc == 2 and len(err.splitlines()) == 1 and b"ro must be true or false" in err
 
 
 def test_version():
