@@ -158,10 +158,11 @@ def _cc_parser(sub):
 def _run_parser(sub):
     rn = _sub(sub, "run", "boot a multikernel machine from a machine file",
               "Boot one machine split into partitions, each a kernel instance (lwk, unikernel "
-              "or linux) with its own cores, memory and program, running in parallel and "
-              "sharing one FWK proxy. MACHINE is a .toml file, or the name of one shipped with "
-              "azemu (`azemu examples`). Each partition's output goes to NAME.out and NAME.err "
-              "in the output directory, where it also works.",
+              "or linux) with its own cores, memory, program and root, running in parallel; "
+              "one FWK service gives each lwk or unikernel partition a proxy of its own. "
+              "MACHINE is a .toml file, or the name of one shipped with azemu (`azemu "
+              "examples`). Each partition's output goes to NAME.out and NAME.err in the output "
+              "directory; a partition without a `root` works in NAME.root there.",
               _examples("azemu run three                     # the shipped example machine",
                         "azemu run --out /tmp three          # its outputs in /tmp",
                         "azemu run --no-live my-machine.toml"))
