@@ -129,7 +129,10 @@ def interactive_session(argv, inputs) -> str:
     return b"".join(shown).decode(errors="replace").replace("\r", "")
 
 
-@pytest.mark.parametrize("mode", TRAP_MODES)
+# about 20 s each (a paced session, natively and under azemu): lwk in the
+# default run, the other modes with the slow tests
+@pytest.mark.parametrize("mode", [m if m == "lwk" else pytest.param(m, marks=pytest.mark.slow)
+                                  for m in TRAP_MODES])
 def test_an_interactive_shell_controls_its_jobs_as_natively(bash_static, mode):
     """bash -i on a terminal: Ctrl-Z stops the foreground job (the shell
     takes the terminal back: tcsetpgrp), `jobs` and `bg` see it, `wait`
