@@ -21,7 +21,6 @@ Two ways in, as the paper describes:
 """
 from __future__ import annotations
 
-import ctypes
 import struct
 
 from unicorn import unicorn_const as ucc

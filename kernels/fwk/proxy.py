@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 
+from ..abi.syscall_numbers import SYSCALL_NUMBERS as _NR
 from . import channel as C
 from . import waiting as W
 from .sandbox import Sandbox
@@ -46,7 +47,6 @@ PR_SET_PDEATHSIG = 1
 BEAT_S = 0.5                     # the heartbeat's period (a few wake-ups a second per idle worker)
 # Calls that may wait for the host as long as the guest asked (a poll with a
 # timeout, an open of a FIFO): never taken for a hang.
-from ..abi.syscall_numbers import SYSCALL_NUMBERS as _NR  # noqa: E402
 WAITING_CALLS = frozenset(_NR[n] for n in ("poll", "ppoll", "select", "pselect6", "epoll_wait",
                                            "epoll_pwait", "openat", "open", "accept", "accept4",
                                            "connect", "flock", "fcntl"))

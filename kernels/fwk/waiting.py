@@ -11,7 +11,7 @@ So the policy looks at the host:
 * `spin` polls until the reply comes (never sleeps);
 * `block` sleeps at once;
 * `spin-then-block` (the default, adaptive) polls for at most `spin_us` —
-  a bound measured in time — calling sched_yield every few µs so that a
+  a bound measured in time — calling sched_yield every ~60 µs so that a
   thread waiting for this CPU runs, then sleeps.  It polls only while the
   host has a CPU to spare: when the host's runnable threads
   (/proc/loadavg's "running" field, sampled every SAMPLE_S) are more than
