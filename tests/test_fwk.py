@@ -152,3 +152,41 @@ def test_a_guest_that_ignores_eio_is_ended(tmp_path):
     assert elapsed < 10
     assert p.returncode != 0
     assert b"FWK proxy" in err and b"Traceback" not in err
+
+
+def _host_with(tmp_path, counts):
+    """A HostLoad reading a fake /proc/loadavg whose running field is each of
+    `counts` in turn, one sample per count (the clock moved past each wait)."""
+    from kernels.fwk import waiting as W
+    h = W.HostLoad()
+    h.cpus = 2
+    fake = tmp_path / "loadavg"
+    out = []
+    for n in counts:
+        fake.write_text(f"0.00 0.00 0.00 {n}/100 1\n")
+        h._fd = os.open(fake, os.O_RDONLY)
+        h._next = 0.0                         # due for a sample now
+        out.append(h.busy())
+        os.close(h._fd)
+    return out
+
+
+def test_one_busy_sample_is_a_blip_two_are_a_busy_host(tmp_path):
+    # 3 runnable threads on 2 CPUs once: still free; twice in a row: busy;
+    # the first free sample after that: free again
+    assert _host_with(tmp_path, [2, 3, 2, 3, 3, 4, 2]) == [False, False, False, False, True, True, False]
+
+
+def test_a_busy_sample_is_confirmed_soon(tmp_path):
+    from kernels.fwk import waiting as W
+    h = W.HostLoad()
+    h.cpus = 2
+    fake = tmp_path / "loadavg"
+    fake.write_text("0.00 0.00 0.00 5/100 1\n")
+    h._fd = os.open(fake, os.O_RDONLY)
+    t = time.monotonic()
+    assert not h.busy()                       # the first sample over the CPUs
+    assert h._next - t <= W.CONFIRM_S + 0.001  # looked at again within CONFIRM_S
+    time.sleep(W.CONFIRM_S * 1.5)
+    assert h.busy()
+    os.close(h._fd)

@@ -98,11 +98,15 @@ class Queue:
         return self._head.value == self._tail.value
 
     def push(self, packet: bytes) -> None:
+        """Post a packet given as bytes (the tests' raw packets)."""
+        self.send(*PACKET.unpack(packet))
+
+    def send(self, *fields) -> None:
+        """Post a packet of PACKET's fields, packed straight into its slot."""
         head = self._head.value
         while head - self._tail.value >= SLOTS:          # full: the other side is behind
             time.sleep(0)
-        slot = self.off + HEADER + (head % SLOTS) * PACKET_SIZE
-        self.buf[slot:slot + PACKET_SIZE] = packet
+        PACKET.pack_into(self.buf, self.off + HEADER + (head % SLOTS) * PACKET_SIZE, *fields)
         self._head.value = head + 1                       # publish (x86: stores stay in order)
         if self._asleep.value:
             W.futex_wake(self._head_addr)
@@ -113,6 +117,13 @@ class Queue:
         data = self.buf[slot:slot + PACKET_SIZE]
         self._tail.value = tail + 1
         return data
+
+    def receive(self, layout: struct.Struct = PACKET) -> tuple:
+        """The next packet's fields as `layout` unpacks them, read in place."""
+        tail = self._tail.value
+        fields = layout.unpack_from(self.buf, self.off + HEADER + (tail % SLOTS) * PACKET_SIZE)
+        self._tail.value = tail + 1
+        return fields
 
     def wait(self, waiter: W.Waiter, alive=None) -> None:
         """Until the queue is not empty.  `alive()` is asked at least every
@@ -183,22 +194,17 @@ def heartbeat(buf: mmap.mmap):
 
 _U64 = 0xFFFFFFFFFFFFFFFF
 _PAD = ((), (0,), (0, 0), (0, 0, 0), (0, 0, 0, 0), (0, 0, 0, 0, 0), (0,) * 6)
-_ANSWER = struct.Struct("<I8xI48xq")          # magic, seq and ret of a reply
+ANSWER = struct.Struct("<I8xI48xq")           # magic, seq and ret of a reply
 
 
-def request(tid: int, function: int, seq: int, params) -> bytes:
-    return PACKET.pack(MAGIC, tid, function, seq, *[x & _U64 for x in params],
-                       *_PAD[6 - len(params)], 0)
-
-
-def reply(magic: int, tid: int, function: int, seq: int, params, ret: int) -> bytes:
-    """The reply to a decoded request (its params as they came: no masking)."""
-    return PACKET.pack(magic, tid, function, seq, *params, ret)
-
-
-def answer(packet: bytes):
-    """(magic, seq, ret) of a reply."""
-    return _ANSWER.unpack_from(packet)
+def send_request(queue: Queue, tid: int, function: int, seq: int, params) -> None:
+    """Post a request on `queue`; params past the given ones are 0, and each
+    is taken modulo 2**64 (a negative one as the register would hold it)."""
+    pad = _PAD[6 - len(params)]
+    try:
+        queue.send(MAGIC, tid, function, seq, *params, *pad, 0)
+    except struct.error:                  # a negative parameter: rare, so masked only then
+        queue.send(MAGIC, tid, function, seq, *[x & _U64 for x in params], *pad, 0)
 
 
 def decode(packet: bytes):

@@ -182,14 +182,14 @@ class FWKClient:
         if self.dead is not None:
             return -errno.EIO
         pair = self.pairs[core]
-        self.seq[core] += 1
-        pair.requests.push(C.request(tid, function, self.seq[core], params))
+        sent = self.seq[core] = self.seq[core] + 1
+        C.send_request(pair.requests, tid, function, sent, params)
         try:
             pair.replies.wait(self.waiters[core], self.alive)
         except C.ProxyDead:
             return -errno.EIO
-        magic, seq, ret = C.answer(pair.replies.pop())
-        if magic != C.MAGIC or seq != self.seq[core]:
+        magic, seq, ret = pair.replies.receive(C.ANSWER)
+        if magic != C.MAGIC or seq != sent:
             return -errno.EIO
         return ret
 
@@ -203,7 +203,7 @@ class FWKClient:
 
     def close(self) -> None:
         if self.dead is None and not self._exit_poll.poll(0):
-            self.pairs[0].requests.push(C.request(0, C.FWK_SHUTDOWN, 0, ()))
+            C.send_request(self.pairs[0].requests, 0, C.FWK_SHUTDOWN, 0, ())
             if not self._exit_poll.poll(5000):
                 try:
                     os.kill(self.pid, signal.SIGKILL)

@@ -92,7 +92,7 @@ class Worker:
         busy = self.busy
         while not self.done.is_set():
             pair.requests.wait(waiter)
-            magic, tid, function, seq, params, _ = C.decode(pair.requests.pop())
+            magic, tid, function, seq, *params, _ = pair.requests.receive()
             if function == C.FWK_SHUTDOWN:
                 self.done.set()
                 return
@@ -105,7 +105,7 @@ class Worker:
                 with self.lock:                           # one Server, shared by the cores
                     ret = self.server.handle(tid, function, params)
                 busy[i] = None
-            pair.replies.push(C.reply(magic, tid, function, seq, params, ret))
+            pair.replies.send(magic, tid, function, seq, *params, ret)
 
 
 def _reap(*_):

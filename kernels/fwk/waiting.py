@@ -15,7 +15,7 @@ So the policy looks at the host:
   thread waiting for this CPU runs, then sleeps.  It polls only while the
   host has a CPU to spare: when the host's runnable threads
   (/proc/loadavg's "running" field, sampled every SAMPLE_S) are more than
-  its CPUs, it sleeps at once.  It also stops polling while polls keep
+  its CPUs in two samples in a row, it sleeps at once.  It also stops polling while polls keep
   failing (the reply came after the bound for the last MISSES waits), and
   tries again every PROBE waits.
 
@@ -34,6 +34,7 @@ DEFAULT_POLICY = "spin-then-block"
 DEFAULT_SPIN_US = 200
 BLOCK_RECHECK = 0.05       # seconds a sleeper sleeps before it looks again
 SAMPLE_S = 0.02            # how often the host's load is read
+CONFIRM_S = 0.002          # how soon a sample that says "busy" is checked again
 MISSES = 8                 # polls that failed in a row before polling stops
 PROBE = 64                 # waits between tries while polling has stopped
 POLLS = 32                 # polls between two looks at the clock (about 15 µs)
@@ -65,7 +66,13 @@ def futex_wake(addr: int) -> None:
 
 class HostLoad:
     """Whether the host has a CPU to spare, from /proc/loadavg's running
-    count (which includes the thread asking), read at most every SAMPLE_S."""
+    count (which includes the thread asking), read at most every SAMPLE_S.
+
+    One sample is a moment: a daemon that wakes for a millisecond makes one
+    count too many.  So a host is taken as busy only when two samples in a
+    row say so (the second taken CONFIRM_S after the first), and as free
+    again at the first sample that says so: a blip costs one quick sample
+    instead of SAMPLE_S of sleeping through waits that polling would catch."""
 
     def __init__(self):
         try:
@@ -73,6 +80,8 @@ class HostLoad:
         except OSError:
             self.cpus = os.cpu_count() or 1
         self._at = 0.0
+        self._next = 0.0
+        self._over = False           # the last sample counted more threads than CPUs
         self._busy = False
         try:                                       # kept open: each pread reads it anew
             self._fd = os.open("/proc/loadavg", os.O_RDONLY | os.O_CLOEXEC)
@@ -81,14 +90,16 @@ class HostLoad:
 
     def busy(self) -> bool:
         now = time.monotonic()
-        if now - self._at > SAMPLE_S:
-            self._at = now
+        if now >= self._next:
             try:
                 running = int(os.pread(self._fd, 128, 0).split()[3].split(b"/")[0])
             except (OSError, TypeError, ValueError, IndexError):
                 running = 0
             # the asking thread is one of them; the other side needs one more
-            self._busy = running > self.cpus
+            over = running > self.cpus
+            self._busy = over and self._over
+            self._next = now + (CONFIRM_S if over and not self._over else SAMPLE_S)
+            self._over = over
         return self._busy
 
 
