@@ -113,7 +113,19 @@ def _exec_parser(sub):
                     help="unikernel source images: send getpid & co through the function "
                          "hook instead of answering them inside the guest")
     ex.add_argument("--strace", action="store_true",
-                    help="print every syscall with its arguments and result on stderr")
+                    help="print every syscall with its arguments and result on stderr, in "
+                         "strace's format (the options below imply it)")
+    ex.add_argument("-e", dest="trace_expr", metavar="trace=SET",
+                    help="trace only SET: names and classes (%%file %%desc %%network %%process "
+                         "%%memory %%signal %%ipc), comma-separated; !SET for all others")
+    ex.add_argument("-o", dest="trace_out", metavar="FILE",
+                    help="write the trace to FILE instead of stderr")
+    ex.add_argument("-s", dest="trace_strsize", type=int, metavar="N",
+                    help="print at most N bytes of each string or buffer (default 32)")
+    ex.add_argument("-T", dest="trace_time", action="store_true",
+                    help="show the time azemu spent in each call, <seconds>")
+    ex.add_argument("-tt", dest="trace_clock", action="store_true",
+                    help="start each line with the time of day, with microseconds")
     ex.add_argument("-q", "--quiet", action="store_true",
                     help="do not name the unsupported syscalls the program makes")
     ex.add_argument("program", help="the program: a path, a name in PATH, or a shipped example")

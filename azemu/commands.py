@@ -35,6 +35,29 @@ def program_path(name: str) -> str:
     return str(shipped) if shipped else name
 
 
+def _tracer(args):
+    """The syscall tracer the --strace options ask for, or None."""
+    wanted = (args.strace or args.trace_expr or args.trace_out or args.trace_time
+              or args.trace_clock or args.trace_strsize is not None)
+    if not wanted:
+        return None
+    from kernels.syscalls.strace import Tracer
+    if args.trace_strsize is not None and args.trace_strsize < 0:
+        raise ValueError(f"-s {args.trace_strsize}: must be 0 or more")
+    stream = sys.stderr
+    if args.trace_out:
+        try:
+            stream = open(args.trace_out, "w", buffering=1)
+        except OSError as e:
+            raise OSError(f"-o {args.trace_out}: {e.strerror}") from None
+    expr = args.trace_expr
+    if expr is not None and not expr.startswith("trace="):
+        raise ValueError(f"-e {expr}: only trace=SET is offered")
+    return Tracer(stream, strsize=32 if args.trace_strsize is None else args.trace_strsize,
+                  trace=expr, timing=args.trace_time, timestamps=args.trace_clock,
+                  to_file=bool(args.trace_out))
+
+
 def cmd_exec(args) -> int:
     from kernels import ExecError, Kernel
 
@@ -45,9 +68,14 @@ def cmd_exec(args) -> int:
         print(f"azemu exec: --root {args.root}: not a directory", file=sys.stderr)
         return 2
     try:
+        tracer = _tracer(args)
+    except (ValueError, OSError) as e:
+        print(f"azemu exec: {e}", file=sys.stderr)
+        return 2
+    try:
         kernel = Kernel(mode=args.mode, memory=args.mem, in_guest=not args.no_in_guest,
                         ncores=args.cores, deterministic=args.deterministic,
-                        strace=sys.stderr if args.strace else None, quiet=args.quiet,
+                        strace=tracer, quiet=args.quiet,
                         root=args.root, readonly=args.ro,
                         fwk_policy=args.fwk_wait, fwk_spin_us=args.fwk_spin_us,
                         fwk_timeout=args.fwk_timeout)

@@ -42,10 +42,11 @@ class Block(Exception):
 class GuestExit(Exception):
     """The process is over: exited with `status`, or killed by `signal`."""
 
-    def __init__(self, status: int = 0, signal: int = 0, report: str = ""):
+    def __init__(self, status: int = 0, signal: int = 0, report: str = "", result=None):
         self.status = status
         self.signal = signal
         self.report = report
+        self.result = result     # what the call that raised the fatal signal returned (traces)
 
     @property
     def exit_status(self) -> int:

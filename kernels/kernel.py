@@ -118,6 +118,7 @@ class Kernel:
                 box.close()
 
     def _exec(self, path, argv, envp, execfn, guest_open) -> None:
+        given = (path, argv)                      # what the trace's execve line shows
         path, argv, opener = resolve_script(path, argv, guest_open)
         hwcap = self.core.cpuid(1)[3]     # Linux's AT_HWCAP: CPUID.1:EDX of the boot CPU
         mm = self.part.new_address_space()
@@ -167,8 +168,11 @@ class Kernel:
         inherited_ignores(p)
         wrap = None
         if self.strace is not None:
-            from .syscalls.strace import tracer
-            wrap = tracer(self.strace)
+            from .syscalls.strace import Tracer
+            if not isinstance(self.strace, Tracer):
+                self.strace = Tracer(self.strace)
+            wrap = self.strace.wrap
+            self.strace.execve(p, *given, self.image.stack_pointer + 8 * (len(argv) + 2), len(envp))
         self._table = self._handler_table(wrap)
         from .task import SchedState
         p.sched = SchedState(0)
@@ -407,10 +411,13 @@ class Kernel:
             return self._finish(GuestExit(signal=L.SIGKILL, report=line))
         sig = _FAULT_SIGNALS.get(fault.signal, L.SIGSEGV)
         act = task.sigactions[sig]
+        from .siginfo import SigInfo
+        code = fault.code or (2 if fault.detail.endswith("protection address") else 1)
+        info = SigInfo(sig, code, addr=fault.addr or 0)
+        if self.strace is not None:
+            self.strace.signal(task, info)
         if act.handler not in (L.SIG_DFL, L.SIG_IGN) and not task.sigmask & (1 << (sig - 1)):
-            code = fault.code or (2 if fault.detail.endswith("protection address") else 1)
-            from .siginfo import SigInfo
-            task.pending_delivery.append(SigInfo(sig, code, addr=fault.addr or 0))
+            task.pending_delivery.append(info)
             self.deliver_signals(task, core, in_syscall=False)
             if self.exit is not None:
                 return self._finish(self.exit)
@@ -452,6 +459,8 @@ class Kernel:
         function hook — back in the caller with the result in rax, as if the
         libOS had returned; or, for a libOS call restarted after the handler,
         the hook itself."""
+        if self.strace is not None:
+            self.strace.flush(task)                    # the signals' trace lines
         regs = core.regs.read_all()
         if in_syscall:
             regs["rip"] += core.SYSCALL_INSN_LEN
@@ -480,6 +489,8 @@ class Kernel:
             core.regs.write_many(new)
 
     def _finish(self, how: GuestExit) -> GuestExit:
+        if self.strace is not None and self.process is not None:
+            self.strace.exited(self.process, how)      # the trace's last line
         if self.process is not None:
             self.process.mm.write_back()               # shared file mappings reach their files
             self.process.fds.close_all()

@@ -102,6 +102,8 @@ class ProcessTable:
         if p.zombie:
             return
         k = self.k
+        if k.strace is not None:
+            k.strace.exited(p, how)                 # the trace's +++ line
         for t in list(p.tasks):
             k.sched.exit_task(t)
             k.shared.tasks.pop(t.tid, None)
@@ -178,6 +180,8 @@ class ProcessTable:
         if thread is None and sig not in (L.SIGKILL, L.SIGSTOP):
             hold(target, info)
             return
+        if self.k.strace is not None:            # the trace's --- SIG {...} --- line
+            self.k.strace.signal(thread or next(iter(target.tasks), target), info)
         act = target.sigactions[sig]
         if sig not in (L.SIGKILL, L.SIGSTOP) and act.handler == L.SIG_IGN:
             return

@@ -372,6 +372,8 @@ class Scheduler:
         task.scratch = k.scratches[i]
         if task.sched.result is not None:
             core.regs.write(UC_X86_REG_RAX, task.sched.result)
+            if k.strace is not None:                  # the trace's line of the call it waited in
+                k.strace.resumed(task, task.sched.result)
             task.sched.result = None
 
     def run(self) -> GuestExit:

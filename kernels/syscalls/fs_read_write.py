@@ -12,8 +12,9 @@ from ..abi import linux as L
 from ..procfs import MEM
 from ..abi.linux_errno import EBADF, EINVAL, EISDIR, EOPNOTSUPP, EPIPE
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
-from ..errors import LinuxError
+from ..errors import GuestExit, LinuxError
 from ..fwk.channel import FWK_READ, FWK_WRITE, KIND_CHAR, KIND_FILE, KIND_PIDFD, KIND_SOCKET
+from ..siginfo import SI_USER
 from .kernel_signal import raise_signal
 from .util import s32, s64
 
@@ -64,7 +65,11 @@ def _write(p, function, *params):
         return p.io.call(function, *params)
     except LinuxError as e:
         if e.errno == EPIPE:
-            raise_signal(p, L.SIGPIPE)
+            try:
+                raise_signal(p, L.SIGPIPE, SI_USER)  # Linux: sent by the writer itself
+            except GuestExit as end:
+                end.result = -EPIPE                  # the write failed, then the signal killed
+                raise
         raise
 
 

@@ -72,6 +72,8 @@ def exit(p, status):
         except Exception:
             pass
         k.sched.wake(futex_key(p, p.clear_child_tid), 1)
+    if k.strace is not None:                     # the trace's +++ exited line of the thread
+        k.strace.exited(p, GuestExit(status & 0xFF))
     k.sched.exit_task(p)
     from ..errors import Block
     raise Block

@@ -42,7 +42,14 @@ def rt_sigaction(p, sig, act, oact, sigsetsize):
     if new:
         cur.handler, cur.flags, cur.restorer, cur.mask = new
         cur.mask &= ~_UNBLOCKABLE
+        cur.flags &= _UAPI_SA_FLAGS            # unknown bits (SA_UNSUPPORTED) read back clear
     return 0
+
+
+# The flags sigaction keeps (Linux's UAPI_SA_FLAGS on x86-64): others are
+# cleared, so that a program can tell which ones the kernel knows.
+_UAPI_SA_FLAGS = (L.SA_NOCLDSTOP | L.SA_NOCLDWAIT | L.SA_SIGINFO | L.SA_ONSTACK | L.SA_RESTART
+                  | L.SA_NODEFER | L.SA_RESETHAND | L.SA_RESTORER)
 
 
 def rt_sigprocmask(p, how, set_, oset, sigsetsize):
@@ -174,6 +181,8 @@ def raise_signal(p, sig: int, code: int = SI_KERNEL, addr: int = 0, info=None) -
         from ..procs import hold
         hold(p.proc, info)
         return
+    if p.kernel.strace is not None:              # the trace's --- SIG {...} --- line
+        p.kernel.strace.signal(p, info)
     from ..procs import stops
     if sig == L.SIGCONT:
         p.kernel.procs.cont(p)
@@ -188,7 +197,7 @@ def raise_signal(p, sig: int, code: int = SI_KERNEL, addr: int = 0, info=None) -
     if act.handler == L.SIG_DFL or sig == L.SIGKILL:
         if sig in L.SIG_DEFAULT_IGNORE:
             return
-        raise GuestExit(signal=sig)
+        raise GuestExit(signal=sig, result=0)     # the sending call succeeded; then the end
     p.pending_delivery.append(info)
     if p.sched.state == "blocked":                # another thread, in a wait: EINTR
         p.kernel.sched.interrupt(p, -EINTR)
@@ -291,8 +300,8 @@ def deliver_pending(p, regs: dict, fpu) -> dict | None:
         p.sigmask |= _bit(sig)
     p.sigmask |= act.mask & ~_UNBLOCKABLE
     handler = act.handler
-    if act.flags & L.SA_RESETHAND:
-        act.handler, act.flags = L.SIG_DFL, 0
+    if act.flags & L.SA_RESETHAND:               # the handler only: flags and mask stay (Linux)
+        act.handler = L.SIG_DFL
     return {"rsp": sp, "rip": handler, "rdi": sig, "rsi": info_at, "rdx": uc_at, "rax": 0}
 
 

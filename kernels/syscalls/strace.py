@@ -1,75 +1,350 @@
-"""`azemu exec --strace`: every syscall, its decoded arguments and its result,
-one line each on stderr — like strace(1) or qemu-user's -strace.
+"""`azemu exec --strace`: every syscall, one line each, in strace(1)'s own
+format, so that a trace of the guest under azemu can be set beside one of
+the same program under Linux and read the same way:
 
-Tracing wraps the handlers once, when the table is built, so the untraced
-path pays nothing for it.  Arguments are decoded from the handler's own
-parameter names: path-like names are read as strings from guest memory, fds
-as signed integers, the rest in hex when large.
+    openat(AT_FDCWD, "p.txt", O_RDONLY|O_CLOEXEC) = 3
+    read(3, "hello\\n", 4096)                = 6
+    openat(AT_FDCWD, "nope", O_RDONLY)      = -1 ENOENT (No such file or directory)
+    exit_group(0)                           = ?
+    +++ exited with 0 +++
+
+What each argument looks like is declared in kernels/syscalls/signatures.py
+and printed by kernels/syscalls/trace_decode.py; this module makes the lines:
+the `[pid N]` prefix while the guest has several threads or processes (as
+`strace -f`; with `-o FILE`, every line starts with its thread's id, as
+`strace -f -o FILE`), `-tt` timestamps, `-T` times (the emulator's time for the
+call), `-e trace=` filters by name and by class (%file, %desc, %network,
+%process, %memory, %signal, %ipc), the execve line of the program and the
+`+++ exited with N +++` / `+++ killed by SIG +++` lines.
+
+Tracing wraps the handlers once, when the table is built, and only those of
+the calls traced: the untraced path pays nothing.
 """
 from __future__ import annotations
 
+import os
+import time
+
 from azemu.memory import GuestFault
 
+from ..abi import linux as L
 from ..abi.linux_errno import EFAULT, EIO, ERRNO_NAMES
-from ..errors import GuestExit, LinuxError, RegistersSet
-from .table import name_of
+from ..abi.syscall_numbers import SYSCALL_NUMBERS
+from ..errors import Block, GuestExit, LinuxError, RegistersSet
+from . import trace_decode as D
+from .signatures import SIGNATURES
+from .table import BY_NUMBER, name_of
 
-_STRING_ARGS = {"pathname", "filename", "oldpath", "newpath", "target", "linkpath", "path"}
-_PTR_ARGS = {"buf", "statbuf", "statxbuf", "iov", "dirp", "fds", "tidptr", "head", "act",
-             "local_iov", "remote_iov", "open_how",
-             "oact", "set_", "oset", "ss", "old_ss", "tp", "res", "tv", "tz", "tloc", "req",
-             "rem", "request", "remain", "info", "usage", "rlim", "new_limit", "old_limit",
-             "mask", "addr", "old_addr", "new_addr", "uaddr", "uaddr2", "timeout",
-             "rseq_addr", "offset_ptr", "times", "list_", "cpu", "node", "cache", "arg2",
-             "head_ptr", "len_ptr", "argv", "envp", "wstatus", "rusage", "infop", "args"}
-_INT_ARGS = {"fd", "dirfd", "olddirfd", "newdirfd", "oldfd", "newfd", "out_fd", "in_fd",
-             "sig", "pid", "tid", "tgid", "status", "who", "how", "resource_", "clockid",
-             "pgid", "id_", "idtype", "options"}
+COLUMN = 39                  # strace pads a call to this column before " = "
+
+# ---- signatures -----------------------------------------------------------------
 
 
-def _fmt(p, name: str, value: int) -> str:
-    if name in _STRING_ARGS and value:
-        try:
-            s = p.mm.read_cstr(value, 256)
-            return repr(s.decode(errors="replace")).replace("'", '"')
-        except (GuestFault, ValueError):
-            return f"{value:#x}"
-    if name in _INT_ARGS:
-        v = value & 0xFFFFFFFF
-        return str(v - (1 << 32) if v & 0x80000000 else v)
-    if name in _PTR_ARGS:
-        return f"{value:#x}" if value else "NULL"
-    return f"{value:#x}" if value > 0xFFFF else str(value)
+class Signature:
+    """A parsed entry of SIGNATURES: [(after_call, kind, param)] and the result's kind."""
+
+    __slots__ = ("args", "ret")
+
+    def __init__(self, text: str):
+        text, _, ret = text.partition("->")
+        self.ret = ret.strip() or "int"
+        self.args = []
+        for a in filter(None, (x.strip() for x in text.split(","))):
+            after = a.startswith("<")
+            kind, _, param = a.lstrip("<").partition(":")
+            self.args.append((after, kind, param or None))
 
 
-def tracer(stream):
-    """A `wrap(nr, handler, arity)` for dispatch.handler_table."""
-    def wrap(nr, handler, arity):
+PARSED = {name: Signature(text) for name, text in SIGNATURES.items()}
+
+CLASSES = {
+    "%file": lambda n, s: s is not None and any(k == "path" for _, k, _ in s.args),
+    "%desc": lambda n, s: s is not None and any(k in ("fd", "atfd") for _, k, _ in s.args)
+    or n in ("pipe", "pipe2", "epoll_create", "epoll_create1", "eventfd", "eventfd2",
+             "socketpair"),
+    "%network": lambda n, s: _family(n) == "net",
+    "%memory": lambda n, s: _family(n) == "mm",
+    "%signal": lambda n, s: _family(n) == "signal" or n in ("kill", "tkill", "tgkill", "pause",
+                                                            "sigaltstack", "signalfd4"),
+    "%process": lambda n, s: n in ("clone", "clone3", "fork", "vfork", "execve", "execveat",
+                                   "exit", "exit_group", "wait4", "waitid", "kill", "tkill",
+                                   "tgkill", "pidfd_open", "pidfd_send_signal"),
+    "%ipc": lambda n, s: _family(n) == "ipc",
+}
+CLASSES["%net"] = CLASSES["%network"]
+
+
+def _family(name: str) -> str:
+    e = BY_NUMBER.get(SYSCALL_NUMBERS.get(name, -1))
+    return e.family if e is not None else ""
+
+
+def traced_set(spec: str | None) -> set[str] | None:
+    """The names `-e trace=SPEC` selects (None: every call).  SPEC is a
+    comma-separated list of names and classes, `all`, or `!` before the
+    list to trace all but those; raises ValueError for a name azemu does
+    not know."""
+    if spec is None:
+        return None
+    spec = spec.removeprefix("trace=")
+    negate = spec.startswith("!")
+    chosen: set[str] = set()
+    for item in filter(None, spec.lstrip("!").split(",")):
+        if item == "all":
+            chosen |= set(SYSCALL_NUMBERS)
+        elif item == "none":
+            continue
+        elif item in CLASSES:
+            test = CLASSES[item]
+            chosen |= {n for n in SYSCALL_NUMBERS if test(n, PARSED.get(n))}
+        elif item in SYSCALL_NUMBERS:
+            chosen.add(item)
+        else:
+            raise ValueError(f"invalid system call '{item}'")
+    return set(SYSCALL_NUMBERS) - chosen if negate else chosen
+
+
+# ---- the tracer -----------------------------------------------------------------
+
+
+class Tracer:
+    """Writes the trace of one kernel instance to `stream`."""
+
+    def __init__(self, stream, *, strsize: int = 32, trace: str | None = None,
+                 timing: bool = False, timestamps: bool = False, to_file: bool = False):
+        self.stream = stream
+        self.to_file = to_file     # as `strace -f -o FILE`: every line starts with its tid
+        self.strsize = strsize
+        self.only = traced_set(trace)
+        self.timing = timing
+        self.timestamps = timestamps
+        self.signals: dict[int, list[str]] = {}     # per thread: signal lines still to print
+        self.blocked: dict[int, tuple] = {}          # per thread: the call it waits in
+        self.ended: set[int] = set()                 # threads whose +++ line is out
+
+    # the lines
+    def _prefix(self, p, at: float | None = None, gone: int = 0) -> str:
+        """`gone`: threads that ended but whose last line this is."""
+        if self.to_file:
+            out = f"{p.tid:<5d} "
+        elif _tasks(p) + gone > 1:
+            out = f"[pid {p.tid:5d}] "
+        else:
+            out = ""
+        if self.timestamps:
+            t = time.time() if at is None else at
+            out += time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t % 1 * 1e6):06d} "
+        return out
+
+    def _emit(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def _call_line(self, head: str, result: str, took: float | None) -> None:
+        line = head.ljust(COLUMN) + " = " + result
+        if took is not None:
+            line += f" <{took:.6f}>"
+        self._emit(line)
+
+    def execve(self, p, path: str, argv: list[bytes], envp_at: int, nenv: int) -> None:
+        """The line of the program azemu started, as strace prints its own execve."""
+        if self.only is not None and "execve" not in self.only:
+            return
+        args = [D.quote(a, self.strsize) for a in argv[:self.strsize]]
+        if len(argv) > self.strsize:
+            args.append("...")
+        head = (f"{self._prefix(p)}execve({D.quote(os.fsencode(path), L.PATH_MAX)}, "
+                f"[{', '.join(args)}], {D.hx(envp_at)} /* {nenv} var{'s' if nenv != 1 else ''} */)")
+        self._call_line(head, "0", 0.0 if self.timing else None)
+
+    def signal(self, p, info) -> None:
+        """A signal reached thread `p`: its `--- SIG {...} ---` line comes
+        when the thread next returns to user mode (after the line of the
+        call it is in, as strace sees it)."""
+        self.signals.setdefault(p.tid, []).append(D.siginfo(info))
+
+    def flush(self, p, gone: int = 0) -> None:
+        for text in self.signals.pop(p.tid, ()):
+            self._emit(f"{self._prefix(p, None, gone)}--- {text} ---")
+
+    def exited(self, p, how: GuestExit) -> None:
+        """A thread or process is over: strace's `+++` line (said once for each)."""
+        if p.tid in self.ended:
+            return
+        self.ended.add(p.tid)
+        gone = 0 if _counted(p) else 1
+        self.flush(p, gone)
+        if how.signal:
+            core = " (core dumped)" if how.signal in _CORE_SIGNALS else ""
+            what = f"killed by {D.N.signal_name(how.signal)}{core}"
+        else:
+            what = f"exited with {how.status & 0xFF}"
+        self._emit(f"{self._prefix(p, None, gone)}+++ {what} +++")
+
+    # the handlers
+    def wrap(self, nr: int, handler, arity: int):
+        """A `wrap(nr, handler, arity)` for dispatch.handler_table."""
         name = name_of(nr)
-        params = handler.__code__.co_varnames[1:1 + arity] if hasattr(handler, "__code__") else ()
+        if self.only is not None and name not in self.only:
+            return handler
+        sig = PARSED.get(name)
+        if sig is None:
+            names = handler.__code__.co_varnames[1:1 + arity] if hasattr(handler, "__code__") else ()
+            sig = _by_names(names)
+        before = [(i, k, q) for i, (after, k, q) in enumerate(sig.args) if not after]
+        after = [(i, k, q) for i, (after, k, q) in enumerate(sig.args) if after]
+        tracer = self
 
         def traced(p, *args):
-            shown = ", ".join(_fmt(p, n, v) for n, v in zip(params, args))
-            head = f"[{p.tid}] {name}({shown})"
+            tracer.blocked.pop(p.tid, None)       # (run again after a wait: a new line)
+            at = time.time() if tracer.timestamps else None
+            c = D.Ctx(p, args, tracer.strsize)
+            shown = [None] * len(sig.args)
+            for i, k, q in before:
+                shown[i] = D.render(c, k, q, args[i] if i < len(args) else 0)
+            if sig.ret == "none":                 # exit, exit_group: the line before the end
+                tracer._call_line(tracer._head(p, name, c, shown, after, at), "?", None)
+                return handler(p, *args)
+            t0 = time.perf_counter()
             try:
                 ret = handler(p, *args)
-            except LinuxError as e:
-                print(f"{head} = -1 {ERRNO_NAMES.get(e.errno, e.errno)}", file=stream, flush=True)
+            except Block:                         # it waits: its line comes when it is done
+                tracer.blocked[p.tid] = (name, sig, c, shown, after, at, t0)
                 raise
-            except GuestFault:
-                print(f"{head} = -1 {ERRNO_NAMES[EFAULT]}", file=stream, flush=True)
+            except BaseException as e:
+                took = time.perf_counter() - t0 if tracer.timing else None
+                tracer._failed(p, name, sig, c, shown, after, e, at, took)
                 raise
-            except OSError as e:
-                print(f"{head} = -1 {ERRNO_NAMES.get(e.errno or EIO, e.errno)}", file=stream, flush=True)
-                raise
-            except RegistersSet:
-                print(f"{head} = (registers restored)", file=stream, flush=True)
-                raise
-            except GuestExit as e:
-                print(f"{head} = ?" + (f" (killed by signal {e.signal})" if e.signal else
-                                       f" (exit {e.status})"), file=stream, flush=True)
-                raise
-            print(f"{head} = {ret:#x}" if ret > 0xFFFF else f"{head} = {ret}", file=stream, flush=True)
+            took = time.perf_counter() - t0 if tracer.timing else None
+            c.ret = ret
+            tracer._done(p, name, c, shown, after, _result(sig.ret, ret, c), at, took)
             return ret
+        traced.__wrapped__ = handler
         return traced
-    return wrap
+
+    def resumed(self, p, result: int) -> None:
+        """Thread `p` ends the call it waited in with `result` (the
+        scheduler's doing, not the handler's): the call's line now."""
+        entry = self.blocked.pop(p.tid, None)
+        if entry is None:
+            return
+        name, sig, c, shown, after, at, t0 = entry
+        took = time.perf_counter() - t0 if self.timing else None
+        result = D.s64(result)
+        if -4096 < result < 0:
+            c.ret = result
+            self._call_line(self._head(p, name, c, shown, after, at), _errno_text(-result), took)
+        else:
+            c.ret = result
+            self._call_line(self._head(p, name, c, shown, after, at), _result(sig.ret, result, c), took)
+        if self.signals:
+            self.flush(p)
+
+    def _head(self, p, name, c, shown, after, at, gone=0) -> str:
+        for i, k, q in after:
+            shown[i] = D.render(c, k, q, c.args[i] if i < len(c.args) else 0)
+        return f"{self._prefix(p, at, gone)}{name}({', '.join(s for s in shown if s is not None)})"
+
+    def _done(self, p, name, c, shown, after, result, at, took) -> None:
+        self._call_line(self._head(p, name, c, shown, after, at), result, took)
+        if self.signals:
+            self.flush(p)
+
+    def _failed(self, p, name, sig, c, shown, after, e, at, took) -> None:
+        if isinstance(e, GuestExit):              # the process ends in the call
+            if e.result is None:
+                self._call_line(self._head(p, name, c, shown, [], at), "?", None)
+            else:                                 # the call returned, then its signal killed
+                c.ret = e.result
+                text = _errno_text(-e.result) if e.result < 0 else _result(sig.ret, e.result, c)
+                self._call_line(self._head(p, name, c, shown, after, at), text, took)
+            return                                # (the kernel's end of it says +++)
+        if isinstance(e, RegistersSet):            # rt_sigreturn: its result is the rax it restored
+            self._call_line(self._head(p, name, c, shown, [], at), _restored_rax(p), took)
+            if self.signals:
+                self.flush(p)
+            return
+        if isinstance(e, LinuxError):
+            err = e.errno
+        elif isinstance(e, GuestFault):
+            err = EFAULT
+        elif isinstance(e, OSError):
+            err = e.errno or EIO
+        else:
+            return                                # azemu's own failure: reported elsewhere
+        c.ret = -err
+        self._call_line(self._head(p, name, c, shown, after, at), _errno_text(err), took)
+        if self.signals:
+            self.flush(p)
+
+
+_CORE_SIGNALS = {L.SIGQUIT, L.SIGILL, L.SIGTRAP, L.SIGABRT, L.SIGBUS, L.SIGFPE, L.SIGSEGV,
+                 L.SIGXCPU, L.SIGXFSZ, L.SIGSYS}
+
+
+def _errno_text(err: int) -> str:
+    return f"-1 {ERRNO_NAMES.get(err, err)} ({os.strerror(err)})"
+
+
+def _restored_rax(p) -> str:
+    from unicorn.x86_const import UC_X86_REG_RAX
+    try:
+        rax = D.s64(p.core.regs.read(UC_X86_REG_RAX))
+    except AttributeError:
+        return "?"
+    return _errno_text(-rax) if -4096 < rax < 0 else str(rax)
+
+
+def _counted(p) -> bool:
+    """Whether thread `p` is still among the live ones _tasks counts."""
+    try:
+        return not p.proc.zombie and p in p.proc.tasks
+    except AttributeError:
+        return False
+
+
+def _tasks(p) -> int:
+    """The guest's live threads, of all its processes."""
+    try:
+        return sum(len(proc.tasks) for proc in p.kernel.procs.live())
+    except AttributeError:
+        return 1
+
+
+def _result(kind: str, ret: int, c) -> str:
+    if kind == "hex":
+        return D.hx(ret)
+    if kind == "oct":
+        return D.octal(ret)
+    if kind == "none":
+        return "?"
+    if kind == "poll" and ret >= 0:
+        return D.poll_result(c)
+    if kind == "fcntl" and ret > 0:
+        cmd = c.args[1] & 0xFFFFFFFF
+        if cmd == L.F_GETFD:
+            return f"{D.hx(ret)} (flags {D.N.flags(D.N.FD_FLAGS, ret)})"
+        if cmd == L.F_GETFL:
+            return f"{D.hx(ret)} (flags {D.N.open_flags(ret)})"
+    return str(ret)
+
+
+# Undeclared calls: their arguments read by the handler's parameter names.
+_STRING_ARGS = {"pathname", "filename", "oldpath", "newpath", "target", "linkpath", "path",
+                "name"}
+_FD_ARGS = {"fd", "dirfd", "olddirfd", "newdirfd", "oldfd", "newfd", "out_fd", "in_fd", "epfd"}
+_INT_ARGS = {"sig", "pid", "tid", "tgid", "status", "who", "how", "resource_", "clockid",
+             "pgid", "id_", "idtype", "options", "flags", "mode"}
+
+
+def _by_names(names) -> Signature:
+    kinds = []
+    for n in names:
+        if n in _STRING_ARGS:
+            kinds.append("path")
+        elif n in _FD_ARGS:
+            kinds.append("atfd" if "dir" in n else "fd")
+        elif n in _INT_ARGS:
+            kinds.append("int")
+        else:
+            kinds.append("guess")
+    return Signature(", ".join(kinds))
