@@ -18,6 +18,13 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # The test commands run this very test: CI runs them (.ci/run is `make test`).
 RUN_BY_CI = {"make test", "make test-all"}
 SLOW = {"make demo", "make bench"}          # run with the slow tests (make test-all)
+# Commands another test of the default run already runs the same way: the
+# docs' copies run with the slow tests only (make test-all).
+RUN_BY_TESTS = {
+    "azemu conformance --mode lwk --modules test_wait4,test_fileio":
+        "test_conformance.py::test_a_subset_passes_as_natively_in_lwk_mode",
+    "azemu calibrate": "test_costmodel.py (its calibration fixture)",
+}
 
 
 def commands(path: Path):
@@ -55,7 +62,7 @@ def _run_doc(path: Path, tmp_path: Path, slow: bool):
     env.pop("PYTHONPATH", None)
     ran = 0
     for n, cmd in commands(path):
-        if _bare(cmd) in RUN_BY_CI or (_bare(cmd) in SLOW) != slow:
+        if _bare(cmd) in RUN_BY_CI or (_bare(cmd) in SLOW or _bare(cmd) in RUN_BY_TESTS) != slow:
             continue
         p = subprocess.run(["bash", "-c", cmd], cwd=ROOT, env=env, capture_output=True,
                            stdin=subprocess.DEVNULL, timeout=600)
