@@ -126,6 +126,13 @@ def _exec_parser(sub):
                     help="show the time azemu spent in each call, <seconds>")
     ex.add_argument("-tt", dest="trace_clock", action="store_true",
                     help="start each line with the time of day, with microseconds")
+    ex.add_argument("--trace-kernel", action="store_true",
+                    help="end each traced call's line with the kernel's view: how it entered "
+                         "(trap+switch, trap, call), the core, the kernel or the FWK (its round "
+                         "trips), the emulator's time and the modelled native time")
+    ex.add_argument("--trace-json", metavar="FILE",
+                    help="write each traced call as a JSON line to FILE, with the kernel's view "
+                         "(alone, it prints no strace lines)")
     ex.add_argument("-q", "--quiet", action="store_true",
                     help="do not name the unsupported syscalls the program makes")
     ex.add_argument("program", help="the program: a path, a name in PATH, or a shipped example")

@@ -37,25 +37,33 @@ def program_path(name: str) -> str:
 
 def _tracer(args):
     """The syscall tracer the --strace options ask for, or None."""
-    wanted = (args.strace or args.trace_expr or args.trace_out or args.trace_time
-              or args.trace_clock or args.trace_strsize is not None)
-    if not wanted:
+    # -e filters what is traced: with --trace-json alone, only the JSON lines
+    lines = (args.strace or args.trace_out or args.trace_time or args.trace_clock
+             or args.trace_strsize is not None or args.trace_kernel
+             or (args.trace_expr and not args.trace_json))
+    if not lines and not args.trace_json:
         return None
     from kernels.syscalls.strace import Tracer
     if args.trace_strsize is not None and args.trace_strsize < 0:
         raise ValueError(f"-s {args.trace_strsize}: must be 0 or more")
-    stream = sys.stderr
+    stream = sys.stderr if lines else None
     if args.trace_out:
-        try:
-            stream = open(args.trace_out, "w", buffering=1)
-        except OSError as e:
-            raise OSError(f"-o {args.trace_out}: {e.strerror}") from None
+        stream = _trace_file("-o", args.trace_out)
+    json_stream = _trace_file("--trace-json", args.trace_json) if args.trace_json else None
     expr = args.trace_expr
     if expr is not None and not expr.startswith("trace="):
         raise ValueError(f"-e {expr}: only trace=SET is offered")
     return Tracer(stream, strsize=32 if args.trace_strsize is None else args.trace_strsize,
                   trace=expr, timing=args.trace_time, timestamps=args.trace_clock,
-                  to_file=bool(args.trace_out))
+                  to_file=bool(args.trace_out), kernel_view=args.trace_kernel,
+                  json_stream=json_stream)
+
+
+def _trace_file(option: str, path: str):
+    try:
+        return open(path, "w", buffering=1)
+    except OSError as e:
+        raise OSError(f"{option} {path}: {e.strerror}") from None
 
 
 def cmd_exec(args) -> int:

@@ -171,6 +171,7 @@ class Kernel:
             from .syscalls.strace import Tracer
             if not isinstance(self.strace, Tracer):
                 self.strace = Tracer(self.strace)
+            self.strace.attach(self)
             wrap = self.strace.wrap
             self.strace.execve(p, *given, self.image.stack_pointer + 8 * (len(argv) + 2), len(envp))
         self._table = self._handler_table(wrap)

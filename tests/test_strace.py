@@ -187,3 +187,54 @@ def test_every_declared_signature_names_known_kinds_and_tables():
                 assert isinstance(getattr(N, param), list), (name, param)
             if kind == "fn":
                 assert param in D.FORMATTERS, (name, param)
+
+
+@pytest.mark.parametrize("mode,image,entry,write_served", [
+    ("linux", "glibc", "trap+switch", "kernel"),
+    ("lwk", "glibc", "trap+switch", "fwk"),
+    ("unikernel", "glibc", "trap", "fwk"),
+    ("unikernel", "libos/glibc", "call", "fwk"),
+])
+def test_the_kernels_view_of_each_call(mode, image, entry, write_served, tmp_path):
+    """--trace-json: how each call entered, where it was served (the FWK's
+    round trips), the emulator's time and the modelled native time."""
+    out = tmp_path / "t.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), AZEMU_CACHE=str(ROOT / ".cache"))
+    p = subprocess.run([sys.executable, "-m", "azemu", "exec", "--mode", mode, "--no-in-guest",
+                        "--trace-json", str(out), "-e", "trace=getpid,write",
+                        guest(image.split("/")[-1], "getpid_loop").replace(
+                            f"/{image.split('/')[-1]}/", f"/{image}/"), "5"],
+                       capture_output=True, env=env, timeout=120)
+    assert p.returncode == 0 and p.stderr == b"", p.stderr      # JSON alone: no strace lines
+    import json
+    calls = [json.loads(line) for line in out.read_text().splitlines()]
+    getpids = [c for c in calls if c["syscall"] == "getpid"]
+    writes = [c for c in calls if c["syscall"] == "write"]
+    assert len(getpids) >= 5 and writes            # (the loop's N, and the program's own)
+    for c in getpids + writes:
+        assert c["entry"] == entry and c["core"] == 0 and c["emulator_us"] > 0
+        assert c["modelled_native_ns"] > 0 and c["result"].isdigit()
+    assert {c["served"] for c in getpids} == {"kernel"}
+    assert {c["served"] for c in writes} == {write_served}
+    assert all(c["fwk_round_trips_us"] for c in writes) == (write_served == "fwk")
+    # a getpid's events: one entry each, and the same from the second call on
+    second = getpids[1]["events"]
+    assert second.get("trap", 0) + second.get("function_hook", 0) == 1
+    assert all(c["events"] == second for c in getpids[2:5])
+
+
+def test_the_modelled_cost_orders_the_kernels_as_the_model_does(tmp_path):
+    """The per-call figure --trace-kernel shows is the cost model's: a trapped
+    getpid costs linux more than lwk, and lwk more than the unikernel."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), AZEMU_CACHE=str(ROOT / ".cache"))
+    cost = {}
+    for mode in MODES:
+        p = subprocess.run([sys.executable, "-m", "azemu", "exec", "--mode", mode, "--trace-kernel",
+                            "-e", "trace=getpid", guest("glibc", "getpid_loop"), "3"],
+                           capture_output=True, env=env, timeout=120)
+        assert p.returncode == 0, p.stderr
+        lines = [ln for ln in p.stderr.decode().splitlines() if ln.startswith("getpid()")]
+        m = re.search(r"native (\d+\.\d+) µs modelled\]$", lines[-1])
+        assert m, lines[-1]
+        cost[mode] = float(m.group(1))
+    assert cost["linux"] > cost["lwk"] > cost["unikernel"] > 0, cost

@@ -111,8 +111,12 @@ class Tracer:
     """Writes the trace of one kernel instance to `stream`."""
 
     def __init__(self, stream, *, strsize: int = 32, trace: str | None = None,
-                 timing: bool = False, timestamps: bool = False, to_file: bool = False):
-        self.stream = stream
+                 timing: bool = False, timestamps: bool = False, to_file: bool = False,
+                 kernel_view: bool = False, json_stream=None):
+        self.stream = stream                       # the strace lines (None: none)
+        self.kernel_view = kernel_view             # each line ends with the kernel's view
+        self.json_stream = json_stream             # a JSON line per call, for machines
+        self.kview = None                          # (kernels/syscalls/trace_kernel.py, by attach)
         self.to_file = to_file     # as `strace -f -o FILE`: every line starts with its tid
         self.strsize = strsize
         self.only = traced_set(trace)
@@ -121,6 +125,12 @@ class Tracer:
         self.signals: dict[int, list[str]] = {}     # per thread: signal lines still to print
         self.blocked: dict[int, tuple] = {}          # per thread: the call it waits in
         self.ended: set[int] = set()                 # threads whose +++ line is out
+
+    def attach(self, kernel) -> None:
+        """The kernel whose calls are traced: its counters give the kernel's view."""
+        if self.kernel_view or self.json_stream is not None:
+            from .trace_kernel import KernelView
+            self.kview = KernelView(kernel)
 
     # the lines
     def _prefix(self, p, at: float | None = None, gone: int = 0) -> str:
@@ -137,13 +147,22 @@ class Tracer:
         return out
 
     def _emit(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        if self.stream is not None:
+            print(text, file=self.stream, flush=True)
 
-    def _call_line(self, head: str, result: str, took: float | None) -> None:
+    def _call_line(self, head: str, result: str, took: float | None, view=None, call=None) -> None:
+        """One call's line; `view` (the kernel's, trace_kernel.py) and `call`
+        ((tid, name, nr, text)) when the kernel's view is asked for."""
         line = head.ljust(COLUMN) + " = " + result
         if took is not None:
             line += f" <{took:.6f}>"
+        if view is not None and self.kernel_view:
+            from .trace_kernel import suffix
+            line += suffix(view)
         self._emit(line)
+        if self.json_stream is not None and call is not None:
+            from .trace_kernel import json_line
+            print(json_line(*call, result, view), file=self.json_stream, flush=True)
 
     def execve(self, p, path: str, argv: list[bytes], envp_at: int, nenv: int) -> None:
         """The line of the program azemu started, as strace prints its own execve."""
@@ -185,7 +204,9 @@ class Tracer:
         """A `wrap(nr, handler, arity)` for dispatch.handler_table."""
         name = name_of(nr)
         if self.only is not None and name not in self.only:
-            return handler
+            if self.kview is None:
+                return handler
+            return self._kept_count(nr, handler)  # not shown, but its events are its own
         sig = PARSED.get(name)
         if sig is None:
             names = handler.__code__.co_varnames[1:1 + arity] if hasattr(handler, "__code__") else ()
@@ -194,7 +215,7 @@ class Tracer:
         after = [(i, k, q) for i, (after, k, q) in enumerate(sig.args) if after]
         tracer = self
 
-        def traced(p, *args):
+        def traced(p, *args):  # noqa: C901 (one wrapper, every way a call ends)
             tracer.blocked.pop(p.tid, None)       # (run again after a wait: a new line)
             at = time.time() if tracer.timestamps else None
             c = D.Ctx(p, args, tracer.strsize)
@@ -202,24 +223,38 @@ class Tracer:
             for i, k, q in before:
                 shown[i] = D.render(c, k, q, args[i] if i < len(args) else 0)
             if sig.ret == "none":                 # exit, exit_group: the line before the end
-                tracer._call_line(tracer._head(p, name, c, shown, after, at), "?", None)
+                tracer._line(p, (name, nr), c, shown, after, at, "?", None, None)
                 return handler(p, *args)
+            kv = tracer.kview.start(p) if tracer.kview is not None else None
             t0 = time.perf_counter()
             try:
                 ret = handler(p, *args)
             except Block:                         # it waits: its line comes when it is done
-                tracer.blocked[p.tid] = (name, sig, c, shown, after, at, t0)
+                tracer.blocked[p.tid] = (name, nr, sig, c, shown, after, at, t0, kv)
                 raise
             except BaseException as e:
                 took = time.perf_counter() - t0 if tracer.timing else None
-                tracer._failed(p, name, sig, c, shown, after, e, at, took)
+                tracer._failed(p, (name, nr), sig, c, shown, after, e, at, took, kv)
                 raise
             took = time.perf_counter() - t0 if tracer.timing else None
             c.ret = ret
-            tracer._done(p, name, c, shown, after, _result(sig.ret, ret, c), at, took)
+            tracer._line(p, (name, nr), c, shown, after, at, _result(sig.ret, ret, c), took, kv)
             return ret
         traced.__wrapped__ = handler
         return traced
+
+    def _kept_count(self, nr, handler):
+        """An untraced call, when the kernel's view is on: its events must not
+        be counted in the next traced call's."""
+        kview = self.kview
+
+        def counted(p, *args):
+            try:
+                return handler(p, *args)
+            finally:
+                kview.ended(p)
+        counted.__wrapped__ = handler
+        return counted
 
     def resumed(self, p, result: int) -> None:
         """Thread `p` ends the call it waited in with `result` (the
@@ -227,41 +262,41 @@ class Tracer:
         entry = self.blocked.pop(p.tid, None)
         if entry is None:
             return
-        name, sig, c, shown, after, at, t0 = entry
+        name, nr, sig, c, shown, after, at, t0, kv = entry
         took = time.perf_counter() - t0 if self.timing else None
-        result = D.s64(result)
-        if -4096 < result < 0:
-            c.ret = result
-            self._call_line(self._head(p, name, c, shown, after, at), _errno_text(-result), took)
-        else:
-            c.ret = result
-            self._call_line(self._head(p, name, c, shown, after, at), _result(sig.ret, result, c), took)
-        if self.signals:
-            self.flush(p)
+        c.ret = result = D.s64(result)
+        text = _errno_text(-result) if -4096 < result < 0 else _result(sig.ret, result, c)
+        self._line(p, (name, nr), c, shown, after, at, text, took, kv)
 
     def _head(self, p, name, c, shown, after, at, gone=0) -> str:
+        return self._prefix(p, at, gone) + self._call_text(name, c, shown, after)
+
+    @staticmethod
+    def _call_text(name, c, shown, after) -> str:
         for i, k, q in after:
             shown[i] = D.render(c, k, q, c.args[i] if i < len(c.args) else 0)
-        return f"{self._prefix(p, at, gone)}{name}({', '.join(s for s in shown if s is not None)})"
+        return f"{name}({', '.join(s for s in shown if s is not None)})"
 
-    def _done(self, p, name, c, shown, after, result, at, took) -> None:
-        self._call_line(self._head(p, name, c, shown, after, at), result, took)
+    def _line(self, p, which, c, shown, after, at, result, took, kv) -> None:
+        """A call's line, its kernel's view, then the signals it met."""
+        name, nr = which
+        text = self._call_text(name, c, shown, after)
+        view = self.kview.finish(p, kv, nr) if kv is not None else None
+        self._call_line(self._prefix(p, at) + text, result, took, view, (p.tid, name, nr, text))
         if self.signals:
             self.flush(p)
 
-    def _failed(self, p, name, sig, c, shown, after, e, at, took) -> None:
+    def _failed(self, p, which, sig, c, shown, after, e, at, took, kv=None) -> None:
         if isinstance(e, GuestExit):              # the process ends in the call
             if e.result is None:
-                self._call_line(self._head(p, name, c, shown, [], at), "?", None)
+                self._line(p, which, c, shown, [], at, "?", None, None)
             else:                                 # the call returned, then its signal killed
                 c.ret = e.result
                 text = _errno_text(-e.result) if e.result < 0 else _result(sig.ret, e.result, c)
-                self._call_line(self._head(p, name, c, shown, after, at), text, took)
+                self._line(p, which, c, shown, after, at, text, took, kv)
             return                                # (the kernel's end of it says +++)
         if isinstance(e, RegistersSet):            # rt_sigreturn: its result is the rax it restored
-            self._call_line(self._head(p, name, c, shown, [], at), _restored_rax(p), took)
-            if self.signals:
-                self.flush(p)
+            self._line(p, which, c, shown, [], at, _restored_rax(p), took, kv)
             return
         if isinstance(e, LinuxError):
             err = e.errno
@@ -272,9 +307,7 @@ class Tracer:
         else:
             return                                # azemu's own failure: reported elsewhere
         c.ret = -err
-        self._call_line(self._head(p, name, c, shown, after, at), _errno_text(err), took)
-        if self.signals:
-            self.flush(p)
+        self._line(p, which, c, shown, after, at, _errno_text(err), took, kv)
 
 
 _CORE_SIGNALS = {L.SIGQUIT, L.SIGILL, L.SIGTRAP, L.SIGABRT, L.SIGBUS, L.SIGFPE, L.SIGSEGV,
