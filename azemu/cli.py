@@ -126,6 +126,8 @@ def _exec_parser(sub):
                     help="show the time azemu spent in each call, <seconds>")
     ex.add_argument("-tt", dest="trace_clock", action="store_true",
                     help="start each line with the time of day, with microseconds")
+    ex.add_argument("--core", metavar="FILE",
+                    help="if the program crashes, write its ELF core to FILE (for gdb PROGRAM FILE)")
     ex.add_argument("--trace-kernel", action="store_true",
                     help="end each traced call's line with the kernel's view: how it entered "
                          "(trap+switch, trap, call), the core, the kernel or the FWK (its round "

@@ -99,6 +99,7 @@ def cmd_exec(args) -> int:
     except RuntimeError as e:                    # the FWK proxy could not start
         print(f"azemu: {e}", file=sys.stderr)
         return 70
+    kernel.core_file = args.core and os.path.abspath(args.core)
     kernel.forward_host_signals = True           # Ctrl-C, Ctrl-Z, kill: the guest's (kernels/hostsig.py)
     outcome = kernel.run()
     if outcome.report:

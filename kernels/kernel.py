@@ -84,6 +84,7 @@ class Kernel:
         self.exit: GuestExit | None = None
         self.internal_error = None
         self.crash_report = ""
+        self.core_file = None                 # where a crash's ELF core goes (--core FILE)
         self.strace = strace                 # a stream to trace syscalls to, or None
         self.forward_host_signals = False    # azemu exec: host signals go to the guest (hostsig.py)
         self.host_signals = None             # while running with them: kernels.hostsig.HostSignals
@@ -427,8 +428,36 @@ class Kernel:
             self.procs.end(task.proc, GuestExit(signal=sig))
             return None
         from azemu.crash import crash_report
-        self.crash_report = crash_report(core, fault, task.mm, self.image.path, task.tid)
+        self.crash_report = crash_report(core, fault, task.mm, self.image.path, task.tid,
+                                         self._host_path)
+        self.crash_report += self._dump_core(task, core, sig, rip=fault.rip)
         return self._finish(GuestExit(signal=sig, report=self.crash_report))
+
+    def _dump_core(self, task, core, sig: int, rip: int | None = None) -> str:
+        """With --core FILE: the process's ELF core (azemu/coredump.py); the
+        report's line saying so."""
+        if not self.core_file or getattr(self, "_core_written", False):
+            return ""
+        self._core_written = True
+        from azemu.coredump import write_core
+        regs = core.regs.read_all()
+        if rip is not None:
+            regs["rip"] = rip
+        p = task.proc
+        try:
+            write_core(self.core_file, task.mm, regs, core.save_fpu(), signal=sig, pid=p.pid,
+                       ppid=p.ppid, uid=p.uid, gid=p.gid, name=p.comm,
+                       args=p.cmdline.replace(b"\0", b" ").strip(), auxv=self.image.auxv)
+        except OSError as e:
+            return f"\n  core: not written to {self.core_file}: {e.strerror}"
+        return f"\n  core: written to {self.core_file} (gdb {self.image.path} {self.core_file})"
+
+    def _host_path(self, name: str) -> str:
+        """A file mapping's name as a host path: under --root, inside the
+        root (the program itself was loaded from the host)."""
+        if not self.root or name == os.path.realpath(self.image.path):
+            return name
+        return os.path.join(self.root, name.lstrip("/"))
 
     def deliver_signals_from_hook(self, task, core) -> None:
         """deliver_signals for the flat trap path: never lets an exception out."""
@@ -492,6 +521,11 @@ class Kernel:
     def _finish(self, how: GuestExit) -> GuestExit:
         if self.strace is not None and self.process is not None:
             self.strace.exited(self.process, how)      # the trace's last line
+        if how.signal in L.CORE_SIGNALS and self.core_file and self.process is not None \
+                and not self.process.zombie and self.process.core is not None:
+            line = self._dump_core(self.process, self.process.core, how.signal)   # abort() & co
+            if line:
+                how.report = (how.report or "").rstrip("\n") + line if how.report else line.lstrip("\n")
         if self.process is not None:
             self.process.mm.write_back()               # shared file mappings reach their files
             self.process.fds.close_all()

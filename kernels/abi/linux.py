@@ -101,6 +101,9 @@ STACK_T = struct.Struct("<Qi4xQ")         # ss_sp, ss_flags, ss_size
 SS_ONSTACK, SS_DISABLE = 1, 2
 MINSIGSTKSZ = 2048
 # Signals whose default action is to ignore; stop/continue are treated as ignored here.
+# Signals whose default action dumps core (signal(7)).
+CORE_SIGNALS = frozenset((SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGXCPU,
+                          SIGXFSZ, SIGSYS))
 SIG_DEFAULT_IGNORE = {SIGCHLD, SIGURG, SIGWINCH, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU}
 
 # ---- ioctl (asm-generic/ioctls.h) -----------------------------------------------

@@ -107,7 +107,7 @@ def mmap(p, addr, length, prot, flags, fd, offset):
         start = mm.find_free(size, addr)
         if start is None:
             raise LinuxError(ENOMEM)
-    name = "" if f is None else ("/dev/zero (deleted)" if anon else (f.path or b"").decode(errors="replace"))
+    name = "" if f is None else ("/dev/zero (deleted)" if anon else _mapped_name(p, f))
     shared = kind != L.MAP_PRIVATE
     reserve = not flags & L.MAP_NORESERVE
     try:
@@ -280,3 +280,15 @@ def mlock(p, addr, length):
 
 def munlock(p, addr, length):
     return 0
+
+
+def _mapped_name(p, f) -> str:
+    """The file's name as /proc/PID/maps shows a mapping of it (and crash
+    reports find its symbols by)."""
+    if f.path:
+        return f.path.decode(errors="replace")
+    from ..procfs_files import fd_path
+    try:
+        return fd_path(p, f).decode(errors="replace")
+    except (LinuxError, OSError):
+        return ""

@@ -193,7 +193,7 @@ class Tracer:
         gone = 0 if _counted(p) else 1
         self.flush(p, gone)
         if how.signal:
-            core = " (core dumped)" if how.signal in _CORE_SIGNALS else ""
+            core = " (core dumped)" if how.signal in L.CORE_SIGNALS else ""
             what = f"killed by {D.N.signal_name(how.signal)}{core}"
         else:
             what = f"exited with {how.status & 0xFF}"
@@ -308,10 +308,6 @@ class Tracer:
             return                                # azemu's own failure: reported elsewhere
         c.ret = -err
         self._line(p, which, c, shown, after, at, _errno_text(err), took, kv)
-
-
-_CORE_SIGNALS = {L.SIGQUIT, L.SIGILL, L.SIGTRAP, L.SIGABRT, L.SIGBUS, L.SIGFPE, L.SIGSEGV,
-                 L.SIGXCPU, L.SIGXFSZ, L.SIGSYS}
 
 
 def _errno_text(err: int) -> str:
