@@ -79,7 +79,6 @@ def _program(here: str, name: str) -> str:
 
 
 def load(path: str):
-    from . import options
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -87,7 +86,14 @@ def load(path: str):
         raise MachineFileError(f"{path}: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise MachineFileError(f"{path}: not a valid machine file: {e}") from None
-    here = os.path.dirname(os.path.abspath(path))
+    return from_dict(data, os.path.dirname(os.path.abspath(path)), path)
+
+
+def from_dict(data: dict, here: str, path: str = "machine"):
+    """A machine as a machine file's TOML reads (the Python API builds one
+    as a dict): (cores, memory, partition specs, here).  Relative paths are
+    from `here`; `path` names the machine in errors."""
+    from . import options
     m = data.get("machine", {})
     parts = []
     for i, p in enumerate(data.get("partition", [])):
@@ -163,12 +169,22 @@ def _std_files(spec, out_dir) -> list[int]:
     return fds
 
 
-def run_machine(path: str, live: bool = True, out_dir: str = ".") -> int:
+def run_machine(machine, live: bool = True, out_dir: str = ".", console_file=None,
+                statuses: dict | None = None) -> int:
+    """Boot and run a machine: a machine file's path, or a dict as its TOML
+    reads.  The summary goes to `console_file` (default stderr); `statuses`,
+    if given, gets {partition: (exit status, signal or None, counters)}."""
     from rich.console import Console
     from kernels import ExecError, Kernel
     from kernels.fwk.client import FWKClient
-    console = Console(stderr=True, width=max(120, Console(stderr=True).width))
-    cores, memory, specs, _ = load(path)
+    if console_file is not None:
+        console = Console(file=console_file, width=120)
+    else:
+        console = Console(stderr=True, width=max(120, Console(stderr=True).width))
+    if isinstance(machine, dict):
+        cores, memory, specs, _ = from_dict(machine, os.getcwd())
+    else:
+        cores, memory, specs, _ = load(machine)
     out_dir = os.path.abspath(out_dir)
     t0 = time.monotonic()
     machine = Machine()
@@ -200,13 +216,13 @@ def run_machine(path: str, live: bool = True, out_dir: str = ".") -> int:
                     r.kernel.close()
                 return e.status
             running.append(Running(s, k, out_dir))
-        return _run(console, running, cores, memory, t0, live)
+        return _run(console, running, cores, memory, t0, live, statuses)
     finally:
         for fd in std:
             os.close(fd)
 
 
-def _run(console, running, cores, memory, t0, live) -> int:
+def _run(console, running, cores, memory, t0, live, statuses=None) -> int:
     boot = time.monotonic() - t0
     for r in running:
         r.thread.start()
@@ -216,6 +232,11 @@ def _run(console, running, cores, memory, t0, live) -> int:
         r.thread.join()
     wall = time.monotonic() - t0
     status = _summary(console, running, cores, memory, boot, wall)
+    if statuses is not None:
+        for r in running:
+            o = r.outcome
+            statuses[r.spec.name] = ((o.exit_status if o else 70), (o.signal or None) if o else None,
+                                     r.kernel.stats().as_dict())
     for r in running:
         r.kernel.close()
     return status

@@ -61,6 +61,13 @@ class ObjectFile:
             i -= 1
         return None
 
+    def address(self, name: str) -> int | None:
+        """The link-time address of function `name`, or None."""
+        for start, _end, sym in self._syms:
+            if sym == name:
+                return start
+        return None
+
     def fde_row(self, vaddr: int):
         """The unwind rule row in force at `vaddr` (a dict: 'cfa' and
         register rules by DWARF number), or None."""

@@ -85,6 +85,7 @@ class Kernel:
         self.internal_error = None
         self.crash_report = ""
         self.core_file = None                 # where a crash's ELF core goes (--core FILE)
+        self.syscall_wrap = None              # wrap(nr, handler, arity) of every handler, or None
         self.strace = strace                 # a stream to trace syscalls to, or None
         self.forward_host_signals = False    # azemu exec: host signals go to the guest (hostsig.py)
         self.host_signals = None             # while running with them: kernels.hostsig.HostSignals
@@ -167,13 +168,14 @@ class Kernel:
         self.tty = Terminal(p)
         from .hostsig import inherited_ignores
         inherited_ignores(p)
-        wrap = None
+        wrap = self.syscall_wrap                  # the Python API's hooks (azemu/api.py)
         if self.strace is not None:
             from .syscalls.strace import Tracer
             if not isinstance(self.strace, Tracer):
                 self.strace = Tracer(self.strace)
             self.strace.attach(self)
-            wrap = self.strace.wrap
+            inner, outer = wrap, self.strace.wrap         # the trace shows what the guest sees
+            wrap = outer if inner is None else (lambda nr, h, k: outer(nr, inner(nr, h, k), k))
             self.strace.execve(p, *given, self.image.stack_pointer + 8 * (len(argv) + 2), len(envp))
         self._table = self._handler_table(wrap)
         from .task import SchedState

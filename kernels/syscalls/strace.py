@@ -209,7 +209,8 @@ class Tracer:
             return self._kept_count(nr, handler)  # not shown, but its events are its own
         sig = PARSED.get(name)
         if sig is None:
-            names = handler.__code__.co_varnames[1:1 + arity] if hasattr(handler, "__code__") else ()
+            inner = getattr(handler, "__wrapped__", handler)
+            names = inner.__code__.co_varnames[1:1 + arity] if hasattr(inner, "__code__") else ()
             sig = _by_names(names)
         before = [(i, k, q) for i, (after, k, q) in enumerate(sig.args) if not after]
         after = [(i, k, q) for i, (after, k, q) in enumerate(sig.args) if after]
