@@ -126,6 +126,9 @@ def _exec_parser(sub):
                     help="show the time azemu spent in each call, <seconds>")
     ex.add_argument("-tt", dest="trace_clock", action="store_true",
                     help="start each line with the time of day, with microseconds")
+    ex.add_argument("--gdb", type=options.port, metavar="PORT",
+                    help="stop before the first instruction and wait for gdb on localhost:PORT "
+                         "(target remote :PORT); 0 picks a free port")
     ex.add_argument("--core", metavar="FILE",
                     help="if the program crashes, write its ELF core to FILE (for gdb PROGRAM FILE)")
     ex.add_argument("--trace-kernel", action="store_true",

@@ -100,8 +100,20 @@ def cmd_exec(args) -> int:
         print(f"azemu: {e}", file=sys.stderr)
         return 70
     kernel.core_file = args.core and os.path.abspath(args.core)
-    kernel.forward_host_signals = True           # Ctrl-C, Ctrl-Z, kill: the guest's (kernels/hostsig.py)
+    stub = None
+    if args.gdb is not None:
+        from kernels.gdbstub import GdbStub
+        try:
+            stub = GdbStub(kernel, args.gdb, lambda line: print(line, file=sys.stderr, flush=True))
+        except OSError as e:
+            print(f"azemu exec: --gdb {args.gdb}: {e.strerror}", file=sys.stderr)
+            kernel.close()
+            return 2
+    else:
+        kernel.forward_host_signals = True       # Ctrl-C, Ctrl-Z, kill: the guest's (kernels/hostsig.py)
     outcome = kernel.run()
+    if stub is not None:
+        stub.exited(outcome)
     if outcome.report:
         sys.stderr.flush()
         print(outcome.report, file=sys.stderr, flush=True)

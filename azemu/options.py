@@ -93,3 +93,11 @@ def timeout_seconds(text) -> float:
     if not 0 < x <= 3600:
         raise argparse.ArgumentTypeError(f"{text}: a timeout is more than 0 s and at most 3600 s")
     return x
+
+
+def port(text) -> int:
+    """A TCP port on localhost, 0 (any free one) to 65535."""
+    n = _integer(text, "port")
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"{n}: a port is 0 to 65535")
+    return n
