@@ -192,7 +192,7 @@ class Kernel:
         self.shared.tasks[p.tid] = p
         if libos is not None:
             p.libos = self.libos = libos
-            libos.boot(p, self.in_guest)
+            libos.boot(p, self.in_guest, trace=self.strace is not None)
             self.variant = "unikernel-source"
         for i in range(self.ncores):
             self._install_entry(i)

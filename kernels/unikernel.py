@@ -33,9 +33,12 @@ from .abi import linux as L
 from .errors import Block, GuestExit
 from .syscalls.dispatch import KEEP_REGISTERS, failure, unknown_number
 
-LIBOS_MAGIC = b"AZLIBOS2"
-_HEADER = struct.Struct("<8s8QqQ")
-FLAG_IN_GUEST, FLAG_TLS = 1, 2
+LIBOS_MAGIC = b"AZLIBOS3"          # with the ring of in-guest answers (libos.S)
+LIBOS_MAGIC_V2 = b"AZLIBOS2"       # images built before it: no ring
+_HEADER = struct.Struct("<8s8QqQQ")
+_HEADER_V2 = struct.Struct("<8s8QqQ")
+FLAG_IN_GUEST, FLAG_TLS, FLAG_TRACE = 1, 2, 4
+RING_SLOTS = 256                   # libos.S's RING
 BLOCK_WORDS = 9                    # nr, 6 arguments, result, the thread's tid
 
 
@@ -179,10 +182,12 @@ class LibOS:
             regs["rsp"] = rsp + 8
 
     def __init__(self, entry, syscall, pid, flags, in_guest_count, tramp, tramp_end, call,
-                 thread_tpoff, resume):
+                 thread_tpoff, resume, ring=None):
         self.entry, self.syscall, self.pid, self.flags = entry, syscall, pid, flags
         self.in_guest_count, self.tramp, self.tramp_end = in_guest_count, tramp, tramp_end
         self.call, self.thread_tpoff, self.resume = call, thread_tpoff, resume
+        self.ring = ring                  # the in-guest answers' ring (None: an older image)
+        self.ring_next = 0                # the next record the kernel expects
         self.mm = None
         self._flags = 0
 
@@ -225,6 +230,28 @@ class LibOS:
             if start < addr + 8 * BLOCK_WORDS and addr < end:
                 t.libos_block = None
 
+    def in_guest_records(self) -> tuple[list, int]:
+        """([(number, result, tid)] answered in the guest since the last
+        look, in order; how many of them the ring lost, overwritten)."""
+        if self.ring is None or self.mm is None:
+            return [], 0
+        try:
+            head = struct.unpack("<Q", self.mm.read(self.ring, 8))[0]
+        except Exception:
+            return [], 0
+        out, lost = [], 0
+        if head - self.ring_next > RING_SLOTS:
+            lost = head - self.ring_next - RING_SLOTS
+            self.ring_next = head - RING_SLOTS
+        while self.ring_next < head:
+            at = self.ring + 8 + (self.ring_next % RING_SLOTS) * 32
+            seq, nr, result, tid = struct.unpack("<QQqQ", self.mm.read(at, 32))
+            if seq != self.ring_next + 1:
+                break                       # being written now: the next look takes it
+            out.append((nr, result, tid))
+            self.ring_next += 1
+        return out, lost
+
     def _set_flags(self, flags: int) -> None:
         self._flags = flags
         self.mm.poke(self.flags, struct.pack("<Q", flags))
@@ -239,16 +266,19 @@ class LibOS:
             return None
         if raw is None:
             return None
-        raw = raw[:_HEADER.size]
-        if len(raw) < _HEADER.size or raw[:8] != LIBOS_MAGIC:
-            return None
-        return cls(*_HEADER.unpack(raw)[1:])
+        if raw[:8] == LIBOS_MAGIC and len(raw) >= _HEADER.size:
+            return cls(*_HEADER.unpack(raw[:_HEADER.size])[1:])
+        if raw[:8] == LIBOS_MAGIC_V2 and len(raw) >= _HEADER_V2.size:
+            return cls(*_HEADER_V2.unpack(raw[:_HEADER_V2.size])[1:])
+        return None
 
-    def boot(self, p, in_guest: bool) -> None:
-        """Fill the libOS's task data: the answers it may give in the guest."""
+    def boot(self, p, in_guest: bool, trace: bool = False) -> None:
+        """Fill the libOS's task data: the answers it may give in the guest,
+        recorded in its ring while the kernel traces (`trace`)."""
         self.mm = p.mm
         p.mm.poke(self.pid, struct.pack("<QQQ", p.pid, p.tid, p.ppid))
-        self._set_flags(FLAG_IN_GUEST if in_guest else 0)
+        self._set_flags((FLAG_IN_GUEST if in_guest else 0)
+                        | (FLAG_TRACE if trace and self.ring is not None else 0))
         p.mm.remap_listeners.append(
             lambda start, end: self.remapped(p.kernel.sched.tasks.values(), start, end))
 
@@ -257,7 +287,8 @@ class LibOS:
         same image, in the child's memory, with the child's task data (a
         child sharing the memory, CLONE_VM, leaves the parent's in place)."""
         c = LibOS(self.entry, self.syscall, self.pid, self.flags, self.in_guest_count, self.tramp,
-                  self.tramp_end, self.call, self.thread_tpoff, self.resume)
+                  self.tramp_end, self.call, self.thread_tpoff, self.resume, self.ring)
+        c.ring_next = self.ring_next
         c.mm, c._flags = child.mm, self._flags
         if child.mm is not self.mm:
             child.mm.poke(self.pid, struct.pack("<QQQ", child.pid, child.tid, child.ppid))

@@ -37,7 +37,7 @@
     /* The header the kernel reads (kernels/unikernel.py); layout is fixed. */
     .globl azemu_libos_header
 azemu_libos_header:
-    .ascii  "AZLIBOS2"
+    .ascii  "AZLIBOS3"
     .quad   azemu_libos_entry
     .quad   azemu_libos_syscall
     .quad   azemu_libos_pid
@@ -48,6 +48,7 @@ azemu_libos_header:
     .quad   azemu_libos_call
     .quad   azemu_libos_thread@tpoff        /* a thread's block: thread pointer + this */
     .quad   azemu_libos_resume              /* where a thread that blocked in the hook resumes */
+    .quad   azemu_libos_ring                /* the in-guest calls, while the kernel traces */
 
     .data
     .balign 8
@@ -56,10 +57,23 @@ azemu_libos_pid:    .quad 0        /* filled by the kernel at boot */
 azemu_libos_tid:    .quad 0        /* the first thread's, until TLS is set up */
 azemu_libos_ppid:   .quad 0
 azemu_libos_flags:  .quad 0        /* bit 0: answer getpid/gettid/getppid in the guest;
-                                      bit 1 (FLAG_TLS): threads use their TLS blocks */
+                                      bit 1 (FLAG_TLS): threads use their TLS blocks;
+                                      bit 2 (FLAG_TRACE): record in-guest answers in the ring */
 azemu_libos_in_guest_count: .quad 0
     .globl azemu_libos_call
 azemu_libos_call:   .quad 0, 0, 0, 0, 0, 0, 0, 0, 0  /* nr, 6 arguments, result, tid */
+
+    /* The ring of in-guest answers, written only while the kernel traces
+     * (FLAG_TRACE): a count of records taken, then RING slots of (sequence,
+     * number, result, tid).  A record's slot is claimed with a locked add, its
+     * sequence (its number + 1) written last: the kernel, which reads the
+     * ring when the guest enters it and at the end, takes a slot only once
+     * its sequence is the one it expects. */
+    .set    RING, 256
+    .balign 8
+    .globl azemu_libos_ring
+azemu_libos_ring:   .quad 0
+    .zero   RING * 32
 
     /* Each thread's own block: the same layout (the kernel fills in the tid);
      * aligned so that it never straddles a page. */
@@ -103,17 +117,48 @@ azemu_libos_resume:                         /* after blocking, the result is in 
     lea     azemu_libos_call(%rip), %r11
     jmp     2b
 .Lpid:
+    mov     $39, %r11d                      /* the number, for the ring */
     mov     azemu_libos_pid(%rip), %rax
     jmp     .Lcount
 .Ltid:
+    mov     $186, %r11d
     call    .Lthread_tid
     jmp     .Lcount
 .Lppid:
+    mov     $110, %r11d
     mov     azemu_libos_ppid(%rip), %rax
 .Lcount:
     incq    azemu_libos_in_guest_count(%rip)
+    testb   $4, azemu_libos_flags(%rip)     /* traced: its record */
+    jnz     .Lrecord
     ret
     .size azemu_libos_syscall, . - azemu_libos_syscall
+
+/* Record an in-guest answer (FLAG_TRACE): r11 holds its number, rax its
+ * result.  Every register but r11 is kept (trampolines need rcx). */
+.Lrecord:
+    push    %rcx
+    push    %rdx
+    mov     %r11, %rdx                      /* the number */
+    mov     $1, %ecx
+    lock xadd %rcx, azemu_libos_ring(%rip)  /* rcx: this record's number */
+    push    %rcx
+    and     $(RING - 1), %ecx
+    shl     $5, %rcx
+    lea     azemu_libos_ring+8(%rip), %r11
+    add     %rcx, %r11
+    mov     %rdx, 8(%r11)                   /* the number */
+    mov     %rax, 16(%r11)                  /* the result */
+    push    %rax
+    call    .Lthread_tid
+    mov     %rax, 24(%r11)                  /* the thread */
+    pop     %rax
+    pop     %rcx
+    inc     %rcx
+    mov     %rcx, (%r11)                    /* its sequence, last */
+    pop     %rdx
+    pop     %rcx
+    ret
 
 /* rax = the calling thread's tid (the kernel wrote it in its block). */
 .Lthread_tid:
@@ -157,17 +202,17 @@ syscall:
     mov     $-1, %rax
     ret
 .Lspid:
+    mov     $39, %r11d
     mov     azemu_libos_pid(%rip), %rax
-    incq    azemu_libos_in_guest_count(%rip)
-    ret
+    jmp     .Lcount
 .Lstid:
+    mov     $186, %r11d
     call    .Lthread_tid
-    incq    azemu_libos_in_guest_count(%rip)
-    ret
+    jmp     .Lcount
 .Lsppid:
+    mov     $110, %r11d
     mov     azemu_libos_ppid(%rip), %rax
-    incq    azemu_libos_in_guest_count(%rip)
-    ret
+    jmp     .Lcount
     .size syscall, . - syscall
 
 /* Trampolines: filled in by the rewriter (rewrite.py), one 96-byte slot per

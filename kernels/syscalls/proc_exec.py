@@ -261,7 +261,7 @@ def _point_of_no_return(p, mm, image, gpath: bytes, libos=None, canon: bytes | N
         proc.libos = libos
         p.libos_block = None
         if libos is not None:
-            libos.boot(proc, k.in_guest)
+            libos.boot(proc, k.in_guest, trace=k.strace is not None)
         k.instances.boot(proc)
         counters.instance_boot += 1
     else:

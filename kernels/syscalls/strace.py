@@ -185,11 +185,29 @@ class Tracer:
         for text in self.signals.pop(p.tid, ()):
             self._emit(f"{self._prefix(p, None, gone)}--- {text} ---")
 
+    def in_guest(self, p) -> None:
+        """The calls `p`'s libOS answered inside the guest since the kernel
+        last looked (its ring, kernels/libos/libos.S), one line each."""
+        records, lost = p.libos.in_guest_records()
+        if lost:
+            self._emit(f"{self._prefix(p)}(azemu: {lost} calls answered in the guest are not "
+                       "shown: the libOS's ring overflowed)")
+        for nr, result, tid in records:
+            name = name_of(nr)
+            if self.only is not None and name not in self.only:
+                continue
+            view = self.kview.in_guest(p) if self.kview is not None else None
+            text = f"{name}()"
+            prefix = self._prefix(p).replace(f"{p.tid}", f"{tid}", 1) if tid else self._prefix(p)
+            self._call_line(prefix + text, str(result), None, view, (tid or p.tid, name, nr, text))
+
     def exited(self, p, how: GuestExit) -> None:
         """A thread or process is over: strace's `+++` line (said once for each)."""
         if p.tid in self.ended:
             return
         self.ended.add(p.tid)
+        if getattr(p, "libos", None) is not None:
+            self.in_guest(p)
         gone = 0 if _counted(p) else 1
         self.flush(p, gone)
         if how.signal:
@@ -217,6 +235,8 @@ class Tracer:
         tracer = self
 
         def traced(p, *args):  # noqa: C901 (one wrapper, every way a call ends)
+            if p.libos is not None:
+                tracer.in_guest(p)                # what the libOS answered since, first
             tracer.blocked.pop(p.tid, None)       # (run again after a wait: a new line)
             at = time.time() if tracer.timestamps else None
             c = D.Ctx(p, args, tracer.strsize)

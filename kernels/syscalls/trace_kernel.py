@@ -9,6 +9,8 @@ Everything comes from what the kernels already count (kernels/counters.py),
 read around the call; nothing is declared twice:
 
 * the entry: the counters' `function_hook`, `trap` and `context_switch`;
+  `in-guest` for a call the libOS of an `azemu build` image answered without
+  leaving the guest (read from its ring: kernels/libos/libos.S);
 * the FWK: the round trips the core's FWK client timed during the call;
 * the emulator time: the handler's own time (host clock), from the first
   line of the handler to its return — the trap itself is not in it;
@@ -61,6 +63,15 @@ class KernelView:
         return (core, _snapshot(counters), len(rtts) if rtts is not None else 0,
                 time.perf_counter_ns())
 
+    def in_guest(self, p) -> dict:
+        """A call the libOS answered inside the guest: no kernel entry at all,
+        and no emulator time of its own to tell apart (None)."""
+        from ..costmodel import modelled_ns
+        model, _ = modelled_ns({"in_guest": 1}, self._cal())
+        return {"entry": "in-guest", "core": getattr(p.core, "index", 0), "served": "libos",
+                "offloaded_family": False, "fwk_round_trips_us": [], "emulator_us": None,
+                "modelled_native_ns": model, "events": {"in_guest": 1}}
+
     def ended(self, p) -> None:
         """A call not shown ended on `p`'s core: the next one starts from here."""
         core = getattr(p.core, "index", 0)
@@ -99,13 +110,15 @@ class KernelView:
 
 def suffix(view: dict) -> str:
     """The view, after a strace line: `[trap+switch core 0, kernel; emulator 3.1 µs;
-    native 0.21 µs modelled]`."""
+    native 212 ns modelled]`."""
     served = view["served"]
     if served == "fwk":
         trips = view["fwk_round_trips_us"]
         served = f"FWK {len(trips)} round trip{'s' if len(trips) != 1 else ''} {sum(trips):.1f} µs"
-    return (f"  [{view['entry']} core {view['core']}, {served}; emulator {view['emulator_us']:.1f} µs;"
-            f" native {view['modelled_native_ns'] / 1000:.2f} µs modelled]")
+    emu = "" if view["emulator_us"] is None else f" emulator {view['emulator_us']:.1f} µs;"
+    ns = view["modelled_native_ns"]
+    native = f"{ns:.0f} ns" if ns < 1000 else f"{ns / 1000:.2f} µs"
+    return f"  [{view['entry']} core {view['core']}, {served};{emu} native {native} modelled]"
 
 
 def json_line(tid: int, name: str, nr: int, text: str, result: str, view: dict | None) -> str:
