@@ -22,7 +22,9 @@ CPU's debug registers report it.
 
 Threads are the guest's: one gdb thread per guest thread of the process
 (thread ids are tids), its registers those of the core running it or those
-saved when it was switched out.  The target description (registers, x87,
+saved when it was switched out.  Processes it forks are not debugged: gdb's
+default (follow-fork-mode parent, detach-on-fork on) — their breakpoints,
+steps and watchpoints do not stop them.  The target description (registers, x87,
 SSE, fs_base and gs_base) is sent as target.xml.
 """
 from __future__ import annotations
@@ -190,6 +192,9 @@ class GdbStub:
     def _on_code(self, core, addr: int) -> None:
         if not self.attached:
             return
+        task = self.k.slots[core.index].task
+        if task is not None and task.proc is not self.k.process:
+            return                          # another process: gdb follows the parent of a fork
         why = None
         if self.pending_watch is not None:
             kind, waddr = self.pending_watch
@@ -200,7 +205,6 @@ class GdbStub:
         if why is None:
             return
         self.first_stop = self.interrupt = False
-        task = self.k.slots[core.index].task
         tid = task.tid if task is not None else self.k.process.tid
         self.thread = tid
         try:
@@ -210,7 +214,7 @@ class GdbStub:
             core.stop()
 
     def _on_memory(self, core, kind_code: int, paddr: int, size: int) -> None:
-        if not self.attached or self.pending_watch is not None:
+        if not self.attached or self.pending_watch is not None or core.mm is not self.k.process.mm:
             return
         access = "w" if kind_code == ucc.UC_MEM_WRITE else "r"
         mm = core.mm

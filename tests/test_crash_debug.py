@@ -40,18 +40,33 @@ def test_a_libos_image_crash_is_symbolized_too():
     assert _frames(err)[0].startswith("main+"), err.decode()
 
 
+_SOURCE = ("#include <stdio.h>\n#include <string.h>\n"
+           "static void inner(char *p) { strcpy(p, \"boom\"); }\n"
+           "void outer(char *p) { inner(p); }\n"
+           "int main(void) { puts(\"about to crash\"); outer(NULL); return 0; }\n")
+
+
+def _build(tmp_path_factory, cc: str) -> str:
+    """A dynamic PIE program crashing two calls below main, built by `cc`."""
+    if shutil.which(cc) is None:
+        pytest.skip(f"needs {cc}")
+    d = tmp_path_factory.mktemp(cc)
+    (d / "c.c").write_text(_SOURCE)
+    subprocess.run([cc, "-O0", "-o", str(d / "dyncrash"), str(d / "c.c")], check=True)
+    return str(d / "dyncrash")
+
+
 @pytest.fixture(scope="module")
 def dyncrash(tmp_path_factory):
-    """A dynamic PIE program crashing two calls below main (built by gcc)."""
-    if shutil.which("gcc") is None:
-        pytest.skip("needs gcc")
-    d = tmp_path_factory.mktemp("dyn")
-    (d / "c.c").write_text("#include <stdio.h>\n#include <string.h>\n"
-                           "static void inner(char *p) { strcpy(p, \"boom\"); }\n"
-                           "void outer(char *p) { inner(p); }\n"
-                           "int main(void) { puts(\"about to crash\"); outer(NULL); return 0; }\n")
-    subprocess.run(["gcc", "-O0", "-o", str(d / "dyncrash"), str(d / "c.c")], check=True)
-    return str(d / "dyncrash")
+    return _build(tmp_path_factory, "gcc")
+
+
+@pytest.fixture(scope="module")
+def dyncrash_musl(tmp_path_factory):
+    path = _build(tmp_path_factory, "musl-gcc")
+    if b"ld-musl" not in open(path, "rb").read(4096):
+        pytest.skip("musl-gcc made no dynamic program")
+    return path
 
 
 def test_a_dynamic_crash_unwinds_through_the_c_library(dyncrash):
@@ -62,6 +77,15 @@ def test_a_dynamic_crash_unwinds_through_the_c_library(dyncrash):
     assert frames[:3] == ["inner", "outer", "main"], frames
     assert "__libc_start_main" in frames and objs[frames.index("__libc_start_main")] == "libc.so.6"
     assert frames[-1] == "_start"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_dynamic_musl_crash_names_its_frames_and_its_loader(dyncrash_musl, mode):
+    out, err, rc = run_azemu([dyncrash_musl], extra=["--mode", mode])
+    assert rc == 139
+    frames = _frames(err)
+    assert [f.split("+")[0] for f in frames[:3]] == ["inner", "outer", "main"], frames
+    assert frames[3].endswith("(ld-musl-x86_64.so.1)"), frames    # musl's libc is its loader
 
 
 needs_gdb = pytest.mark.skipif(shutil.which("gdb") is None, reason="needs gdb")
@@ -107,3 +131,12 @@ def test_a_core_is_not_written_without_a_crash(tmp_path):
     core = tmp_path / "core"
     out, err, rc = run_azemu([guest("glibc", "hello")], extra=["--core", str(core)])
     assert rc == 0 and not core.exists()
+
+
+@needs_gdb
+def test_gdb_opens_the_core_of_a_dynamic_musl_crash(dyncrash_musl, tmp_path):
+    core = tmp_path / "core"
+    run_azemu([dyncrash_musl], extra=["--core", str(core)])
+    text = _gdb_bt(dyncrash_musl, core)
+    for frame in ("inner", "outer", "main"):
+        assert re.search(rf"in {frame} \(\)", text), text

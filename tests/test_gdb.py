@@ -105,3 +105,17 @@ def test_ctrl_c_stops_a_running_guest_and_kill_ends_it():
         azemu.wait(timeout=60)
         sock.close()
     assert azemu.returncode in (-9, 137)                   # killed, as gdb's kill does
+
+
+def test_gdb_follows_the_parent_of_a_fork(tmp_path):
+    """gdb's default: the forked children are not debugged.  `procs` forks
+    children that end in _exit(42) straight from main; the breakpoint on
+    _exit stops only the parent, at its own end (through exit())."""
+    program = guest("glibc", "procs")
+    (tmp_path / "d").mkdir()
+    azemu, port = _start(program, [str(tmp_path / "d")])
+    text = _gdb(port, program, "break _exit", "continue", "bt", "info threads", "kill")
+    azemu.communicate(timeout=120)
+    assert re.search(r"Breakpoint 1, 0x[0-9a-f]+ in _exit \(\)", text), text
+    assert re.search(r"#\d+ +0x[0-9a-f]+ in (__run_exit_handlers|exit) \(\)", text), text
+    assert len(re.findall(r"^\*?\s+\d+\s+Thread \d+", text, re.M)) == 1, text
