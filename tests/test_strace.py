@@ -184,7 +184,7 @@ def test_every_declared_signature_names_known_kinds_and_tables():
              "rlimit", "sigaction", "dirents", "cpuset", "argv", "envp", "stack", "itimerval",
              "clone_args", "wstatus", "intptr", "fds", "sigset", "sockaddr", "iov", "pollfd",
              "fcntl", "ioctl", "msghdr", "mincore", "waitinfo", "mqattr", "ints", "sysinfo",
-             "tms", "rusage", "capheader", "capdata", "iovaddr"}
+             "tms", "rusage", "capheader", "capdata", "iovaddr", "epoll_event", "epoll_events"}
     for name, sig in PARSED.items():
         assert name in SYSCALL_NUMBERS, name
         assert sig.ret in ("int", "hex", "oct", "none", "fcntl", "poll"), name

@@ -84,6 +84,15 @@ azemu_libos_ring:   .quad 0
     .size azemu_libos_thread, 72
 azemu_libos_thread: .zero 72
 
+    /* An answer given in the guest (result in rax): counted, and recorded in
+     * the ring only while the kernel traces — off, one not-taken branch. */
+    .macro ANSWERED nr
+    incq    azemu_libos_in_guest_count(%rip)
+    testb   $4, azemu_libos_flags(%rip)
+    jnz     .Lrecord\nr
+    ret
+    .endm
+
     .text
     .globl azemu_libos_syscall, azemu_libos_entry, azemu_libos_resume
     .type azemu_libos_syscall, @function
@@ -117,25 +126,26 @@ azemu_libos_resume:                         /* after blocking, the result is in 
     lea     azemu_libos_call(%rip), %r11
     jmp     2b
 .Lpid:
-    mov     $39, %r11d                      /* the number, for the ring */
     mov     azemu_libos_pid(%rip), %rax
-    jmp     .Lcount
+    ANSWERED 39
 .Ltid:
-    mov     $186, %r11d
     call    .Lthread_tid
-    jmp     .Lcount
+    ANSWERED 186
 .Lppid:
-    mov     $110, %r11d
     mov     azemu_libos_ppid(%rip), %rax
-.Lcount:
-    incq    azemu_libos_in_guest_count(%rip)
-    testb   $4, azemu_libos_flags(%rip)     /* traced: its record */
-    jnz     .Lrecord
-    ret
+    ANSWERED 110
     .size azemu_libos_syscall, . - azemu_libos_syscall
 
 /* Record an in-guest answer (FLAG_TRACE): r11 holds its number, rax its
  * result.  Every register but r11 is kept (trampolines need rcx). */
+.Lrecord39:
+    mov     $39, %r11d
+    jmp     .Lrecord
+.Lrecord186:
+    mov     $186, %r11d
+    jmp     .Lrecord
+.Lrecord110:
+    mov     $110, %r11d
 .Lrecord:
     push    %rcx
     push    %rdx
@@ -202,17 +212,14 @@ syscall:
     mov     $-1, %rax
     ret
 .Lspid:
-    mov     $39, %r11d
     mov     azemu_libos_pid(%rip), %rax
-    jmp     .Lcount
+    ANSWERED 39
 .Lstid:
-    mov     $186, %r11d
     call    .Lthread_tid
-    jmp     .Lcount
+    ANSWERED 186
 .Lsppid:
-    mov     $110, %r11d
     mov     azemu_libos_ppid(%rip), %rax
-    jmp     .Lcount
+    ANSWERED 110
     .size syscall, . - syscall
 
 /* Trampolines: filled in by the rewriter (rewrite.py), one 96-byte slot per

@@ -22,7 +22,8 @@ A signature is a string: the arguments, comma-separated, then optionally
     iovaddr:N                             the same, of another process: addresses
     S                                     a struct given (timespec, rlimit,
                                           sigaction, sockaddr:N, pollfd:N,
-                                          stack, itimerval, timeval, clone_args)
+                                          stack, itimerval, timeval, clone_args,
+                                          epoll_event, msghdr)
     omode:N                               a mode, printed only when arg N has
                                           O_CREAT or O_TMPFILE (open's)
     fcntl:N                               fcntl's argument, by the command in N
@@ -126,8 +127,9 @@ SIGNATURES = {
     # fs/select.c, eventpoll.c
     "poll": "pollfd:1, uint, int -> poll", "ppoll": "pollfd:1, uint, timespec, sigset:4, size -> poll",
     "epoll_create": "int", "epoll_create1": "flags:CLOEXEC",
-    "epoll_ctl": "fd, enum:EPOLL_CTL, fd, ptr", "epoll_wait": "fd, ptr, int, int",
-    "epoll_pwait": "fd, ptr, int, int, sigset:5, size",
+    "epoll_ctl": "fd, enum:EPOLL_CTL, fd, epoll_event", "epoll_wait": "fd, <epoll_events, int, int",
+    "epoll_pwait": "fd, <epoll_events, int, int, <sigset:5, size",
+    "epoll_pwait2": "fd, <epoll_events, int, <timespec, <sigset:5, size",
     "eventfd2": "uint, flags:EFD", "eventfd": "uint",
     # kernel/sys.c
     "getpid": "", "getppid": "", "gettid": "", "getuid": "", "geteuid": "", "getgid": "",

@@ -109,7 +109,7 @@ def _memory(c: Ctx, kind: str, param, v: int) -> str | None:
         return S.timespec(c, v, usec=True)
     if kind == "sigset":
         if c.ret is not None and c.ret < 0:
-            return hx(v)
+            return ptr(v)
         return S.sigset(c, v, c.args[int(param)])
     if kind == "sockaddr":
         if c.ret is not None:                # an address the call filled: its length at a pointer
@@ -187,6 +187,12 @@ def _memory(c: Ctx, kind: str, param, v: int) -> str | None:
             return "[]"
         vals = struct.unpack(f"<{n}i", c.read(v, 4 * n))
         return "[" + ", ".join(map(str, vals)) + "]"
+    if kind == "epoll_event":                    # one, given (epoll_ctl)
+        return S.epoll_events(c, v, 1)[1:-1] if v else "NULL"
+    if kind == "epoll_events":                   # as many as the call returned
+        if c.ret is None or c.ret < 0:
+            return hx(v)
+        return S.epoll_events(c, v, c.ret)
     if kind == "iovaddr":                        # another process's buffers
         return S.iov(c, v, c.args[int(param)], addresses=True)
     if kind == "pollfd":

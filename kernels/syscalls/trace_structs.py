@@ -485,3 +485,18 @@ def poll_result(c) -> str:
             ready.append(f"{{fd={fd}, revents={N.flags(N.POLL, rev & 0xFFFF)}}}")
     return f"{c.ret} ([{', '.join(ready)}])"
 
+
+
+def epoll_events(c, v, count) -> str:
+    """struct epoll_event array (packed on x86-64: events, then 8 bytes of data)."""
+    if not v:
+        return "NULL"
+    count = min(max(count, 0), 1024)
+    raw = c.read(v, 12 * count)
+    out = []
+    for i in range(min(count, c.strsize)):
+        ev, data = struct.unpack_from("<IQ", raw, 12 * i)
+        out.append(f"{{events={N.flags(N.EPOLL_EVENTS, ev)}, data={{u32={data & 0xFFFFFFFF}, u64={data}}}}}")
+    if count > c.strsize:
+        out.append("...")
+    return "[" + ", ".join(out) + "]"
