@@ -212,7 +212,9 @@ def test_the_kernels_view_of_each_call(mode, image, entry, write_served, tmp_pat
                         guest(image.split("/")[-1], "getpid_loop").replace(
                             f"/{image.split('/')[-1]}/", f"/{image}/"), "5"],
                        capture_output=True, env=env, timeout=120)
-    assert p.returncode == 0 and p.stderr == b"", p.stderr      # JSON alone: no strace lines
+    # JSON alone: no strace lines (the first run on a host says it calibrates, once)
+    noise = [ln for ln in p.stderr.decode().splitlines() if not ln.startswith("azemu: calibration:")]
+    assert p.returncode == 0 and noise == [], p.stderr
     import json
     calls = [json.loads(line) for line in out.read_text().splitlines()]
     getpids = [c for c in calls if c["syscall"] == "getpid"]
