@@ -127,7 +127,8 @@ class Locator:
         if m is None or not m.name or m.name.startswith("["):
             return None
         first = min((x.start for x in self.mm.mappings() if x.name == m.name), default=m.start)
-        obj = object_file(self.host_path(m.name))
+        path = self.host_path(m.name)
+        obj = object_file(path) if path else None
         if obj is None:
             return None
         return obj, first - obj.first_load, os.path.basename(m.name)

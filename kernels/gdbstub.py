@@ -251,7 +251,10 @@ class GdbStub:
             if pkt is None:                            # gdb went away: run on, undebugged
                 self.attached = False
                 return
-            reply, resume = self._command(core, pkt, stop)
+            try:
+                reply, resume = self._command(core, pkt, stop)
+            except (ValueError, IndexError, KeyError, struct.error, OverflowError, TypeError):
+                reply, resume = b"E01", None          # a malformed packet: an error, not the end
             if reply is not None:
                 self.conn.send(reply)
             if resume is not None:
@@ -322,9 +325,11 @@ class GdbStub:
             data = self._read_mem(addr, min(length, 0x4000))
             return (data.hex().encode() if data else b"E14"), None
         if c in "MX":
-            head, _, data = pkt[1:].partition(b":")
+            head, colon, data = pkt[1:].partition(b":")
             addr, length = (int(x, 16) for x in head.decode().split(","))
             raw = bytes.fromhex(data.decode()) if c == "M" else data
+            if len(raw) < length or not colon:
+                return b"E01", None                   # fewer bytes than it says
             return (b"OK" if self._write_mem(addr, raw[:length]) else b"E14"), None
         if c in "Zz":
             kind, addr, length = text[1:].split(",")[:3]

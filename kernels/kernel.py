@@ -454,12 +454,17 @@ class Kernel:
             return f"\n  core: not written to {self.core_file}: {e.strerror}"
         return f"\n  core: written to {self.core_file} (gdb {self.image.path} {self.core_file})"
 
-    def _host_path(self, name: str) -> str:
+    def _host_path(self, name: str) -> str | None:
         """A file mapping's name as a host path: under --root, inside the
-        root (the program itself was loaded from the host)."""
+        root (the program itself was loaded from the host), or None where
+        the guest's links lead out of it."""
         if not self.root or name == os.path.realpath(self.image.path):
             return name
-        return os.path.join(self.root, name.lstrip("/"))
+        root = os.path.realpath(self.root)
+        path = os.path.realpath(os.path.join(root, name.lstrip("/")))
+        if os.path.commonpath([root, path]) != root:
+            return None                  # a symlink out of the root: not read, not symbolized
+        return path
 
     def deliver_signals_from_hook(self, task, core) -> None:
         """deliver_signals for the flat trap path: never lets an exception out."""

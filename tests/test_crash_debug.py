@@ -140,3 +140,25 @@ def test_gdb_opens_the_core_of_a_dynamic_musl_crash(dyncrash_musl, tmp_path):
     text = _gdb_bt(dyncrash_musl, core)
     for frame in ("inner", "outer", "main"):
         assert re.search(rf"in {frame} \(\)", text), text
+
+
+def test_symbols_are_never_read_through_a_link_out_of_the_root(tmp_path):
+    """Under --root, a crash report reads the guest's libraries inside the
+    root; a guest's symlink that leads out of it is not followed."""
+    from types import SimpleNamespace
+
+    from kernels.kernel import Kernel
+    root = tmp_path / "root"
+    (root / "lib").mkdir(parents=True)
+    (root / "lib" / "real.so").write_bytes(b"\x7fELF")
+    (root / "lib" / "evil.so").symlink_to("/etc/passwd")
+    (root / "lib" / "up.so").symlink_to("../../outside.so")
+    k = SimpleNamespace(root=str(root), image=SimpleNamespace(path="/bin/prog"))
+    assert Kernel._host_path(k, "/lib/real.so") == str((root / "lib" / "real.so").resolve())
+    assert Kernel._host_path(k, "/lib/evil.so") is None
+    assert Kernel._host_path(k, "/lib/up.so") is None
+    assert Kernel._host_path(k, "/../../etc/passwd") is None         # dots out of it, too
+    from azemu.symbols import Locator
+    mapping = SimpleNamespace(start=0x1000, end=0x2000, name="/lib/evil.so")
+    mm = SimpleNamespace(find=lambda a: mapping, mappings=lambda: [mapping])
+    assert Locator(mm, lambda n: Kernel._host_path(k, n)).describe(0x1234) == "??"

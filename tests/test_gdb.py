@@ -119,3 +119,25 @@ def test_gdb_follows_the_parent_of_a_fork(tmp_path):
     assert re.search(r"Breakpoint 1, 0x[0-9a-f]+ in _exit \(\)", text), text
     assert re.search(r"#\d+ +0x[0-9a-f]+ in (__run_exit_handlers|exit) \(\)", text), text
     assert len(re.findall(r"^\*?\s+\d+\s+Thread \d+", text, re.M)) == 1, text
+
+
+def test_malformed_packets_get_an_error_and_the_guest_goes_on():
+    """What gdb (or anything on the port) sends that makes no sense is
+    answered E01 or empty; the guest is not ended by it."""
+    azemu, port = _start(guest("glibc", "hello"))
+    sock = socket.create_connection(("127.0.0.1", port))
+    try:
+        assert _packet(sock, b"?").startswith(b"T05")
+        for bad in (b"mzz,4", b"m1", b"Z0,zz,1", b"Pzz=00", b"Hgxyz", b"X1,2", b"qXfer:features:read:target.xml:zz",
+                    b"p9999", b"\xff\xfe"):
+            assert _packet(sock, bad) in (b"E01", b"E45", b"E22", b""), bad
+        assert _packet(sock, b"m0,8") == b"E14"               # unmapped memory: an error too
+        sock.sendall(b"$c#63")
+        buf = b""
+        while b"#" not in buf:
+            buf += sock.recv(4096)
+        assert b"$W00#" in buf, buf                            # it ran to its end
+    finally:
+        sock.close()
+    out, err = azemu.communicate(timeout=60)
+    assert azemu.returncode == 0 and out.startswith(b"Hello"), err

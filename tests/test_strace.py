@@ -268,3 +268,29 @@ def test_a_libos_image_trace_shows_the_calls_answered_in_the_guest():
                         "--no-in-guest", guest("libos/glibc", "getpid_loop"), "3"],
                        capture_output=True, env=env, timeout=120)
     assert all("[call core 0," in ln for ln in q.stderr.decode().splitlines() if ln.startswith("getpid()"))
+
+
+def test_a_hostile_libos_ring_gives_bounded_records_and_never_raises():
+    """The ring is guest memory: whatever the guest writes there, the kernel
+    reads at most one ring's worth of records, says how many were lost, and
+    goes on."""
+    import random
+    import struct as st
+    from types import SimpleNamespace
+
+    from kernels.unikernel import RING_SLOTS, LibOS
+    rnd = random.Random(13)
+    for head in (0, 5, RING_SLOTS * 3 + 7, (1 << 64) - 1):
+        mem = bytearray(st.pack("<Q", head) + rnd.randbytes(32 * RING_SLOTS))
+        lib = LibOS(*([0] * 10), ring=0)
+        lib.mm = SimpleNamespace(read=lambda a, n: bytes(mem[a:a + n]))
+        records, lost = lib.in_guest_records()
+        assert len(records) <= RING_SLOTS and lost >= 0
+        assert lost == max(0, head - RING_SLOTS)
+    # records with the right sequence numbers are all taken, in order
+    mem = bytearray(st.pack("<Q", 3) + b"".join(st.pack("<QQqQ", i + 1, 39, 1000 + i, 7)
+                                              for i in range(3)) + bytes(32 * (RING_SLOTS - 3)))
+    lib = LibOS(*([0] * 10), ring=0)
+    lib.mm = SimpleNamespace(read=lambda a, n: bytes(mem[a:a + n]))
+    assert lib.in_guest_records() == ([(39, 1000, 7), (39, 1001, 7), (39, 1002, 7)], 0)
+    assert lib.in_guest_records() == ([], 0)                   # taken once

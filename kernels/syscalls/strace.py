@@ -289,9 +289,6 @@ class Tracer:
         text = _errno_text(-result) if -4096 < result < 0 else _result(sig.ret, result, c)
         self._line(p, (name, nr), c, shown, after, at, text, took, kv)
 
-    def _head(self, p, name, c, shown, after, at, gone=0) -> str:
-        return self._prefix(p, at, gone) + self._call_text(name, c, shown, after)
-
     @staticmethod
     def _call_text(name, c, shown, after) -> str:
         for i, k, q in after:

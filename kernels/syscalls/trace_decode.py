@@ -16,6 +16,12 @@ from . import trace_structs as S
 from .trace_structs import poll_result, siginfo  # noqa: F401  (strace.py's)
 from .trace_text import Ctx, hx, octal, ptr, quote, s32, s64, string_at  # noqa: F401
 
+# kinds printed by one trace_structs function of (ctx, pointer)
+_STRUCTS = {"stat": S.stat, "statx": S.statx, "utsname": S.utsname, "timespec": S.timespec,
+            "rlimit": S.rlimit, "sigaction": S.sigaction, "dirents": S.dirents,
+            "cpuset": S.cpuset, "argv": S.argv, "envp": S.envp, "stack": S.stack,
+            "itimerval": S.itimerval, "clone_args": S.clone_args, "wstatus": S.wstatus,
+            "intptr": S.intptr, "fds": S.fds}
 _O_TMPFILE_BIT = 0o20000000                     # O_TMPFILE without its O_DIRECTORY
 
 FORMATTERS = {
@@ -95,11 +101,7 @@ def _memory(c: Ctx, kind: str, param, v: int) -> str | None:
             return hx(v)
         n = c.count(param)
         return quote(c.read(v, min(n, c.strsize)), c.strsize, n > c.strsize, kind == "hexbuf")
-    simple = {"stat": S.stat, "statx": S.statx, "utsname": S.utsname, "timespec": S.timespec,
-              "rlimit": S.rlimit, "sigaction": S.sigaction, "dirents": S.dirents,
-              "cpuset": S.cpuset, "argv": S.argv, "envp": S.envp, "stack": S.stack,
-              "itimerval": S.itimerval, "clone_args": S.clone_args, "wstatus": S.wstatus,
-              "intptr": S.intptr, "fds": S.fds}
+    simple = _STRUCTS
     if kind in simple:
         if c.ret is not None and c.ret < 0 and kind not in ("wstatus", "intptr", "fds", "dirents",
                                                             "clone_args"):
