@@ -105,6 +105,20 @@ def test_installed_azemu_works_from_an_empty_directory(installed, tmp_path):
     out, err, rc = _run(installed, "bench", "getpid", "--repeat", "1", "--iterations", "200",
                         "--plot", "getpid.png", cwd=here)
     assert rc == 0 and "unikernel-source in-guest" in out and (here / "getpid.png").exists(), err
+    # this session's features, from the wheel: strace-format tracing, the
+    # kernel's view, a core file, and the Python API
+    out, err, rc = _run(installed, "exec", "--strace", "hello", cwd=here)
+    assert rc == 0 and "+++ exited with 0 +++" in err and 'write(1, "Hello, world!' in err, err
+    out, err, rc = _run(installed, "exec", "--mode", "unikernel", "--trace-json", "t.json",
+                        "libos/glibc/getpid_loop", "2", cwd=here)
+    assert rc == 0 and '"entry": "in-guest"' in (here / "t.json").read_text(), err
+    out, err, rc = _run(installed, "exec", "--core", "c.core", "crash_null", cwd=here)
+    assert rc == -11 and "main+" in err and (here / "c.core").read_bytes()[:4] == b"\x7fELF", err
+    out, err, rc = _run(installed.parent / "python", "-c",
+                        "import azemu; h = azemu.Hooks().syscall('getpid', after=lambda c, r: 42); "
+                        "r = azemu.run('sysinfo', mode='lwk', hooks=h); print(r.status, r.stdout.decode())",
+                        cwd=here)
+    assert rc == 0 and out.startswith("0 ") and "gettid()==getpid(): no" in out, err
     out, err, rc = _run(installed, "run", "--no-live", "three", cwd=here)
     assert rc == 0 and (here / "uk-hello.out").read_text().startswith("Hello, world!"), err
     assert "[machine]" in (here / "uk-source-cat.out").read_text()
