@@ -138,6 +138,9 @@ def _exec_parser(sub):
     ex.add_argument("--trace-json", metavar="FILE",
                     help="write each traced call as a JSON line to FILE, with the kernel's view "
                          "(alone, it prints no strace lines)")
+    ex.add_argument("--trace-fwk", metavar="FILE",
+                    help="lwk and unikernel: write every round trip to the FWK proxy to FILE, "
+                         "packet by packet (slot, fields and bytes of the request and the reply)")
     ex.add_argument("-q", "--quiet", action="store_true",
                     help="do not name the unsupported syscalls the program makes")
     ex.add_argument("program", help="the program: a path, a name in PATH, or a shipped example")

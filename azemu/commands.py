@@ -59,6 +59,24 @@ def _tracer(args):
                   json_stream=json_stream)
 
 
+class _PacketLogError(Exception):
+    pass
+
+
+def _packet_log(args, kernel):
+    """--trace-fwk: log the FWK channel packet by packet (kernels/fwk/packet_log.py)."""
+    if not args.trace_fwk:
+        return None
+    if not hasattr(kernel.io_backend, "trace_packets"):
+        raise _PacketLogError(f"--trace-fwk: the {args.mode} kernel serves its own file and network "
+                         "calls (no FWK channel); use --mode lwk or --mode unikernel")
+    try:
+        kernel.io_backend.trace_packets(_trace_file("--trace-fwk", args.trace_fwk))
+    except OSError as e:
+        raise _PacketLogError(str(e)) from None
+    return kernel.io_backend.packet_log
+
+
 def _trace_file(option: str, path: str):
     try:
         return open(path, "w", buffering=1)
@@ -87,6 +105,7 @@ def cmd_exec(args) -> int:
                         root=args.root, readonly=args.ro,
                         fwk_policy=args.fwk_wait, fwk_spin_us=args.fwk_spin_us,
                         fwk_timeout=args.fwk_timeout)
+        packets = _packet_log(args, kernel)
         kernel.exec(path, [os.fsencode(args.program)] + [os.fsencode(a) for a in args.args],
                     [os.fsencode(f"{k}={v}") for k, v in os.environ.items()])
     except ExecError as e:
@@ -99,6 +118,10 @@ def cmd_exec(args) -> int:
     except RuntimeError as e:                    # the FWK proxy could not start
         print(f"azemu: {e}", file=sys.stderr)
         return 70
+    except _PacketLogError as e:
+        print(f"azemu exec: {e}", file=sys.stderr)
+        kernel.close()
+        return 2
     kernel.core_file = args.core and os.path.abspath(args.core)
     stub = None
     if args.gdb is not None:
@@ -121,6 +144,8 @@ def cmd_exec(args) -> int:
         from .stats import print_stats
         print_stats(kernel, sys.stderr)
     status = outcome.exit_status
+    if packets is not None:
+        packets.close()
     dead = getattr(kernel.io_backend, "dead", None)
     kernel.close()
     if dead is not None:

@@ -118,6 +118,16 @@ class Queue:
         self._tail.value = tail + 1
         return data
 
+    def packet_at(self, index: int) -> bytes:
+        """The bytes of the packet posted as number `index` (while its slot
+        has not been reused: SLOTS packets later); for the packet log."""
+        slot = self.off + HEADER + (index % SLOTS) * PACKET_SIZE
+        return bytes(self.buf[slot:slot + PACKET_SIZE])
+
+    def index(self, which: str = "head") -> int:
+        """The producer ("head") or consumer ("tail") index."""
+        return (self._head if which == "head" else self._tail).value
+
     def receive(self, layout: struct.Struct = PACKET) -> tuple:
         """The next packet's fields as `layout` unpacks them, read in place."""
         tail = self._tail.value

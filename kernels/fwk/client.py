@@ -114,6 +114,7 @@ class FWKClient:
         self.waiters = [W.Waiter(policy, spin_us) for _ in range(ncores)]
         self.seq = [0] * ncores
         self.rtt_ns = [[] for _ in range(ncores)]
+        self.packet_log = None        # trace_packets(): the channel, packet by packet
         self.dead = None              # monotonic time the proxy was lost
         self.lost = None              # how: "died", "stopped", "hung"
         self._beat = C.heartbeat(self.chan)
@@ -176,6 +177,24 @@ class FWKClient:
         ret = self._call(core, tid, function, params)
         if ret != -errno.EIO or self.dead is None:
             self.rtt_ns[core].append(time.perf_counter_ns() - t)
+        return ret
+
+    def trace_packets(self, stream) -> None:
+        """Log every later round trip, packet by packet (kernels/fwk/packet_log.py)."""
+        from .packet_log import PacketLog
+        self.packet_log = PacketLog(stream)
+        self.call = self._traced_call
+
+    def _traced_call(self, core: int, tid: int, function: int, params) -> int:
+        pair = self.pairs[core]
+        req_i, rep_i = pair.requests.index("head"), pair.replies.index("tail")
+        t = time.perf_counter_ns()
+        ret = self._call(core, tid, function, params)
+        dt = time.perf_counter_ns() - t
+        if self.dead is None:
+            self.rtt_ns[core].append(dt)
+            self.packet_log.record(pair, core, pair.requests.packet_at(req_i), req_i,
+                                   pair.replies.packet_at(rep_i), rep_i, dt)
         return ret
 
     def _call(self, core: int, tid: int, function: int, params) -> int:
