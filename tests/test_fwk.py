@@ -190,3 +190,43 @@ def test_a_busy_sample_is_confirmed_soon(tmp_path):
     time.sleep(W.CONFIRM_S * 1.5)
     assert h.busy()
     os.close(h._fd)
+
+
+@pytest.mark.parametrize("mode", ["lwk", "unikernel"])
+def test_the_packet_log_has_every_round_trip_as_it_lay_in_the_channel(mode, tmp_path):
+    """--trace-fwk: one request and one reply per round trip, the fields as
+    the bytes say, slots one packet apart, each reply echoing its request's
+    sequence number; the guest's own calls' round trips are among them."""
+    from conftest import run_cli
+    import re
+    import struct
+    log, trace = tmp_path / "packets.txt", tmp_path / "trace.txt"
+    (tmp_path / "in.txt").write_bytes(b"packets\n")
+    out, err, status = run_cli("exec", "--mode", mode, "--trace-fwk", str(log), "--trace-kernel",
+                               "-o", str(trace), "cat_stdin", stdin=b"packets\n")
+    assert (out, status) == (b"packets\n", 0), err
+    text = log.read_text()
+    requests = re.findall(r"request slot (\d+) at (0x[0-9a-f]+).*\n.*function (\d+) \w+ seq (\d+)\n"
+                          r".*params (.*)\n\s+bytes (.*)\n.*reply slot \d+ at 0x[0-9a-f]+: "
+                          r"magic 0x5d4c3b2a seq (\d+)", text)
+    total = int(re.search(r"# (\d+) round trips", text)[1])
+    assert total == len(requests) > 5
+    for slot, at, function, seq, params, raw in [r[:6] for r in requests]:
+        words = bytes.fromhex(raw.replace("|", "").replace(" ", ""))
+        magic, _, fn, sq = struct.unpack_from("<IIII", words)
+        assert (magic, fn, sq) == (0x5D4C3B2A, int(function), int(seq))
+        assert [int(p, 16) for p in params.split()] == list(struct.unpack_from("<6Q", words, 16))
+    assert all(r[3] == r[6] for r in requests)                    # the reply echoes the seq
+    ats = [int(r[1], 16) for r in requests]
+    assert all(b - a == 128 for a, b in zip(ats, ats[1:]))
+    guest = sum(int(n) for n in re.findall(r"FWK (\d+) round trip", trace.read_text()))
+    assert 0 < guest < total
+
+
+def test_the_packet_log_is_refused_where_there_is_no_channel(tmp_path):
+    from conftest import run_cli
+    out, err, status = run_cli("exec", "--trace-fwk", str(tmp_path / "p"), "hello")
+    assert status == 2 and out == b"" and err.decode().count("\n") == 1
+    assert "--trace-fwk" in err.decode() and "no FWK channel" in err.decode()
+    out, err, status = run_cli("exec", "--mode", "lwk", "--trace-fwk", str(tmp_path / "no" / "p"), "hello")
+    assert status == 2 and out == b"" and err.decode().count("\n") == 1 and "Traceback" not in err.decode()
