@@ -40,16 +40,16 @@ def stats_table(per_core: list[dict], core_indices: list[int], total: dict, fiel
     if machine:
         columns.append("not per core")
         rows = [(f, cells + [r]) for (f, cells), r in zip(rows, rest)]
-    if any(x != round(x) for _, cells in rows for x in cells):
-        note += "; fractional (modelled) counts rounded cell by cell"
-    # whole numbers as printed (line transfers are modelled, fractional), the
-    # total made of them, so that it is the sum of what the row shows
-    rows = [(f, [round(x) for x in cells], sum(round(x) for x in cells)) for f, cells in rows]
     note = "total = the sum of the row's cells: the " + ("core columns" if n > 1 else "core's column")
     if n > MAX_CORE_COLUMNS:
         note += f" (cores {core_indices[MAX_CORE_COLUMNS - 1]}-{core_indices[-1]} summed in one)"
     if machine:
         note += " and the events not counted on any one core"
+    if any(x != round(x) for _, cells in rows for x in cells):
+        note += "; fractional (modelled) counts rounded cell by cell, the total from those"
+    # whole numbers as printed (line transfers are modelled, fractional), the
+    # total made of them, so that it is the sum of what the row shows
+    rows = [(f, [round(x) for x in cells], sum(round(x) for x in cells)) for f, cells in rows]
     return {"columns": columns, "rows": rows, "note": note}
 
 
