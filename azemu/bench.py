@@ -174,6 +174,9 @@ def add_ratios(results: dict) -> dict:
     "linux/<variant>" -> {"with_kpti", "without_kpti"}, for the modelled
     variants other than linux."""
     vs = results["variants"]
+    for v in vs.values():
+        if "q1" not in v["emulator_us"]:              # results from before the paired summary
+            v["emulator_us"] = paired_summary(v["emulator_us"]["runs"])
     base = vs["linux"]
     base_no = without_kpti(base)
     results["ratios"] = {}
@@ -205,18 +208,19 @@ def _x(r):
 
 
 def print_table(results: dict, console) -> None:
+    from rich.markup import escape
     from rich.table import Table
     p = results["params"]
-    t = Table(title=f"getpid x {p['iterations']:,}: per call, median of {p['repeat']} paired runs "
-                    "(emulator time: measured, [q1, q3] of the pairs; native time: modelled, "
-                    "linux with KPTI, and without)",
+    t = Table(title=escape(f"getpid x {p['iterations']:,}: per call, median of {p['repeat']} paired "
+                           "runs (emulator time: measured, [q1, q3] of the pairs; native time: "
+                           "modelled, with KPTI and without)"),
               caption=host_label(p.get("host")))
     for col in ("variant", "emulator µs/call", "[q1, q3]", "vs linux",
                 "modelled ns/call", "vs linux ", "no KPTI: ns/call", "vs linux  "):
-        t.add_column(col, justify="left" if col == "variant" else "right")
+        t.add_column(escape(col), justify="left" if col == "variant" else "right")
     for name, v in results["variants"].items():
         e, m = v["emulator_us"], v["modelled_ns"]
-        t.add_row(name, fmt_time(e["median"]), fmt_spread(e, extremes=False), _x(v["speedup_emulator"]),
+        t.add_row(name, fmt_time(e["median"]), escape(fmt_spread(e, extremes=False)), _x(v["speedup_emulator"]),
                   f"{m:.1f}" if m is not None else f"({v['measured_native_getpid_ns']:.1f} measured)",
                   _x(v["speedup_modelled"]),
                   f"{v['modelled_ns_no_kpti']:.1f}" if m is not None else "",
@@ -237,6 +241,8 @@ def plot_data(results: dict) -> dict:
     modelled bars with and without KPTI, the paper's 7.5x mark, and the
     published ladders converted with this host's measured cycle."""
     from kernels.costmodel import published_ladder
+    if "ratios" not in results:                       # saved results: complete a copy
+        results = add_ratios(json.loads(json.dumps(results)))
     vs = results["variants"]
     names = list(vs)
     emu = [vs[n]["emulator_us"] for n in names]
@@ -250,7 +256,7 @@ def plot_data(results: dict) -> dict:
     return {
         "title": f"getpid x {p['iterations']:,} on linux, Azalea LWK and unikernel "
                  "(cf. the paper's Figure 7)",
-        "host": host_label(p.get("host")),
+        "host": host_label(p.get("host") or results["calibration"].get("host")),
         "emulator": {"names": names, "median_us": med, "err_low": err_low, "err_high": err_high,
                      "labels": [fmt_time(e["median"]) for e in emu],
                      "whiskers": "interquartile range of the paired per-call figures"},

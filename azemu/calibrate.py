@@ -61,11 +61,14 @@ def host_info() -> dict:
 
 
 def host_label(host: dict | None) -> str:
-    """One line for a plot: 'measured on NAME: CPU, N cores (Linux KERNEL)'."""
+    """One line for a plot: 'measured on NAME: CPU, N cores (Linux KERNEL)';
+    from an older record (a calibration's host: no name, no CPU model), what
+    it has, said to be partial."""
     if not host:
         return "host not recorded"
-    return (f"measured on {host.get('hostname', '?')}: {host.get('cpu_model', '?')}, "
-            f"{host.get('cpus', '?')} cores (Linux {host.get('kernel', '?')})")
+    name = host.get("hostname") or "(host name not recorded)"
+    cpu = host.get("cpu_model") or f"{host.get('machine', '?')} (CPU model not recorded)"
+    return f"measured on {name}: {cpu}, {host.get('cpus', '?')} cores (Linux {host.get('kernel', '?')})"
 
 
 def load_or_measure(fresh: bool = False) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from azemu.bench import add_ratios, fmt_spread, fmt_time, paired_summary  # noqa: E402
+from azemu.bench import add_ratios, fmt_spread, fmt_time  # noqa: E402
 
 
 def floor_table(fl):
@@ -47,8 +47,6 @@ def getpid_table(gp):
         return f"{r:.2f}x" if r else ""
     for name, v in gp["variants"].items():
         e, m = v["emulator_us"], v["modelled_ns"]
-        if "q1" not in e:                           # results from before the paired summary
-            e = paired_summary(e["runs"])
         modelled = f"{m:.1f}" if m is not None else f"({v['measured_native_getpid_ns']:.1f} measured by calibrate)"
         no_kpti = f"{v['modelled_ns_no_kpti']:.1f}" if m is not None else ""
         out.append(f"| {name} | {fmt_time(e['median'])} | {fmt_spread(e)} | {x(v['speedup_emulator'])} | "

@@ -75,6 +75,34 @@ def test_rates_over_many_frames_never_exceed_calls_over_their_interval():
             last = (calls, now)
 
 
+def test_live_view_of_a_real_machine_shows_sane_rates(tmp_path, monkeypatch):
+    """A real machine with the live view on: every rate it showed is within
+    calls / (time since the partition started), and the first frame has none."""
+    import io
+    seen = []
+    real = multikernel._core_rows
+
+    def spy(running, samples, now):
+        rows = real(running, samples, now)
+        r = running[0]
+        calls = sum(c.trap + c.function_hook for c in r.kernel.counters)
+        seen.append((rows[0][-1], calls, (min(now, r.ended) if r.ended else now) - r.started
+                     if r.started else None))
+        return rows
+    monkeypatch.setattr(multikernel, "_core_rows", spy)
+    machine = {"machine": {"cores": 2, "memory": "256M"},
+               "partition": [{"name": "a", "kernel": "lwk", "cores": 1, "memory": "64M",
+                              "program": "getpid_loop", "args": ["300000"]}]}
+    assert multikernel.run_machine(machine, live=True, out_dir=str(tmp_path), console_file=io.StringIO()) == 0
+    assert seen and seen[0][0] is None                  # the first frame: no interval yet
+    rates = [(per_s, calls, elapsed) for per_s, calls, elapsed in seen if per_s is not None]
+    assert rates, seen                                   # 300,000 calls take well over 0.2 s
+    first, calls, elapsed = rates[0]
+    assert elapsed >= multikernel.MIN_RATE_INTERVAL and first <= calls / elapsed * 1.0001
+    for per_s, calls, _ in rates:                        # every interval is >= MIN_RATE_INTERVAL
+        assert 0 <= per_s <= calls / multikernel.MIN_RATE_INTERVAL * 1.0001
+
+
 # -- the --stats table -------------------------------------------------------------------------
 
 def _cores(values):
@@ -229,6 +257,20 @@ def test_getpid_plot_data_shows_noise_as_noise():
     assert min(d["emulator"]["err_low"] + d["emulator"]["err_high"]) >= 0
 
 
+def test_saved_results_from_before_the_pairs_still_plot_and_say_what_host_they_know():
+    res = _synthetic()
+    del res["ratios"]
+    for v in res["variants"].values():
+        v["emulator_us"] = {k: v["emulator_us"][k] for k in ("median", "min", "max", "runs")}
+        v.pop("modelled_ns_no_kpti")
+    del res["params"]["host"]
+    res["calibration"]["host"] = {"machine": "x86_64", "cpus": 2, "kernel": "6.1"}
+    d = bench.plot_data(res)
+    assert "CPU model not recorded" in d["host"] and "2 cores" in d["host"]
+    assert d["modelled"]["no_kpti_ns"][0] == pytest.approx(60.0)
+    assert "ratios" not in res                             # the caller's dict is left alone
+
+
 def test_record_reuses_bench_for_the_no_kpti_line():
     spec = importlib.util.spec_from_file_location("record", ROOT / "benchmarks" / "record.py")
     record = importlib.util.module_from_spec(spec)
@@ -247,7 +289,7 @@ def test_bench_getpid_json_has_pairs_kpti_ratios_and_host(tmp_path):
                          capture_output=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     text = out.stdout.decode()
-    assert "no KPTI" in text and "linux/lwk" in text and "measured on" in text
+    assert "no KPTI" in text and "linux/lwk" in text and "measured on" in text and "[q1, q3]" in text
     assert not re.search(r"\d\.\d+-\d", text)               # no '0.889-5.285'
     res = json.loads((tmp_path / "r.json").read_text())
     assert res["params"]["host"]["cpus"] == os.cpu_count()
