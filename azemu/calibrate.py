@@ -45,6 +45,32 @@ def measure() -> dict:
     }
 
 
+def host_info() -> dict:
+    """The host a benchmark runs on, stored in its results so that every
+    plot can say where it was measured: name, CPU model, cores, kernel."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"hostname": platform.node(), "cpu_model": model, "cpus": os.cpu_count(),
+            "machine": platform.machine(), "kernel": platform.release()}
+
+
+def host_label(host: dict | None) -> str:
+    """One line for a plot: 'measured on NAME: CPU, N cores (Linux KERNEL)';
+    from an older record (a calibration's host: no name, no CPU model), what
+    it has, said to be partial."""
+    if not host:
+        return "host not recorded"
+    name = host.get("hostname") or "(host name not recorded)"
+    cpu = host.get("cpu_model") or f"{host.get('machine', '?')} (CPU model not recorded)"
+    return f"measured on {name}: {cpu}, {host.get('cpus', '?')} cores (Linux {host.get('kernel', '?')})"
+
+
 def load_or_measure(fresh: bool = False) -> dict:
     path = cache_path()
     if not fresh and path.exists():

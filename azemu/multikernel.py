@@ -26,8 +26,9 @@ A partition's program is loaded from the host (the machine's loader); what
 it opens is inside its root, where it starts at /.  Its output goes to
 <name>.out and <name>.err in the output directory (`--out`, default the
 current directory), opened by azemu; while the machine runs, a live view shows each core's
-partition, program, state and syscall rate; at the end, a summary table per
-partition.
+partition, program, state and syscall rate (over a measured interval of at
+least MIN_RATE_INTERVAL since the partition started or the last rate shown;
+"—" until there is one); at the end, a summary table per partition.
 """
 from __future__ import annotations
 
@@ -242,36 +243,54 @@ def _run(console, running, cores, memory, t0, live, statuses=None) -> int:
     return status
 
 
-def _core_rows(running, last, dt):
+MIN_RATE_INTERVAL = 0.2      # seconds: no rate is shown over a shorter measured interval
+
+
+def rate(prev: tuple, now: tuple, min_interval: float = MIN_RATE_INTERVAL) -> float | None:
+    """Calls per second between two samples (calls, monotonic seconds) of one
+    core, or None when the interval between them is shorter than
+    `min_interval`: a rate over a near-zero interval means nothing."""
+    (c0, t0), (c1, t1) = prev, now
+    if t0 is None or t1 - t0 < min_interval:
+        return None
+    return max(c1 - c0, 0) / (t1 - t0)
+
+
+def _core_rows(running, samples: dict, now: float):
+    """The live view's rows: per core, (index, partition, kernel, program,
+    state, syscalls/s or None).  A core's rate is over the interval since its
+    last sample — the first one is (0 calls, when its partition started) —
+    ending when the partition ended if it has; `samples` moves on only when
+    a rate is shown, so no rate ever divides by less than MIN_RATE_INTERVAL."""
     rows = []
     for r in running:
         k = r.kernel
+        end = min(now, r.ended) if r.ended else now
         for core, c in zip(k.part.cores, k.counters):
             calls = c.trap + c.function_hook
-            rate = (calls - last.get(core.index, 0)) / dt if dt else 0
-            last[core.index] = calls
+            prev = samples.get(core.index, (0, r.started))
+            per_s = rate(prev, (calls, end)) if r.started is not None else None
+            if per_s is not None:
+                samples[core.index] = (calls, end)
             slot = k.slots[k.part.cores.index(core)]
             state = ("done" if r.ended else "idle" if slot.task is None
                      else getattr(slot.task, "sched", None) and slot.task.sched.state or "running")
             rows.append((core.index, r.spec.name, r.spec.kernel, os.path.basename(r.spec.program),
-                         state, rate))
+                         state, per_s))
     return rows
 
 
 def _live_view(console, running):
     from rich.live import Live
     from rich.table import Table
-    last, prev = {}, time.monotonic()
+    samples = {}
 
     def table():
-        nonlocal prev
-        now = time.monotonic()
         t = Table(title="azemu machine: cores")
         for col in ("core", "partition", "kernel", "program", "state", "syscalls/s"):
             t.add_column(col)
-        for core, name, kern, prog, state, rate in _core_rows(running, last, now - prev):
-            t.add_row(str(core), name, kern, prog, state, f"{rate:,.0f}")
-        prev = now
+        for core, name, kern, prog, state, per_s in _core_rows(running, samples, time.monotonic()):
+            t.add_row(str(core), name, kern, prog, state, "—" if per_s is None else f"{per_s:,.0f}")
         return t
 
     with Live(table(), console=console, refresh_per_second=4, transient=True) as lv:

@@ -7,9 +7,13 @@ so the README always shows what the JSON files hold.
 """
 import json
 import re
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from azemu.bench import add_ratios, fmt_spread, fmt_time  # noqa: E402
 
 
 def floor_table(fl):
@@ -32,19 +36,30 @@ def floor_table(fl):
 
 
 def getpid_table(gp):
-    out = ["| variant | emulator µs/call (median) | min–max | vs linux | modelled native ns/call | vs linux |",
-           "|---|---|---|---|---|---|"]
+    """The getpid results as azemu bench prints them (azemu/bench.py computes
+    the figures without KPTI and the ratios: add_ratios)."""
+    add_ratios(gp)
+    out = ["| variant | emulator µs/call (median of pairs) | [q1, q3] (min to max) | vs linux "
+           "| modelled native ns/call | vs linux | modelled, without KPTI | vs linux, without KPTI |",
+           "|---|---|---|---|---|---|---|---|"]
+
+    def x(r):
+        return f"{r:.2f}x" if r else ""
     for name, v in gp["variants"].items():
         e, m = v["emulator_us"], v["modelled_ns"]
         modelled = f"{m:.1f}" if m is not None else f"({v['measured_native_getpid_ns']:.1f} measured by calibrate)"
-        out.append(f"| {name} | {e['median']:.3f} | {e['min']:.3f}–{e['max']:.3f} | "
-                   f"{v['speedup_emulator']:.2f}x | {modelled} | "
-                   + (f"{v['speedup_modelled']:.1f}x" if v["speedup_modelled"] else "") + " |")
-    lin = gp["variants"]["linux"]
+        no_kpti = f"{v['modelled_ns_no_kpti']:.1f}" if m is not None else ""
+        out.append(f"| {name} | {fmt_time(e['median'])} | {fmt_spread(e)} | {x(v['speedup_emulator'])} | "
+                   f"{modelled} | {x(v['speedup_modelled'])} | {no_kpti} | "
+                   f"{x(v['speedup_modelled_no_kpti'])} |")
+    p = gp["params"]
+    host = p.get("host")
     out.append("")
-    out.append(f"Modelled linux without its two KPTI page-table switches: "
-               f"{lin['modelled_ns'] - lin['modelled_breakdown_ns']['as_switch']:.1f} ns/call. "
-               f"Run with {gp['params']['repeat']} repeats of {gp['params']['iterations']:,} calls.")
+    out.append("Modelled ratios, with KPTI / without KPTI (the page-table switches removed): "
+               + "; ".join(f"{k} **{r['with_kpti']:.2f}x** / **{r['without_kpti']:.2f}x**"
+                           for k, r in gp["ratios"].items()) + ". "
+               f"Run with {p['repeat']} paired repeats of {p['iterations']:,} calls"
+               + (f" on {host['hostname']} ({host['cpu_model']}, {host['cpus']} cores)." if host else "."))
     return "\n".join(out)
 
 

@@ -43,13 +43,55 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from azemu.calibrate import load_or_measure  # noqa: E402
+from azemu.calibrate import host_info, host_label, load_or_measure  # noqa: E402
 from azemu.bench import timed_run  # noqa: E402
 from kernels import Kernel  # noqa: E402
 from kernels.costmodel import Calibration, modelled_ns  # noqa: E402
 
 PROGRAM = os.path.join(ROOT, "guest_bins/bin/glibc/syscall_threads")
 HELLO = os.path.join(ROOT, "guest_bins/bin/glibc/hello")
+WORKLOAD = "syscall_threads: per thread, getpid, and mmap/munmap every tenth call"
+
+
+def plot_data(res: dict) -> dict:
+    """What scaling.png shows, apart from the drawing (tested): per kernel
+    mode, the points of both panels; the axes' scales; title, workload and
+    host."""
+    p = res["params"]
+    series = {mode: {"n": [r["n"] for r in rows], "modelled_ns": [r["modelled_ns"] for r in rows],
+                     "emulator_us": [r["emulator_us"] for r in rows]} for mode, rows in res["modes"].items()}
+    return {
+        "title": f"N threads on N cores: syscall cost per call, {p.get('iters', '?')} iterations per thread",
+        "workload": f"workload: {p.get('workload', WORKLOAD)}",
+        "host": host_label(p.get("host")),
+        "series": series,
+        "xscale": ("log", 2), "xlabel": "threads = cores (log2)",
+        "panels": [{"key": "modelled_ns", "yscale": "log", "ylabel": "ns per call (log)",
+                    "title": "Modelled native time per call\n(counted events x cost model; not measured)"},
+                   {"key": "emulator_us", "yscale": "log", "ylabel": "µs per call (log)",
+                    "title": "Emulator time per call (measured under azemu)"}],
+    }
+
+
+def plot(res: dict, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    d = plot_data(res)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    for ax, panel in zip(axes, d["panels"]):
+        for mode, s in d["series"].items():
+            ax.plot(s["n"], s[panel["key"]], marker="o", label=mode)
+        ax.set_xscale(d["xscale"][0], base=d["xscale"][1])
+        ax.set_yscale(panel["yscale"])
+        ax.set_xlabel(d["xlabel"])
+        ax.set_ylabel(panel["ylabel"])
+        ax.set_title(panel["title"], fontsize=9)
+        ax.legend()
+    fig.suptitle(f"{d['title']}\n{d['workload']}\n{d['host']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def one(mode, n, iters):
@@ -240,7 +282,7 @@ def main(argv=None):
     from rich.progress import Progress
     from rich.table import Table
     console = Console(width=120)
-    res = {"params": vars(a), "n": ns, "modes": {}}
+    res = {"params": dict(vars(a), host=host_info(), workload=WORKLOAD), "n": ns, "modes": {}}
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task("scaling", total=3 * len(ns))
         for mode in ("linux", "lwk", "unikernel"):
@@ -272,22 +314,7 @@ def main(argv=None):
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)
     if a.plot:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        fig, (x, y) = plt.subplots(1, 2, figsize=(12, 4.5))
-        for mode, rows in res["modes"].items():
-            x.plot(ns, [r["modelled_ns"] for r in rows], marker="o", label=mode)
-            y.plot(ns, [r["emulator_us"] for r in rows], marker="o", label=mode)
-        for ax, title, unit in ((x, "Modelled native time per call\n(counted events x cost model)", "ns"),
-                                (y, "Emulator time per call (measured)", "µs")):
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("threads = cores")
-            ax.set_ylabel(unit)
-            ax.set_title(title)
-            ax.legend()
-        fig.tight_layout()
-        fig.savefig(a.plot, dpi=110)
+        plot(res, a.plot)
     return 0
 
 
