@@ -5,6 +5,7 @@
     azemu cc ...                    the same as a drop-in CC: make CC="azemu cc"
     azemu run MACHINE               a multikernel machine: partitions, each a kernel instance
     azemu bench getpid              the paper's getpid experiment (Figure 7)
+    azemu bench boot [PROGRAM...]   time to the first instruction and main; image sizes
     azemu calibrate                 native primitive costs for the cost model
     azemu info FILE                 what kind of program a file is, its segments
     azemu syscalls                  the syscall compatibility table, from the code
@@ -200,14 +201,24 @@ def _run_parser(sub):
 
 
 def _bench_parser(sub):
-    bn = _sub(sub, "bench", "run a benchmark: getpid (the paper's Figure 7)",
+    bn = _sub(sub, "bench", "run a benchmark: getpid (the paper's Figure 7), boot",
               "getpid: the getpid loop natively and on linux, lwk, unikernel-binary and "
               "unikernel-source (function hook, in-guest): emulator time per call (measured) "
-              "and native time per call (modelled from counted events).",
+              "and native time per call (modelled from counted events). "
+              "boot: ms from exec to the first instruction and to main per kernel, for the "
+              "shipped glibc/musl hello and their libOS images or the PROGRAMs given, and "
+              "each image's size split into app, runtime (libc) and libOS.",
               _examples("azemu bench getpid",
                         "azemu bench getpid --repeat 7 --json getpid.json --plot getpid.png",
-                        "azemu bench getpid --iterations 1000 --repeat 1   # a quick look"))
-    bn.add_argument("benchmark", choices=("getpid",), help="which benchmark (getpid)")
+                        "azemu bench getpid --iterations 1000 --repeat 1   # a quick look",
+                        "azemu bench boot --repeat 5 --json boot.json",
+                        "azemu bench boot --mode unikernel hello.uk      # an `azemu build` image"))
+    bn.add_argument("benchmark", choices=("getpid", "boot"), help="which benchmark")
+    bn.add_argument("programs", nargs="*", metavar="PROGRAM",
+                    help="boot: programs to measure (default: glibc/musl hello and their "
+                         "libOS images)")
+    bn.add_argument("--mode", action="append", choices=MODES,
+                    help="boot: a kernel to boot on, repeatable (default: all three)")
     bn.add_argument("--iterations", type=options.positive("iterations"), default=10_000,
                     metavar="N", help="getpid calls per run (default 10000)")
     bn.add_argument("--repeat", type=options.positive("repeats"), default=5, metavar="N",
@@ -321,6 +332,9 @@ def main(argv=None) -> int:
         # gcc's arguments are the driver's to read, not argparse's
         return commands.compiler_driver(argv[0], argv[1:])
     args, extra = parser.parse_known_args(argv)
+    if extra and args.cmd == "bench" and not any(x.startswith("-") for x in extra):
+        args.programs += extra                   # `bench boot --mode M PROGRAM...`: intermixed
+        extra = []
     if extra:
         parser.command_parsers[args.cmd].error("unrecognized arguments: " + " ".join(extra))
     try:

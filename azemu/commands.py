@@ -266,6 +266,13 @@ def cmd_run(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.benchmark == "boot":
+        from .bench_boot import main as boot_main
+        return boot_main(args)
+    if args.programs or args.mode:
+        print("azemu bench getpid: takes no PROGRAM or --mode (those are for `bench boot`)",
+              file=sys.stderr)
+        return 2
     from .bench import main as bench_main
     return bench_main(args)
 
