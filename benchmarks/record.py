@@ -275,6 +275,41 @@ def memory_table(mh):
     return "\n".join(out)
 
 
+def boot_table(bt):
+    def ms(v):
+        return "—" if v is None else f"{v:.1f}"
+
+    def kib(z, k):
+        return "—" if z[k] is None else f"{z[k]['total'] / 1024:.1f}"
+    def spread(r, k):
+        xs = [x[k] if isinstance(x, dict) else x for x in r["runs_ms"]]
+        xs = [x for x in xs if x is not None]
+        return f"{min(xs):.1f}–{max(xs):.1f}" if xs else "—"
+    out = ["| image | kernel | kernel made ms | loaded ms | first instruction ms | min–max "
+           "| main ms | exit ms | min–max |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in bt["rows"] + bt["native"]:
+        m = r["ms"]
+        first = spread(r, "first") if "first" in m else "—"
+        out.append(f"| {r['image']} | {r['kernel']} | {ms(m.get('kernel_made'))} | "
+                   f"{ms(m.get('loaded'))} | {ms(m.get('first'))} | {first} | "
+                   f"{ms(m.get('main'))} | {ms(m.get('exit'))} | {spread(r, 'exit')} |")
+    out += ["", f"Median of {bt['params']['repeat']} (after one uncounted boot per kernel). "
+            "Emulator times are Python + Unicorn on this host, not native boot times; "
+            "native = the host's fork+exec+wait of the same static program.", "",
+            "| image | file KiB | loaded KiB | app | runtime (libc) | libOS | unattributed |",
+            "|---|---|---|---|---|---|---|"]
+    for name, z in bt["sizes"].items():
+        out.append(f"| {name} | {z['file'] / 1024:.1f} | {z['loaded'] / 1024:.1f} | "
+                   f"{kib(z, 'app')} | {kib(z, 'runtime')} | {kib(z, 'libos')} | "
+                   f"{z['unattributed'] / 1024:.1f} |")
+    out += ["", "| published (cited by the Azalea paper; not measured here) | image size | boot "
+            "| source |", "|---|---|---|---|"]
+    for x in bt["published"]:
+        out.append(f"| {x['system']} | {x['image_size'] or '—'} | {x['boot'] or '—'} | "
+                   f"{x['source']} |")
+    return "\n".join(out)
+
+
 def main():
     readme = HERE / "README.md"
     text = readme.read_text()
@@ -293,7 +328,8 @@ def main():
                        ("memory", memory_table(_load("memory_heavy"))),
                        ("procs", procs_table(_load("procs"))),
                        ("machines", machines_table(_load("scaling_machines"))),
-                       ("pathwalk", pathwalk_table(_load("pathwalk")))):
+                       ("pathwalk", pathwalk_table(_load("pathwalk"))),
+                       ("boot", boot_table(_load("boot")))):
         text = re.sub(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->",
                       f"<!-- {name}:begin -->\n{body}\n<!-- {name}:end -->", text, flags=re.S)
     readme.write_text(text)
