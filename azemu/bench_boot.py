@@ -89,6 +89,8 @@ def targets(programs: list[str]) -> list[Target]:
     out = []
     for name in programs:
         path = program_path(name)
+        if os.path.exists(path) and not os.path.isfile(path):
+            raise BootError(f"{name}: not a regular file")
         if not os.path.isfile(path):
             raise BootError(f"{name}: no such program (a file, or a name from `azemu examples`)")
         out.append(Target(name, path))
@@ -166,10 +168,10 @@ def native_once(path: str) -> float:
     return time.perf_counter() - t
 
 
-def _kind(tg: Target) -> str:
-    if tg.libos:
-        return "libOS image (azemu build)"
-    return "unmodified binary" + (" (dynamic)" if tg.sizes["dynamic"] else "")
+def _kind(tg: Target, status: int) -> str:
+    kind = "libOS image (azemu build)" if tg.libos else \
+        "unmodified binary" + (" (dynamic)" if tg.sizes["dynamic"] else "")
+    return kind + (f" (exit {status})" if status else "")
 
 
 def _median(xs):
@@ -203,7 +205,7 @@ def run(programs: list[str], modes: list[str] | None = None, repeat: int = 5,
             med = {k: _median([r[k] for r in runs]) for k in
                    ("kernel_made", "loaded", "first", "main", "exit")}
             rows.append({"image": tg.name, "path": tg.path, "kernel": mode,
-                         "kind": _kind(tg),
+                         "kind": _kind(tg, runs[-1]["status"]),
                          "ms": {k: (v * 1e3 if v is not None else None) for k, v in med.items()},
                          "runs_ms": [{k: (v * 1e3 if isinstance(v, float) else v)
                                       for k, v in r.items()} for r in runs],
@@ -242,7 +244,8 @@ def print_tables(results: dict, console) -> None:
               caption="Emulator times are Python + Unicorn on this host, not native boot times"
                       + ("; native = this host's fork+exec+wait of the same static program."
                          if results["native"] else "."))
-    for col, j in (("image", "left"), ("kind", "left"), ("kernel", "left"),
+    t.add_column("image", overflow="fold")
+    for col, j in (("kind", "left"), ("kernel", "left"),
                    ("kernel made", "right"), ("loaded", "right"),
                    ("first instruction", "right"), ("main", "right"), ("exit", "right")):
         t.add_column(col, justify=j)
@@ -260,7 +263,8 @@ def print_tables(results: dict, console) -> None:
                          "libraries." if dynamic else "")
                       + (" —: no symbol table (stripped)." if any(
                           z["app"] is None for z in results["sizes"].values()) else ""))
-    for col, j in (("image", "left"), ("file", "right"), ("loaded", "right"), ("app", "right"),
+    s.add_column("image", overflow="fold")
+    for col, j in (("file", "right"), ("loaded", "right"), ("app", "right"),
                    ("runtime (libc)", "right"), ("libOS", "right"),
                    ("unattributed", "right")):
         s.add_column(col, justify=j)
@@ -282,20 +286,27 @@ def main(args) -> int:
     from rich.console import Console
     console = Console(width=max(120, Console().width))
     err = Console(stderr=True)
-    modes = args.mode or list(KERNELS)
+    modes = list(dict.fromkeys(args.mode or KERNELS))        # in order, once each
+    out = None
+    if args.json:                     # a file that cannot be written: said before the runs
+        try:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            out = open(args.json, "w")
+        except OSError as e:
+            print(f"azemu bench boot: {args.json}: {e.strerror}", file=sys.stderr)
+            return 2
     try:
         with err.status("booting") as status:
             results = run(args.programs, modes, args.repeat,
                           lambda what: status.update(f"booting {what}"))
     except (BootError, resources.MissingResource) as e:
         print(f"azemu bench boot: {e}", file=sys.stderr)
+        if out is not None:
+            out.close()
+            os.unlink(args.json)
         return 2
     print_tables(results, console)
-    if args.json:
-        try:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(results, indent=1))
-        except OSError as e:
-            print(f"azemu bench boot: {args.json}: {e.strerror}", file=sys.stderr)
-            return 1
+    if out is not None:
+        with out:
+            json.dump(results, out, indent=1)
     return 0

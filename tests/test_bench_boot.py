@@ -88,8 +88,10 @@ def test_explicit_programs_a_bigger_app_and_a_stripped_one(tmp_path):
         pytest.skip("no objcopy")
     subprocess.run(["objcopy", "--strip-all", str(BINS / "musl/hello"), str(stripped)], check=True)
     data, _ = _bench(tmp_path, "--mode", "linux", "hello", str(BINS / "glibc/http_server"),
-                     str(stripped))
+                     str(stripped), str(BINS / "glibc/crash_null"))
     assert {r["kernel"] for r in data["rows"]} == {"linux"} and not data["native"]
+    crashed = [r for r in data["rows"] if r["image"].endswith("crash_null")][0]
+    assert crashed["status"] == 139 and "(exit 139)" in crashed["kind"]
     s = data["sizes"]
     assert s[str(BINS / "glibc/http_server")]["app"]["total"] > s["hello"]["app"]["total"]
     assert s[str(stripped)]["app"] is None and s[str(stripped)]["loaded"] > 0
@@ -114,6 +116,8 @@ def test_an_image_from_azemu_build(tmp_path):
     (["no-such-program"], "no-such-program: no such program"),
     ([str(ROOT / "README.md")], "README.md"),
     (["--mode", "linux", "libos/glibc/hello"], "only on --mode unikernel"),
+    ([str(ROOT / "docs")], "not a regular file"),
+    (["--json", "/proc/no-such-dir/boot.json", "hello"], "boot.json"),
 ])
 def test_bad_input_is_one_line(args, says):
     out, err, rc = run_cli("bench", "boot", "--repeat", "1", *args)
