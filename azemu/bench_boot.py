@@ -219,7 +219,7 @@ def run(programs: list[str], modes: list[str] | None = None, repeat: int = 5,
                 xs.append(native_once(path))
             native.append({"image": name, "kernel": "native", "kind": "host fork+exec+wait",
                            "ms": {"exit": statistics.median(xs) * 1e3},
-                           "runs_ms": [x * 1e3 for x in xs]})
+                           "runs_ms": [{"exit": x * 1e3} for x in xs]})
     return {"params": {"repeat": repeat, "modes": modes, "memory": MEMORY,
                        "host_cpus": os.cpu_count()},
             "note": "emulator times are Python + Unicorn on this host, not native boot times",

@@ -267,6 +267,10 @@ def cmd_run(args) -> int:
 
 def cmd_bench(args) -> int:
     if args.benchmark == "boot":
+        if args.plot:
+            print("azemu bench boot: takes no --plot (that is for `bench getpid`)",
+                  file=sys.stderr)
+            return 2
         from .bench_boot import main as boot_main
         return boot_main(args)
     if args.programs or args.mode:

@@ -14,7 +14,10 @@ executable section) or data (any other allocated section: .rodata, .data,
            C start file; a global symbol defined in those archives (`nm`);
   app      every other symbol: the program's own objects.
 
-The runtime archives are those of the image's C library: musl when its file
+The runtime is what a C program links implicitly (libc, libm, libpthread,
+libgcc, the start files): another library linked in (libstdc++, a -l of the
+program's own) counts as app.  The runtime archives are those of the image's
+C library: musl when its file
 symbols are musl's `.lo` objects, else glibc — found with `gcc
 -print-file-name` (glibc, libgcc) and musl-gcc's specs directory.  Without
 them (no gcc on this host) app and runtime are None; for a stripped

@@ -129,3 +129,9 @@ def test_bad_input_is_one_line(args, says):
 def test_getpid_takes_no_programs():
     _, err, rc = run_cli("bench", "getpid", "hello")
     assert rc == 2 and len(err.decode().strip().splitlines()) == 1
+
+
+def test_boot_takes_no_plot():
+    _, err, rc = run_cli("bench", "boot", "--plot", "x.png")
+    assert rc == 2 and len(err.decode().strip().splitlines()) == 1
+    assert not (ROOT / "x.png").exists()
