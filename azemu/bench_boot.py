@@ -98,18 +98,20 @@ def targets(programs: list[str]) -> list[Target]:
 
 
 class _Quiet:
-    """The guest's stdin from /dev/null and stdout to /dev/null while the
-    kernel — and its FWK proxy, which inherits them — runs."""
+    """The guest's stdin, stdout and stderr on /dev/null while the kernel —
+    and its FWK proxy, which inherits them — runs (the table is printed
+    after; a failure is said after they are given back)."""
 
     def __enter__(self):
+        sys.stderr.flush()
         self.null = os.open(os.devnull, os.O_RDWR)
-        self.saved = [os.dup(0), os.dup(1)]
-        os.dup2(self.null, 0)
-        os.dup2(self.null, 1)
+        self.saved = [os.dup(0), os.dup(1), os.dup(2)]
+        for fd in (0, 1, 2):
+            os.dup2(self.null, fd)
         return self
 
     def __exit__(self, *exc):
-        for fd, saved in zip((0, 1), self.saved):
+        for fd, saved in zip((0, 1, 2), self.saved):
             os.dup2(saved, fd)
             os.close(saved)
         os.close(self.null)

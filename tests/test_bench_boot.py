@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import BINS, ROOT, run_cli
+from conftest import BINS, ROOT, build_probe, run_cli
 
 KERNELS = {"linux", "lwk", "unikernel"}
 
@@ -135,3 +135,14 @@ def test_boot_takes_no_plot():
     _, err, rc = run_cli("bench", "boot", "--plot", "x.png")
     assert rc == 2 and len(err.decode().strip().splitlines()) == 1
     assert not (ROOT / "x.png").exists()
+
+
+def test_the_guest_says_nothing_into_the_tables(tmp_path):
+    probe = build_probe(tmp_path, "noisy", '#include <stdio.h>\n'
+                        'int main(void) { fputs("guest-err\\n", stderr); '
+                        'puts("guest-out"); return 3; }\n')
+    out, err, rc = run_cli("bench", "boot", "--repeat", "1", "--mode", "linux", probe,
+                           "--json", str(tmp_path / "b.json"))
+    assert rc == 0 and b"guest-" not in out + err, (out, err)
+    (row,) = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert row["status"] == 3 and row["kind"].endswith("(exit 3)")
