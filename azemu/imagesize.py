@@ -5,7 +5,8 @@ Sizes come from the ELF symbol table (pyelftools).  Each defined symbol with
 an extent (st_size, or for the libOS's unsized labels the distance to the
 next symbol of its section) is counted once per address range, as text (an
 executable section) or data (any other allocated section: .rodata, .data,
-.bss, TLS), and attributed by one rule:
+.bss, .tdata; not .tbss, which is each thread's and in no segment), and
+attributed by one rule:
 
   libos    the image has the libOS (its `.azemu_libos` section) and the name
            is a label of kernels/libos/libos.S (azemu_libos_*, `syscall`);
@@ -147,7 +148,10 @@ def measure(path: str) -> dict:
             segments = list(elf.iter_segments())
             loaded = sum(s["p_memsz"] for s in segments if s["p_type"] == "PT_LOAD")
             dynamic = any(s["p_type"] == "PT_INTERP" for s in segments)
-            sections = [(s["sh_flags"], s["sh_addr"], s["sh_size"]) for s in elf.iter_sections()]
+            # .tbss (TLS, no bits) is each thread's, not in a PT_LOAD segment: left out
+            sections = [(0 if s["sh_flags"] & 0x400 and s["sh_type"] == "SHT_NOBITS"
+                         else s["sh_flags"], s["sh_addr"], s["sh_size"])
+                        for s in elf.iter_sections()]
             has_libos = elf.get_section_by_name(".azemu_libos") is not None
             symbols = _symbols(elf)
     except (ELFError, OSError, ValueError, KeyError, AssertionError) as e:
