@@ -15,7 +15,10 @@ its FWK proxy process) through loading the ELF:
   exit                until the program has exited and the kernel is closed.
 
 Each is the median of --repeat runs, after one boot per kernel that is not
-counted (it pays for importing the kernel's modules, once per process).  These are Python + Unicorn times on
+counted (it pays for importing the kernel's modules, once per process).  Each
+boot starts after a gc.collect(): a full collection of the earlier boots'
+garbage (a kernel instance is many objects) would otherwise land, 50-100 ms
+long, in the middle of one of them.  These are Python + Unicorn times on
 this host, not what a native kernel would take.  For reference the native
 row forks and execs the same static program on the host (exec to exit).
 
@@ -27,6 +30,7 @@ compared with these as if measured here.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import statistics
@@ -136,6 +140,7 @@ def boot_once(mode: str, target: Target) -> dict:
     from kernels import ExecError, Kernel
     mark: dict = {}
     kernel = None
+    gc.collect()        # the earlier boots' garbage: its full collection is not this boot's
     with _Quiet():
         try:
             t0 = time.perf_counter()
