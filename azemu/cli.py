@@ -158,6 +158,7 @@ def _debug_parser(sub):
               "function (b main), d delete breakpoints, i interrupt, q quit. The program's "
               "stdin is /dev/null unless it is redirected. Needs a terminal.",
               _examples("azemu debug hello                         # b main, c, s, y, c",
+                        "azemu debug --batch 'b main; c; s; y; c' hello   # the same, no screen",
                         "azemu debug --mode lwk musl/hello",
                         "azemu debug --mode unikernel --cores 4 libos/glibc/threads 4",
                         "azemu debug musl/cat_stdin < README.md"))
@@ -174,6 +175,10 @@ def _debug_parser(sub):
     db.add_argument("--no-in-guest", action="store_true",
                     help="unikernel source images: every call through the function hook, so "
                          "each one is in the syscall log as it happens")
+    db.add_argument("--batch", metavar="COMMANDS",
+                    help="no screen: run these commands, separated by ';' (e.g. 'b main; c; s; "
+                         "y; c'), printing each stop, message and syscall as text (the program "
+                         "is killed after the last, if it has not ended)")
     db.add_argument("program", help="the program: a path, a name in PATH, or a shipped example")
     db.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the program")
     return db

@@ -69,7 +69,7 @@ class SyscallLog:
 
     def tail(self, n: int) -> list[str]:
         with self.lock:
-            return self.lines[-n:]
+            return self.lines[-n:] if n > 0 else []
 
 
 @dataclass
