@@ -242,3 +242,11 @@ def test_without_a_terminal_it_says_so():
                        stdin=subprocess.DEVNULL, env=env, timeout=60, start_new_session=True)
     assert p.returncode == 2 and p.stderr == b"azemu debug: needs a terminal " \
         b"(run it in one, or use --batch)\n", p.stderr
+
+
+def test_only_the_full_screen_imports_textual():
+    code = ("import sys; from azemu import cli; cli.main(['debug', '--batch', 'c', 'hello']); "
+            "import kernels.gdbstub; print('textual' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=60)
+    assert p.stdout.splitlines()[-1] == "False", p.stdout + p.stderr
