@@ -20,6 +20,10 @@ def describe_stop(snap) -> str:
     for addr, label, _raw, text, current, _bp in snap.disasm:
         if current:
             lines.append(f"=> {addr:#x} <{label}>: {text}" if label else f"=> {addr:#x}: {text}")
+    if len(snap.cores) > 1:
+        lines.append("cores: " + " | ".join(
+            f"{c} {state}" + (f" tid {tid}" if tid is not None else "")
+            for c, state, tid, _rip, _queued in snap.cores))
     if snap.changed:
         lines.append("changed: " + " ".join(f"{r}={snap.regs[r]:#x}" for r in sorted(snap.changed)))
     return "\n".join(lines)

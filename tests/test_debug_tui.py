@@ -225,6 +225,18 @@ def test_batch_commands_print_stops_syscalls_and_the_exit():
     assert "Hello, world!" in text and text.rstrip().endswith("program exited with status 0")
 
 
+def test_batch_shows_the_cores_of_a_threaded_program():
+    out, err, status = run_cli("debug", "--batch", "b atomic_thread; c; c; c", "--cores", "4",
+                               "lost_update", "4", "50", timeout=120)
+    text = out.decode()
+    stops = re.findall(r"stopped \(breakpoint\) at 0x[0-9a-f]+ atomic_thread\+0 .*thread (\d+) "
+                       r"on core (\d)", text)
+    assert len({tid for tid, _ in stops}) == 3, text
+    cores = re.findall(r"^cores: (.*)$", text, re.M)[-1]
+    assert len(re.findall(r"\d (?:running|blocked|stopped here) tid \d+", cores)) == 4, cores
+    assert "program killed by SIGKILL" in text and status == 0
+
+
 def test_bad_input_is_one_line():
     out, err, status = run_cli("debug", "--batch", "c", "no-such-program")
     assert status == 127 and err.decode().count("\n") == 1 and b"No such file" in err
