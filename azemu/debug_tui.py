@@ -73,7 +73,10 @@ class Terminal:
             self.output.put(data.decode("utf-8", "replace"))
 
     def screen(self) -> None:
-        """textual draws on sys.__stderr__ and reads sys.__stdin__: the terminal."""
+        """textual draws on sys.__stderr__ and reads sys.__stdin__: the terminal
+        (whose size it asks: COLUMNS and LINES, if set, would win and stay)."""
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
         self._std = (sys.__stdin__, sys.__stdout__, sys.__stderr__)
         out = open(os.dup(self.tty), "w", encoding="utf-8", closefd=True)
         sys.__stdin__ = open(os.dup(self.tty), "r", encoding="utf-8", closefd=True)

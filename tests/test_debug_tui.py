@@ -206,6 +206,20 @@ def test_the_screen_shows_the_cores_of_a_threaded_program(screen):
 
 
 @needs_tmux
+def test_interrupt_stops_a_running_program_and_quit_ends_it(screen):
+    sc = screen(guest("glibc", "compute"), "100000000")
+    sc.wait(r"stopped \(start\)")
+    sc.keys("c")
+    sc.wait(r"\| running \(i interrupts\)")
+    sc.keys("i")
+    sc.wait(r"stopped \(interrupt\) at 0x[0-9a-f]+ ")
+    sc.keys("c")
+    sc.wait(r"\| running \(i interrupts\)")
+    sc.keys("q")                                   # while it runs: killed, azemu ends
+    assert sc.exit_status() == 0
+
+
+@needs_tmux
 def test_quitting_a_stopped_program_kills_it(screen):
     sc = screen("hello")
     sc.wait(r"stopped \(start\)")
