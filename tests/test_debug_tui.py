@@ -91,18 +91,22 @@ needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux
 
 
 class Screen:
-    """`azemu debug ...` in a detached tmux session of 160x50."""
+    """`azemu debug ...` in a detached tmux session of 160x50, on a tmux
+    server of its own (-L: no one else's sessions, environment or options)."""
 
     def __init__(self, *argv):
         self.name = f"azemu-debug-{uuid.uuid4().hex[:8]}"
+        self.tmux = ["tmux", "-L", self.name, "-f", os.devnull]
         self.status = f"/tmp/{self.name}.status"
         cmd = " ".join(f"'{a}'" for a in (sys.executable, "-m", "azemu", "debug", *argv))
         shell = f"cd '{ROOT}' && PYTHONPATH='{ROOT}' {cmd}; echo $? > {self.status}; sleep 60"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "160", "-y", "50",
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", "160", "-y", "50",
                         shell], check=True)
+        self.socket = subprocess.run([*self.tmux, "display", "-p", "#{socket_path}"],
+                                     capture_output=True, text=True).stdout.strip()
 
     def text(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name],
+        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name],
                               capture_output=True, text=True).stdout
 
     def wait(self, pattern: str, deadline: float = 90) -> str:
@@ -117,7 +121,7 @@ class Screen:
 
     def keys(self, *keys) -> None:
         for k in keys:
-            subprocess.run(["tmux", "send-keys", "-t", self.name, k], check=True)
+            subprocess.run([*self.tmux, "send-keys", "-t", self.name, k], check=True)
             time.sleep(0.1)
 
     def exit_status(self, deadline: float = 30) -> int:
@@ -129,7 +133,9 @@ class Screen:
             return int(f.read())
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)     # its own server
+        if self.socket and os.path.basename(self.socket) == self.name and os.path.exists(self.socket):
+            os.unlink(self.socket)
         if os.path.exists(self.status):
             os.unlink(self.status)
 
