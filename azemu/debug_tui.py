@@ -143,7 +143,7 @@ class DebugApp(App):
         with Horizontal(id="bottom"):
             yield Log(id="output", max_lines=2000)
             yield Log(id="messages", max_lines=500)
-        yield Input(placeholder="b main | b 0x401530 | d main | d (all) | s n c y | q", id="command",
+        yield Input(placeholder="b main | b 0x401530 | b (list) | d main | d (all) | s n c y | q", id="command",
                     select_on_focus=False)
         yield Footer()
 

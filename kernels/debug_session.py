@@ -108,7 +108,7 @@ class DebugSession:
         self._thread.start()
 
     def send(self, command: str) -> None:
-        """A command line: s, n, c, y, b WHERE, d [WHERE], k (kill)."""
+        """A command line: s, n, c, y, b WHERE, b (the list), d [WHERE], k (kill)."""
         self.commands.put(command)
 
     def interrupt(self) -> None:
@@ -157,6 +157,12 @@ class DebugSession:
         elif word in ("y", "syscall"):
             seen = self.log.count
             self.ctl.until = lambda core, task, addr: self.log.count > seen
+        elif word in ("b", "break", "info") and rest in ("", "b", "break"):
+            bps = sorted(self.ctl.breakpoints)
+            self.events.put(("message", "breakpoints: " + ", ".join(
+                f"{a:#x} {self._describe(a) or self.labels.get(a, '')}".rstrip() for a in bps)
+                if bps else "no breakpoints"))
+            return False
         elif word in ("b", "break"):
             addr = self.resolve(rest)
             self.ctl.breakpoints.add(addr)
@@ -167,7 +173,7 @@ class DebugSession:
         elif word in ("d", "delete"):
             gone = set(self.ctl.breakpoints) if not rest else {self.resolve(rest)}
             if not gone & self.ctl.breakpoints:
-                raise BadCommand(f"no breakpoint at {rest}")
+                raise BadCommand(f"no breakpoint at {rest}" if rest else "no breakpoints")
             self.ctl.breakpoints -= gone
             self.events.put(("message", f"deleted {len(gone)} breakpoint{'s' * (len(gone) != 1)}"))
             self.events.put(("stop", self.snapshot(core, task, "breakpoint deleted", keep=True)))
@@ -209,7 +215,7 @@ class DebugSession:
         """An address (0x401530, 4199728) or a function of the program or a
         library it has mapped, with an offset (main, main+4)."""
         if not where:
-            raise BadCommand("b: where? an address or a function (b main, b 0x401530)")
+            raise BadCommand("where? an address or a function (b main, b 0x401530)")
         name, plus, off = where.partition("+")
         try:
             offset = int(off, 0) if plus else 0

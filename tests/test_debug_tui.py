@@ -52,6 +52,8 @@ def test_the_engine_breaks_steps_runs_to_a_syscall_and_to_the_end():
         assert "nosuch: no such function" in _next_event(s, ("message",))[1]
         s.send("b main")
         assert _next_event(s, ("message",))[1].startswith(f"breakpoint at {HELLO_MAIN:#x} main+0")
+        s.send("b")
+        assert _next_event(s, ("message",))[1] == f"breakpoints: {HELLO_MAIN:#x} main+0 (hello)"
         s.send("c")
         kind, snap = _next_event(s)
         while snap.why != "breakpoint":        # (the refreshed view after `b`)
