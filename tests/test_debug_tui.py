@@ -259,11 +259,20 @@ def test_batch_shows_the_cores_of_a_threaded_program():
     assert "program killed by SIGKILL" in text and status == 0
 
 
-def test_bad_input_is_one_line():
+def test_bad_input_is_one_line(tmp_path):
     out, err, status = run_cli("debug", "--batch", "c", "no-such-program")
     assert status == 127 and err.decode().count("\n") == 1 and b"No such file" in err
     out, err, status = run_cli("debug", "--batch", "c", str(ROOT / "README.md"))
     assert status == 126 and err.decode().count("\n") == 1, err
+    truncated = tmp_path / "truncated"
+    truncated.write_bytes(open(guest("glibc", "hello"), "rb").read(200))
+    truncated.chmod(0o755)
+    out, err, status = run_cli("debug", "--batch", "c", str(truncated))
+    assert status == 126 and err.decode().count("\n") == 1 and b"truncated ELF" in err, err
+    out, err, status = run_cli("debug", "--root", str(tmp_path / "nope"), "hello")
+    assert status == 2 and err.decode().count("\n") == 1, err
+    out, err, status = run_cli("debug", "--cores", "0", "hello")
+    assert status == 2 and err.decode().count("\n") == 1, err
     out, err, status = run_cli("debug", "--batch", "b nosuch; b main+zz; c", "hello")
     assert b"nosuch: no such function in the program or its libraries" in out, out
     assert b"main+zz: not an address or function+offset" in out, out
