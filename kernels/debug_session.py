@@ -95,6 +95,7 @@ class DebugSession:
         self.events: queue.Queue = queue.Queue()
         self.commands: queue.Queue = queue.Queue()
         self.ctl = DebugControl(kernel, self._stopped)
+        kernel.on_fault = self._fault
         self.labels: dict[int, str] = {}       # breakpoint -> what the user called it
         self.outcome = None
         self.killed = False                    # the user ended it (k, q)
@@ -135,6 +136,10 @@ class DebugSession:
     def _stopped(self, core, task, stop) -> None:
         self.running = False
         self.events.put(("stop", self.snapshot(core, task, stop.why)))
+        self._serve(core, task)
+
+    def _serve(self, core, task) -> None:
+        """Take commands until one lets the guest run on."""
         while True:
             line = self.commands.get().strip()
             try:
@@ -143,6 +148,19 @@ class DebugSession:
                     return
             except BadCommand as e:
                 self.events.put(("message", str(e)))
+
+    def _fault(self, core, task) -> None:
+        """A CPU fault in the debugged process: stop at the faulting
+        instruction, before its signal (continuing delivers it)."""
+        if not self.ctl.attached or task is None or task.proc is not self.k.process:
+            return
+        fault = core.fault
+        self.ctl.stepping = self.ctl.until = None
+        self.running = False
+        what = f"{fault.signal}: {fault.detail}" + (f" at {fault.addr:#x}" if fault.addr is not None else "")
+        self.events.put(("message", f"the program got {what}; c delivers the signal"))
+        self.events.put(("stop", self.snapshot(core, task, what, rip=fault.rip)))
+        self._serve(core, task)
 
     def _command(self, core, task, line: str) -> bool:
         """Do one command; True when the guest is to run on."""
@@ -241,8 +259,10 @@ class DebugSession:
         raise BadCommand(f"{name}: no such function in the program or its libraries")
 
     # ---- what the screen shows -------------------------------------------------------
-    def snapshot(self, core, task, why: str, keep: bool = False) -> Snapshot:
+    def snapshot(self, core, task, why: str, keep: bool = False, rip=None) -> Snapshot:
         regs = core.regs.read_all()
+        if rip is not None:
+            regs["rip"] = rip
         tid = task.tid if task is not None else self.k.process.tid
         last = self._last_regs.get(tid, {})
         changed = {r for r in REGS if r in last and last[r] != regs.get(r)}

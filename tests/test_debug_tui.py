@@ -259,6 +259,16 @@ def test_batch_shows_the_cores_of_a_threaded_program():
     assert "program killed by SIGKILL" in text and status == 0
 
 
+def test_a_crash_stops_at_the_faulting_instruction_before_its_signal():
+    out, err, status = run_cli("debug", "--batch", "c; c", "crash_null")
+    text = out.decode()
+    assert ("stopped (SIGSEGV: write of unmapped address at 0x0) at 0x40155a main+42 (crash_null)"
+            in text), text
+    assert "=> 0x40155a <main+42>: mov dword ptr [rax], 1" in text, text
+    assert "program killed by SIGSEGV (status 139)" in text and "backtrace:" in text, text
+    assert status == 139
+
+
 def test_bad_input_is_one_line(tmp_path):
     out, err, status = run_cli("debug", "--batch", "c", "no-such-program")
     assert status == 127 and err.decode().count("\n") == 1 and b"No such file" in err
