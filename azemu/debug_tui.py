@@ -97,6 +97,7 @@ def _hex(v) -> str:
 
 
 class DebugApp(App):
+    ENABLE_COMMAND_PALETTE = False
     CSS = """
     Screen { layout: vertical; }
     #top { height: 2fr; }
@@ -179,9 +180,9 @@ class DebugApp(App):
                 for line in what.splitlines()[1:]:
                     out.write_line(line)
                 self._status(f"{self.heading} | {what.splitlines()[0]}")
-                self._log_calls(self.session.log.tail(200), final=True)
                 if self.quitting:
                     self.exit()
+        self._log_calls()
         if self.snap is None and self.session.running and self.ended is None:
             self._status(f"{self.heading} | running (i interrupts)")
 
@@ -191,12 +192,13 @@ class DebugApp(App):
     def _status(self, text: str) -> None:
         self.query_one("#status", Static).update(text)
 
-    def _log_calls(self, lines, final=False) -> None:
-        log = self.query_one("#syscalls", Log)
+    def _log_calls(self) -> None:
+        """The syscall lines not shown yet (live, while the program runs too)."""
         total = self.session.log.count
-        new = total - self._shown_calls
+        new = min(total - self._shown_calls, 500)
         if new > 0:
-            for line in lines[-new:]:
+            log = self.query_one("#syscalls", Log)
+            for line in self.session.log.tail(new):
                 log.write_line(line)
             self._shown_calls = total
 
@@ -209,7 +211,6 @@ class DebugApp(App):
         self.query_one("#regs", Static).update(self._regs(snap))
         self.query_one("#stack", Static).update(self._stack(snap))
         self.query_one("#cores", Static).update(self._cores(snap))
-        self._log_calls(snap.syscalls)
 
     @staticmethod
     def _disasm(snap) -> Text:

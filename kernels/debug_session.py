@@ -158,7 +158,7 @@ class DebugSession:
         self.ctl.stepping = self.ctl.until = None
         self.running = False
         what = f"{fault.signal}: {fault.detail}" + (f" at {fault.addr:#x}" if fault.addr is not None else "")
-        self.events.put(("message", f"the program got {what}; c delivers the signal"))
+        self.events.put(("message", f"got {what}: c delivers it"))
         self.events.put(("stop", self.snapshot(core, task, what, rip=fault.rip)))
         self._serve(core, task)
 
