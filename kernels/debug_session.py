@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import capstone
 
-from azemu.symbols import Locator, object_file
+from azemu.symbols import Locator
 
 from .abi import linux as L
 from .debugctl import DebugControl
