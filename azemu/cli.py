@@ -1,6 +1,7 @@
 """The `azemu` command line: the parser, its help, and how a command ends.
 
     azemu exec PROGRAM [ARGS...]    run a Linux x86-64 program on an emulated kernel
+    azemu debug PROGRAM [ARGS...]   the same, in a full-screen terminal debugger
     azemu build app.c -o app.uk     a source-compatible unikernel image (gcc's arguments)
     azemu cc ...                    the same as a drop-in CC: make CC="azemu cc"
     azemu run MACHINE               a multikernel machine: partitions, each a kernel instance
@@ -149,6 +150,44 @@ def _exec_parser(sub):
     return ex
 
 
+def _debug_parser(sub):
+    db = _sub(sub, "debug", "run a program in a full-screen terminal debugger",
+              "Run PROGRAM with ARGS as `azemu exec` does, stopped before its first "
+              "instruction, in a full-screen debugger: the disassembly around rip with "
+              "symbols and breakpoints, the registers (those changed since the last stop "
+              "marked *), the stack, every syscall with how it entered the kernel (trap, "
+              "trap+switch, function call, in-guest), its core and its result, each core's "
+              "thread and state, and the program's output. Keys: s step, n next (over "
+              "calls), c continue, y run to the next syscall, b break at an address or "
+              "function (b main), d delete breakpoints, i interrupt, q quit. The program's "
+              "stdin is /dev/null unless it is redirected. Needs a terminal.",
+              _examples("azemu debug hello                         # b main, c, s, y, c",
+                        "azemu debug --batch 'b main; c; s; y; c' hello   # the same, no screen",
+                        "azemu debug --mode lwk musl/hello",
+                        "azemu debug --mode unikernel --cores 4 libos/glibc/threads 4",
+                        "azemu debug musl/cat_stdin < README.md"))
+    db.add_argument("--mode", choices=MODES, default="linux",
+                    help="the kernel to run on: linux (the default), lwk or unikernel")
+    db.add_argument("--mem", type=options.memory, default=1 << 30, metavar="SIZE",
+                    help="memory of the kernel instance (e.g. 256M, 2G; default 1G)")
+    db.add_argument("--cores", type=options.cores, default=1, metavar="N",
+                    help="cores of the kernel instance, 1 to 1024 (default 1)")
+    db.add_argument("--deterministic", action="store_true",
+                    help="slice time in instruction counts, so runs repeat exactly")
+    db.add_argument("--root", metavar="DIR", help="confine the guest's file system to DIR")
+    db.add_argument("--ro", action="store_true", help="make the guest's file system read-only")
+    db.add_argument("--no-in-guest", action="store_true",
+                    help="unikernel source images: every call through the function hook, so "
+                         "each one is in the syscall log as it happens")
+    db.add_argument("--batch", metavar="COMMANDS",
+                    help="no screen: run these commands, separated by ';' (e.g. 'b main; c; s; "
+                         "y; c'), printing each stop, message and syscall as text (the program "
+                         "is killed after the last, if it has not ended)")
+    db.add_argument("program", help="the program: a path, a name in PATH, or a shipped example")
+    db.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the program")
+    return db
+
+
 _DRIVER_HELP = ("Takes what gcc takes: C and assembly sources, objects and archives, and "
                 "every flag (-I -D -O -g -L -l -pthread ...), passed through in order. A link "
                 "step links statically with the azemu libOS and rewrites libc's syscall sites "
@@ -295,8 +334,8 @@ def _conformance_parser(sub):
 
 
 # In the order `azemu --help` lists them; each adds its subparser.
-COMMANDS = {"exec": _exec_parser, "build": _build_parser, "cc": _cc_parser, "run": _run_parser,
-            "bench": _bench_parser, "calibrate": _calibrate_parser, "info": _info_parser,
+COMMANDS = {"exec": _exec_parser, "debug": _debug_parser, "build": _build_parser,
+            "cc": _cc_parser, "run": _run_parser, "bench": _bench_parser, "calibrate": _calibrate_parser, "info": _info_parser,
             "syscalls": _syscalls_parser, "examples": _examples_parser,
             "conformance": _conformance_parser}
 
@@ -309,6 +348,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "multikernel model: a monolithic kernel, a lightweight kernel and a unikernel, and "
         "see how each syscall travels through them."),
         epilog=_examples("azemu exec hello", "azemu exec --mode unikernel --stats getpid_loop",
+                         "azemu debug hello          # a terminal debugger: b main, c, s, y",
                          "azemu run three", "azemu bench getpid",
                          "azemu COMMAND --help      # each command's options and examples"),
         formatter_class=Formatter)

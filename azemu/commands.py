@@ -156,6 +156,73 @@ def cmd_exec(args) -> int:
     return status
 
 
+def cmd_debug(args) -> int:
+    """`azemu debug`: the kernel instance as for exec, run under the terminal
+    debugger (kernels/debug_session.py), drawn full-screen by
+    azemu/debug_tui.py, or driven by a script with --batch (azemu/debug_batch.py)."""
+    from kernels import ExecError, Kernel
+    from kernels.debug_session import DebugSession, SyscallLog, describe_exit
+    from kernels.syscalls.strace import Tracer
+
+    from .memory import OutOfMemory
+
+    path = program_path(args.program)
+    if args.root and not os.path.isdir(args.root):
+        print(f"azemu debug: --root {args.root}: not a directory", file=sys.stderr)
+        return 2
+    term = None
+    if args.batch is None:
+        from .debug_tui import Terminal        # textual: only the full screen pays for it
+        term = Terminal()                      # from here, fds 1 and 2 are the output pane's
+    log = SyscallLog()
+    kernel = None
+
+    def fail(message: str, status: int) -> int:
+        if term is not None:
+            term.restore()
+        if kernel is not None:
+            kernel.close()
+        print(message, file=sys.stderr)
+        return status
+    try:
+        kernel = Kernel(mode=args.mode, memory=args.mem, in_guest=not args.no_in_guest,
+                        ncores=args.cores, deterministic=args.deterministic,
+                        strace=Tracer(log, kernel_view=True), root=args.root, readonly=args.ro,
+                        stdio=None if term is None else [term.stdin, term.out_w, term.out_w])
+        kernel.exec(path, [os.fsencode(args.program)] + [os.fsencode(a) for a in args.args],
+                    [os.fsencode(f"{k}={v}") for k, v in os.environ.items()])
+    except ExecError as e:
+        return fail(f"azemu: {e.message}", e.status)
+    except OutOfMemory:
+        return fail(f"azemu: {path}: Cannot allocate memory (the program does not fit in "
+                    f"--mem {args.mem >> 20}M)", 126)
+    except RuntimeError as e:                    # the FWK proxy could not start
+        return fail(f"azemu: {e}", 70)
+    session = DebugSession(kernel, log)
+    if term is None:
+        from .debug_batch import run_batch
+        ended = run_batch(session, args.batch)
+    else:
+        if term.tty is None:
+            return fail("azemu debug: needs a terminal (run it in one, or use --batch)", 2)
+        from .debug_tui import run_app
+        cores = f"{args.cores} core{'s' * (args.cores != 1)}"
+        run_app(session, term, f"azemu debug {args.program} ({args.mode}, {cores})")
+        ended = not session.killed
+    if not session.join(5.0):                    # the guest waits on the host: leave it there
+        print("azemu debug: the program was still running; ended", file=sys.stderr, flush=True)
+        os._exit(0)
+    outcome = session.outcome
+    kernel.close()
+    if outcome is None or not ended:
+        return 0                                 # the user ended it before its end
+    if term is not None:
+        if outcome.report:
+            print(outcome.report, file=sys.stderr)
+        print(f"azemu debug: {describe_exit(outcome).splitlines()[0]}", file=sys.stderr)
+    return outcome.exit_status
+
+
 def die_by(sig: int) -> None:
     """Leave as the guest did, killed by `sig`, so that the parent's wait
     sees a death by that signal (a shell shows 128+N either way).  Without a

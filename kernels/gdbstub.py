@@ -10,14 +10,11 @@ on one TCP connection, from the emulation thread itself: while gdb looks,
 the guest does not run.  A reader thread takes what gdb sends while the
 guest runs, so that Ctrl-C (0x03) stops it.
 
-How it stops the guest: every core gets a code hook that runs before each
-instruction while a debugger is attached (the guest is slower, as under any
-single-stepping debugger) and stops where gdb asked — a breakpoint (Z0/Z1:
-hooks, the guest's code is never patched), a single step (s, vCont;s), an
-interrupt.  Watchpoints (Z2 write, Z3 read, Z4 access) are memory hooks,
-added when the first is set; the cores walk page tables, so the hooks see
-guest-physical addresses, matched against the frames behind each watched
-page; the stop is reported after the access, at the next instruction, as a
+How it stops the guest is kernels/debugctl.py's (shared with `azemu
+debug`): a code hook on every core stops where gdb asked — a breakpoint
+(Z0/Z1: hooks, the guest's code is never patched), a single step (s,
+vCont;s), an interrupt; watchpoints (Z2 write, Z3 read, Z4 access) are
+memory hooks, reported after the access, at the next instruction, as a
 CPU's debug registers report it.
 
 Threads are the guest's: one gdb thread per guest thread of the process
@@ -34,12 +31,8 @@ import socket
 import struct
 import threading
 
-from unicorn import unicorn_const as ucc
-
-from azemu import ucfast
-from azemu.memory import GuestFault
-
 from .abi import linux as L
+from .debugctl import DebugControl
 
 # The registers, in the order of the 'g' packet and of target.xml:
 # (name, bits, type, group)
@@ -55,11 +48,6 @@ REGS = ([(n, 64, "data_ptr" if n in ("rbp", "rsp") else "int64", "general") for 
         + [("mxcsr", 32, "int", "vector"), ("fs_base", 64, "int", "system"),
            ("gs_base", 64, "int", "system")])
 SEGMENTS = {"cs": 0x33, "ss": 0x2B, "ds": 0, "es": 0, "fs": 0, "gs": 0}
-
-_MEM_CB = ucfast.ctypes.CFUNCTYPE(None, ucfast.ctypes.c_void_p, ucfast.ctypes.c_int,
-                                  ucfast.ctypes.c_uint64, ucfast.ctypes.c_int,
-                                  ucfast.ctypes.c_int64, ucfast.ctypes.c_void_p)
-
 
 def target_xml() -> str:
     regs = "".join(f'<reg name="{n}" bitsize="{b}" type="{t}" group="{g}"/>' for n, b, t, g in REGS)
@@ -161,16 +149,8 @@ class GdbStub:
 
     def __init__(self, kernel, port: int, announce):
         self.k = kernel
-        self.breakpoints: set[int] = set()
-        self.watches: dict[tuple, str] = {}       # (addr, len) -> "w" / "r" / "a"
-        self.stepping = None                      # the core that steps, or None
-        self.interrupt = False
-        self.pending_watch = None                 # (kind, addr): reported at the next instruction
         self.thread = None                        # the tid 'g' and 'm' are about (Hg)
-        self.attached = True
-        self.first_stop = True
         self.running = False                      # gdb resumed the guest and waits for a stop
-        self._mem_hooks = []
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", port))
@@ -180,66 +160,25 @@ class GdbStub:
         sock, _ = listener.accept()
         listener.close()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.ctl = DebugControl(kernel, self._stopped)
         self.conn = Connection(sock, self._interrupted)
-        for core in kernel.part.cores:
-            core.add_hook(ucc.UC_HOOK_CODE, lambda core=core: ucfast.CODE_CB(
-                lambda uc, addr, size, ud, core=core: self._on_code(core, addr)), 1, 0)
+
+    @property
+    def attached(self) -> bool:
+        return self.ctl.attached
 
     def _interrupted(self) -> None:
-        self.interrupt = True
+        self.ctl.interrupt = True
 
     # ---- stopping -------------------------------------------------------------
-    def _on_code(self, core, addr: int) -> None:
-        if not self.attached:
-            return
-        task = self.k.slots[core.index].task
-        if task is not None and task.proc is not self.k.process:
-            return                          # another process: gdb follows the parent of a fork
-        why = None
-        if self.pending_watch is not None:
-            kind, waddr = self.pending_watch
-            self.pending_watch = None
-            why = f"T05{kind}:{waddr:x};"
-        elif self.first_stop or self.interrupt or self.stepping is core or addr in self.breakpoints:
-            why = "T05" if not self.interrupt else "T02"
-        if why is None:
-            return
-        self.first_stop = self.interrupt = False
+    def _stopped(self, core, task, stop) -> None:
+        if stop.why == "watch":
+            why = f"T05{stop.watch}:{stop.addr:x};"
+        else:
+            why = "T02" if stop.why == "interrupt" else "T05"
         tid = task.tid if task is not None else self.k.process.tid
         self.thread = tid
-        try:
-            self._serve(core, f"{why}thread:{tid:x};")
-        except BaseException as e:                    # C must not see it: the run ends
-            self.k.internal_error = (-1, e, e.__traceback__)
-            core.stop()
-
-    def _on_memory(self, core, kind_code: int, paddr: int, size: int) -> None:
-        if not self.attached or self.pending_watch is not None or core.mm is not self.k.process.mm:
-            return
-        access = "w" if kind_code == ucc.UC_MEM_WRITE else "r"
-        mm = core.mm
-        from azemu.mmu import FRAME, P
-        for (addr, length), kind in self.watches.items():
-            if access == "r" and kind == "w" or access == "w" and kind == "r":
-                continue
-            for vpn in range(addr >> 12, ((addr + length - 1) >> 12) + 1):
-                entry = mm.pt.get(vpn)
-                if entry & P and entry & FRAME == paddr & ~0xFFF:
-                    va = (vpn << 12) | (paddr & 0xFFF)
-                    if va < addr + length and addr < va + size:
-                        name = {"w": "watch", "r": "rwatch", "a": "awatch"}[kind]
-                        self.pending_watch = (name, addr)
-                        return
-
-    def _add_memory_hooks(self) -> None:
-        if self._mem_hooks:
-            return
-        for core in self.k.part.cores:
-            def make(core=core):
-                return _MEM_CB(lambda uc, kind, addr, size, value, ud, core=core:
-                               self._on_memory(core, kind, addr, size))
-            self._mem_hooks.append(core.add_hook(ucc.UC_HOOK_MEM_READ | ucc.UC_HOOK_MEM_WRITE, make, 1, 0))
-            core.forget_code()                     # retranslated with the hooks in place
+        self._serve(core, f"{why}thread:{tid:x};")
 
     # ---- the command loop -------------------------------------------------------
     def _serve(self, core, stop: str) -> None:
@@ -249,7 +188,7 @@ class GdbStub:
         while True:
             pkt = self.conn.get()
             if pkt is None:                            # gdb went away: run on, undebugged
-                self.attached = False
+                self.ctl.attached = False
                 return
             try:
                 reply, resume = self._command(core, pkt, stop)
@@ -259,11 +198,9 @@ class GdbStub:
                 self.conn.send(reply)
             if resume is not None:
                 self.running = True
-                self.stepping = core if resume == "step" else None
+                self.ctl.stepping = core if resume == "step" else None
                 if resume == "kill":
-                    from .errors import GuestExit
-                    self.k.exit = GuestExit(signal=L.SIGKILL)
-                    core.stop()
+                    self.ctl.kill(core, L.SIGKILL)
                 return
 
     def _command(self, core, pkt: bytes, stop: str):  # noqa: C901 (one branch per packet)
@@ -335,15 +272,13 @@ class GdbStub:
             kind, addr, length = text[1:].split(",")[:3]
             addr, length = int(addr, 16), int(length, 16)
             if kind in ("0", "1"):
-                (self.breakpoints.add if c == "Z" else self.breakpoints.discard)(addr)
+                (self.ctl.breakpoints.add if c == "Z" else self.ctl.breakpoints.discard)(addr)
                 return b"OK", None
             if kind in ("2", "3", "4"):
-                key = (addr, max(length, 1))
                 if c == "Z":
-                    self.watches[key] = {"2": "w", "3": "r", "4": "a"}[kind]
-                    self._add_memory_hooks()
+                    self.ctl.watch(addr, length, {"2": "w", "3": "r", "4": "a"}[kind])
                 else:
-                    self.watches.pop(key, None)
+                    self.ctl.unwatch(addr, length)
                 return b"OK", None
             return b"", None
         if text.startswith("vCont?"):
@@ -357,38 +292,21 @@ class GdbStub:
             return None, "step"
         if c == "D":
             self.conn.send(b"OK")
-            self.attached = False
+            self.ctl.attached = False
             return None, "continue"
         if c == "k" or text.startswith("vKill"):
             if text.startswith("vKill"):
                 self.conn.send(b"OK")
-            self.attached = False
             return None, "kill"
         return b"", None                              # not supported: gdb does without
 
     # ---- threads, registers, memory ------------------------------------------------
     def _tids(self) -> list[int]:
-        p = self.k.process
-        return sorted(t.tid for t in p.tasks) if p is not None and not p.zombie else []
-
-    def _task(self, tid):
-        for t in (self.k.process.tasks if self.k.process is not None else ()):
-            if t.tid == tid:
-                return t
-        return None
+        return self.ctl.tids()
 
     def _where(self, core):
         """(registers dict, fxsave bytes, the core running it or None) of the selected thread."""
-        task = self._task(self.thread)
-        for i, slot in enumerate(self.k.slots):
-            if slot.task is task and task is not None:
-                c = self.k.part.cores[i]
-                if c.made:
-                    return c.regs.read_all(), c.save_fpu(), c
-        ctx = getattr(task.sched, "ctx", None) if task is not None else None
-        if ctx:
-            return dict(ctx[0]), ctx[1], None
-        return core.regs.read_all(), core.save_fpu(), core
+        return self.ctl.where(core, self.thread)
 
     def _read_regs(self, core) -> bytes:
         regs, fx, _ = self._where(core)
@@ -421,34 +339,13 @@ class GdbStub:
         off, _ = _reg_slice(len(REGS) - 2)
         if len(blob) >= off + 16:
             values["fs_base"], values["gs_base"] = struct.unpack_from("<QQ", blob, off)
-        regs, fx, running = self._where(core)
-        if running is not None:
-            running.regs.write_many({k: v for k, v in values.items() if k != "rip"})
-            from unicorn.x86_const import UC_X86_REG_RIP
-            running.regs.write(UC_X86_REG_RIP, values["rip"])
-        else:
-            task = self._task(self.thread)
-            if task is not None and getattr(task.sched, "ctx", None):
-                task.sched.ctx = ({**task.sched.ctx[0], **values}, task.sched.ctx[1])
-
-    def _mm(self):
-        return self.k.process.mm
+        self.ctl.write_registers(core, self.thread, values)
 
     def _read_mem(self, addr: int, length: int) -> bytes | None:
-        try:
-            return self._mm().read(addr, length) if length else b""
-        except (GuestFault, ValueError, OverflowError):
-            return None
+        return self.ctl.read_mem(addr, length)
 
     def _write_mem(self, addr: int, data: bytes) -> bool:
-        try:
-            self._mm().read(addr, len(data))       # it must be mapped, as for ptrace
-            self._mm().poke(addr, data)
-        except (GuestFault, ValueError, OverflowError):
-            return False
-        for core in self.k.part.cores:
-            core.forget_code(addr, len(data))      # (gdb may patch code)
-        return True
+        return self.ctl.write_mem(addr, data)
 
     # ---- the end ------------------------------------------------------------------------
     def exited(self, how) -> None:

@@ -88,6 +88,7 @@ class Kernel:
         self.syscall_wrap = None              # wrap(nr, handler, arity) of every handler, or None
         self.strace = strace                 # a stream to trace syscalls to, or None
         self.forward_host_signals = False    # azemu exec: host signals go to the guest (hostsig.py)
+        self.on_fault = None                 # azemu debug: (core, task) -> None, before a fault's signal
         self.host_signals = None             # while running with them: kernels.hostsig.HostSignals
         self.counters = [Counters() for _ in self.part.cores]
         self.shared = linux.SharedKernelState()
@@ -413,6 +414,10 @@ class Kernel:
                 self.procs.end(task.proc, GuestExit(signal=L.SIGKILL))
                 return None
             return self._finish(GuestExit(signal=L.SIGKILL, report=line))
+        if self.on_fault is not None:            # a debugger looks first, as gdb does
+            self.on_fault(core, task)
+            if self.exit is not None:            # ... and killed it
+                return self._finish(self.exit)
         sig = _FAULT_SIGNALS.get(fault.signal, L.SIGSEGV)
         act = task.sigactions[sig]
         from .siginfo import SigInfo
