@@ -31,6 +31,10 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from azemu.calibrate import host_info, host_label  # noqa: E402
+
 BIN = os.path.join(ROOT, "guest_bins/bin/glibc")
 PROGRAMS = ("threads", "lost_update")
 ITERS = 100000                    # lost_update's default iterations per thread
@@ -44,6 +48,12 @@ def wall(cmd) -> float:
     return time.perf_counter() - t
 
 
+def plot_title(res: dict) -> str:
+    """The plot's title: the workload, how it was measured, and the host."""
+    return (f"N threads on N cores, whole commands (median of {res['params']['repeat']}): "
+            f"azemu against qemu-user and native\n{host_label(res.get('host'))}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--max", type=int, default=64)
@@ -55,7 +65,7 @@ def main(argv=None):
     while ns[-1] * 2 <= a.max:
         ns.append(ns[-1] * 2)
     qemu = shutil.which("qemu-x86_64")
-    res = {"params": vars(a), "n": ns, "qemu": bool(qemu), "programs": {}}
+    res = {"params": vars(a), "n": ns, "qemu": bool(qemu), "programs": {}, "host": host_info()}
     from rich.console import Console
     from rich.table import Table
     console = Console(width=120)
@@ -123,6 +133,7 @@ def main(argv=None):
             ax.set_ylabel("seconds (whole command)")
             ax.set_title(f"{prog} N (measured)")
             ax.legend()
+        fig.suptitle(plot_title(res))
         fig.tight_layout()
         fig.savefig(a.plot, dpi=110)
     return 0

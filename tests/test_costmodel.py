@@ -70,21 +70,3 @@ def test_modelled_order_follows_the_mechanics(calibration):
     ]
     costs = [modelled_ns(v, calibration)[0] for v in variants]
     assert costs == sorted(costs, reverse=True) and len(set(costs)) == len(costs), costs
-
-
-def test_bench_getpid_writes_table_json_and_png(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), AZEMU_CACHE=str(tmp_path))
-    out = subprocess.run([sys.executable, "-m", "azemu", "bench", "getpid", "--iterations", "500",
-                          "--repeat", "1", "--json", str(tmp_path / "r.json"),
-                          "--plot", str(tmp_path / "r.png")],
-                         capture_output=True, env=env, timeout=300)
-    assert out.returncode == 0, out.stderr
-    text = out.stdout.decode()
-    for name in ("native", "linux", "lwk", "unikernel-binary", "hook", "in-guest"):
-        assert name in text
-    res = json.loads((tmp_path / "r.json").read_text())
-    assert set(res["variants"]) == {"native", "linux", "lwk", "unikernel-binary",
-                                    "unikernel-source hook", "unikernel-source in-guest"}
-    assert res["variants"]["linux"]["events_per_call"]["trap"] == 1.0
-    assert res["variants"]["unikernel-source in-guest"]["events_per_call"]["in_guest"] == 1.0
-    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"

@@ -291,7 +291,13 @@ def test_bench_getpid_json_has_pairs_kpti_ratios_and_host(tmp_path):
     text = out.stdout.decode()
     assert "no KPTI" in text and "linux/lwk" in text and "measured on" in text and "[q1, q3]" in text
     assert not re.search(r"\d\.\d+-\d", text)               # no '0.889-5.285'
+    for name in ("native", "linux", "lwk", "unikernel-binary", "hook", "in-guest"):
+        assert name in text
     res = json.loads((tmp_path / "r.json").read_text())
+    assert set(res["variants"]) == {"native", "linux", "lwk", "unikernel-binary",
+                                    "unikernel-source hook", "unikernel-source in-guest"}
+    assert res["variants"]["linux"]["events_per_call"]["trap"] == 1.0
+    assert res["variants"]["unikernel-source in-guest"]["events_per_call"]["in_guest"] == 1.0
     assert res["params"]["host"]["cpus"] == os.cpu_count()
     for name, v in res["variants"].items():
         e = v["emulator_us"]
@@ -327,3 +333,19 @@ def test_scaling_plot_is_log_titled_and_says_workload_and_host(tmp_path):
     assert d["series"]["linux"]["modelled_ns"] == [100.0, 200.0, 400.0]
     sc.plot(res, str(tmp_path / "s.png"))
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_threads_scaling_records_and_names_its_host(tmp_path):
+    """benchmarks/threads_scaling.py: the host in its results and in its plot's title."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "threads_scaling.py"), "--max", "1",
+                          "--repeat", "1", "--json", str(tmp_path / "t.json"),
+                          "--plot", str(tmp_path / "t.png")], capture_output=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    res = json.loads((tmp_path / "t.json").read_text())
+    assert res["host"]["cpus"] == os.cpu_count() and res["host"]["cpu_model"]
+    spec = importlib.util.spec_from_file_location("threads_scaling", ROOT / "benchmarks" / "threads_scaling.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    title = mod.plot_title(res)
+    assert res["host"]["cpu_model"] in title and "N threads on N cores" in title
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
