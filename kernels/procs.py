@@ -139,11 +139,13 @@ class ProcessTable:
         act = parent.sigactions[L.SIGCHLD]
         if act.handler == L.SIG_IGN or act.flags & L.SA_NOCLDWAIT:
             self.reap(p)                          # no zombie is kept
-        elif p.exit_signal:
-            st = p.status
-            code = (CLD_DUMPED if st.core else CLD_KILLED) if st.signal else CLD_EXITED
-            self.signal(parent, p.exit_signal, info=SigInfo(
-                p.exit_signal, code, pid=p.pid, uid=p.uid, status=st.signal or st.code))
+        else:
+            self._finish_waits(parent, p, "exited")   # a wait this child ends returns it first
+            if p.exit_signal:
+                st = p.status
+                code = (CLD_DUMPED if st.core else CLD_KILLED) if st.signal else CLD_EXITED
+                self.signal(parent, p.exit_signal, info=SigInfo(
+                    p.exit_signal, code, pid=p.pid, uid=p.uid, status=st.signal or st.code))
         k.sched.wake(child_wait_key(parent.pid), 1 << 30)
 
     def reap(self, p) -> None:
@@ -222,10 +224,21 @@ class ProcessTable:
         self.k.sched.cont(target)
         self._tell_parent(target)
 
+    def _finish_waits(self, parent, child, report: str) -> None:
+        """The parent's threads whose wait4/waitid `child` ends run their
+        call again and return it before the SIGCHLD that comes next is
+        handled (Linux); the others are interrupted by it, or look again."""
+        key = child_wait_key(parent.pid)
+        for t in list(self.k.sched.futexes.get(key, [])):
+            match = t.sched.waits_for
+            if match is not None and match(child, report):
+                self.k.sched.wake_to_finish(key, t)
+
     def _tell_parent(self, target) -> None:
         parent = self.by_pid.get(target.ppid)
         if parent is None or parent.zombie:
             return
+        self._finish_waits(parent, target, target.report[0])
         if not parent.sigactions[L.SIGCHLD].flags & L.SA_NOCLDSTOP:
             stopped = target.report[0] == "stopped"
             self.signal(parent, L.SIGCHLD, info=SigInfo(

@@ -241,6 +241,21 @@ class Scheduler:
             self.futexes.pop(futex, None)
         return woken
 
+    def wake_to_finish(self, key, task) -> bool:
+        """Wake `task`, waiting on `key`, so that its call runs again and ends
+        before a signal sent with the wake-up is handled — as Linux's wait4
+        returns the child it found, and the SIGCHLD handler runs on the way
+        out.  False if it was not waiting there."""
+        waiters = self.futexes.get(key, [])
+        if task not in waiters:
+            return False
+        waiters.remove(task)
+        if not waiters:
+            self.futexes.pop(key, None)
+        task.sched.finish_first = True
+        self._resume(task, 0)
+        return True
+
     def requeue(self, futex: int, to: int, n: int) -> int:
         waiters = self.futexes.get(futex, [])
         moved = waiters[:n]
@@ -440,9 +455,10 @@ class Scheduler:
                     continue
                 self._switch_in(i, core, t)
                 pc = core.regs.read(UC_X86_REG_RIP)
-                at_entry = False
+                at_entry = finish_first = False
                 if t.sched.restart:                    # the syscall runs again
-                    t.sched.restart = False
+                    t.sched.restart, finish_first = False, t.sched.finish_first
+                    t.sched.finish_first = False
                     if t.libos is None or pc != t.libos.entry:   # (a libOS call: at its hook)
                         pc -= core.SYSCALL_INSN_LEN
                     core.regs.write(UC_X86_REG_RIP, pc)          # after the handler (SA_RESTART)
@@ -450,7 +466,7 @@ class Scheduler:
                     at_entry = True                    # again ends (EINTR, EIDRM): back in its caller
                     if not t.pending_delivery:
                         pc = t.libos.resume            # with its result in rax
-                if t.pending_delivery:                 # a signal ended its wait: the handler first
+                if t.pending_delivery and not finish_first:   # a signal ended its wait: the handler first
                     k.deliver_signals(t, core, in_syscall=False, at_libos_entry=at_entry)
                     if k.exit is not None:
                         self._end_round()

@@ -24,7 +24,8 @@ class SchedState:
     """What the scheduler keeps for a task."""
     __slots__ = ("state", "core", "ctx", "result", "deadline", "futex", "bitset", "started",
                  "io", "restart", "until", "timed_out", "cpu_ns", "began", "nvcsw", "nivcsw",
-                 "nice", "policy", "ioprio", "call", "done", "saved_calls")
+                 "nice", "policy", "ioprio", "call", "done", "saved_calls", "finish_first",
+                 "waits_for")
 
     def __init__(self, core: int):
         self.state = RUNNABLE
@@ -37,6 +38,8 @@ class SchedState:
         self.started = False
         self.io = None            # [(host handle, poll events), ...] it waits for
         self.restart = False      # resume by running the syscall again
+        self.finish_first = False # ... to its end before a signal that came meanwhile is handled
+        self.waits_for = None     # wait4/waitid: which child would end its wait (a predicate)
         self.call = -1            # the syscall it waits in (a signal's SA_RESTART restarts it)
         self.until = None         # when a timed poll/select/epoll_wait ends, across restarts
         self.timed_out = False    # its time ran out: the restarted call must not wait again

@@ -249,3 +249,15 @@ def test_the_first_process_stopping_itself_stops_azemu_as_a_job(busybox, mode):
     emulated = _stop_and_continue([sys.executable, "-m", "azemu", "exec", "--mode", mode,
                                    busybox, *script], env=env)
     assert native == (b"before\nresumed\n", 3) and emulated == native
+
+
+@pytest.mark.parametrize("mode", TRAP_MODES)
+@pytest.mark.parametrize("libc", LIBCS)
+def test_a_sigchld_handler_does_not_cut_short_the_wait_it_ends(libc, mode):
+    """With a SIGCHLD handler and no SA_RESTART, a wait the child's exit or
+    stop ends returns the child (the handler runs on the way out), while a
+    wait for another child is interrupted — as on Linux."""
+    exe = guest(libc, "sigchld_wait")
+    native = run_native([exe])
+    assert b"wait for the child that exits: its pid, status 3, handler ran 1" in native[0]
+    assert_same(native, run_azemu([exe], extra=["--mode", mode]))

@@ -52,6 +52,9 @@ def _wait(p, which, ident, options, clone_kind, exited=True):
             return c
     if options & WNOHANG:
         return None
+    p.sched.waits_for = lambda child, report: child in _matching(p, which, ident, clone_kind) and (
+        report == "exited" and exited or report == "stopped" and options & WSTOPPED
+        or report == "continued" and options & WCONTINUED)
     p.kernel.sched.wait(p, futex=child_wait_key(p.proc.pid))   # woken by a child's change: look again
 
 
