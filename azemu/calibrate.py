@@ -82,7 +82,9 @@ def load_or_measure(fresh: bool = False) -> dict:
             pass
     data = measure()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1))
+    tmp = path.with_name(f"{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)                    # whole: sweep points may read it meanwhile
     return data
 
 

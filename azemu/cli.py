@@ -111,6 +111,9 @@ def _exec_parser(sub):
                          "its calls fail with EIO and the run ends (default 5)")
     ex.add_argument("--stats", action="store_true",
                     help="after the run, print the kernel's event counters per core")
+    ex.add_argument("--stats-json", metavar="FILE",
+                    help="after the run, write the counters (total and per core) and the FWK's round "
+                         "trips to FILE as JSON (what azemu sweep keeps)")
     ex.add_argument("--no-in-guest", action="store_true",
                     help="unikernel source images: send getpid & co through the function "
                          "hook instead of answering them inside the guest")
@@ -266,6 +269,38 @@ def _bench_parser(sub):
     bn.add_argument("--plot", metavar="FILE", help="also write a PNG bar chart (needs matplotlib)")
 
 
+def _sweep_parser(sub):
+    sw = _sub(sub, "sweep", "run an experiment matrix: every point its own azemu process",
+              "Run every combination of a spec's axes (mode, cores, memory, program arguments, "
+              "FWK wait policy ... anything azemu exec, run or bench accepts), each point "
+              "--repeats times as an azemu process of its own, on a local pool as wide as the "
+              "host (or on a Dask cluster with --cluster), keeping wall and CPU time, the "
+              "kernel's counters, the modelled native time, the exit status and an output "
+              "digest of each point in a JSON-lines file. A rerun runs only the points not in "
+              "the file yet. Then, or with --report alone, tables (medians, spreads, ratios "
+              "within a host) and --plot. SPEC is a .toml file or a shipped spec's name "
+              "(docs/sweeps.md).",
+              _examples("azemu sweep scaling --plot scaling.png   # the shipped scaling sweep",
+                        "azemu sweep my.toml --out my.jsonl        # resumes my.jsonl",
+                        "azemu sweep my.toml --report --plot my.png",
+                        "azemu sweep my.toml --cluster tcp://10.0.0.5:8786   # on a Dask cluster"))
+    sw.add_argument("spec", nargs="?", metavar="SPEC", help="a sweep spec (.toml) or a shipped spec's name")
+    sw.add_argument("--out", metavar="FILE", help="the results, JSON lines (default: NAME.jsonl here)")
+    sw.add_argument("--report", action="store_true", help="only report the results already in --out")
+    sw.add_argument("--plot", metavar="FILE", help="also write a PNG plot (needs matplotlib)")
+    sw.add_argument("--fresh", action="store_true", help="forget earlier results: measure every point")
+    sw.add_argument("--workers", type=int, metavar="N",
+                    help="local pool: points at a time (default: the host's CPUs)")
+    sw.add_argument("--cluster", metavar="ADDRESS",
+                    help="run on this Dask distributed scheduler (pip install 'azemu[cluster]')")
+    sw.add_argument("--worker-command", default="azemu", metavar="CMD",
+                    help="--cluster: how a worker runs azemu (default: azemu, on its PATH)")
+    sw.add_argument("--shared-files", action="store_true",
+                    help="--cluster: the workers see this host's paths; do not send the program")
+    sw.add_argument("--list", action="store_true", help="list the specs azemu ships")
+    sw.add_argument("--point", metavar="-", help=argparse.SUPPRESS)   # a point, run where it runs
+
+
 def _calibrate_parser(sub):
     cal = _sub(sub, "calibrate", "measure native primitive costs for the cost model",
                "Run native micro-measurements on this host (a getpid syscall, a function "
@@ -335,7 +370,8 @@ def _conformance_parser(sub):
 
 # In the order `azemu --help` lists them; each adds its subparser.
 COMMANDS = {"exec": _exec_parser, "debug": _debug_parser, "build": _build_parser,
-            "cc": _cc_parser, "run": _run_parser, "bench": _bench_parser, "calibrate": _calibrate_parser, "info": _info_parser,
+            "cc": _cc_parser, "run": _run_parser, "bench": _bench_parser, "sweep": _sweep_parser,
+            "calibrate": _calibrate_parser, "info": _info_parser,
             "syscalls": _syscalls_parser, "examples": _examples_parser,
             "conformance": _conformance_parser}
 

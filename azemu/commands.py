@@ -77,6 +77,16 @@ def _packet_log(args, kernel):
     return kernel.io_backend.packet_log
 
 
+def _write_stats_json(kernel, path: str) -> None:
+    import json
+    from .stats import stats_dict
+    try:
+        with open(path, "w") as f:
+            json.dump(stats_dict(kernel), f)
+    except OSError as e:
+        print(f"azemu exec: --stats-json {path}: {e.strerror}", file=sys.stderr)
+
+
 def _trace_file(option: str, path: str):
     try:
         return open(path, "w", buffering=1)
@@ -143,6 +153,8 @@ def cmd_exec(args) -> int:
     if args.stats:
         from .stats import print_stats
         print_stats(kernel, sys.stderr)
+    if args.stats_json:
+        _write_stats_json(kernel, args.stats_json)
     status = outcome.exit_status
     if packets is not None:
         packets.close()
@@ -433,3 +445,8 @@ def cmd_examples(args) -> int:
         print(f"  {name}")
     print(f"installed in {resources.data_dir()}")
     return 0
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import cmd_sweep as sweep
+    return sweep(args)

@@ -53,6 +53,22 @@ def stats_table(per_core: list[dict], core_indices: list[int], total: dict, fiel
     return {"columns": columns, "rows": rows, "note": note}
 
 
+def stats_dict(kernel) -> dict:
+    """`azemu exec --stats-json FILE`: the same counters for scripts (and
+    `azemu sweep`): the instance's totals, each core's, and the FWK round
+    trips in µs (median and count), with the kernel variant."""
+    total = kernel.stats().as_dict()              # first: it brings the per-core counters up to date
+    rtts = sorted(x for core in getattr(kernel.io_backend, "rtt_ns", []) for x in core)
+    fwk = None
+    if rtts:
+        fwk = {"round_trips": len(rtts), "median_us": rtts[len(rtts) // 2] / 1000,
+               "policy": kernel.io_backend.policy}
+    inst = kernel.instances
+    return {"variant": kernel.variant, "cores": len(kernel.part.cores), "total": total,
+            "per_core": [c.as_dict() for c in kernel.counters], "fwk": fwk,
+            "instances_booted": inst.booted if inst is not None else None}
+
+
 def print_stats(kernel, stream) -> None:
     from kernels.counters import FIELDS
     total = kernel.stats().as_dict()              # first: it brings the per-core counters up to date
