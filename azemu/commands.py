@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 
 def _which(name: str) -> str | None:
@@ -77,12 +78,12 @@ def _packet_log(args, kernel):
     return kernel.io_backend.packet_log
 
 
-def _write_stats_json(kernel, path: str) -> None:
+def _write_stats_json(kernel, path: str, ran_s: float) -> None:
     import json
     from .stats import stats_dict
     try:
         with open(path, "w") as f:
-            json.dump(stats_dict(kernel), f)
+            json.dump(dict(stats_dict(kernel), run_s=ran_s), f)
     except OSError as e:
         print(f"azemu exec: --stats-json {path}: {e.strerror}", file=sys.stderr)
 
@@ -144,7 +145,9 @@ def cmd_exec(args) -> int:
             return 2
     else:
         kernel.forward_host_signals = True       # Ctrl-C, Ctrl-Z, kill: the guest's (kernels/hostsig.py)
+    began = time.perf_counter()
     outcome = kernel.run()
+    ran_s = time.perf_counter() - began
     if stub is not None:
         stub.exited(outcome)
     if outcome.report:
@@ -154,7 +157,7 @@ def cmd_exec(args) -> int:
         from .stats import print_stats
         print_stats(kernel, sys.stderr)
     if args.stats_json:
-        _write_stats_json(kernel, args.stats_json)
+        _write_stats_json(kernel, args.stats_json, ran_s)
     status = outcome.exit_status
     if packets is not None:
         packets.close()

@@ -11,9 +11,14 @@ iteration) on linux, lwk and unikernel.  Per call:
   scheduling round, the lines move between them (counted `line_transfer`,
   priced at the cache-line transfer `azemu calibrate` measures).  The LWK and
   the unikernel keep per-core structures: nothing moves, whatever N.
-* emulator time — wall time of the run divided by the calls made.
+* emulator time — the guest's run alone (`azemu exec --stats-json`'s run_s)
+  less the same point's with 0 iterations, over the calls the iterations
+  added; medians of --repeats.
+Each point is an azemu process of its own, run one at a time by azemu
+sweep's engine (matrix(); the same matrix is the shipped spec `azemu sweep
+scaling`, docs/sweeps.md).
 
-    python benchmarks/scaling.py [--max 64] [--iters 500] [--json FILE] [--plot FILE]
+    python benchmarks/scaling.py [--max 64] [--iters 500] [--repeats 3] [--json FILE] [--plot FILE]
 
 With --machines, the size of the machine instead (issue #12): `azemu run` of
 machines of 64 ... 1024 cores, in partitions of 4 and of 16 cores, every
@@ -43,10 +48,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from azemu.calibrate import host_info, host_label, load_or_measure  # noqa: E402
-from azemu.bench import timed_run  # noqa: E402
-from kernels import Kernel  # noqa: E402
-from kernels.costmodel import Calibration, modelled_ns  # noqa: E402
+from azemu.calibrate import host_info, host_label  # noqa: E402
 
 PROGRAM = os.path.join(ROOT, "guest_bins/bin/glibc/syscall_threads")
 HELLO = os.path.join(ROOT, "guest_bins/bin/glibc/hello")
@@ -94,13 +96,51 @@ def plot(res: dict, path: str) -> None:
     plt.close(fig)
 
 
-def one(mode, n, iters):
-    k, dt, out = timed_run(lambda: Kernel(mode=mode, ncores=n, memory=2 << 30),   # 64 stacks of 8 MiB
-                           PROGRAM, [str(n), str(iters)])
-    stats = k.stats().as_dict()
-    k.close()
-    assert out.exit_status == 0, out
-    return dt, stats
+def matrix(ns, iters, console, repeats: int = 3) -> dict:
+    """The N-threads matrix, run by azemu sweep's engine (azemu/sweep*.py): each
+    (mode, N) point an azemu process of its own, one at a time (its time is
+    compared), `repeats` times.  Emulator time per call: the guest's run
+    alone (`run_s`: no interpreter start-up, no loading), less that of the
+    same point with 0 iterations (what a fresh process pays once: thread
+    creation, first-use code paths), over the calls the iterations added;
+    medians of the repeats.  The modelled time per call and the line transfers
+    come from the counters of the full point."""
+    from pathlib import Path
+    from azemu.sweep import run_sweep, read_results
+    from azemu.sweep_engines import LocalPool
+    from azemu.sweep_spec import parse
+    spec = parse({"name": "scaling-benchmark", "command": "exec", "program": PROGRAM,
+                  "args": ["{cores}", "{iters}"], "axes": {"mode": ["linux", "lwk", "unikernel"],
+                                                         "cores": ns, "iters": [0, iters]},
+                  "repeats": repeats,
+                  "options": {"mem": "2G"}}, "benchmarks/scaling.py")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "scaling.jsonl"
+        run_sweep(spec, out, LocalPool(1), console)
+        recs = read_results(out)
+    bad = [r for r in recs if r["status"] != 0]
+    if bad:
+        raise SystemExit(f"a point failed: {bad[0]['argv']}: {bad[0].get('stderr_tail', '')}")
+    import statistics
+    at = {}
+    for r in recs:
+        at.setdefault((r["point"]["mode"], r["point"]["cores"], r["point"]["iters"]), []).append(r)
+    med = lambda rs, f: statistics.median(f(r) for r in rs)   # noqa: E731
+    modes = {}
+    for mode in ("linux", "lwk", "unikernel"):
+        rows = []
+        for n in ns:
+            full, zero = at[(mode, n, iters)], at[(mode, n, 0)]
+            c = full[0]["counters"]
+            calls = c["syscalls"]
+            added = calls - zero[0]["counters"]["syscalls"]
+            per_call = (med(full, lambda r: r["run_s"]) - med(zero, lambda r: r["run_s"])) / max(1, added)
+            rows.append({"n": n, "calls": calls, "emulator_us": per_call * 1e6,
+                         "modelled_ns": med(full, lambda r: r["modelled_ns_per_call"]),
+                         "line_transfers_per_call": c["line_transfer"] / calls,
+                         "tlb_shootdowns": c["tlb_shootdown"]})
+        modes[mode] = rows
+    return modes
 
 
 # ---- --machines: the machine's size -------------------------------------------------------
@@ -262,6 +302,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--max", type=int, default=64)
     ap.add_argument("--iters", type=int, default=500)
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each point; medians are shown")
     ap.add_argument("--json")
     ap.add_argument("--plot")
     ap.add_argument("--machines", action="store_true",
@@ -274,29 +315,14 @@ def main(argv=None):
     if a.machines:
         from rich.console import Console
         return machines(a, Console(width=160))
-    cal = Calibration.from_dict(load_or_measure()["figures"])
     ns = [1]
     while ns[-1] * 2 <= a.max:
         ns.append(ns[-1] * 2)
     from rich.console import Console
-    from rich.progress import Progress
     from rich.table import Table
     console = Console(width=120)
-    res = {"params": dict(vars(a), host=host_info(), workload=WORKLOAD), "n": ns, "modes": {}}
-    with Progress(console=console, transient=True) as prog:
-        task = prog.add_task("scaling", total=3 * len(ns))
-        for mode in ("linux", "lwk", "unikernel"):
-            rows = []
-            for n in ns:
-                dt, st = one(mode, n, a.iters)
-                calls = st["syscalls"]
-                total, parts = modelled_ns(st, cal)
-                rows.append({"n": n, "calls": calls, "emulator_us": dt / calls * 1e6,
-                             "modelled_ns": total / calls,
-                             "line_transfers_per_call": st["line_transfer"] / calls,
-                             "tlb_shootdowns": st["tlb_shootdown"]})
-                prog.advance(task)
-            res["modes"][mode] = rows
+    res = {"params": dict(vars(a), host=host_info(), workload=WORKLOAD), "n": ns,
+           "modes": matrix(ns, a.iters, console, a.repeats)}
     t = Table(title=f"N threads on N cores, {a.iters} getpid + {a.iters // 10} mmap/munmap each: per call")
     t.add_column("N", justify="right")
     for mode in res["modes"]:

@@ -204,3 +204,16 @@ def test_the_same_sweep_on_a_local_dask_cluster(local_run, tmp_path):
         cluster.communicate("", timeout=60)
     assert distributed is not None
     assert without_timings(records(tmp_path / "c.jsonl")) == without_timings(records(d / "small.jsonl"))
+
+
+def test_the_scaling_benchmark_runs_its_matrix_on_the_sweep_engine(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scaling.py"), "--max", "2", "--iters", "50",
+                          "--repeats", "1", "--json", str(tmp_path / "s.json")], capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    res = json.loads((tmp_path / "s.json").read_text())
+    rows = res["modes"]["linux"]
+    assert [r["n"] for r in rows] == [1, 2] and rows[0]["line_transfers_per_call"] == 0
+    assert rows[1]["line_transfers_per_call"] > 0 == sum(r["line_transfers_per_call"]
+                                                        for r in res["modes"]["lwk"])
+    assert "scaling-benchmark (local)" in out.stderr + out.stdout
