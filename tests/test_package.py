@@ -46,7 +46,8 @@ def test_the_wheel_carries_what_commands_need(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for need in ("kernels/libos/libos.S", "azemu/data/native/calibrate",
                  "azemu/data/guests/glibc/getpid_loop", "azemu/data/guests/libos/glibc/getpid_loop",
-                 "azemu/data/machines/three.toml"):
+                 "azemu/data/machines/three.toml", "azemu/data/sweeps/scaling.toml",
+                 "azemu/data/sweeps/quick.toml", "azemu/data/guests/glibc/cow"):
         assert need in names, need
     assert not any(n.startswith(("guest_bins/", "tests/", "benchmarks/")) for n in names)
 
@@ -123,3 +124,12 @@ def test_installed_azemu_works_from_an_empty_directory(installed, tmp_path):
     assert rc == 0 and (here / "uk-hello.out").read_text().startswith("Hello, world!"), err
     assert "[machine]" in (here / "uk-source-cat.out").read_text()
     assert {p.name for p in here.iterdir()} >= {"lwk-threads.out", "uk-hello.err"}
+    # this stop's: a sweep of a shipped spec, resumed; boot times; the debugger's batch mode
+    out, err, rc = _run(installed, "sweep", "quick", cwd=here)
+    assert rc == 0 and "12 points run now" in err and "sweep quick" in out, err
+    out, err, rc = _run(installed, "sweep", "quick", cwd=here)
+    assert rc == 0 and "0 points run now, 12 were in quick.jsonl already" in err, err
+    out, err, rc = _run(installed, "bench", "boot", "--repeat", "1", "--mode", "lwk", "hello", cwd=here)
+    assert rc == 0 and "first instruction" in out, err
+    out, err, rc = _run(installed, "debug", "--batch", "b main; c; s; c", "hello", cwd=here)
+    assert rc == 0 and "main+0" in out + err, out + err
