@@ -293,6 +293,8 @@ def _sweep_parser(sub):
                     help="local pool: points at a time (default: the host's CPUs)")
     sw.add_argument("--cluster", metavar="ADDRESS",
                     help="run on this Dask distributed scheduler (pip install 'azemu[cluster]')")
+    sw.add_argument("--connect-timeout", type=float, default=20, metavar="S",
+                    help="--cluster: how long to try reaching the scheduler (default 20 s)")
     sw.add_argument("--worker-command", default="azemu", metavar="CMD",
                     help="--cluster: how a worker runs azemu (default: azemu, on its PATH)")
     sw.add_argument("--shared-files", action="store_true",

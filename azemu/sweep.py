@@ -147,7 +147,7 @@ def cmd_sweep(args) -> int:
 def _engine(args, spec):
     if args.cluster:
         from .sweep_engines import DaskCluster
-        return DaskCluster(args.cluster, args.worker_command)
+        return DaskCluster(args.cluster, args.worker_command, args.connect_timeout)
     from .sweep_engines import LocalPool
     if args.workers is not None and args.workers < 1:
         raise RuntimeError(f"--workers {args.workers}: must be 1 or more")

@@ -85,14 +85,14 @@ class LocalPool:
 class DaskCluster:
     name = "dask"
 
-    def __init__(self, address: str, worker_command: str = "azemu"):
+    def __init__(self, address: str, worker_command: str = "azemu", timeout: float = 20):
         try:
             from distributed import Client
         except ImportError:
             raise RuntimeError("--cluster needs Dask distributed: pip install 'azemu[cluster]'") from None
         try:
-            self.client = Client(address, timeout=20)
-        except OSError as e:
+            self.client = Client(address, timeout=timeout)
+        except (OSError, TimeoutError) as e:
             raise RuntimeError(f"--cluster {address}: cannot reach the scheduler: {e}") from None
         self.address = address
         self.command = worker_command.split() + ["sweep", "--point", "-"]

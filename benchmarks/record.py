@@ -310,6 +310,29 @@ def boot_table(bt):
     return "\n".join(out)
 
 
+def sweep_table(path):
+    """A sweep's results file as the report's rows (azemu/sweep_report.py)."""
+    from azemu.sweep import read_results, spec_path
+    from azemu.sweep_report import summarise
+    from azemu.sweep_spec import load
+    recs = read_results(path)
+    if not recs:
+        return "(not run yet)"
+    spec = load(spec_path(recs[0]["sweep"]))
+    s = summarise(spec, recs)
+    axes = list(spec.axes)
+    out = ["| " + " | ".join(axes) + " | runs | wall s (median) | [q1, q3] | ratio | syscalls "
+           "| modelled ns/call |", "|---" * (len(axes) + 6) + "|"]
+    for r in s["rows"]:
+        out.append("| " + " | ".join(str(r["point"][a]) for a in axes)
+                   + f" | {r['runs']} | {r['wall_median']:.3f} | [{r['wall_q1']:.3f}, {r['wall_q3']:.3f}]"
+                   + f" | {r.get('ratio_to_base', float('nan')):.2f}x | {r.get('syscalls', 0):,.0f}"
+                   + f" | {r.get('modelled_ns_per_call', float('nan')):.1f} |")
+    out += ["", f"{s['labels'][s['hosts'][0]]}; ratio: wall time against "
+            f"{s['rows'][0].get('base', '—')} at the same point."]
+    return "\n".join(out)
+
+
 def main():
     readme = HERE / "README.md"
     text = readme.read_text()
@@ -329,7 +352,8 @@ def main():
                        ("procs", procs_table(_load("procs"))),
                        ("machines", machines_table(_load("scaling_machines"))),
                        ("pathwalk", pathwalk_table(_load("pathwalk"))),
-                       ("boot", boot_table(_load("boot")))):
+                       ("boot", boot_table(_load("boot"))),
+                       ("scaling-sweep", sweep_table(HERE / "results" / "scaling-sweep.jsonl"))):
         text = re.sub(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->",
                       f"<!-- {name}:begin -->\n{body}\n<!-- {name}:end -->", text, flags=re.S)
     readme.write_text(text)

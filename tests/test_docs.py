@@ -26,6 +26,11 @@ RUN_BY_TESTS = {
     "azemu conformance --mode lwk --modules test_wait4,test_fileio":
         "test_conformance.py::test_a_subset_passes_as_natively_in_lwk_mode",
     "azemu calibrate": "test_costmodel.py (its calibration fixture)",
+    "azemu bench getpid --repeat 3 --plot /tmp/getpid.png":
+        "test_figures.py::test_bench_getpid_json_has_pairs_kpti_ratios_and_host",
+    "azemu bench getpid --repeat 3 --json /tmp/getpid.json --plot /tmp/getpid.png":
+        "test_figures.py::test_bench_getpid_json_has_pairs_kpti_ratios_and_host",
+    "azemu bench boot --repeat 3": "test_bench_boot.py::test_every_kernel_and_image_is_measured",
 }
 
 

@@ -164,7 +164,8 @@ def test_a_bad_spec_is_one_line(text, says, tmp_path):
 
 def test_an_unreachable_cluster_and_a_missing_spec_are_one_line(tmp_path):
     (tmp_path / "s.toml").write_text(SMALL)
-    done = azemu("sweep", "s.toml", "--cluster", "tcp://127.0.0.1:9", cwd=tmp_path, timeout=120)
+    done = azemu("sweep", "s.toml", "--cluster", "tcp://127.0.0.1:9", "--connect-timeout", "1",
+                 cwd=tmp_path, timeout=120)
     assert done.returncode == 2 and "--cluster" in done.stderr and "Traceback" not in done.stderr
     done = azemu("sweep", "nothing.toml", cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
