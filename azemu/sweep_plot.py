@@ -52,16 +52,18 @@ def draw(spec, summary: dict, path: str) -> dict:
             med = [p[1] for p in pts]
             err = [[m - p[2] for m, p in zip(med, pts)], [p[3] - m for m, p in zip(med, pts)]]
             wall_ax.errorbar(xs, med, yerr=err, marker="o", capsize=3, label=s["label"])
-    wall_ax.set_ylabel("wall time of the point, s (measured; median, IQR)")
+    wall_ax.set_ylabel("wall time, s (median, IQR)")
     wall_ax.set_yscale("log")
+    wall_ax.set_title("measured: the whole azemu process", fontsize=9)
     if d["modelled"]:
         m_ax = axes[0][1]
         for s in d["series"]:
             pts = [p for p in s["points"] if p[4] is not None]
             if pts:
                 m_ax.plot([p[0] for p in pts], [p[4] for p in pts], marker="o", label=s["label"])
-        m_ax.set_ylabel("native ns per call (modelled: counted events x cost model)")
+        m_ax.set_ylabel("native ns per call (modelled)")
         m_ax.set_yscale("log")
+        m_ax.set_title("counted events x cost model, over the syscalls", fontsize=9)
     for row in axes:
         for ax in row:
             ax.set_xlabel(d["x"])
