@@ -5,7 +5,7 @@ same lines in every mode — equal up to what differs between any two runs
 
 What is blanked, and why:
 - hex numbers (addresses: another layout), pids and tids (another numbering),
-  times (tv_sec=...), TCP ports, getrandom's bytes, the padding before " = ",
+  times (tv_sec=..., and a child's si_utime/si_stime in SIGCHLD), TCP ports, getrandom's bytes, the padding before " = ",
   and clone3's parent_tid after the call (a race between any tracer and the
   child, which clears that word when it ends);
 - lines are compared per thread, in order; a thread's `--- SIG ---` lines
@@ -68,6 +68,9 @@ def normalize(text: str):
                 b = re.sub(rf"\b{p}\b", "PID", b)
             b = re.sub(r"0x[0-9a-f]+", "0xADDR", b)
             b = re.sub(r"(tv_sec|tv_nsec|tv_usec)=\d+", r"\1=N", b)
+            # a child's CPU time in its SIGCHLD: whatever the host gave it (strace
+            # adds "/* 0.02 s */" to a nonzero one)
+            b = re.sub(r"(si_utime|si_stime)=\d+(?: /\* [^*]* \*/)?", r"\1=N", b)
             b = re.sub(r"htons\(\d+\)", "htons(PORT)", b)
             # clone3's parent_tid is also the child's clear-tid word: a child that
             # already ended has zeroed it by the time either tracer reads it
