@@ -451,5 +451,8 @@ def cmd_examples(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    if args.point:                               # a point, where it runs: only what measures it
+        from .sweep_point import main
+        return main()
     from .sweep import cmd_sweep as sweep
     return sweep(args)

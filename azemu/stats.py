@@ -53,15 +53,21 @@ def stats_table(per_core: list[dict], core_indices: list[int], total: dict, fiel
     return {"columns": columns, "rows": rows, "note": note}
 
 
+def _round_trips(kernel) -> list[int]:
+    """The FWK channel's round trips of the run, in ns, sorted (none in linux mode)."""
+    return sorted(x for core in getattr(kernel.io_backend, "rtt_ns", []) for x in core)
+
+
 def stats_dict(kernel) -> dict:
     """`azemu exec --stats-json FILE`: the same counters for scripts (and
     `azemu sweep`): the instance's totals, each core's, and the FWK round
     trips in µs (median and count), with the kernel variant."""
     total = kernel.stats().as_dict()              # first: it brings the per-core counters up to date
-    rtts = sorted(x for core in getattr(kernel.io_backend, "rtt_ns", []) for x in core)
+    import statistics
+    rtts = _round_trips(kernel)
     fwk = None
     if rtts:
-        fwk = {"round_trips": len(rtts), "median_us": rtts[len(rtts) // 2] / 1000,
+        fwk = {"round_trips": len(rtts), "median_us": statistics.median(rtts) / 1000,
                "policy": kernel.io_backend.policy}
     inst = kernel.instances
     return {"variant": kernel.variant, "cores": len(kernel.part.cores), "total": total,
@@ -89,10 +95,9 @@ def print_stats(kernel, stream) -> None:
     if inst is not None:
         console.print(f"unikernel instances: {inst.booted:,} booted (one per process), "
                       f"{len(kernel.part.cores):,} cores used")
-    rtts = [x for core in getattr(kernel.io_backend, "rtt_ns", []) for x in core]
+    rtts = _round_trips(kernel)
     if rtts:
         import statistics
-        rtts.sort()
         if len(rtts) >= P99_SAMPLES:
             tail = f"p99 {rtts[int(len(rtts) * 0.99)] / 1000:.1f} µs"
         else:                                     # too few for a 99th percentile

@@ -85,6 +85,9 @@ def run_sweep(spec, out: Path, engine, console: Console, shared_files: bool = Tr
     failed = 0
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("points"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
+    if out.exists() and out.stat().st_size and not out.read_bytes().endswith(b"\n"):
+        with open(out, "a") as f:
+            f.write("\n")                          # a line cut short stays apart from the next
     with Progress(*columns, console=console, transient=False) as progress, open(out, "a") as f:
         task = progress.add_task(f"{spec.name} ({engine.name})", total=len(spec.points),
                                  completed=len(spec.points) - len(todo))
@@ -102,9 +105,6 @@ def run_sweep(spec, out: Path, engine, console: Console, shared_files: bool = Tr
 def cmd_sweep(args) -> int:
     from .sweep_report import report
     console = Console(file=sys.stderr)
-    if args.point:
-        from .sweep_point import main
-        return main()
     if args.list:
         for path in sorted((resources.data_dir() / "sweeps").glob("*.toml")):
             print(f"{path.stem:16} {path}")

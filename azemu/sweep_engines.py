@@ -33,7 +33,8 @@ class PointFailed(Exception):
     """A point's runner itself failed (not the program it measured)."""
 
 
-def _record(payload: dict, out: str, err: str, rc: int) -> dict:
+def _record(out: str, err: str, rc: int) -> dict:
+    """The record a point's runner printed last on its stdout."""
     try:
         return json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -59,7 +60,7 @@ class LocalPool:
         finally:
             with self._lock:
                 self._running.discard(proc)
-        return _record(payload, out, err, proc.returncode)
+        return _record(out, err, proc.returncode)
 
     def run(self, payloads):
         pool = ThreadPoolExecutor(self.workers)
@@ -111,7 +112,7 @@ class DaskCluster:
                 except FileNotFoundError:
                     raise RuntimeError(f"a Dask worker has no `{self.command[0]}` on its PATH: install "
                                        "azemu there, or give --worker-command") from None
-                yield futures[f.key][1], _record(futures[f.key][1], done.stdout, done.stderr, done.returncode)
+                yield futures[f.key][1], _record(done.stdout, done.stderr, done.returncode)
         finally:
             self.client.cancel([f for f, _ in futures.values()])
 

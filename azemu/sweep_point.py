@@ -108,6 +108,10 @@ def main() -> int:
     """`azemu sweep --point -`: the payload on stdin, the record on stdout."""
     try:
         payload = json.load(sys.stdin)
+        if not isinstance(payload, dict) or not isinstance(payload.get("argv"), list) \
+                or not isinstance(payload.get("measures"), list):
+            raise ValueError("it needs argv and measures")
+        payload.setdefault("timeout", 600)
     except ValueError as e:
         print(f"azemu sweep --point: not a point: {e}", file=sys.stderr)
         return 2

@@ -218,3 +218,44 @@ def test_the_scaling_benchmark_runs_its_matrix_on_the_sweep_engine(tmp_path):
     assert rows[1]["line_transfers_per_call"] > 0 == sum(r["line_transfers_per_call"]
                                                         for r in res["modes"]["lwk"])
     assert "scaling-benchmark (local)" in out.stderr + out.stdout
+
+
+# ---- attacks on the sweep's own inputs ---------------------------------------------------
+@pytest.mark.parametrize("payload", ["garbage", "{}", "[1, 2]", '{"argv": "exec hello", "measures": []}'])
+def test_a_malformed_point_is_one_line(payload, tmp_path):
+    e = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "azemu", "sweep", "--point", "-"], input=payload,
+                          capture_output=True, text=True, env=e, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and done.stderr.startswith("azemu sweep --point: not a point")
+    assert done.stderr.count("\n") == 1 and done.stdout == ""
+
+
+def test_a_shipped_program_cannot_be_written_outside_the_points_directory(tmp_path):
+    """A payload's program name is a file name in the point's own temporary
+    directory, whatever path it claims."""
+    import base64
+    from azemu.sweep_point import run_point
+    evil = tmp_path / "outside" / "hello"
+    payload = {"argv": ["exec", "../../outside/hello"], "measures": ["status", "digest"], "timeout": 60,
+               "program": {"arg": "../../outside/hello",
+                           "data": base64.b64encode(Path(guest("glibc", "hello")).read_bytes()).decode()}}
+    rec = run_point(payload)
+    assert rec["status"] == 0 and not evil.exists() and not (tmp_path / "outside").exists()
+
+
+def test_results_cut_short_or_foreign_are_skipped_and_measured_again(local_run, tmp_path):
+    d, _ = local_run
+    lines = (d / "small.jsonl").read_text().splitlines()
+    out = tmp_path / "small.jsonl"
+    out.write_text("\n".join(lines[:5]) + "\n[1, 2]\nnot json\n" + lines[5][: len(lines[5]) // 2])
+    (tmp_path / "small.toml").write_text(SMALL)
+    done = azemu("sweep", "small.toml", cwd=tmp_path)
+    assert done.returncode == 0 and "3 points run now, 5 were in small.jsonl already" in done.stderr
+    from azemu.sweep import read_results
+    assert len({r["key"] for r in read_results(out)}) == 8
+
+
+def test_stats_json_to_an_unwritable_place_is_one_line_and_keeps_the_status(tmp_path):
+    done = azemu("exec", "--stats-json", str(tmp_path / "no" / "s.json"), guest("glibc", "exit_code"), "7",
+                 cwd=tmp_path)
+    assert done.returncode == 7 and "--stats-json" in done.stderr and "Traceback" not in done.stderr

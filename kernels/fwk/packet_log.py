@@ -18,6 +18,7 @@ off: FWKClient.trace_packets() swaps in a traced `call` only when asked.
 """
 from __future__ import annotations
 
+import errno
 import time
 
 from . import channel as C
@@ -38,11 +39,10 @@ def _bytes(raw: bytes) -> str:
     return " ".join(words[:4]) + " | " + " ".join(words[4:16]) + " | " + " ".join(words[16:])
 
 
-def describe_ret(function: int, ret: int) -> str:
+def describe_ret(ret: int) -> str:
     """The reply's `ret` as the kernel reads it: -errno, a handle with its
     kind in bits 32..39, or a count."""
     if ret < 0:
-        import errno
         return f"{ret} (-{errno.errorcode.get(-ret, '?')})"
     if ret >> 32:
         return f"{ret:#x} (kind {(ret >> 32) & 0xFF}, handle {ret & 0xFFFFFFFF})"
@@ -74,7 +74,7 @@ class PacketLog:
         w("   params " + " ".join(f"{p:#x}" for p in params) + "\n")
         w(f"   bytes {_bytes(request)}\n")
         w(f"#{n} core {core} reply slot {rslot} at {rat:#x}: magic {rmagic:#x} seq {rseq} "
-          f"ret {describe_ret(function, ret)} after {rtt_ns / 1e3:.1f} us\n")
+          f"ret {describe_ret(ret)} after {rtt_ns / 1e3:.1f} us\n")
         w(f"   bytes {_bytes(reply)}\n")
 
     def close(self) -> None:
