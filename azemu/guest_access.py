@@ -254,9 +254,16 @@ class GuestAccess:
         code translated from it is dropped (a CPU's own stores are caught by
         Unicorn itself) — by address on the cores running this address
         space, all of it on the others (their page tables are another's)."""
+        self._code_gone((page_down(addr),))
+
+    def _code_gone(self, pages) -> None:
+        """Drop the code translated from `pages` (addresses): by address on
+        the cores running this address space, all of it on the others."""
+        pages = list(pages)
         for core in self.cores:
             if core.mm is self:
-                core.forget_code(page_down(addr), PAGE)
+                for page in pages:
+                    core.forget_code(page, PAGE)
             else:
                 core.forget_code()
 

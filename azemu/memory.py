@@ -32,7 +32,7 @@ import bisect
 
 from . import mmu
 from .guest_access import GuestAccess, GuestFault  # noqa: F401  (GuestFault: for importers)
-from .mmu import COW, FRAME, HELD, P, W, A, D, PF_FETCH, PF_WRITE, pte_flags
+from .mmu import COW, FRAME, HELD, NX, P, W, A, D, PF_FETCH, PF_WRITE, pte_flags
 from .physmem import PAGE, PAGE_MASK, OutOfMemory, PhysicalMemory, page_down, page_up  # noqa: F401
 
 PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4   # same values as Unicorn's
@@ -352,6 +352,8 @@ class AddressSpace(GuestAccess):
         Making private memory writable charges it (OutOfMemory past the
         limit, and nothing changed)."""
         end = start + page_up(length)
+        if not prot & PROT_EXEC:
+            self._drop_code(start, end)
         m = self.find(start)
         if m is not None and m.start == start and m.end == end:     # one whole VMA
             if prot & PROT_WRITE and self._chargeable(m, prot):
@@ -372,6 +374,22 @@ class AddressSpace(GuestAccess):
         if self.pt.reprotect(start >> 12, end >> 12, prot):
             self._flush()
         self.mapping_changes += 1
+
+    def _drop_code(self, start: int, end: int) -> None:
+        """Pages of [start, end) that are about to stop being executable
+        lose the code a CPU translated from them.  They could be written
+        next (a JIT flipping a page between write and execute), and
+        Unicorn 2.1.4 takes a store to a page that is not executable in its
+        TLB onto its fast path after the first (azemu/core.py,
+        _watch_stores), which misses code elsewhere on the page; with no
+        translated code left there is nothing to miss.  Done while the
+        pages still map executable: a core finds the code by address."""
+        if not any(m.prot & PROT_EXEC for m in self._reaching(start, end)):
+            return
+        ran = [vpn for vpn, e in self.pt.present(start >> 12, end >> 12)
+               if e & (P | A | NX) == P | A]
+        if ran:
+            self._code_gone(vpn << 12 for vpn in ran)
 
     def move(self, old: int, length: int, new: int) -> None:
         """Move the pages at [old, old+length) to `new`, frames and all (no copy);

@@ -13,6 +13,14 @@ Frames are 4 KiB.  Two ways to get them:
   freed frames, else carved off the free extents (ascending, so that pages
   touched in order are physically contiguous and kernel I/O over them is one
   extent).
+* `frame(shared=True)` — one frame for a page several mappings may reach at
+  once (the page cache, shared memory): from the top of the segment down,
+  so that every such frame lies in the *shared zone*, at or above
+  `shared_low`.  A core keeps the guest's stores there on Unicorn's slow
+  path, which looks for translated code to drop on every store — what a
+  page written through one mapping and run through another needs — and
+  lets stores everywhere else run at full speed (azemu/core.py,
+  `_ram_top`); `zone_watchers` hear when the zone grows down.
 * `alloc(length)` — physically contiguous extents, for the kernel's own
   areas (the FWK offload scratch).
 
@@ -72,6 +80,10 @@ class PhysicalMemory:
         self._dirty: list[int] = []               # free frames still holding data
         self.refs: dict[int, int] = {}            # frame -> owners beyond the first
         self.leaf_counts: dict[int, int] = {}     # frame of a shared leaf table -> its pages (mmu.py)
+        self._shared: list[int] = []              # zeroed free frames of the shared zone
+        self._shared_dirty: list[int] = []        # and those still holding data
+        self.shared_low = self.size               # the shared zone is [shared_low, size)
+        self.zone_watchers: list = []             # weakref.WeakMethod(f): f(shared_low) when it drops
         self.used = PAGE
         self.committed = 0                        # charged by the address spaces (azemu/memory.py)
         self.reclaim = None                       # frees cached frames when none is left (frame())
@@ -80,16 +92,18 @@ class PhysicalMemory:
         self.zero = self.frame()
 
     # ---- single frames ---------------------------------------------------------
-    def frame(self) -> int:
-        """One zeroed frame (its offset in the segment).  When none is left,
-        `reclaim()` — set by the kernel: it drops what it keeps only as a
-        cache, True if that freed any — is asked once before OutOfMemory."""
+    def frame(self, shared: bool = False) -> int:
+        """One zeroed frame (its offset in the segment); with `shared`, one
+        in the shared zone.  When none is left, `reclaim()` — set by the
+        kernel: it drops what it keeps only as a cache, True if that freed
+        any — is asked once before OutOfMemory."""
+        take = self._frame_shared if shared else self._frame
         try:
-            return self._frame()
+            return take()
         except OutOfMemory:
             if self.reclaim is None or not self.reclaim():
                 raise
-        return self._frame()
+        return take()
 
     def _frame(self) -> int:
         if self._dirty:
@@ -101,6 +115,8 @@ class PhysicalMemory:
             return f
         if not self._frames:
             if not self._free:
+                if self._shared or self._shared_dirty:
+                    return self._frame_shared()   # a free frame of the zone (its stores slower)
                 raise OutOfMemory(PAGE)
             off, ln = self._free[0]
             take = min(ln, _CARVE * PAGE)
@@ -113,6 +129,44 @@ class PhysicalMemory:
             raise OutOfMemory(PAGE)
         self.used += PAGE
         return self._frames.pop()
+
+    def _frame_shared(self) -> int:
+        if self.used + PAGE > self.size:
+            raise OutOfMemory(PAGE)
+        if self._shared_dirty:
+            f = self._shared_dirty.pop()
+            self.view[f:f + PAGE] = _ZEROS
+        elif self._shared:
+            f = self._shared.pop()
+        else:
+            if self._free:                        # carved off the top of the highest extent
+                off, ln = self._free[-1]
+                take = min(ln, _CARVE * PAGE)
+                if take == ln:
+                    del self._free[-1]
+                else:
+                    self._free[-1] = (off, ln - take)
+                lo = off + ln - take
+                self._shared.extend(range(off + ln - PAGE, lo - 1, -PAGE))   # ascending pops
+                f = self._shared.pop()
+            else:                                 # none left: a private free frame joins the zone
+                if not (self._dirty or self._frames):
+                    raise OutOfMemory(PAGE)
+                f = lo = self._frame()
+                self.used -= PAGE
+            if lo < self.shared_low:
+                self._lower_zone(lo)
+        self.used += PAGE
+        return f
+
+    def _lower_zone(self, low: int) -> None:
+        self.shared_low = low
+        for ref in list(self.zone_watchers):
+            watcher = ref()
+            if watcher is None:
+                self.zone_watchers.remove(ref)
+            else:
+                watcher(low)
 
     def share(self, frame: int) -> None:
         self.refs[frame] = self.refs.get(frame, 0) + 1
@@ -146,8 +200,16 @@ class PhysicalMemory:
         if not gone:
             return
         self.used -= PAGE * len(gone)
+        low = self.shared_low
+        if max(gone) >= low:                      # frames of the zone go back to it
+            shared = [f for f in gone if f >= low]
+            gone = [f for f in gone if f < low]
+            self._free_frames(shared, self._shared, self._shared_dirty)
+        self._free_frames(gone, self._frames, self._dirty)
+
+    def _free_frames(self, gone: list[int], zeroed: list[int], dirty: list[int]) -> None:
         if len(gone) < _PUNCH:
-            self._dirty.extend(gone)
+            dirty.extend(gone)
             return
         gone.sort()
         run = [gone[0]]
@@ -157,9 +219,9 @@ class PhysicalMemory:
                 continue
             if len(run) >= _PUNCH:
                 self.discard(run[0], len(run) * PAGE)
-                self._frames.extend(reversed(run))
+                zeroed.extend(reversed(run))
             else:
-                self._dirty.extend(run)
+                dirty.extend(run)
             if f is not None:
                 run = [f]
 

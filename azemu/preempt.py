@@ -110,13 +110,21 @@ class PreemptionPoint:
 def new(uch) -> PreemptionPoint | None:
     """A preemption point for the Unicorn instance `uch`, or None when this
     Unicorn's hooks cannot be used so (see the module's docstring)."""
+    range_offset()
+    return PreemptionPoint(uch) if available else None
+
+
+def range_offset() -> int | None:
+    """Where a hook's address range (begin, end) lies in Unicorn's hook
+    structure, from the handle uc_hook_add gives; None if not found.  A
+    range so moved takes effect at once (azemu/core.py moves one too)."""
     global available
     if available and _begin_offset is None:
         try:
             _probe()
         except Exception:
             available = False
-    return PreemptionPoint(uch) if available else None
+    return _begin_offset
 
 
 def _probe() -> None:

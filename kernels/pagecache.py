@@ -105,7 +105,7 @@ class CachedFile:
         for index in range((size + PAGE - 1) // PAGE):
             if index in self.pages:
                 continue
-            f = self.phys.frame()
+            f = self.phys.frame(shared=True)
             got = os.preadv(fd, [view[f:f + PAGE]], index * PAGE)
             if got <= 0:
                 self.phys.release([f])
@@ -122,7 +122,7 @@ class CachedFile:
         frames = []
         try:
             for _ in want:
-                frames.append(self.phys.frame())
+                frames.append(self.phys.frame(shared=True))
             got = self._move(NR["preadv"], self.fds[0], frames, index * PAGE)
         except OutOfMemory:
             self.phys.release(frames)
@@ -201,7 +201,7 @@ class SharedMemory:
     def frame(self, index: int) -> int:
         frame = self.pages.get(index)
         if frame is None:
-            frame = self.pages[index] = self.phys.frame()   # zeroed; OutOfMemory past --mem
+            frame = self.pages[index] = self.phys.frame(shared=True)   # zeroed; OutOfMemory past --mem
         return frame
 
     def cached(self, index: int) -> int | None:

@@ -61,6 +61,46 @@ def test_frames_ascend_and_come_back_zeroed():
     phys.close()
 
 
+def test_shared_frames_come_from_a_zone_at_the_top():
+    """Frames several mappings may reach (page cache, shared memory) lie in
+    [shared_low, size): cores keep stores there on Unicorn's slow path.
+    The zone grows down as needed, and says so; freed zone frames go back
+    to it; a private frame may come from it when nothing else is left."""
+    import weakref
+    phys = PhysicalMemory(256 * PAGE)
+    heard = []
+
+    class Watcher:
+        def lowered(self, low):
+            heard.append(low)
+    w = Watcher()
+    phys.zone_watchers.append(weakref.WeakMethod(w.lowered))
+    assert phys.shared_low == phys.size
+    private = [phys.frame() for _ in range(8)]
+    shared = [phys.frame(shared=True) for _ in range(70)]
+    assert all(f >= phys.shared_low for f in shared)
+    assert all(f < phys.shared_low for f in private)
+    assert shared[1] == shared[0] + PAGE                  # ascending within a carve
+    assert heard and heard[-1] == phys.shared_low and len(heard) == 2   # two carves of 64
+    phys.view[shared[0]:shared[0] + 4] = b"dirt"
+    phys.release([shared[0]])
+    again = phys.frame(shared=True)
+    assert again == shared[0] and bytes(phys.view[again:again + 4]) == bytes(4)
+    below = phys.shared_low // PAGE - 2 - 8               # frame 0 and the zero frame
+    assert all(phys.frame() < phys.shared_low for _ in range(below))
+    spare = (phys.size - phys.shared_low) // PAGE - 70    # carved into the zone, unused
+    assert spare > 0
+    assert all(phys.frame() >= phys.shared_low for _ in range(spare))   # the zone serves at last
+    with pytest.raises(OutOfMemory):
+        phys.frame()
+    with pytest.raises(OutOfMemory):
+        phys.frame(shared=True)
+    phys.release(private[:2])
+    got = phys.frame(shared=True)
+    assert got in private[:2] and phys.shared_low == got == heard[-1]   # a private frame joins it
+    phys.close()
+
+
 def test_contiguous_extents_and_the_limit():
     phys = PhysicalMemory(200 * PAGE)
     [(off, ln)] = phys.alloc(16 * PAGE)

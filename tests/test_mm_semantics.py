@@ -32,6 +32,22 @@ def test_memory_semantics_match_linux(libc, variant, tmp_path):
     assert_same(native, run_azemu([image, data], extra=["--mode", variant.split("-")[0]]))
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("libc", LIBCS)
+def test_code_written_then_run_is_never_stale(libc, variant):
+    """Code rewritten between runs, as JITs do: in an RWX page; flipped
+    between write and execute with mprotect; and written through one
+    mapping and run through another (a memfd's two shared views, a shared
+    anonymous mapping duplicated with mremap of size 0, a file's shared
+    view run through a private one).  Unicorn's fast path for stores
+    (azemu/core.py, _watch_stores) must never leave the old code running."""
+    exe = guest(libc, "smc")
+    image = guest(f"libos/{libc}", "smc") if variant == "unikernel-source" else exe
+    native = run_native([exe])
+    assert native[0].count(b"ran the code last written") == 5, native
+    assert_same(native, run_azemu([image], extra=["--mode", variant.split("-")[0]]))
+
+
 @pytest.mark.parametrize("mode", ("linux", "unikernel"))
 def test_a_reservation_larger_than_memory_costs_nothing_until_touched(mode):
     exe = guest("glibc", "reserve_touch")

@@ -182,7 +182,9 @@ def mremap(p, old_addr, old_size, new_size, flags, new_addr):
         if new_addr < old_addr + old_size and old_addr < new_addr + new_size:
             raise LinuxError(EINVAL)             # the ranges may not overlap
     mm = p.mm
-    if not old_size or not mm.fully_mapped(old_addr, old_addr + old_size):
+    if not old_size:
+        return _duplicate(mm, old_addr, new_size, flags, new_addr)
+    if not mm.fully_mapped(old_addr, old_addr + old_size):
         raise LinuxError(EFAULT)
     prot = mm.find(old_addr).prot
     name = mm.find(old_addr).name
@@ -216,6 +218,35 @@ def mremap(p, old_addr, old_size, new_size, flags, new_addr):
         return _move(mm, old_addr, old_size, new_size, dest, prot, name)
     except OutOfMemory:
         raise LinuxError(ENOMEM) from None
+
+
+def _duplicate(mm, addr, size, flags, new_addr):
+    """mremap with an old size of 0: a second mapping of the same pages of
+    a shared mapping (Linux keeps this for the \"duplicate shm area\" case;
+    a private one is EINVAL)."""
+    m = mm.find(addr)
+    if m is None:
+        raise LinuxError(EFAULT)
+    if not m.shared:
+        raise LinuxError(EINVAL)
+    if not flags & L.MREMAP_MAYMOVE:
+        raise LinuxError(ENOMEM)                 # it cannot grow in place from nothing
+    if flags & L.MREMAP_FIXED:
+        mm.unmap(new_addr, size)
+        dest = new_addr
+    else:
+        dest = mm.find_free(size)
+        if dest is None:
+            raise LinuxError(ENOMEM)
+    eof = None if m.eof is None else m.eof - addr + dest
+    try:
+        mm.map(dest, size, m.prot, m.name, shared=True, eof=eof, pager=m.pager,
+               pgoff=m.pgoff + ((addr - m.start) >> 12))
+    except OutOfMemory:
+        raise LinuxError(ENOMEM) from None
+    for new in mm.mappings_in(dest, dest + size):
+        new.maywrite = m.maywrite
+    return dest
 
 
 def _move(mm, old, old_size, new_size, dest, prot, name):
