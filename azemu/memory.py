@@ -314,11 +314,12 @@ class AddressSpace(GuestAccess):
 
     def unmap(self, start: int, length: int) -> None:
         end = start + page_up(length)
-        if self.paged:
-            self.write_back(start, end)
         maps = self._maps
         i = bisect.bisect_left(self._neg, -start)
-        if i < len(maps) and maps[i].start == start and maps[i].end == end:   # one whole VMA
+        whole = i < len(maps) and maps[i].start == start and maps[i].end == end
+        if self.paged and (not whole or maps[i].pager is not None):
+            self.write_back(start, end)
+        if whole:                                                           # one whole VMA
             if maps[i].charged:
                 self.committed -= end - start
             del self._neg[i], maps[i]
@@ -659,7 +660,10 @@ class AddressSpace(GuestAccess):
             if core.mm is self:
                 core.switch_to(None)
         owners = self.phys.owners
-        if any(owners(f) == 1 for f in self.pt.code_frames()):
+        # Only executable VMAs can hold pages with code translated from them
+        # (a range that stops being executable drops its code: _drop_code).
+        ran = [(m.start >> 12, m.end >> 12) for m in self._maps if m.prot & PROT_EXEC]
+        if any(owners(f) == 1 for f in self.pt.code_frames(ran)):
             for core in self.cores:
                 core.forget_code()
         self.phys.release(self.pt.all_frames(owned=True))

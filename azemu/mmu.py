@@ -68,6 +68,8 @@ ENTRIES = 512
 PAGE_SIZE = 4096
 _ZERO_TABLE = bytes(PAGE_SIZE)
 SMALL = 32                     # ranges up to this many entries: no numpy
+PY_SCAN = 2048                 # nor up to this many in all, until numpy is loaded anyway
+PY_LEAVES = 256                # whole leaf tables read without numpy, until it is loaded
 
 # #PF error code bits (Intel SDM vol. 3, 4.7)
 PF_PRESENT, PF_WRITE, PF_USER, PF_FETCH = 0x1, 0x2, 0x4, 0x10
@@ -171,11 +173,32 @@ class PageTable:
                 yield base + (vpn & 511), base + (vpn & 511) + (stop - vpn), vpn
             vpn = stop
 
+    def _plan(self, vpn: int, end: int):
+        """The spans of pages [vpn, end) worth a look — a leaf's span with
+        every entry empty (an untouched reservation, a thread's stack) is
+        dropped after one compare of its bytes — and whether to look with
+        numpy: only for more than PY_SCAN entries, or once it is loaded
+        (importing it costs a short program a tenth of a second)."""
+        spans = [s for s in self.spans(vpn, end) if s[1] - s[0] <= SMALL or not self._empty(s[0], s[1])]
+        big = np is not None or sum(b - a for a, b, _ in spans) > PY_SCAN
+        return spans, big
+
+    def _empty(self, a: int, b: int) -> bool:
+        """Are entries [a, b) all empty?  (One compare of their bytes.)"""
+        return self.w[a:b].tobytes() == _ZERO_TABLE[:(b - a) << 3]
+
+    def _full_leaves(self, bases) -> tuple[list[int], bool]:
+        """The leaf tables of `bases` holding any entry, and whether to read
+        them with numpy (see _plan)."""
+        bases = [b for b in bases if not self._empty(b, b + ENTRIES)]
+        return bases, np is not None or len(bases) > PY_LEAVES
+
     def present(self, vpn: int, end: int):
         """(vpn, entry) for every non-empty entry in pages [vpn, end)."""
         w = self.w
-        for a, b, first in self.spans(vpn, end):
-            if b - a <= SMALL:
+        spans, big = self._plan(vpn, end)
+        for a, b, first in spans:
+            if b - a <= SMALL or not big:
                 for i in range(a, b):
                     if w[i]:
                         yield first + i - a, w[i]
@@ -201,8 +224,9 @@ class PageTable:
             used = bool(e & A)
             return [e & FRAME], used, used and bool(e & P) and not e & NX
         frames, used, code = [], False, False
-        for a, b, _ in self.spans(vpn, end):
-            if b - a <= SMALL:
+        spans, big = self._plan(vpn, end)
+        for a, b, _ in spans:
+            if b - a <= SMALL or not big:
                 for i in range(a, b):
                     e = w[i]
                     if e:
@@ -244,8 +268,8 @@ class PageTable:
                 new &= ~W
             w[i] = new
             return bool(old & P and old & A and ((old & ~new) & (P | W) or (new & ~old) & NX))
-        spans = list(self.spans(vpn, end))
-        if all(b - a <= SMALL for a, b, _ in spans):   # small: one entry at a time
+        spans, big = self._plan(vpn, end)
+        if not big or all(b - a <= SMALL for a, b, _ in spans):   # small: one entry at a time
             lost = False
             for a, b, _ in spans:
                 for i in range(a, b):
@@ -287,10 +311,10 @@ class PageTable:
         """The frames every entry holds (with `owned`, only in the leaf
         tables no other address space holds: what this one's end frees)."""
         out, w = [], self.w
-        bases = self._owned_leaves() if owned else list(self.leaves.values())
-        if len(bases) <= 8:                             # a small process: no numpy
+        bases, big = self._full_leaves(self._owned_leaves() if owned else list(self.leaves.values()))
+        if not big:
             for base in bases:
-                out += [w[i] & FRAME for i in range(base, base + ENTRIES) if w[i]]
+                out += [e & FRAME for e in w[base:base + ENTRIES].tolist() if e]
             return out
         q = self.q
         for base in bases:
@@ -320,20 +344,27 @@ class PageTable:
 
     def _count_leaf(self, base: int, but: int) -> int:
         if self._q is None:                             # no numpy yet: a small process
-            w = self.w
-            return sum(1 for i in range(base, base + ENTRIES) if w[i] and w[i] & FRAME != but)
+            return sum(1 for e in self.w[base:base + ENTRIES].tolist() if e and e & FRAME != but)
         block = self._q[base:base + ENTRIES]
         held = block[block != 0]
         return int(held.size - np.count_nonzero((held & np.uint64(FRAME)) == np.uint64(but)))
 
-    def code_frames(self) -> list[int]:
+    def code_frames(self, ranges=None) -> list[int]:
         """The frames of pages a CPU has run code from (present, accessed,
-        executable), in the leaf tables no other address space holds."""
+        executable), in the leaf tables no other address space holds — and,
+        with `ranges` ((vpn, end) pairs), only those covering them."""
         bases = self._owned_leaves()
-        if len(bases) <= 8:                             # a small process: no numpy
+        if ranges is not None:
+            keys = {k for vpn, end in ranges for k in range(vpn >> 9, ((end - 1) >> 9) + 1)}
+            wanted = {self.leaves[k] for k in keys if k in self.leaves}
+            bases = [b for b in bases if b in wanted]
+        bases, big = self._full_leaves(bases)
+        if not bases:
+            return []
+        if not big:
             w = self.w
-            return [w[i] & FRAME for base in bases
-                    for i in range(base, base + ENTRIES) if w[i] & (P | A | NX) == P | A]
+            return [e & FRAME for base in bases
+                    for e in w[base:base + ENTRIES].tolist() if e & (P | A | NX) == P | A]
         np, q = _numpy(), self.q
         block = np.concatenate([q[b:b + ENTRIES] for b in bases])
         ran = (block & np.uint64(P | A | NX)) == np.uint64(P | A)

@@ -9,10 +9,9 @@ In one run, each the median of --repeat:
 2. The same kinds of memory traffic with nothing else in the way, to find the
    limit: guest_bins/bin/raw/stream_raw (64 MiB written and read back, x4)
    and random_raw (8M read-modify-writes at random places in 64 MiB) —
-   native, qemu-user, a bare Unicorn mapping the program's segments with
-   their own rights (benchmarks/syscall_floor.py's floor: no MMU model, no
-   kernel), and azemu (paging on, demand-paged frames).  Emulation time only
-   for the last two.
+   native, qemu-user, a bare Unicorn with one flat mapping of the program
+   (benchmarks/syscall_floor.py's floor: no MMU model, no kernel), and azemu
+   (paging on, demand-paged frames).  Emulation time only for the last two.
 
 3. For each host program, one more run inside this process, profiled: the
    share of the run spent in Unicorn's own code (the emulation loop, outside

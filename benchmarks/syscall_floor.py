@@ -57,30 +57,15 @@ def bare_unicorn(path: str, arg: int) -> float:
     uc = unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_64)
     with open(path, "rb") as f:
         elf = ELFFile(f)
-        loads = [seg for seg in elf.iter_segments() if seg["p_type"] == "PT_LOAD"]
-        perms = {}                           # page -> the segments' rights over it
-        for seg in loads:
-            flags = seg["p_flags"]           # PF_X 1, PF_W 2, PF_R 4 -> Unicorn's R 1, W 2, X 4
-            prot = (unicorn.UC_PROT_READ if flags & 4 else 0) | \
-                (unicorn.UC_PROT_WRITE if flags & 2 else 0) | (unicorn.UC_PROT_EXEC if flags & 1 else 0)
-            for page in range(seg["p_vaddr"] & ~0xFFF, seg["p_vaddr"] + seg["p_memsz"], 0x1000):
-                perms[page] = perms.get(page, 0) | prot
-        # Each page with its segment's rights, as a kernel maps them: a page
-        # mapped executable keeps every store on Unicorn's slow path (it
-        # looks for code to drop), so data mapped so would not be a floor.
-        runs = []                            # [start, end, prot]: one mapping per run
-        for page in sorted(perms):
-            if runs and runs[-1][1] == page and runs[-1][2] == perms[page]:
-                runs[-1][1] += 0x1000
-            else:
-                runs.append([page, page + 0x1000, perms[page]])
-        for lo, hi, prot in runs:
-            uc.mem_map(lo, hi - lo, prot)
-        for seg in loads:
-            uc.mem_write(seg["p_vaddr"], seg.data())
+        for seg in elf.iter_segments():
+            if seg["p_type"] == "PT_LOAD":
+                lo = seg["p_vaddr"] & ~0xFFF
+                hi = (seg["p_vaddr"] + seg["p_memsz"] + 0xFFF) & ~0xFFF
+                uc.mem_map(lo, hi - lo)
+                uc.mem_write(seg["p_vaddr"], seg.data())
         entry = elf.header.e_entry
     stack = 0x7FFF00000000
-    uc.mem_map(stack, 0x10000, unicorn.UC_PROT_READ | unicorn.UC_PROT_WRITE)
+    uc.mem_map(stack, 0x10000)
     sp = stack + 0x8000
     argstr = str(arg).encode() + b"\0"
     uc.mem_write(sp + 0x100, argstr)
