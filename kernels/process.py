@@ -9,7 +9,7 @@ import os
 import time
 
 from .abi import linux as L
-from .abi.linux_errno import EBADF, EMFILE
+from .abi.linux_errno import EBADF, EBUSY, EMFILE
 from .errors import LinuxError
 from .rusage import Usage, image_ended
 from .siginfo import Pending
@@ -75,6 +75,7 @@ class FdTable:
         self.files: dict[int, OpenFile] = {}
         self.cloexec: set[int] = set()
         self.limit = MAX_FDS                  # RLIMIT_NOFILE's soft limit (kernel_sys.prlimit64)
+        self.reserved: set[int] = set()       # numbers a blocked accept holds (reserve)
 
     def get(self, fd: int) -> OpenFile:
         try:
@@ -84,21 +85,35 @@ class FdTable:
 
     def lowest_free(self, lowest: int = 0) -> int:
         fd = lowest
-        while fd in self.files:
+        while fd in self.files or fd in self.reserved:
             fd += 1
         if fd >= self.limit:
             raise LinuxError(EMFILE)
         return fd
 
+    def reserve(self) -> int:
+        """Take the lowest free number before a call that may wait and then
+        install a file (accept: Linux's get_unused_fd_flags before it
+        blocks): other threads' files get other numbers meanwhile, and a
+        dup2 onto it is EBUSY.  `install(at=)` or `unreserve` ends it."""
+        fd = self.lowest_free()
+        self.reserved.add(fd)
+        return fd
+
+    def unreserve(self, fd: int) -> None:
+        self.reserved.discard(fd)
+
+    def check_target(self, fd: int) -> None:
+        """dup2/dup3 onto `fd`: EBUSY while a call holds it reserved."""
+        if fd in self.reserved:
+            raise LinuxError(EBUSY)
+
     def install(self, f: OpenFile, lowest: int = 0, cloexec: bool = False, at: int | None = None) -> int:
         if at is None:
-            at = lowest
-            while at in self.files:
-                at += 1
-            if at >= self.limit:
-                raise LinuxError(EMFILE)
+            at = self.lowest_free(lowest)
         elif at in self.files:
             self.close(at)
+        self.reserved.discard(at)
         f.refs += 1
         self.files[at] = f
         if cloexec:
@@ -122,6 +137,17 @@ class FdTable:
                 self.close(fd)
             except (LinuxError, OSError):
                 pass
+
+
+def release_reserved(task) -> None:
+    """A call that reserved an fd number (accept4) ended without a file:
+    the number is free again (kernels/sched.py, when a wait ends the call,
+    or the thread)."""
+    s = task.sched
+    if s.reserved is not None:
+        fds, fd = s.reserved
+        s.reserved = None
+        fds.unreserve(fd)
 
 
 class SigAction:

@@ -39,6 +39,7 @@ from azemu.timer import Interrupter
 from .abi.linux_errno import EINTR, ETIMEDOUT
 from .errors import Block, GuestExit
 from .hostsig import HostSignals
+from .process import release_reserved
 from .rusage import thread_ended
 from .siginfo import restarts
 from .task import BLOCKED, EXITED, RUNNABLE, STOPPED
@@ -289,6 +290,8 @@ class Scheduler:
         s.deadline, s.futex = None, None
         if not s.restart:                             # a restarted call makes its own result
             s.result = result
+            if s.reserved is not None:                # the call ends here: its fd number is free
+                release_reserved(t)
 
     def exit_task(self, task) -> None:
         if task.sched.state == EXITED:
@@ -298,6 +301,7 @@ class Scheduler:
             task.sched.deadline = None
         self._set(task.sched, EXITED)
         thread_ended(task)
+        release_reserved(task)
         if task.sched.futex is not None:
             waiters = self.futexes.get(task.sched.futex, [])
             if task in waiters:

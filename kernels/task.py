@@ -25,7 +25,7 @@ class SchedState:
     __slots__ = ("state", "core", "ctx", "result", "deadline", "futex", "bitset", "started",
                  "io", "restart", "until", "timed_out", "cpu_ns", "began", "nvcsw", "nivcsw",
                  "nice", "policy", "ioprio", "call", "done", "saved_calls", "finish_first",
-                 "waits_for")
+                 "waits_for", "reserved")
 
     def __init__(self, core: int):
         self.state = RUNNABLE
@@ -44,6 +44,7 @@ class SchedState:
         self.until = None         # when a timed poll/select/epoll_wait ends, across restarts
         self.timed_out = False    # its time ran out: the restarted call must not wait again
         self.done = 0             # bytes a send that waits midway has sent, across restarts
+        self.reserved = None      # (fd table, number) an accept holds across its restarts
         self.saved_calls = []     # libOS call blocks of calls a handler interrupted, to restart
         self.cpu_ns = 0           # host time its core spent running it (kernels/rusage.py)
         self.began = 0            # when its running slice began (host thread time), or 0

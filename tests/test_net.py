@@ -182,3 +182,17 @@ def test_a_guest_gets_no_vsock_to_the_hypervisor(tmp_path):
                            capture_output=True, env=env, timeout=120)
         assert p.stdout == (b"-1 Address family not supported by protocol "
                             b"-1 Address family not supported by protocol\n"), (mode, p)
+
+
+@pytest.mark.parametrize("variant", ("linux", "lwk", "unikernel-binary", "unikernel-source"))
+@pytest.mark.parametrize("libc", ("glibc", "musl"))
+def test_accept_holds_its_fd_number_while_it_waits(libc, variant):
+    """accept takes its number before it waits: another thread's open gets
+    the next one, a dup2 onto it is EBUSY, the accept returns it — and an
+    accept a signal ends (EINTR) gives it back."""
+    from conftest import assert_same, run_azemu, run_native
+    exe = guest(libc, "accept_fd")
+    image = guest(f"libos/{libc}", "accept_fd") if variant == "unikernel-source" else exe
+    native = run_native([exe])
+    assert b"open while accept waits: lowest+1\n" in native[0] and b"EBUSY" in native[0], native
+    assert_same(native, run_azemu([image], extra=["--mode", variant.split("-")[0]]))

@@ -29,6 +29,7 @@ def dup3(p, oldfd, newfd, flags):
     if newfd < 0 or newfd >= p.fds.limit:
         raise LinuxError(EBADF)
     f = p.fds.get(oldfd)
+    p.fds.check_target(newfd)
     return p.fds.install(f, at=newfd, cloexec=bool(flags & L.O_CLOEXEC))
 
 

@@ -11,8 +11,9 @@ from .. import blocking
 from ..abi import linux as L
 from ..abi.linux_errno import EBADF, EINVAL, ENOBUFS
 from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
-from ..errors import LinuxError
+from ..errors import Block, LinuxError
 from ..fwk.channel import FWK_FD_KIND
+from ..process import release_reserved
 from .fs_open import install_handle
 from .fs_read_write import CHUNK
 from .util import s32
@@ -59,9 +60,10 @@ def _to_guest(p, h: int, cloexec: bool) -> int:
     return install_handle(p, (h & 0xFFFFFFFF) | kind << 32, L.O_RDWR, cloexec)
 
 
-def _install(p, ret, type_or_flags):
+def _install(p, ret, type_or_flags, at=None):
     flags = L.O_RDWR | (L.O_NONBLOCK if type_or_flags & SOCK_NONBLOCK else 0)
-    return install_handle(p, ret, flags, bool(type_or_flags & SOCK_CLOEXEC))
+    return install_handle(p, ret, flags, bool(type_or_flags & SOCK_CLOEXEC), at=at)
+
 
 
 def _sockaddr_in(p, addr, length):
@@ -126,13 +128,23 @@ def accept4(p, fd, addr, addrlen, flags):
     flags = s32(flags)
     if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
         raise LinuxError(EINVAL)
-    p.fds.lowest_free()
-    p.scratch.reset()
-    blocking.wait_ready(p, f, blocking.POLLIN)   # the client may be another guest thread
-    p.scratch.reset()
-    out, lenp_s, want = _sockaddr_out(p, addr, addrlen)
-    ret = p.io.call(NR["accept4"], f.hfd, out, lenp_s, flags & SOCK_NONBLOCK)
-    newfd = _install(p, ret, flags)
+    s = p.sched
+    if s.reserved is None:                       # the number first, as Linux: kept while it waits
+        s.reserved = (p.fds, p.fds.reserve())
+    fd = s.reserved[1]
+    try:
+        p.scratch.reset()
+        blocking.wait_ready(p, f, blocking.POLLIN)   # the client may be another guest thread
+        p.scratch.reset()
+        out, lenp_s, want = _sockaddr_out(p, addr, addrlen)
+        ret = p.io.call(NR["accept4"], f.hfd, out, lenp_s, flags & SOCK_NONBLOCK)
+    except Block:
+        raise                                    # the call runs again with the same number
+    except BaseException:
+        release_reserved(p)
+        raise
+    s.reserved = None
+    newfd = _install(p, ret, flags, at=fd)
     _sockaddr_back(p, addr, addrlen, out, lenp_s, want)
     return newfd
 
