@@ -353,10 +353,11 @@ class AddressSpace(GuestAccess):
         Making private memory writable charges it (OutOfMemory past the
         limit, and nothing changed)."""
         end = start + page_up(length)
-        if not prot & PROT_EXEC:
-            self._drop_code(start, end)
         m = self.find(start)
-        if m is not None and m.start == start and m.end == end:     # one whole VMA
+        whole = m is not None and m.start == start and m.end == end
+        if not prot & PROT_EXEC and (not whole or m.prot & PROT_EXEC):
+            self._drop_code(start, end)
+        if whole:                                                   # one whole VMA
             if prot & PROT_WRITE and self._chargeable(m, prot):
                 if self.phys.committed + length > self.commit_limit:
                     raise OutOfMemory(length)
