@@ -74,7 +74,8 @@ def normalize(text: str):
             b = re.sub(r"htons\(\d+\)", "htons(PORT)", b)
             # clone3's parent_tid is also the child's clear-tid word: a child that
             # already ended has zeroed it by the time either tracer reads it
-            b = re.sub(r"parent_tid=\[\d+\]", "parent_tid=[TID]", b)
+            # (a live child's tid was already made PID above: both forms become TID)
+            b = re.sub(r"parent_tid=\[(?:\d+|PID)\]", "parent_tid=[TID]", b)
             b = re.sub(r'getrandom\("[^"]*"', 'getrandom("RANDOM"', b)
             (signals.add if b.startswith("--- ") else calls.append)(b)
         out.append((key == "main", calls, sorted(signals)))
