@@ -20,7 +20,7 @@ Frames are 4 KiB.  Two ways to get them:
   path, which looks for translated code to drop on every store — what a
   page written through one mapping and run through another needs — and
   lets stores everywhere else run at full speed (azemu/core.py,
-  `_ram_top`); `zone_watchers` hear when the zone grows down.
+  `Core._watch_stores`); `zone_watchers` hear when the zone grows down.
 * `alloc(length)` — physically contiguous extents, for the kernel's own
   areas (the FWK offload scratch).
 

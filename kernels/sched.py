@@ -33,6 +33,7 @@ from time import thread_time_ns
 
 from unicorn.x86_const import UC_X86_REG_RAX, UC_X86_REG_RIP
 
+from azemu import code_sync
 from azemu.core import RunResult
 from azemu.timer import Interrupter
 
@@ -491,6 +492,7 @@ class Scheduler:
                 timer.begin(core, sliced and not counted)
                 result = core.run(pc, count=QUANTUM_INSNS if counted else 0)
                 timer.end()
+                code_sync.sync(core.mm, core)          # code it wrote that other cores ran
                 self.unsliced_run = self.resched = False
                 spent = thread_time_ns() - began
                 t.sched.began = 0

@@ -48,6 +48,19 @@ def test_code_written_then_run_is_never_stale(libc, variant):
     assert_same(native, run_azemu([image], extra=["--mode", variant.split("-")[0]]))
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("libc", LIBCS)
+def test_code_one_core_rewrites_is_never_stale_on_another(libc, variant):
+    """A thread rewrites code in an RWX page while a thread on another core
+    runs it (azemu/code_sync.py): each core has its own translated code, and
+    the runner must see every rewrite."""
+    exe = guest(libc, "smc_cores")
+    image = guest(f"libos/{libc}", "smc_cores") if variant == "unikernel-source" else exe
+    native = run_native([exe])
+    assert native == (b"smc_cores: the runner saw each of 50 rewrites\n", b"", 0), native
+    assert_same(native, run_azemu([image], extra=["--mode", variant.split("-")[0], "--cores", "2"]))
+
+
 @pytest.mark.parametrize("mode", ("linux", "unikernel"))
 def test_a_reservation_larger_than_memory_costs_nothing_until_touched(mode):
     exe = guest("glibc", "reserve_touch")
