@@ -244,11 +244,12 @@ class Core:
         no way to move the range (azemu/preempt.py could not find it), the
         hook covers everything, as before."""
         phys = self._segments[-1] if self._segments else None
-        low = phys.shared_low if phys is not None else 0
+        offset = preempt.range_offset()
+        movable = phys is not None and offset is not None
         handle = self._add(ucc.UC_HOOK_MEM_INVALID, ucfast.MEM_INVALID_CB(self._on_mem_invalid),
-                           begin=low if preempt.range_offset() is not None else 1)
-        if phys is not None and preempt.range_offset() is not None:
-            self.__dict__["_store_zone"] = ctypes.c_uint64.from_address(handle + preempt.range_offset())
+                           begin=phys.shared_low if movable else 1)
+        if movable:
+            self.__dict__["_store_zone"] = ctypes.c_uint64.from_address(handle + offset)
             phys.zone_watchers.append(weakref.WeakMethod(self._zone_lowered))
 
     def _zone_lowered(self, low: int) -> None:

@@ -19,7 +19,8 @@ VARIANTS = ("linux", "lwk", "unikernel-binary", "unikernel-source")
 def test_memory_semantics_match_linux(libc, variant, tmp_path):
     """PROT_NONE, read-only and no-exec pages fault with SEGV_ACCERR,
     unmapped ones with SEGV_MAPERR; large NORESERVE reservations succeed;
-    MADV_DONTNEED zeroes; mremap moves; shared anonymous and /dev/zero
+    MADV_DONTNEED zeroes; mremap moves, and with an old size of 0 makes a
+    second view of a shared mapping only; shared anonymous and /dev/zero
     mappings; SIGBUS (BUS_ADRERR) past a file's end; mincore; msync;
     MAP_SHARED file mappings coherent with each other and with read, write,
     pread, pwrite and pwritev of the file through another descriptor, stores

@@ -118,6 +118,18 @@ int main(int argc, char **argv) {
     int zfd = open("/dev/zero", O_RDWR);
     char *dz = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_SHARED, zfd, 0);
     printf("MAP_SHARED /dev/zero: %s\n", dz == MAP_FAILED ? "failed" : (dz[pg] == 0 && (dz[pg] = 4) ? "zero, writable" : "?"));
+    /* mremap of old size 0: a second view of a shared mapping only */
+    char *view = mremap(sh, 0, pg, MREMAP_MAYMOVE);
+    printf("mremap(0) of shared: %s\n", view == MAP_FAILED ? strerror(errno) :
+           view != sh && view[5] == 3 && (view[6] = 7) && sh[6] == 7 ? "a second view" : "?");
+    errno = 0;
+    printf("mremap(0) of private: %s\n", mremap(r2, 0, pg, MREMAP_MAYMOVE) == MAP_FAILED ? strerror(errno) : "mapped");
+    errno = 0;
+    printf("mremap(0) without MAYMOVE: %s\n", mremap(sh, 0, pg, 0) == MAP_FAILED ? strerror(errno) : "mapped");
+    char *gone = mmap(NULL, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(gone, pg);
+    errno = 0;
+    printf("mremap(0) of nothing: %s\n", mremap(gone, 0, pg, MREMAP_MAYMOVE) == MAP_FAILED ? strerror(errno) : "mapped");
     char *dp = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE, zfd, 0);
     printf("MAP_PRIVATE /dev/zero: %s\n", dp == MAP_FAILED ? "failed" : (dp[0] == 0 ? "zero" : "?"));
     close(zfd);

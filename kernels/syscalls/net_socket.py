@@ -65,7 +65,6 @@ def _install(p, ret, type_or_flags, at=None):
     return install_handle(p, ret, flags, bool(type_or_flags & SOCK_CLOEXEC), at=at)
 
 
-
 def _sockaddr_in(p, addr, length):
     length = s32(length)
     if length < 0 or length > SOCKADDR_MAX:
