@@ -37,7 +37,7 @@ import unicorn
 from unicorn import unicorn_const as ucc
 from unicorn import x86_const as x86
 
-from . import paging, preempt, ucfast
+from . import cpu_state, paging, preempt, ucfast
 
 # What the guest's CPUID reports.  glibc picks its string routines from CPUID
 # and, when built for a higher ISA level, refuses to start below it; so the
@@ -110,7 +110,8 @@ class RunResult:
 
 
 # What `Core` makes when a core first runs (see Core.__getattr__).
-_LAZY = frozenset(("uc", "uch", "regs", "exceptions", "preemption"))
+_LAZY = frozenset(("uc", "uch", "regs", "exceptions", "preemption", "cpu"))
+FLUSH_PAGES_MAX = 32   # a larger range flushes the whole TLB (Linux: tlb_single_page_flush_ceiling, 33)
 _making = threading.RLock()         # one Unicorn instance set up at a time, machine-wide
 _PR_SET_THP_DISABLE = 41
 _thp_off = False
@@ -208,7 +209,10 @@ class Core:
             d = self.__dict__
             d["uc"], d["uch"] = uc, uch
             d["regs"] = ucfast.RegisterFile(uch)
-            d["exceptions"] = paging.ExceptionState(uch)
+            d["cpu"] = cpu_state.locate(uch)      # None: public calls only (azemu/cpu_state.py)
+            if self.cpu is not None:
+                d["_cpu_arg"] = ctypes.c_void_p(self.cpu.cpu)
+            d["exceptions"] = paging.ExceptionState(uch, self.cpu)
             d["preemption"] = preempt.new(uch)     # a stop from outside a run (azemu/preempt.py)
             self._watch_stores()
             self._add(ucc.UC_HOOK_INTR, ucfast.INTR_CB(self._on_interrupt))
@@ -343,6 +347,21 @@ class Core:
         if self.mm is not None:
             self.tlb_gen = self.mm.flush_gen
         self.tlb_loaded = self.running
+
+    def flush_tlb_range(self, start: int, end: int) -> None:
+        """The TLB entries of the pages in [start, end) only (`invlpg` on
+        each), when the TLB was current before the change that asks for it
+        (the address space's flush count moved on by one); else, or for
+        more than FLUSH_PAGES_MAX pages, all of them."""
+        mm, cpu = self.mm, self.__dict__.get("_cpu_arg")
+        if cpu is None or end - start > FLUSH_PAGES_MAX << 12 or self.tlb_gen != mm.flush_gen - 1:
+            self.flush_tlb()
+            return
+        flush, u64 = cpu_state.flush_page, ctypes.c_uint64
+        for addr in range(start & ~0xFFF, end, 0x1000):
+            flush(cpu, u64(addr))
+        self.tlb_flushes += 1
+        self.tlb_gen = mm.flush_gen
 
     # ---- fault capture ------------------------------------------------------
     def _on_mem_invalid(self, uch, access, addr, size, value, ud):

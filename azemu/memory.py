@@ -150,8 +150,9 @@ class AddressSpace(GuestAccess):
         if switch:
             core.switch_to(self)
 
-    def _flush(self) -> None:
-        """Entries a TLB may hold changed: the running core flushes now;
+    def _flush(self, start: int | None = None, end: int = 0) -> None:
+        """Entries a TLB may hold changed, those of [start, end) or any:
+        the running core flushes now (those pages only, if it can);
         every other core that ran this address space since its last flush
         receives a shootdown — the flush count moves on, and a core whose
         TLB is behind it flushes before it next runs (Core.tlb_stale)."""
@@ -159,7 +160,10 @@ class AddressSpace(GuestAccess):
         self.flush_gen += 1
         cur = self.current
         if cur is not None and cur.running:
-            cur.flush_tlb()
+            if start is None:
+                cur.flush_tlb()
+            else:
+                cur.flush_tlb_range(start, end)
 
     @property
     def shootdowns(self) -> int:
@@ -307,7 +311,7 @@ class AddressSpace(GuestAccess):
         if frames:
             self.phys.release(frames)
         if used:
-            self._flush()
+            self._flush(start, end)
         if code:                             # the frames may come back as other code
             for core in self.cores:
                 core.forget_code()
@@ -374,7 +378,7 @@ class AddressSpace(GuestAccess):
                     self.committed += m.end - m.start
                 m.prot = prot
         if self.pt.reprotect(start >> 12, end >> 12, prot):
-            self._flush()
+            self._flush(start, end)
         self.mapping_changes += 1
 
     def _drop_code(self, start: int, end: int) -> None:
@@ -413,7 +417,7 @@ class AddressSpace(GuestAccess):
                 m.eof += new - old
             self._insert(m)
         if used:
-            self._flush()
+            self._flush(old, old + length)
         self.mapping_changes += 1
         self._remapped(old, old + length)
 
@@ -586,7 +590,7 @@ class AddressSpace(GuestAccess):
         new = frame | (entry & D) | pte_flags(m.prot)
         self.pt.set(vpn, new)
         if frame != old and entry & A:
-            self._flush()                    # a TLB may map the old frame
+            self._flush(vpn << 12, (vpn + 1) << 12)      # a TLB may map the old frame
         return new
 
     def _kernel_entry(self, addr: int, write: bool) -> int:

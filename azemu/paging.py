@@ -71,22 +71,29 @@ class ExceptionState:
 
     _offsets: tuple[int, int, int] | None = None
 
-    def __init__(self, uch):
+    def __init__(self, uch, cpu=None):
+        """`cpu`: where the CPU lies in memory (azemu/cpu_state.py), to read
+        and clear the fields in place; None: through a saved context."""
         self.uch = uch
         if ExceptionState._offsets is None:
             ExceptionState._offsets = _calibrate()
         self.ctx = ctypes.c_void_p()
-        if ucfast.lib.uc_context_alloc(uch, ctypes.byref(self.ctx)) != ucc.UC_ERR_OK:
+        self.direct = cpu is not None
+        if not self.direct and ucfast.lib.uc_context_alloc(uch, ctypes.byref(self.ctx)) != ucc.UC_ERR_OK:
             raise RuntimeError("uc_context_alloc failed")
+        base = cpu.env - cpu.header if self.direct else self.ctx.value
         err_off, inflight_off, cr2_off = self._offsets
-        self._err = ctypes.c_int.from_address(self.ctx.value + err_off)
-        self._cr2 = ctypes.c_uint64.from_address(self.ctx.value + cr2_off)
-        self._inflight = ctypes.c_int.from_address(self.ctx.value + inflight_off)
+        self._err = ctypes.c_int.from_address(base + err_off)
+        self._cr2 = ctypes.c_uint64.from_address(base + cr2_off)
+        self._inflight = ctypes.c_int.from_address(base + inflight_off)
 
     def clear(self) -> None:
         """Forget any exception in flight.  Unicorn leaves one behind when a
         run is stopped (it probes a fetch past the stop: a #PF at -2), so a
         run starts with this."""
+        if self.direct:
+            self._inflight.value = -1
+            return
         lib = ucfast.lib
         lib.uc_context_save(self.uch, self.ctx)
         self._inflight.value = -1
@@ -96,6 +103,9 @@ class ExceptionState:
         """The error code of the exception just raised and CR2 (the
         faulting address); the CPU forgets the exception was in flight (as
         delivering it through the IDT would)."""
+        if self.direct:
+            self._inflight.value = -1
+            return self._err.value, self._cr2.value
         lib = ucfast.lib
         lib.uc_context_save(self.uch, self.ctx)
         code = self._err.value
