@@ -371,10 +371,9 @@ def _new(p, key, hfd: int, writable: bool, st=None) -> CachedFile:
 
 def lookup(p, f) -> CachedFile | None:
     """The cache of an open file, if some mapping has one."""
-    caches = p.kernel.page_cache
-    if not caches or f.kind != KIND_FILE:
+    if f.kind != KIND_FILE:
         return None
-    return caches.get(ident(p, f))
+    return p.kernel.page_cache.get(ident(p, f))
 
 
 def transfer(p, f, call, count: int, offset: int | None, write: bool) -> int:
