@@ -23,7 +23,9 @@ Both need two pointers that Unicorn keeps in its instance structure
 * `cpu->env_ptr` (the CPUX86State, the very bytes uc_context_save copies),
   found in the CPUState by what it points to.
 
-`locate()` finds them for an instance; a probe on a scratch instance, once
+Memory is read through process_vm_readv on this very process, so that a
+wrong guess reads short instead of crashing it (where a seccomp policy
+forbids that call, nothing is found).  `locate()` finds them for an instance; a probe on a scratch instance, once
 per process, checks that one page can be flushed and the others stay
 (`available`).  Where anything does not match (another Unicorn), `locate`
 says None and cores use the public calls, as before; AZEMU_CPU_STATE=public
@@ -81,7 +83,7 @@ def locate(uch) -> CPUPointers | None:
 def _find(uch) -> CPUPointers | None:
     if None in (_TCG_FLUSH_TLB, _ADD_INLINE, _DEL_INLINE, flush_page):
         return None
-    raw = ctypes.string_at(uch, _SCAN)
+    raw = _peek(uch, _SCAN)
     at = raw.find(struct.pack("<Q", _TCG_FLUSH_TLB))
     if at < 0 or at % 8 or len(raw) < at + 80:
         return None
@@ -100,12 +102,30 @@ def _find(uch) -> CPUPointers | None:
         head = ctypes.string_at(ctx.value + header, 1024)
     finally:
         _lib.uc_context_free(ctx)
-    body = ctypes.string_at(cpu, _ENV_SCAN)
-    for off in range(0, _ENV_SCAN, 8):
+    body = _peek(cpu, _ENV_SCAN)
+    for off in range(0, len(body) - 7, 8):
         p, = struct.unpack_from("<Q", body, off)
-        if cpu < p < cpu + (4 << 20) and ctypes.string_at(p, len(head)) == head:
+        if cpu < p < cpu + (4 << 20) and _peek(p, len(head)) == head:
             return CPUPointers(cpu, p, header)
     return None
+
+
+class _IOVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.process_vm_readv.restype = ctypes.c_ssize_t
+
+
+def _peek(addr: int, n: int) -> bytes:
+    """Up to `n` bytes of this process at `addr`: as many as are mapped
+    there (process_vm_readv on itself: a wrong guess reads short instead
+    of crashing the process)."""
+    buf = ctypes.create_string_buffer(n)
+    local, remote = _IOVec(ctypes.addressof(buf), n), _IOVec(addr, n)
+    got = _libc.process_vm_readv(os.getpid(), ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+    return buf.raw[:max(got, 0)]
 
 
 def _probe() -> None:

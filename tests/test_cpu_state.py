@@ -3,6 +3,7 @@ TLB on a change made while the core runs, the #PF's error code read in
 place; and the public calls when that is turned off."""
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -25,6 +26,9 @@ PROGRAM = bytes.fromhex("488b03" "488b16" "0f05" "488b16" "488b03" "0f05")
 def test_this_unicorn_is_reached_in_place():
     """The pinned Unicorn has the layout cpu_state knows: a made core flushes
     pages one by one and reads #PF state without copying the CPU."""
+    probe = ctypes.create_string_buffer(bytes(range(64)), 64)
+    if cpu_state._peek(ctypes.addressof(probe), 64) != probe.raw:
+        pytest.skip("process_vm_readv is not allowed here: cores use the public calls")
     core = Core()
     phys = PhysicalMemory(16 * PAGE)
     core.attach_memory(phys)

@@ -5,7 +5,8 @@
  * CALLS changes of one kind:
  *   mprotect   flip one page of a fresh two-page mapping between PROT_READ and
  *              PROT_READ|PROT_WRITE (touching it after each write-enable)
- *   mmap       mmap one touched page and munmap it again
+ *   mapunmap   mmap one page and munmap it again (the pair alone)
+ *   mmap       mmap one page, touch it, and munmap it again
  *   getpid     getpid (the reference: one trapped syscall)
  * With THREADS > 1, THREADS-1 more threads first touch the address space
  * (each on a core of its own under azemu) and then wait on a barrier (a
@@ -72,6 +73,12 @@ int main(int argc, char **argv) {
             char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             if (p == MAP_FAILED) { perror("mmap"); return 1; }
             p[0] = 1;
+            if (munmap(p, 4096)) { perror("munmap"); return 1; }
+        }
+    } else if (strcmp(op, "mapunmap") == 0) {         /* the pair alone: no page touched */
+        for (long i = 0; i < calls; i++) {
+            char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (p == MAP_FAILED) { perror("mmap"); return 1; }
             if (munmap(p, 4096)) { perror("munmap"); return 1; }
         }
     } else if (strcmp(op, "getpid") == 0) {
