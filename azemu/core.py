@@ -348,13 +348,15 @@ class Core:
             self.tlb_gen = self.mm.flush_gen
         self.tlb_loaded = self.running
 
-    def flush_tlb_range(self, start: int, end: int) -> None:
-        """The TLB entries of the pages in [start, end) only (`invlpg` on
-        each), when the TLB was current before the change that asks for it
-        (the address space's flush count moved on by one); else, or for
-        more than FLUSH_PAGES_MAX pages, all of them."""
-        mm, cpu = self.mm, self.__dict__.get("_cpu_arg")
-        if cpu is None or end - start > FLUSH_PAGES_MAX << 12 or self.tlb_gen != mm.flush_gen - 1:
+    def flush_tlb_range(self, start: int, end: int, mm) -> None:
+        """The TLB entries of the pages in [start, end) of address space
+        `mm` only (`invlpg` on each), when this core runs `mm` and its TLB
+        was current before the change that asks for it (the flush count
+        moved on by one); else, or for more than FLUSH_PAGES_MAX pages, all
+        of them."""
+        cpu = self.__dict__.get("_cpu_arg")
+        if (cpu is None or mm is not self.mm or end - start > FLUSH_PAGES_MAX << 12
+                or self.tlb_gen != mm.flush_gen - 1):
             self.flush_tlb()
             return
         flush, u64 = cpu_state.flush_page, ctypes.c_uint64

@@ -163,7 +163,7 @@ class AddressSpace(GuestAccess):
             if start is None:
                 cur.flush_tlb()
             else:
-                cur.flush_tlb_range(start, end)
+                cur.flush_tlb_range(start, end, self)
 
     @property
     def shootdowns(self) -> int:
