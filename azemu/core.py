@@ -111,7 +111,8 @@ class RunResult:
 
 # What `Core` makes when a core first runs (see Core.__getattr__).
 _LAZY = frozenset(("uc", "uch", "regs", "exceptions", "preemption", "cpu"))
-FLUSH_PAGES_MAX = 32   # a larger range flushes the whole TLB (Linux: tlb_single_page_flush_ceiling, 33)
+# A range of more pages flushes the whole TLB (Linux: tlb_single_page_flush_ceiling, 33).
+FLUSH_PAGES_MAX = 32
 _making = threading.RLock()         # one Unicorn instance set up at a time, machine-wide
 _PR_SET_THP_DISABLE = 41
 _thp_off = False
@@ -355,12 +356,13 @@ class Core:
         moved on by one); else, or for more than FLUSH_PAGES_MAX pages, all
         of them."""
         cpu = self.__dict__.get("_cpu_arg")
+        start &= ~0xFFF
         if (cpu is None or mm is not self.mm or end - start > FLUSH_PAGES_MAX << 12
                 or self.tlb_gen != mm.flush_gen - 1):
             self.flush_tlb()
             return
         flush, u64 = cpu_state.flush_page, ctypes.c_uint64
-        for addr in range(start & ~0xFFF, end, 0x1000):
+        for addr in range(start, end, 0x1000):
             flush(cpu, u64(addr))
         self.tlb_flushes += 1
         self.tlb_gen = mm.flush_gen

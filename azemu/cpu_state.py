@@ -25,7 +25,10 @@ Both need two pointers that Unicorn keeps in its instance structure
 
 Memory is read through process_vm_readv on this very process, so that a
 wrong guess reads short instead of crashing it (where a seccomp policy
-forbids that call, nothing is found).  `locate()` finds them for an instance; a probe on a scratch instance, once
+makes that call fail, nothing is found; one that kills a process making it
+would end azemu at its first core — AZEMU_CPU_STATE=public avoids the call).
+
+`locate()` finds them for an instance; a probe on a scratch instance, once
 per process, checks that one page can be flushed and the others stay
 (`available`).  Where anything does not match (another Unicorn), `locate`
 says None and cores use the public calls, as before; AZEMU_CPU_STATE=public
@@ -84,10 +87,13 @@ def _find(uch) -> CPUPointers | None:
     if None in (_TCG_FLUSH_TLB, _ADD_INLINE, _DEL_INLINE, flush_page):
         return None
     raw = _peek(uch, _SCAN)
-    at = raw.find(struct.pack("<Q", _TCG_FLUSH_TLB))
-    if at < 0 or at % 8 or len(raw) < at + 80:
+    words = struct.unpack(f"<{len(raw) // 8}Q", raw[:len(raw) // 8 * 8])
+    if _TCG_FLUSH_TLB not in words:
         return None
-    fields = struct.unpack_from("<10Q", raw, at)
+    at = words.index(_TCG_FLUSH_TLB)
+    fields = words[at:at + 10]
+    if len(fields) < 10:
+        return None
     if fields[4] != _ADD_INLINE or fields[5] != _DEL_INLINE or not fields[9]:
         return None
     cpu = fields[9]
@@ -114,17 +120,22 @@ class _IOVec(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.process_vm_readv.restype = ctypes.c_ssize_t
+try:
+    _readv = ctypes.CDLL(None, use_errno=True).process_vm_readv
+    _readv.restype = ctypes.c_ssize_t
+except AttributeError:                  # a libc without it: nothing is read, nothing found
+    _readv = None
 
 
 def _peek(addr: int, n: int) -> bytes:
     """Up to `n` bytes of this process at `addr`: as many as are mapped
     there (process_vm_readv on itself: a wrong guess reads short instead
     of crashing the process)."""
+    if _readv is None:
+        return b""
     buf = ctypes.create_string_buffer(n)
     local, remote = _IOVec(ctypes.addressof(buf), n), _IOVec(addr, n)
-    got = _libc.process_vm_readv(os.getpid(), ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+    got = _readv(os.getpid(), ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
     return buf.raw[:max(got, 0)]
 
 

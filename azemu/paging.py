@@ -16,9 +16,10 @@ CPU exception to the UC_HOOK_INTR callback instead of delivering it through
 an IDT, and so never clears the CPU's "exception in flight" field: the next
 #PF would escalate to a double fault (vector 8, error code 0) and the one
 after to a triple fault, which stops the CPU.  `ExceptionState` reads the
-error code and clears that field through the saved CPU context, at offsets
-found once per process by `_calibrate` — a probe that takes #PFs with known
-error codes on a scratch instance — rather than hard-coded.
+error code and clears that field in the CPU state itself (azemu/cpu_state.py
+finds it) or, where that is not found, through a saved CPU context — at
+offsets found once per process by `_calibrate`, a probe that takes #PFs
+with known error codes on a scratch instance, rather than hard-coded.
 """
 from __future__ import annotations
 
@@ -114,8 +115,8 @@ class ExceptionState:
         return code, self._cr2.value
 
 
-def _calibrate() -> tuple[int, int]:
-    """(error code offset, exception-in-flight offset) in a saved context:
+def _calibrate() -> tuple[int, int, int]:
+    """(error code, exception-in-flight, CR2 offsets) in a saved context:
     three #PFs with error codes 2 (write, not present), 0 (read, not
     present) and 3 (write, present read-only), taken at CPL 0."""
     uc = unicorn.Uc(ucc.UC_ARCH_X86, ucc.UC_MODE_64)

@@ -371,9 +371,10 @@ def _new(p, key, hfd: int, writable: bool, st=None) -> CachedFile:
 
 def lookup(p, f) -> CachedFile | None:
     """The cache of an open file, if some mapping has one."""
-    if f.kind != KIND_FILE:
+    caches = p.kernel.page_cache
+    if f.kind != KIND_FILE or not caches:
         return None
-    return p.kernel.page_cache.get(ident(p, f))
+    return caches.get(ident(p, f))
 
 
 def transfer(p, f, call, count: int, offset: int | None, write: bool) -> int:
