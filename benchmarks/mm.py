@@ -17,7 +17,8 @@ change: a TLB shootdown), then makes CALLS changes of one kind:
 Per call = the time of the CALLS loop as the guest itself measures it
 (CLOCK_MONOTONIC around the loop: set-up, threads and loading left out),
 divided by CALLS; the median of --repeat runs, for NMAPS in {10, 1000,
-10000} and cores in {1, 4, 16, 64}.  The kernel's counters (faults, flushes,
+10000} and cores in {1, 4, 16, 64}.  The ops take turns within each repeat,
+and a ratio to getpid is the median of the repeats' own ratios.  The kernel's counters (faults, flushes,
 shootdowns) per call come from the same run minus a run with CALLS = 0.
 Target (issue #9): every mprotect and mmap+munmap figure within 3x of the
 getpid figure of the same row — flat in mappings and cores.
@@ -63,16 +64,26 @@ def run(mode, op, nmaps, calls, cores):
     return float(text.split("ns/call:")[1].split()[0]) / 1000, stats
 
 
-def per_call(mode, op, nmaps, calls, cores, repeat):
-    """Emulator µs per call, and the counted events per call (run of
-    `calls` minus run of 0, so the set-up is left out)."""
-    xs = []
-    _, s0 = run(mode, op, nmaps, 0, cores)
+def measure_row(mode, nmaps, calls, cores, repeat) -> dict:
+    """Each op's emulator µs per call and counted events per call (run of
+    `calls` minus run of 0, so the set-up is left out), and its ratio to
+    getpid.  The ops take turns within each repeat, and a ratio is the
+    median of the repeats' own ratios: a shared host's speed drifts over
+    minutes, and so affects the calls compared alike."""
+    row = {"maps": nmaps, "cores": cores}
+    zero = {op: run(mode, op, nmaps, 0, cores)[1] for op in OPS}
+    xs, last = {op: [] for op in OPS}, {}
     for _ in range(repeat):
-        us, sn = run(mode, op, nmaps, calls, cores)
-        xs.append(us)
-    events = {k: (sn[k] - s0[k]) / calls for k in ("page_fault", "tlb_flush", "tlb_shootdown")}
-    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "runs": xs, **events}
+        for op in OPS:
+            us, last[op] = run(mode, op, nmaps, calls, cores)
+            xs[op].append(us)
+    for op in OPS:
+        events = {k: (last[op][k] - zero[op][k]) / calls for k in ("page_fault", "tlb_flush", "tlb_shootdown")}
+        row[op] = {"median": statistics.median(xs[op]), "min": min(xs[op]), "max": max(xs[op]),
+                   "runs": xs[op], **events}
+        if op != "getpid":
+            row[f"{op}_vs_getpid"] = statistics.median(x / g for x, g in zip(xs[op], xs["getpid"]))
+    return row
 
 
 def main(argv=None):
@@ -92,17 +103,11 @@ def main(argv=None):
     console = Console(width=130)
     rows = []
     with Progress(console=console, transient=True) as prog:
-        task = prog.add_task("mm", total=len(maps) * len(cores) * len(OPS))
+        task = prog.add_task("mm", total=len(maps) * len(cores))
         for nm in maps:
             for nc in cores:
-                row = {"maps": nm, "cores": nc}
-                for op in OPS:
-                    row[op] = per_call(a.mode, op, nm, a.calls, nc, a.repeat)
-                    prog.advance(task)
-                row["mprotect_vs_getpid"] = row["mprotect"]["median"] / row["getpid"]["median"]
-                row["mapunmap_vs_getpid"] = row["mapunmap"]["median"] / row["getpid"]["median"]
-                row["mmap_vs_getpid"] = row["mmap"]["median"] / row["getpid"]["median"]
-                rows.append(row)
+                rows.append(measure_row(a.mode, nm, a.calls, nc, a.repeat))
+                prog.advance(task)
     worst = max(max(r["mprotect_vs_getpid"], r["mapunmap_vs_getpid"], r["mmap_vs_getpid"])
                 for r in rows)
     spread = {op: max(r[op]["median"] for r in rows) / min(r[op]["median"] for r in rows)
