@@ -212,7 +212,7 @@ class Core:
             d["regs"] = ucfast.RegisterFile(uch)
             d["cpu"] = cpu_state.locate(uch)      # None: public calls only (azemu/cpu_state.py)
             if self.cpu is not None:
-                d["_cpu_arg"] = ctypes.c_void_p(self.cpu.cpu)
+                d["_cpu_arg"] = self.cpu.cpu
             d["exceptions"] = paging.ExceptionState(uch, self.cpu)
             d["preemption"] = preempt.new(uch)     # a stop from outside a run (azemu/preempt.py)
             self._watch_stores()
@@ -361,9 +361,9 @@ class Core:
                 or self.tlb_gen != mm.flush_gen - 1):
             self.flush_tlb()
             return
-        flush, u64 = cpu_state.flush_page, ctypes.c_uint64
+        flush = cpu_state.flush_page
         for addr in range(start, end, 0x1000):
-            flush(cpu, u64(addr))
+            flush(cpu, addr)
         self.tlb_flushes += 1
         self.tlb_gen = mm.flush_gen
 
