@@ -1,7 +1,7 @@
 """Guest virtual address spaces on the MMU model.
 
 An `AddressSpace` is what a process's `mm` is in Linux: a sorted list of
-`Mapping`s (its VMAs: virtual range, protection, name, kind) and one set of
+`Mapping`s (its VMAs, azemu/vmas.py: virtual range, protection, name, kind) and one set of
 x86-64 page tables (azemu/mmu.py) in the instance's physical segment
 (azemu/physmem.py).  Cores holding the address space run with its page
 tables in CR3, so:
@@ -28,12 +28,13 @@ kernel decides what that means (EFAULT, SIGSEGV, ...).
 """
 from __future__ import annotations
 
-import bisect
+from bisect import bisect_left, bisect_right
 
 from . import mmu
 from .guest_access import GuestAccess, GuestFault  # noqa: F401  (GuestFault: for importers)
 from .mmu import COW, FRAME, HELD, NX, P, W, A, D, PF_FETCH, PF_WRITE, pte_flags
 from .physmem import PAGE, PAGE_MASK, OutOfMemory, PhysicalMemory, page_down, page_up  # noqa: F401
+from .vmas import Mapping, VmaList
 
 PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC = 0, 1, 2, 4   # same values as Unicorn's
 AROUND = 32              # pages around a fault mapped too, where a pager holds them (Linux: 16)
@@ -48,46 +49,7 @@ OOM_KILL = ("SIGKILL", 0)
 _KEEP = FRAME | A | D
 
 
-class Mapping:
-    """A VMA: a run of guest pages with one protection and one kind.
-
-    `shared` pages keep their frames writable across a copy (MAP_SHARED);
-    pages at or past `eof` (a file mapping's end of file, page-rounded)
-    raise SIGBUS when touched.  `charged` pages count against the commit
-    limit; `reserve` is False for MAP_NORESERVE (never charged).
-
-    A mapping with a `pager` takes its frames from it (a file mapping: the
-    kernel's page cache), page `pgoff` of the pager at `start`; a private
-    one maps them copy-on-write, so its stores never reach the pager.
-    A pager is any object with `frame(index)` (the frame holding page
-    `index`, one owner of it being the pager; None past the end of the
-    object: SIGBUS), `cached(index)` (that frame if the pager holds it
-    already, else None), `dirtied(indices)` (pages the guest wrote, to be written
-    back; called only when its `writes_back` is true) and
-    `mapped_by(address_space)`."""
-    __slots__ = ("start", "end", "prot", "name", "shared", "eof", "charged", "reserve",
-                 "pager", "pgoff", "maywrite")
-
-    def __init__(self, start, end, prot, name="", shared=False, eof=None, reserve=True,
-                 pager=None, pgoff=0):
-        self.start, self.end, self.prot, self.name = start, end, prot, name
-        self.shared, self.eof, self.reserve = shared, eof, reserve
-        self.pager, self.pgoff = pager, pgoff
-        self.charged = False
-        self.maywrite = True                  # False: mprotect may not add PROT_WRITE
-
-
-    def copy(self, start, end):
-        m = Mapping(start, end, self.prot, self.name, self.shared, self.eof, self.reserve,
-                    self.pager, self.pgoff + ((start - self.start) >> 12))
-        m.charged, m.maywrite = self.charged, self.maywrite
-        return m
-
-    def __repr__(self):
-        return f"Mapping({self.start:#x}-{self.end:#x} prot={self.prot} {self.name})"
-
-
-class AddressSpace(GuestAccess):
+class AddressSpace(VmaList, GuestAccess):
     """A guest virtual address space backed by one PhysicalMemory.
 
     Cores attached with `attach(core)` run with its page tables.  `mmap_top`
@@ -100,14 +62,7 @@ class AddressSpace(GuestAccess):
         self.pt = mmu.PageTable(phys)
         self.pt.shared_spans = self._shared_spans
         self.cores = []
-        # The VMAs in descending order of start (and their negated starts,
-        # ascending, to bisect): top-down mmaps and a brk heap change the low
-        # end, which is the list's tail, so a change there moves nothing.
-        self._neg: list[int] = []
-        self._maps: list[Mapping] = []
-        self.mmap_top = mmap_top
-        self.mmap_bottom = mmap_bottom
-        self._gap_top = mmap_top          # where the next top-down search starts
+        VmaList.__init__(self, mmap_top, mmap_bottom)
         self.mapping_changes = 0
         # Commit accounting as Linux's strict mode (vm.overcommit_memory=2)
         # with the limit at the instance's memory, counted over every address
@@ -170,60 +125,6 @@ class AddressSpace(GuestAccess):
         """Shootdowns sent to other cores (each received by one core)."""
         return sum(core.shootdowns() for core in self.cores)
 
-    # ---- lookup -------------------------------------------------------------
-    def find(self, addr: int) -> Mapping | None:
-        i = bisect.bisect_left(self._neg, -addr)      # the highest start <= addr
-        if i < len(self._maps):
-            m = self._maps[i]
-            if addr < m.end:
-                return m
-        return None
-
-    def mappings(self) -> list[Mapping]:
-        return self._maps[::-1]
-
-    def mappings_in(self, start: int, end: int) -> list[Mapping]:
-        """The mappings overlapping [start, end), highest first."""
-        return list(self._reaching(start, end))
-
-    def is_free(self, start: int, end: int) -> bool:
-        i = bisect.bisect_right(self._neg, -end)      # the highest start < end
-        return i == len(self._maps) or self._maps[i].end <= start
-
-    def find_free(self, length: int, hint: int = 0) -> int | None:
-        """A free, page-aligned range of `length` bytes: at `hint` if free,
-        else the highest gap below `mmap_top` (Linux's top-down layout).  The
-        search starts below the last range it gave (Linux's free_area_cache),
-        moved up again when memory above it is unmapped."""
-        length = page_up(length)
-        if hint and hint >= self.mmap_bottom and hint + length <= self.mmap_top:
-            hint = page_down(hint)
-            if self.is_free(hint, hint + length):
-                return hint
-        for top in ((self._gap_top, self.mmap_top) if self._gap_top < self.mmap_top
-                    else (self.mmap_top,)):
-            found = self._gap_below(top, length)
-            if found is not None:
-                self._gap_top = found
-                return found
-        return None
-
-    def _gap_below(self, top: int, length: int) -> int | None:
-        maps, n = self._maps, len(self._maps)
-        i = bisect.bisect_right(self._neg, -top)       # from here on, starts below top
-        while True:
-            if i < n and maps[i].end > top:            # straddles top
-                top = maps[i].start
-                i += 1
-                continue
-            floor = max(maps[i].end if i < n else self.mmap_bottom, self.mmap_bottom)
-            if top - length >= floor:
-                return top - length
-            if i >= n:
-                return None
-            top = maps[i].start
-            i += 1
-
     # ---- changes ------------------------------------------------------------
     def map(self, start: int, length: int, prot: int, name: str = "",
             shared: bool = False, eof: int | None = None, reserve: bool = True,
@@ -253,6 +154,35 @@ class AddressSpace(GuestAccess):
             pager.mapped_by(self)
         self.mapping_changes += 1
 
+    def map_anywhere(self, length: int, prot: int, name: str = "") -> int | None:
+        """Map `length` bytes (page-aligned) of private anonymous memory in
+        the highest free gap: `find_free` without a hint, then `map`, in one
+        step — the usual mmap (malloc's arenas, thread stacks, the
+        allocators of interpreters).  Its start, or None with no gap big
+        enough; OutOfMemory past the commit limit."""
+        top, maps = self._gap_top, self._maps
+        i = bisect_right(self._neg, -top)
+        if i < len(maps) and (maps[i].end > top or top - length < maps[i].end) \
+                or top - length < self.mmap_bottom:
+            found = self._place(length)          # not just below where the last one went
+            if found is None:
+                return None
+            start, i = found
+        else:
+            start = self._gap_top = top - length
+        m = Mapping(start, start + length, prot, name)
+        if prot & PROT_WRITE:
+            phys = self.phys
+            if phys.committed + length > self.commit_limit:
+                raise OutOfMemory(length)
+            m.charged = True
+            self._committed += length
+            phys.committed += length
+        self._neg.insert(i, -start)             # the gap is above maps[i]: no bisect
+        self._maps.insert(i, m)
+        self.mapping_changes += 1
+        return start
+
     @staticmethod
     def _chargeable(m: Mapping, prot: int) -> bool:
         return bool(prot & PROT_WRITE) and not m.shared and m.reserve and not m.charged
@@ -261,49 +191,6 @@ class AddressSpace(GuestAccess):
         """Bytes of [start, end) that making `prot` would charge."""
         return sum(min(m.end, end) - max(m.start, start) for m in self._reaching(start, end)
                    if self._chargeable(m, prot))
-
-    def _overlapping(self, start: int, end: int) -> list[Mapping]:
-        """The mappings overlapping [start, end), clipped copies at the ends."""
-        return [m.copy(max(m.start, start), min(m.end, end)) for m in self._reaching(start, end)]
-
-    def _reaching(self, start: int, end: int):
-        """The mappings overlapping [start, end), highest first."""
-        maps = self._maps
-        i = bisect.bisect_right(self._neg, -end)
-        while i < len(maps) and maps[i].end > start:
-            yield maps[i]
-            i += 1
-
-    def _shared_spans(self, key: int) -> list[tuple[int, int]]:
-        """Page offsets [a, b) within the 2 MiB of leaf table `key` that
-        MAP_SHARED mappings cover."""
-        lo = key << 21
-        return [((max(m.start, lo) - lo) >> 12, (min(m.end, lo + (1 << 21)) - lo) >> 12)
-                for m in self._reaching(lo, lo + (1 << 21)) if m.shared]
-
-    def _insert(self, m: Mapping) -> None:
-        i = bisect.bisect_left(self._neg, -m.start)
-        self._neg.insert(i, -m.start)
-        self._maps.insert(i, m)
-
-    def _slice(self, start: int, end: int) -> tuple[int, int]:
-        """Indices [i, j) of the mappings starting in [start, end)."""
-        return bisect.bisect_right(self._neg, -end), bisect.bisect_right(self._neg, -start)
-
-    def _split(self, addr: int) -> None:
-        """Make `addr` a mapping boundary, if it falls inside a mapping."""
-        m = self.find(addr)
-        if m is None or m.start == addr:
-            return
-        tail = m.copy(addr, m.end)
-        m.end = addr
-        self._insert(tail)
-
-    def _covering(self, start: int, end: int) -> list[Mapping]:
-        self._split(start)
-        self._split(end)
-        i, j = self._slice(start, end)
-        return self._maps[i:j][::-1]
 
     def _drop_pages(self, start: int, end: int) -> None:
         """Release the frames of pages [start, end) and empty their entries."""
@@ -317,40 +204,36 @@ class AddressSpace(GuestAccess):
                 core.forget_code()
 
     def unmap(self, start: int, length: int) -> None:
-        end = start + page_up(length)
+        end = start + ((length + PAGE - 1) & -PAGE)
         maps = self._maps
-        i = bisect.bisect_left(self._neg, -start)
-        whole = i < len(maps) and maps[i].start == start and maps[i].end == end
-        if self.paged and (not whole or maps[i].pager is not None):
+        i = bisect_left(self._neg, -start)
+        m = maps[i] if i < len(maps) else None
+        whole = m is not None and m.start == start and m.end == end
+        if self.paged and (not whole or m.pager is not None):
             self.write_back(start, end)
         if whole:                                                           # one whole VMA
-            if maps[i].charged:
-                self.committed -= end - start
+            if m.charged:
+                self._committed -= end - start
+                self.phys.committed -= end - start
             del self._neg[i], maps[i]
+            if m.filled:                     # else no page of it was ever given an entry
+                self._drop_pages(start, end)
         else:
             gone = self._covering(start, end)
             self.committed -= sum(m.end - m.start for m in gone if m.charged)
             if gone:
                 i, j = self._slice(start, end)
                 del self._neg[i:j], maps[i:j]
-        self._drop_pages(start, end)
-        if end > self._gap_top:
-            self._gap_top = min(self.mmap_top, max(self._gap_top, end))
+            self._drop_pages(start, end)
+        if end > self._gap_top:                     # free space above the search's start
+            self._gap_top = end if end < self.mmap_top else self.mmap_top
         self.mapping_changes += 1
-        self._remapped(start, end)
+        if self.remap_listeners:
+            self._remapped(start, end)
 
     def _remapped(self, start: int, end: int) -> None:
         for listener in self.remap_listeners:
             listener(start, end)
-
-    def fully_mapped(self, start: int, end: int) -> bool:
-        addr = start
-        while addr < end:
-            m = self.find(addr)
-            if m is None:
-                return False
-            addr = m.end
-        return True
 
     def protect(self, start: int, length: int, prot: int) -> None:
         """Change protection; the caller checks the range is fully mapped.
@@ -358,25 +241,35 @@ class AddressSpace(GuestAccess):
         limit, and nothing changed)."""
         end = start + page_up(length)
         m = self.find(start)
-        whole = m is not None and m.start == start and m.end == end
-        if not prot & PROT_EXEC and (not whole or m.prot & PROT_EXEC):
+        if m is not None and m.start == start and m.end == end:
+            self.protect_vma(m, prot)
+            return
+        if not prot & PROT_EXEC:
             self._drop_code(start, end)
-        if whole:                                                   # one whole VMA
-            if prot & PROT_WRITE and self._chargeable(m, prot):
-                if self.phys.committed + length > self.commit_limit:
-                    raise OutOfMemory(length)
+        charge = self._charge_for(start, end, prot) if prot & PROT_WRITE else 0
+        if charge and self.phys.committed + charge > self.commit_limit:
+            raise OutOfMemory(charge)
+        for m in self._covering(start, end):
+            if self._chargeable(m, prot):
                 m.charged = True
-                self.committed += end - start
+                self.committed += m.end - m.start
             m.prot = prot
-        else:
-            charge = self._charge_for(start, end, prot) if prot & PROT_WRITE else 0
-            if charge and self.phys.committed + charge > self.commit_limit:
-                raise OutOfMemory(charge)
-            for m in self._covering(start, end):
-                if self._chargeable(m, prot):
-                    m.charged = True
-                    self.committed += m.end - m.start
-                m.prot = prot
+        if self.pt.reprotect(start >> 12, end >> 12, prot):
+            self._flush(start, end)
+        self.mapping_changes += 1
+
+    def protect_vma(self, m: Mapping, prot: int) -> None:
+        """`protect` of exactly the pages of VMA `m`: the usual case, with
+        no VMA to split."""
+        start, end = m.start, m.end
+        if not prot & PROT_EXEC and m.prot & PROT_EXEC:
+            self._drop_code(start, end)
+        if prot & PROT_WRITE and self._chargeable(m, prot):
+            if self.phys.committed + (end - start) > self.commit_limit:
+                raise OutOfMemory(end - start)
+            m.charged = True
+            self.committed += end - start
+        m.prot = prot
         if self.pt.reprotect(start >> 12, end >> 12, prot):
             self._flush(start, end)
         self.mapping_changes += 1
@@ -502,6 +395,7 @@ class AddressSpace(GuestAccess):
         writable for `write`, which `m` allows): its entry, or None past a
         file mapping's end."""
         pt = self.pt
+        m.filled = True                      # (unmap looks for frames only where this is set)
         if write:
             pt.own(vpn)                      # its leaf table may be shared since fork
         entry = pt.get(vpn)
@@ -550,6 +444,7 @@ class AddressSpace(GuestAccess):
         and copy-on-write: Linux's fault-around, and how a new process of a
         program maps its cached code at once rather than a fault a page."""
         lo, hi = max(lo, m.start >> 12), min(hi, m.end >> 12)
+        m.filled = True
         pt, share, cached = self.pt, self.phys.share, m.pager.cached
         base = m.pgoff - (m.start >> 12)
         flags = ((pte_flags(m.prot) or HELD) & ~W) | COW

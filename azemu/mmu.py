@@ -90,6 +90,12 @@ def pte_flags(prot: int) -> int:
     return flags
 
 
+_NOTHING_TAKEN = ((), False, False)      # take() of pages holding no frame
+
+
+_LEAF_BITS = tuple(pte_flags(prot) or HELD for prot in range(8))   # by prot, for reprotect
+
+
 class PageTable:
     """The page tables of one address space, in the frames of `phys`."""
 
@@ -207,7 +213,7 @@ class PageTable:
             for i in np.flatnonzero(block).tolist():
                 yield first + i, int(block[i])
 
-    def take(self, vpn: int, end: int) -> tuple[list[int], bool, bool]:
+    def take(self, vpn: int, end: int) -> tuple[list[int] | tuple, bool, bool]:
         """Empty pages [vpn, end): the frames they held, whether any entry
         had been used by a CPU (its accessed bit: it may be in a TLB), and
         whether any of those was executable (a CPU may have translated code
@@ -219,7 +225,7 @@ class PageTable:
             base = self.leaves.get(vpn >> 9)
             e = 0 if base is None else w[base + (vpn & 511)]
             if not e:
-                return [], False, False
+                return _NOTHING_TAKEN
             w[base + (vpn & 511)] = 0
             used = bool(e & A)
             return [e & FRAME], used, used and bool(e & P) and not e & NX
@@ -254,7 +260,7 @@ class PageTable:
         if self.wp:
             self.own_range(vpn, end)
         w = self.w
-        iflags = pte_flags(prot) or HELD
+        iflags = _LEAF_BITS[prot & 7]
         if end - vpn == 1:                              # one page: no spans
             base = self.leaves.get(vpn >> 9)
             if base is None:

@@ -15,6 +15,8 @@ and kernels/lwk.py.
 """
 from __future__ import annotations
 
+from operator import itemgetter
+
 from azemu.ucfast import GPR_NAMES
 
 from .syscalls.dispatch import KEEP_REGISTERS, NR_LIMIT, Stop, serve, unknown_number
@@ -25,6 +27,13 @@ _ARGS = tuple(GPR_NAMES.index(n) for n in ("rdi", "rsi", "rdx", "r10", "r8", "r9
 SYSCALL_LEN = 2
 
 
+def _argument_readers() -> list:
+    """For k = 0..6, a function giving the first k syscall arguments from
+    the saved context, as a tuple (itemgetter reads them in C)."""
+    readers = [lambda ctx: (), lambda ctx, i=_ARGS[0]: (ctx[i],)]
+    return readers + [itemgetter(*_ARGS[:k]) for k in range(2, 7)]
+
+
 def context_switch_entry(kernel, cur, core, table, c, enter, as_switches: int):
     """The raw syscall callback for a kernel that switches context on a trap."""
     regs = core.regs
@@ -33,7 +42,7 @@ def context_switch_entry(kernel, cur, core, table, c, enter, as_switches: int):
     saved, restored = regs.saved_count, regs.restored_count
     stop = core.stop
     unknown = unknown_number(kernel.notices)
-    arg_index = [_ARGS[:k] for k in range(7)]
+    args_of = _argument_readers()
     sched = kernel.sched
 
     def syscall_entry(_uch, _ud):
@@ -51,7 +60,7 @@ def context_switch_entry(kernel, cur, core, table, c, enter, as_switches: int):
         h, k = table[nr] if nr < NR_LIMIT else (unknown, 0)
         enter(p, nr)
         try:
-            ret = serve(kernel, p, nr, h, [ctx[i] for i in arg_index[k]])
+            ret = serve(kernel, p, nr, h, args_of[k](ctx))
         except Stop:
             stop()
             return

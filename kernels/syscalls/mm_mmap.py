@@ -73,7 +73,27 @@ def brk(p, addr):
     return addr
 
 
+# mmap's prot as it maps (x86 cannot map write- or exec-only), by its value
+_MAPPED_PROT = tuple(_prot(v, strict=False) for v in range(8))
+_ANON_PRIVATE = L.MAP_PRIVATE | L.MAP_ANONYMOUS
+
+
 def mmap(p, addr, length, prot, flags, fd, offset):
+    if flags == _ANON_PRIVATE and not addr and prot < 8 and 0 < length <= _MAX_LEN \
+            and not offset:
+        # The usual call (malloc, thread stacks): private anonymous memory
+        # anywhere.  No check below can fail for it; fd is ignored.
+        try:
+            start = p.mm.map_anywhere((length + PAGE - 1) & -PAGE, _MAPPED_PROT[prot])
+        except OutOfMemory:
+            start = None
+        if start is None:
+            raise LinuxError(ENOMEM)
+        return start
+    return _mmap(p, addr, length, prot, flags, fd, offset)
+
+
+def _mmap(p, addr, length, prot, flags, fd, offset):
     flags, fd, offset = s32(flags), s32(fd), s64(offset)
     anon = bool(flags & L.MAP_ANONYMOUS)
     f = None if anon else p.fds.get(fd)          # EBADF comes first, as in Linux
@@ -141,6 +161,21 @@ def munmap(p, addr, length):
 
 
 def mprotect(p, addr, length, prot):
+    if prot < 8 and 0 < length <= _MAX_LEN and not addr & (PAGE - 1):
+        # The usual call: one whole VMA, rights it may have.
+        mm = p.mm
+        m = mm.find(addr)
+        if m is not None and m.start == addr and m.end == addr + ((length + PAGE - 1) & -PAGE) \
+                and (m.maywrite or not prot & L.PROT_WRITE):
+            try:
+                mm.protect_vma(m, _MAPPED_PROT[prot])
+            except OutOfMemory:
+                raise LinuxError(ENOMEM) from None
+            return 0
+    return _mprotect(p, addr, length, prot)
+
+
+def _mprotect(p, addr, length, prot):
     both = L.PROT_GROWSDOWN | L.PROT_GROWSUP
     if s32(prot) & both == both or addr & (PAGE - 1):
         raise LinuxError(EINVAL)
