@@ -95,15 +95,25 @@ def _trace_file(option: str, path: str):
         raise OSError(f"{option} {path}: {e.strerror}") from None
 
 
+def _start_fwk_early(mode: str, path: str) -> None:
+    """For a kernel whose I/O the FWK serves, start the FWK service now, so
+    that its interpreter comes up while azemu imports the emulator and
+    builds the kernel (about 30 ms of each lwk or unikernel run)."""
+    if mode in ("lwk", "unikernel") and os.path.isfile(path):
+        from kernels.fwk.client import FWKService
+        FWKService.get()
+
+
 def cmd_exec(args) -> int:
-    from kernels import ExecError, Kernel
-
-    from .memory import OutOfMemory
-
     path = program_path(args.program)
     if args.root and not os.path.isdir(args.root):
         print(f"azemu exec: --root {args.root}: not a directory", file=sys.stderr)
         return 2
+    _start_fwk_early(args.mode, path)
+    from kernels import ExecError, Kernel
+
+    from .memory import OutOfMemory
+
     try:
         tracer = _tracer(args)
     except (ValueError, OSError) as e:
