@@ -101,6 +101,20 @@ def test_machine_files_describe_the_emulated_machine(busybox):
     assert rc == 0 and out == b"3\nMemTotal:         262144 kB\n/\n/proc\n3\n", (out, err)
 
 
+def test_random_uuids_are_version_4_and_new_each_read(busybox):
+    """/proc/sys/kernel/random/uuid gives a new RFC 4122 version-4 UUID at
+    each read; boot_id one UUID for the whole boot, as on Linux."""
+    import uuid
+    r = "/proc/sys/kernel/random/"
+    out, err, rc = _sh(busybox, f"cat {r}uuid {r}uuid {r}boot_id {r}boot_id")
+    assert rc == 0, err
+    a, b, boot, boot2 = out.decode().split()
+    for text in (a, b, boot):
+        u = uuid.UUID(text)
+        assert (u.version, u.variant, str(u)) == (4, uuid.RFC_4122, text)
+    assert a != b and boot == boot2
+
+
 @pytest.fixture
 def host_fs_root(tmp_path, busybox):
     """A --root with the host's kernel file systems mounted inside it — a
