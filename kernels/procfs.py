@@ -108,19 +108,24 @@ def lookup(p, path: bytes, follow: bool = True, refuse: int = 0) -> Node:
     symlinks are followed inside the tree, and the last one when `follow`
     — none with NO_SYMLINKS in `refuse`, and none of those that lead out of
     the tree (/proc/PID/fd/N, exe, cwd: magic links) with NO_MAGICLINKS."""
-    for _ in range(40):
-        path = posixpath.normpath(path)
-        if path.startswith(b"//"):
-            path = path[1:]
-        comps = [c for c in path.split(b"/") if c]
-        node = _root(p)
+    links = 0
+    while links < 40:
+        comps = [c for c in path.split(b"/") if c and c != b"."]
+        label = posixpath.normpath(b"/" + b"/".join(comps))
+        node, walked = _root(p), []              # `walked`: the tree's directories so far
         for i, c in enumerate(comps):
             if node.kind != DIR:
-                if node.kind == HOST:                # under a host directory (/dev/shm, cwd/...)
-                    return Node(HOST, node.what + b"/" + b"/".join(comps[i:]), path)
+                # Under a host directory (/dev/shm, a cwd or fd link...): the host's
+                # walk takes the rest, `..` included, from where the link led.
+                if node.kind == HOST:
+                    return Node(HOST, node.what + b"/" + b"/".join(comps[i:]), label)
                 if node.kind == OPEN and node.what.is_dir:
-                    return Node(HOSTAT, (node.what, b"/".join(comps[i:])), path)
+                    return Node(HOSTAT, (node.what, b"/".join(comps[i:])), label)
                 raise _err(ENOTDIR)
+            if c == b"..":                       # after the links followed, as Linux does
+                path = b"/" + b"/".join(walked[:-1] + comps[i + 1:])
+                break
+            walked.append(c)
             entry = node.what.get(c)
             if entry is None:
                 raise _err(ENOENT)
@@ -133,6 +138,7 @@ def lookup(p, path: bytes, follow: bool = True, refuse: int = 0) -> Node:
                     node = node.to
                     continue
                 path = node.to + b"/" + b"/".join(comps[i + 1:])
+                links += 1
                 break
         else:
             return node

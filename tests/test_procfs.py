@@ -101,6 +101,38 @@ def test_machine_files_describe_the_emulated_machine(busybox):
     assert rc == 0 and out == b"3\nMemTotal:         262144 kB\n/\n/proc\n3\n", (out, err)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_cd_into_the_kernels_tree_matches_linux(busybox, mode):
+    """cd into /proc, /dev, /sys and below, relative paths from there, cd
+    into a file or a missing name, and back out: as on Linux."""
+    script = ("cd /proc && pwd && cat self/comm && cd sys/kernel && pwd && cat ostype;"
+              " cd /dev && pwd && ls null zero; cd /sys && pwd; cd /proc/self/status;"
+              " echo $?; cd /proc/nonexistent; echo $?; cd /proc/sys/.. && pwd; cd / && pwd")
+    native = subprocess.run([busybox, "sh", "-c", script], capture_output=True)
+    assert native.returncode == 0 and b"/proc/sys/kernel" in native.stdout, native
+    assert _sh(busybox, script, mode=mode) == (native.stdout, native.stderr, 0)
+
+
+@pytest.mark.parametrize("mode", ("linux", "lwk"))
+def test_cd_through_the_kernels_tree_stays_in_the_root(busybox, mode, tmp_path):
+    """The attack: a working directory in the kernel's tree, or reached
+    through its magic links (/proc/self/root, /proc/self/cwd, an fd's link),
+    then `..` over and over: still inside --root."""
+    jail = tmp_path / "jail"
+    (jail / "bin").mkdir(parents=True)
+    (jail / "inside").write_text("in\n")
+    (tmp_path / "outside").write_text("SECRET\n")
+    shutil.copy(busybox, jail / "bin" / "busybox")
+    script = ("cd -P /proc/self/root/../../.. && ls; cd / && cd -P /proc/self/cwd/.. && ls;"
+              " cd /proc && cd ../../.. && ls; exec 3< /; cd -P /proc/self/fd/3/.. && ls;"
+              " cd /proc; cat ../../outside ../../../outside /proc/../../outside 2>/dev/null; true")
+    out, err, rc = run_azemu([str(jail / "bin" / "busybox"), "sh", "-c", script],
+                             extra=["--mode", mode, "--root", str(jail)])
+    assert rc == 0, err
+    assert b"SECRET" not in out + err and b"outside" not in out and b"jail" not in out
+    assert out.count(b"inside") == 4, out
+
+
 def test_random_uuids_are_version_4_and_new_each_read(busybox):
     """/proc/sys/kernel/random/uuid gives a new RFC 4122 version-4 UUID at
     each read; boot_id one UUID for the whole boot, as on Linux."""

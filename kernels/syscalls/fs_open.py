@@ -180,7 +180,19 @@ def access(p, pathname, mode):
 
 def chdir(p, pathname):
     p.scratch.reset()
-    return p.io.call(NR["chdir"], gpath(p, pathname))
+    if fs_model.node_at(p, L.AT_FDCWD, path_arg(p, pathname), True) is None:
+        try:
+            return p.io.call(NR["chdir"], gpath(p, pathname))
+        except ModelPath:
+            pass
+    # A directory of the kernel's own tree (/proc, /dev, /sys): opened as
+    # the kernel opens it, its handle (which carries its guest path) becomes
+    # the working directory, and relative walks from there arrive in the tree.
+    fd = openat(p, L.AT_FDCWD, pathname, L.O_RDONLY | L.O_DIRECTORY | L.O_CLOEXEC, 0)
+    try:
+        return fchdir(p, fd)
+    finally:
+        close(p, fd)
 
 
 def fchdir(p, fd):
