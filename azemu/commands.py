@@ -88,6 +88,11 @@ def _write_stats_json(kernel, path: str, ran_s: float) -> None:
         print(f"azemu exec: --stats-json {path}: {e.strerror}", file=sys.stderr)
 
 
+# Set by a command that has closed every file it wrote (azemu/cli.py entry:
+# the process may then end without the interpreter's teardown).
+files_closed = False
+
+
 def _trace_file(option: str, path: str):
     try:
         return open(path, "w", buffering=1)
@@ -171,6 +176,10 @@ def cmd_exec(args) -> int:
     status = outcome.exit_status
     if packets is not None:
         packets.close()
+    if tracer is not None:                       # -o and --trace-json files: complete on disk
+        for stream in (tracer.stream, tracer.json_stream):
+            if stream is not None and stream is not sys.stderr:
+                stream.close()
     dead = getattr(kernel.io_backend, "dead", None)
     kernel.close()
     if dead is not None:
@@ -178,6 +187,8 @@ def cmd_exec(args) -> int:
         return status or 74                      # EX_IOERR when the guest itself succeeded
     if outcome.signal:
         die_by(outcome.signal)
+    global files_closed
+    files_closed = True
     return status
 
 

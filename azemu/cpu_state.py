@@ -110,8 +110,7 @@ def _find(uch) -> CPUPointers | None:
     finally:
         _lib.uc_context_free(ctx)
     body = _peek(cpu, _ENV_SCAN)
-    for off in range(0, len(body) - 7, 8):
-        p, = struct.unpack_from("<Q", body, off)
+    for p in struct.unpack(f"<{len(body) // 8}Q", body[:len(body) // 8 * 8]):
         if cpu < p < cpu + (4 << 20) and _peek(p, len(head)) == head:
             return CPUPointers(cpu, p, header)
     return None

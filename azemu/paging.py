@@ -24,6 +24,7 @@ with known error codes on a scratch instance, rather than hard-coded.
 from __future__ import annotations
 
 import ctypes
+from array import array
 import struct
 
 import unicorn
@@ -115,6 +116,13 @@ class ExceptionState:
         return code, self._cr2.value
 
 
+def _words(raw: bytes, code: str) -> array:
+    """`raw` as native words of array type `code` ("i" or "Q")."""
+    a = array(code)
+    a.frombytes(raw[:len(raw) // a.itemsize * a.itemsize])
+    return a
+
+
 def _calibrate() -> tuple[int, int, int]:
     """(error code, exception-in-flight, CR2 offsets) in a saved context:
     three #PFs with error codes 2 (write, not present), 0 (read, not
@@ -149,9 +157,9 @@ def _calibrate() -> tuple[int, int, int]:
         snap = ctypes.string_at(ctx.value, size)
         snaps.append((intno, snap))
         if not inflight:
-            inflight.extend(off for off in range(0, size - 3, 4)
-                            if struct.unpack_from("<i", before, off)[0] == -1
-                            and struct.unpack_from("<i", snap, off)[0] == 14)
+            inflight.extend(4 * i for i, (was, now) in enumerate(zip(_words(before, "i"),
+                                                                      _words(snap, "i")))
+                            if was == -1 and now == 14)
         for off in inflight:
             ctypes.c_int.from_address(ctx.value + off).value = -1
         ucfast.lib.uc_context_restore(uch, ctx)
@@ -167,12 +175,11 @@ def _calibrate() -> tuple[int, int, int]:
     if [n for n, _ in snaps] != [14, 14, 14]:
         raise RuntimeError("this Unicorn's page faults cannot be followed "
                            f"(vectors {[n for n, _ in snaps]})")
-    errs = [off for off in range(0, size - 3, 4)
-            if [struct.unpack_from("<i", s, off)[0] for _, s in snaps] == [2, 0, 3]]
-    cr2 = [off for off in range(0, size - 7, 8)
-           if [struct.unpack_from("<Q", s, off)[0] for _, s in snaps] == [0x401000, 0x403000, 0x402000]]
-    inflight = [off for off in inflight
-                if all(struct.unpack_from("<i", s, off)[0] == 14 for _, s in snaps)]
+    ints = [_words(s, "i") for _, s in snaps]
+    quads = [_words(s, "Q") for _, s in snaps]
+    errs = [4 * i for i, seen in enumerate(zip(*ints)) if seen == (2, 0, 3)]
+    cr2 = [8 * i for i, seen in enumerate(zip(*quads)) if seen == (0x401000, 0x403000, 0x402000)]
+    inflight = [off for off in inflight if all(w[off // 4] == 14 for w in ints)]
     if len(errs) != 1 or len(inflight) != 1 or not cr2:
         raise RuntimeError("this Unicorn's CPU state layout is not the one azemu knows")
     return errs[0], inflight[0], cr2[0]
