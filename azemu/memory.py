@@ -28,7 +28,7 @@ kernel decides what that means (EFAULT, SIGSEGV, ...).
 """
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 
 from . import mmu
 from .guest_access import GuestAccess, GuestFault  # noqa: F401  (GuestFault: for importers)
@@ -160,24 +160,16 @@ class AddressSpace(VmaList, GuestAccess):
         step — the usual mmap (malloc's arenas, thread stacks, the
         allocators of interpreters).  Its start, or None with no gap big
         enough; OutOfMemory past the commit limit."""
-        top, maps = self._gap_top, self._maps
-        i = bisect_right(self._neg, -top)
-        if i < len(maps) and (maps[i].end > top or top - length < maps[i].end) \
-                or top - length < self.mmap_bottom:
-            found = self._place(length)          # not just below where the last one went
-            if found is None:
-                return None
-            start, i = found
-        else:
-            start = self._gap_top = top - length
+        found = self._place(length)
+        if found is None:
+            return None
+        start, i = found
         m = Mapping(start, start + length, prot, name)
         if prot & PROT_WRITE:
-            phys = self.phys
-            if phys.committed + length > self.commit_limit:
+            if self.phys.committed + length > self.commit_limit:
                 raise OutOfMemory(length)
             m.charged = True
-            self._committed += length
-            phys.committed += length
+            self.committed += length
         self._neg.insert(i, -start)             # the gap is above maps[i]: no bisect
         self._maps.insert(i, m)
         self.mapping_changes += 1
@@ -213,8 +205,7 @@ class AddressSpace(VmaList, GuestAccess):
             self.write_back(start, end)
         if whole:                                                           # one whole VMA
             if m.charged:
-                self._committed -= end - start
-                self.phys.committed -= end - start
+                self.committed -= end - start
             del self._neg[i], maps[i]
             if m.filled:                     # else no page of it was ever given an entry
                 self._drop_pages(start, end)
