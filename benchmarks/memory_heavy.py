@@ -18,15 +18,25 @@ In one run, each the median of --repeat:
    every Python callback azemu installs: syscalls, page faults) — what azemu
    could still remove is at most the rest.
 
+4. Two CPUs at once, which is what sort as it is needs (see below): a loop
+   of N `lock add` on a counter, on two bare Unicorn instances driven by two
+   host threads — once with a counter each (does Unicorn run two instances
+   at the same host moment?) and once on one counter in one shared mapping
+   (are its locked instructions atomic between instances, as two cores of
+   one address space need?) — against lost_update's lock-add threads
+   natively, under qemu-user and under azemu on two cores.
+
 Target (issue #9): the host programs at most 3x qemu-user; if Unicorn
 itself is the limit, parts 2 and 3 show it.  GNU sort sorts with a thread
 per CPU it sees: two here under qemu-user (the host's), one under azemu (a
 program sees the cores of its kernel instance: 1 by default, and an
 instance's cores take turns on one host thread).  So sort runs twice: as
 it is (qemu-user then sorts on both host CPUs at once), and with
-`--parallel=1`, the same work everywhere — the emulators compared.
+`--parallel=1`, the same work everywhere — the emulators compared.  Part 4
+shows why azemu's cores of one address space cannot take the second CPU.
 
-    python benchmarks/memory_heavy.py [--repeat 3] [--json FILE]
+    python benchmarks/memory_heavy.py [--repeat 3] [--adds 20000000] [--json FILE]
+                                      [--only-two-cpus]
 """
 from __future__ import annotations
 
@@ -97,6 +107,66 @@ def unicorn_share(cmd) -> float:
     return inside / dt
 
 
+# mov ecx, N; 1: lock add qword [COUNTER], 1; dec rcx; jnz 1b; hlt
+COUNTER, CODE = 0x2000, 0x1000
+
+
+def _adder(n: int) -> bytes:
+    body = bytes.fromhex("f0 48 83 04 25") + COUNTER.to_bytes(4, "little") + b"\x01" \
+        + bytes.fromhex("48 ff c9")
+    return b"\xb9" + n.to_bytes(4, "little") + body + b"\x75" + bytes([256 - len(body) - 2]) + b"\xf4"
+
+
+def two_cpus_at_once(n: int) -> dict:
+    """Part 4: seconds for one instance, for two at once with a counter
+    each, and for two at once on one shared counter, with what that counter
+    reached (2n when `lock add` is atomic between instances)."""
+    import ctypes
+    import mmap
+    import threading
+    import unicorn
+    code = _adder(n)
+    shared = mmap.mmap(-1, 0x3000)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(shared))
+    shared[CODE:CODE + len(code)] = code
+
+    def instance(own_counter: bool):
+        uc = unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_64)
+        uc.mem_map_ptr(CODE, 0x1000, unicorn.UC_PROT_ALL, base + CODE)
+        if own_counter:
+            uc.mem_map(COUNTER, 0x1000)
+        else:
+            uc.mem_map_ptr(COUNTER, 0x1000, unicorn.UC_PROT_ALL, base + COUNTER)
+        return uc
+
+    def timed(ucs):
+        threads = [threading.Thread(target=u.emu_start, args=(CODE, CODE + len(code) - 1)) for u in ucs]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return time.perf_counter() - t
+    one = timed([instance(True)])
+    apart = timed([instance(True), instance(True)])
+    shared[COUNTER:COUNTER + 8] = bytes(8)
+    together = timed([instance(False), instance(False)])
+    return {"one_s": one, "two_apart_s": apart, "two_shared_s": together,
+            "shared_count": int.from_bytes(shared[COUNTER:COUNTER + 8], "little"), "expected": 2 * n}
+
+
+def cpus_used(cmd) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds over wall seconds, exit status) of a command."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    status = subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode
+    wall_s = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall_s, cpu / wall_s, status
+
+
 def med(xs):
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "runs": xs}
 
@@ -104,7 +174,9 @@ def med(xs):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--adds", type=int, default=20_000_000, help="part 4: lock adds per instance")
     ap.add_argument("--json")
+    ap.add_argument("--only-two-cpus", action="store_true", help="run part 4 alone")
     a = ap.parse_args(argv)
     qemu = shutil.which("qemu-x86_64")
     azemu_cmd = [sys.executable, "-m", "azemu", "exec", "-q"]
@@ -112,6 +184,9 @@ def main(argv=None):
     from rich.console import Console
     from rich.table import Table
     console = Console(width=130)
+    if a.only_two_cpus:
+        console.print(two_cpus_table(two_cpus(a, qemu, azemu_cmd), a.repeat))
+        return 0
     with tempfile.TemporaryDirectory() as d:
         progs = make_inputs(d)
         for name, cmd in progs.items():
@@ -133,6 +208,7 @@ def main(argv=None):
             row["bare_unicorn"].append(bare_unicorn(path, arg))
             row["azemu"].append(azemu(path, arg, "linux", 256 << 20))   # 64 MiB of .bss
         res["raw"][f"{name} {arg}"] = {k: med(v) for k, v in row.items() if v}
+    res["two_cpus"] = two_cpus(a, qemu, azemu_cmd)
 
     t = Table(title=f"memory-heavy programs, linux mode: seconds (median of {a.repeat})")
     for col in ("workload", "native", "qemu-user", "bare Unicorn", "azemu", "azemu / qemu",
@@ -151,11 +227,51 @@ def main(argv=None):
                       ratio(r, "bare_unicorn", "qemu"),
                       f"{r['unicorn_share']:.1%}" if "unicorn_share" in r else "-")
     console.print(t)
+    console.print(two_cpus_table(res["two_cpus"], a.repeat))
     if a.json:
         os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)
     return 0
+
+
+def two_cpus(a, qemu, azemu_cmd) -> dict:
+    """Part 4, each the median of --repeat."""
+    runs = [two_cpus_at_once(a.adds) for _ in range(a.repeat)]
+    bare = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    bare["shared_counts"] = [r["shared_count"] for r in runs]
+    prog = os.path.join(ROOT, "guest_bins/bin/glibc/lost_update")
+    args = [prog, "2", str(a.adds // 10)]
+    ways = {"native": args, "azemu, 2 cores": azemu_cmd + ["--cores", "2"] + args}
+    if qemu:
+        ways["qemu-user"] = [qemu] + args
+    lost = {}
+    for name, cmd in ways.items():
+        rs = [cpus_used(cmd) for _ in range(a.repeat)]
+        lost[name] = {"wall_s": statistics.median(r[0] for r in rs),
+                      "cpus": statistics.median(r[1] for r in rs),
+                      "exact": all(r[2] == 0 for r in rs)}
+    return {"adds": a.adds, "bare_unicorn": bare, "lost_update": {"iters": a.adds // 10, **lost}}
+
+
+def two_cpus_table(r: dict, repeat: int):
+    from rich.table import Table
+    b, n = r["bare_unicorn"], r["adds"]
+    t = Table(title=f"two CPUs at once (median of {repeat}): {n:,} `lock add` per instance on a bare "
+                    f"Unicorn; lost_update 2 {r['lost_update']['iters']:,}")
+    for col in ("run", "seconds", "CPUs used", "counted / expected"):
+        t.add_column(col, justify="right")
+    t.add_row("bare Unicorn, one instance", f"{b['one_s']:.2f}", "1", "-")
+    t.add_row("bare Unicorn, two at once, a counter each", f"{b['two_apart_s']:.2f}",
+              f"{2 * b['one_s'] / b['two_apart_s']:.2f}", "-")
+    t.add_row("bare Unicorn, two at once, one shared counter", f"{b['two_shared_s']:.2f}", "-",
+              ", ".join(f"{c / b['expected']:.0%}" for c in b["shared_counts"]))
+    for name in ("native", "qemu-user", "azemu, 2 cores"):
+        x = r["lost_update"].get(name)
+        if x:
+            t.add_row(f"lost_update, {name}", f"{x['wall_s']:.2f}", f"{x['cpus']:.2f}",
+                      "exact" if x["exact"] else "LOST")
+    return t
 
 
 def _wall_status(prog: str, arg: int, path: str | None = None) -> float:

@@ -279,6 +279,25 @@ def memory_table(mh):
             out.append(f"| {name} | {c(r, 'native')} | {c(r, 'qemu')} | {c(r, 'bare_unicorn')} | "
                        f"{c(r, 'azemu')} | {q(r, 'azemu', 'qemu')} | {q(r, 'azemu', 'bare_unicorn')} | "
                        f"{q(r, 'bare_unicorn', 'qemu')} | {share} |")
+    if "two_cpus" in mh:
+        out += ["", two_cpus_table(mh["two_cpus"])]
+    return "\n".join(out)
+
+
+def two_cpus_table(r):
+    b, lu = r["bare_unicorn"], r["lost_update"]
+    out = [f"| two CPUs at once: {r['adds']:,} `lock add` per bare Unicorn instance; "
+           f"`lost_update 2 {lu['iters']:,}` | s | CPUs used | counted / expected |", "|---|---|---|---|",
+           f"| bare Unicorn, one instance | {b['one_s']:.2f} | 1 | – |",
+           f"| bare Unicorn, two at once, a counter each | {b['two_apart_s']:.2f} | "
+           f"{2 * b['one_s'] / b['two_apart_s']:.2f} | – |",
+           f"| bare Unicorn, two at once, one shared counter | {b['two_shared_s']:.2f} | – | "
+           + ", ".join(f"{c / b['expected']:.0%}" for c in b["shared_counts"]) + " |"]
+    for name in ("native", "qemu-user", "azemu, 2 cores"):
+        if name in lu:
+            x = lu[name]
+            out.append(f"| lost_update, {name} | {x['wall_s']:.2f} | {x['cpus']:.2f} | "
+                       f"{'exact' if x['exact'] else '**lost**'} |")
     return "\n".join(out)
 
 
