@@ -230,3 +230,67 @@ def test_the_packet_log_is_refused_where_there_is_no_channel(tmp_path):
     assert "--trace-fwk" in err.decode() and "no FWK channel" in err.decode()
     out, err, status = run_cli("exec", "--mode", "lwk", "--trace-fwk", str(tmp_path / "no" / "p"), "hello")
     assert status == 2 and out == b"" and err.decode().count("\n") == 1 and "Traceback" not in err.decode()
+
+
+class _Busy:
+    """A HostLoad that says what the test says."""
+
+    def __init__(self, busy):
+        self.last = busy
+
+    def busy(self):
+        return self.last
+
+
+def _thread_cpus(pid: int) -> list[str]:
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            out += [line.split()[1] for line in f if line.startswith("Cpus_allowed_list")]
+    return out
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+@pytest.mark.parametrize("policy", ["spin-then-block", "block"])
+def test_on_a_busy_host_the_proxy_serves_a_core_on_its_clients_cpu(policy, monkeypatch):
+    # A client that sleeps because the host is busy asks its proxy to run
+    # next to it: the thread serving that core goes to the client's CPU, and
+    # back to every CPU when the host is free again.  A CPU the proxy may
+    # not use (a malformed packet's) is ignored.
+    from azemu.physmem import PhysicalMemory
+    from kernels.fwk import channel as C
+    from kernels.fwk import client as CL
+    mine = os.sched_getaffinity(0)
+    cpu = max(mine)
+    everywhere = _thread_cpus(os.getpid())[0]
+    c = CL.FWKClient(PhysicalMemory(16 << 20, "t"), 1, policy=policy)
+    os.sched_setaffinity(0, {cpu})                # so that "the client's CPU" holds still
+    try:
+        load = c.waiters[0].load = _Busy(False)
+        assert c.call(0, 1, C.FWK_PING, ()) == 0
+        assert set(_thread_cpus(c.pid)) == {everywhere}
+        load.last = True
+        assert c.call(0, 1, C.FWK_PING, ()) == 0
+        assert _thread_cpus(c.pid).count(str(cpu)) == 1      # one watcher, on our CPU
+        load.last = False
+        assert c.call(0, 1, C.FWK_PING, ()) == 0
+        assert set(_thread_cpus(c.pid)) == {everywhere}
+        load.last = True
+        monkeypatch.setattr(CL, "_this_cpu", lambda: 4095)   # a CPU it may not use
+        assert c.call(0, 1, C.FWK_PING, ()) == 0
+        assert set(_thread_cpus(c.pid)) == {everywhere}
+    finally:
+        c.close()
+        os.sched_setaffinity(0, mine)
+
+
+def test_a_spinning_client_never_asks_for_its_cpu():
+    from kernels.fwk import waiting as W
+    w = W.Waiter("spin")
+    w.load = _Busy(True)
+    assert not w.near()
+    w = W.Waiter("spin-then-block")
+    w.load = _Busy(True)
+    assert w.near() and w.budget() == 0
+    w.load.last = False
+    assert not w.near()

@@ -207,14 +207,16 @@ _PAD = ((), (0,), (0, 0), (0, 0, 0), (0, 0, 0, 0), (0, 0, 0, 0, 0), (0,) * 6)
 ANSWER = struct.Struct("<I8xI48xq")           # magic, seq and ret of a reply
 
 
-def send_request(queue: Queue, tid: int, function: int, seq: int, params) -> None:
+def send_request(queue: Queue, tid: int, function: int, seq: int, params, near: int = 0) -> None:
     """Post a request on `queue`; params past the given ones are 0, and each
-    is taken modulo 2**64 (a negative one as the register would hold it)."""
+    is taken modulo 2**64 (a negative one as the register would hold it).
+    `near`, in the slot a reply's result takes, is 1 + the CPU the proxy
+    should serve this core on, or 0 (kernels/fwk/waiting.py)."""
     pad = _PAD[6 - len(params)]
     try:
-        queue.send(MAGIC, tid, function, seq, *params, *pad, 0)
+        queue.send(MAGIC, tid, function, seq, *params, *pad, near)
     except struct.error:                  # a negative parameter: rare, so masked only then
-        queue.send(MAGIC, tid, function, seq, *[x & _U64 for x in params], *pad, 0)
+        queue.send(MAGIC, tid, function, seq, *[x & _U64 for x in params], *pad, near)
 
 
 def decode(packet: bytes):

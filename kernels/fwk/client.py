@@ -20,6 +20,7 @@ when and `lost` how, and the kernel reports it in one line and ends.
 from __future__ import annotations
 
 import array
+import ctypes
 import errno
 import importlib.util
 import json
@@ -34,6 +35,8 @@ import time
 
 from . import channel as C
 from . import waiting as W
+
+_this_cpu = ctypes.CDLL(None).sched_getcpu          # the CPU the calling thread is on
 
 STARTUP_TIMEOUT = 30.0
 DEFAULT_TIMEOUT = 5.0          # seconds without a heartbeat before a proxy is lost
@@ -200,11 +203,11 @@ class FWKClient:
     def _call(self, core: int, tid: int, function: int, params) -> int:
         if self.dead is not None:
             return -errno.EIO
-        pair = self.pairs[core]
+        pair, waiter = self.pairs[core], self.waiters[core]
         sent = self.seq[core] = self.seq[core] + 1
-        C.send_request(pair.requests, tid, function, sent, params)
+        C.send_request(pair.requests, tid, function, sent, params, _this_cpu() + 1 if waiter.near() else 0)
         try:
-            pair.replies.wait(self.waiters[core], self.alive)
+            pair.replies.wait(waiter, self.alive)
         except C.ProxyDead:
             return -errno.EIO
         magic, seq, ret = pair.replies.receive(C.ANSWER)

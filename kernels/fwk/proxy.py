@@ -92,10 +92,12 @@ class Worker:
             self.done.set()          # a watcher gone means the proxy is gone: the kernel sees EIO
 
     def _serve(self, i, pair, waiter) -> None:
-        busy = self.busy
+        busy, near = self.busy, _Near()
         while not self.done.is_set():
             pair.requests.wait(waiter)
-            magic, tid, function, seq, *params, _ = pair.requests.receive()
+            magic, tid, function, seq, *params, asked = pair.requests.receive()
+            if asked or near.cpu is not None:
+                near.follow(asked)
             if function == C.FWK_SHUTDOWN:
                 self.done.set()
                 return
@@ -109,6 +111,28 @@ class Worker:
                     ret = self.server.handle(tid, function, params)
                 busy[i] = None
             pair.replies.send(magic, tid, function, seq, *params, ret)
+
+
+class _Near:
+    """The affinity of a thread serving one core: on the client's CPU while
+    the client asks for it (it sleeps on a busy host: kernels/fwk/waiting.py),
+    else wherever the process may run."""
+
+    def __init__(self):
+        self.cpu = None
+        self.anywhere = os.sched_getaffinity(0)
+
+    def follow(self, asked: int) -> None:
+        """`asked`: 1 + the client's CPU, or 0 (or any value naming no CPU
+        this process may use: as 0)."""
+        cpu = asked - 1 if asked - 1 in self.anywhere else None
+        if cpu == self.cpu:
+            return
+        try:
+            os.sched_setaffinity(0, self.anywhere if cpu is None else {cpu})   # 0: this thread
+        except OSError:
+            return
+        self.cpu = cpu
 
 
 def _reap(*_):

@@ -22,6 +22,18 @@ So the policy looks at the host:
 Sleeping is FUTEX_WAIT on the queue's producer index in the shared mapping
 (not private: two processes), with a timeout of BLOCK_RECHECK so that the
 caller can ask whether the other side is still alive.
+
+On a busy host a sleeping side is woken on whatever CPU the scheduler
+placed it, and when the emulator and its proxy sit on different CPUs, each
+behind a CPU hog, every wake-up has to preempt a hog: a round trip of
+~60 µs, and a hog's whole slice (~3 ms) for one in thirty.  When they share
+a CPU, the one going to sleep hands the CPU to the other: ~15 µs.  Which of
+the two a run gets is the load balancer's choice, and it sticks for the run
+(busybox `dd bs=64` in lwk: 0.3 s or 1.6 s, nothing between).  So while a
+client sleeps because the host is busy (`Waiter.near`), it asks the proxy to
+run next to it: each request carries the client's CPU, and the proxy's
+thread serving that core keeps itself on that CPU (its affinity, never the
+client's) until requests stop asking (kernels/fwk/proxy.py).
 """
 from __future__ import annotations
 
@@ -83,6 +95,7 @@ class HostLoad:
         self._next = 0.0
         self._over = False           # the last sample counted more threads than CPUs
         self._busy = False
+        self.last = False            # the verdict of the latest sample
         try:                                       # kept open: each pread reads it anew
             self._fd = os.open("/proc/loadavg", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -97,7 +110,7 @@ class HostLoad:
                 running = 0
             # the asking thread is one of them; the other side needs one more
             over = running > self.cpus
-            self._busy = over and self._over
+            self._busy = self.last = over and self._over
             self._next = now + (CONFIRM_S if over and not self._over else SAMPLE_S)
             self._over = over
         return self._busy
@@ -129,7 +142,10 @@ class Waiter:
         """How long to poll before sleeping, in ns (None: for ever)."""
         if self.policy == "spin":
             return None
-        if self.policy == "block" or not self.spin_ns or self.load.busy():
+        if self.policy == "block":
+            self.load.busy()                      # sampled for `near`
+            return 0
+        if not self.spin_ns or self.load.busy():
             return 0
         if self.misses >= MISSES:
             self.skipped += 1
@@ -137,6 +153,12 @@ class Waiter:
                 return 0
             self.skipped = 0                      # try again once
         return self.spin_ns
+
+    def near(self) -> bool:
+        """Whether the other side should run on this side's CPU: this side
+        sleeps while waiting, because the host is busy (as of the latest
+        sample; see the module's note)."""
+        return self.load.last and self.policy != "spin"
 
     def polled(self, caught: bool) -> None:
         """The outcome of a wait that polled: the reply came while polling."""
