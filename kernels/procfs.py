@@ -103,15 +103,20 @@ def owns(path: bytes) -> bool:
 NO_MAGICLINKS, NO_SYMLINKS = 1, 2      # what openat2's RESOLVE_* refuse to follow (ELOOP)
 
 
+MAX_LINKS = 40          # links one walk follows before ELOOP, as Linux's
+
+
 def lookup(p, path: bytes, follow: bool = True, refuse: int = 0) -> Node:
     """The node absolute guest path `path` names (LinuxError when none);
     symlinks are followed inside the tree, and the last one when `follow`
     — none with NO_SYMLINKS in `refuse`, and none of those that lead out of
     the tree (/proc/PID/fd/N, exe, cwd: magic links) with NO_MAGICLINKS."""
     links = 0
-    while links < 40:
+    while links < MAX_LINKS:
         comps = [c for c in path.split(b"/") if c and c != b"."]
         label = posixpath.normpath(b"/" + b"/".join(comps))
+        if not owns(b"/" + b"/".join(comps)):   # `..` led out of the tree: the host's walk goes on
+            return Node(HOST, b"/" + b"/".join(comps), label)
         node, walked = _root(p), []              # `walked`: the tree's directories so far
         for i, c in enumerate(comps):
             if node.kind != DIR:

@@ -113,6 +113,21 @@ def test_cd_into_the_kernels_tree_matches_linux(busybox, mode):
     assert _sh(busybox, script, mode=mode) == (native.stdout, native.stderr, 0)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_walk_through_a_magic_link_back_into_the_tree_matches_linux(busybox, mode):
+    """A path that leaves the tree through a magic link (/proc/self/root,
+    /proc/self/cwd) and comes back into /proc or /dev, or `..` from a
+    working directory in /proc through its cwd link: the walk goes on from
+    where the link led, as Linux's does."""
+    script = ("cd /; ls /proc/self/root/.. | grep -x -e proc -e dev -e sys; cat /proc/self/root/proc/self/comm;"
+              " stat -c %F /proc/self/root/proc/self/root/dev/null; cd /proc && cd -P self/cwd/../.. && pwd;"
+              " cd /proc && cat self/cwd/self/comm; ls -d /proc/self/cwd/../proc/self; cd /proc/self/root/dev"
+              " && ls null")
+    native = subprocess.run([busybox, "sh", "-c", script], capture_output=True, cwd="/")
+    assert native.returncode == 0 and b"character special file" in native.stdout, native
+    assert _sh(busybox, script, mode=mode) == (native.stdout, native.stderr, 0)
+
+
 @pytest.mark.parametrize("mode", ("linux", "lwk"))
 def test_cd_through_the_kernels_tree_stays_in_the_root(busybox, mode, tmp_path):
     """The attack: a working directory in the kernel's tree, or reached
@@ -125,12 +140,14 @@ def test_cd_through_the_kernels_tree_stays_in_the_root(busybox, mode, tmp_path):
     shutil.copy(busybox, jail / "bin" / "busybox")
     script = ("cd -P /proc/self/root/../../.. && ls; cd / && cd -P /proc/self/cwd/.. && ls;"
               " cd /proc && cd ../../.. && ls; exec 3< /; cd -P /proc/self/fd/3/.. && ls;"
-              " cd /proc; cat ../../outside ../../../outside /proc/../../outside 2>/dev/null; true")
+              " cd /proc; cat ../../outside ../../../outside /proc/../../outside 2>/dev/null;"
+              " cd /; ls /proc/self/root/proc/self/cwd/../../..; cd /proc && ls -d self/cwd/../../inside;"
+              " cat /proc/self/root/../outside /proc/self/root/proc/self/root/../../outside 2>/dev/null; true")
     out, err, rc = run_azemu([str(jail / "bin" / "busybox"), "sh", "-c", script],
                              extra=["--mode", mode, "--root", str(jail)])
     assert rc == 0, err
     assert b"SECRET" not in out + err and b"outside" not in out and b"jail" not in out
-    assert out.count(b"inside") == 4, out
+    assert out.count(b"inside") == 6, out
 
 
 def test_random_uuids_are_version_4_and_new_each_read(busybox):

@@ -24,7 +24,10 @@ from ..errors import LinuxError, ModelPath
 from ..fwk.channel import FWK_DEVICE, FWK_MADE, FWK_MADE_DIR, FWK_REDIRECTED, FWK_REOPEN, KIND_DIR
 from ..process import OpenFile
 from ..procfs import DEVICE, DIR, FILE, HOST, HOSTAT, LINK, MEM, OPEN
+from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from .util import host_open_flags, s32
+
+_FACCESSAT2 = NR["faccessat2"]
 
 _ENTRY = struct.Struct("<QBH")
 _WRITE = L.O_WRONLY | L.O_RDWR | L.O_CREAT | L.O_TRUNC
@@ -37,13 +40,13 @@ def node_at(p, dirfd: int, raw: bytes, follow: bool = True, refuse: int = 0):
     """The tree's node for (dirfd, path), or None when the host walks it
     (`refuse`: the links not to follow, procfs.lookup)."""
     if raw[:1] == b"/":
-        return procfs.lookup(p, raw, follow, refuse) if procfs.owns(raw) else None
+        return settle(p, procfs.lookup(p, raw, follow, refuse), follow, refuse) if procfs.owns(raw) else None
     if dirfd != L.AT_FDCWD and raw:
         f = p.fds.files.get(dirfd)
         if f is not None and f.model is not None:
             if f.model.kind != DIR:
                 raise LinuxError(ENOTDIR)
-            return procfs.lookup(p, f.model.path + b"/" + raw, follow, refuse)
+            return settle(p, procfs.lookup(p, f.model.path + b"/" + raw, follow, refuse), follow, refuse)
     return None
 
 
@@ -51,7 +54,34 @@ def redirected(p, follow: bool = True, refuse: int = 0):
     """The node of the path the FWK's walk just handed back (ModelPath)."""
     out = p.scratch.alloc(4096)
     n = p.io.call(FWK_REDIRECTED, out, 4096)
-    return procfs.lookup(p, p.scratch.get(out, n), follow, refuse)
+    return settle(p, procfs.lookup(p, p.scratch.get(out, n), follow, refuse), follow, refuse)
+
+
+def settle(p, node, follow: bool = True, refuse: int = 0):
+    """`node`, or, when it leads out of the tree (a magic link and what
+    follows it: /proc/self/root/proc, /proc/self/cwd/.. with the working
+    directory in /proc) to a path whose walk on the host arrives back in the
+    tree, the tree's node it arrives at — as Linux's walk goes on from
+    where a link led.  The host's walk is asked with an access check."""
+    for _ in range(procfs.MAX_LINKS):
+        if node.kind == HOST:
+            where, path = L.AT_FDCWD & 0xFFFFFFFF, node.what
+        elif node.kind == HOSTAT:
+            where, path = node.what[0].hfd, node.what[1]
+        else:
+            return node
+        try:
+            p.io.call(_FACCESSAT2, where, p.scratch.put(path + b"\0"), os.F_OK,
+                      0 if follow else L.AT_SYMLINK_NOFOLLOW)
+        except ModelPath:
+            out = p.scratch.alloc(4096)
+            n = p.io.call(FWK_REDIRECTED, out, 4096)
+            node = procfs.lookup(p, p.scratch.get(out, n), follow, refuse)
+            continue
+        except LinuxError:
+            pass                                    # the call to come says what is wrong
+        return node
+    raise LinuxError(ELOOP)
 
 
 def host_call(p, node, call, *, follow=True):
