@@ -36,7 +36,9 @@ import time
 from . import channel as C
 from . import waiting as W
 
-_this_cpu = ctypes.CDLL(None).sched_getcpu          # the CPU the calling thread is on
+# The CPU the calling thread is on (-1 where the C library has no sched_getcpu:
+# then the proxy is never asked to come near, kernels/fwk/waiting.py).
+_this_cpu = getattr(ctypes.CDLL(None), "sched_getcpu", lambda: -1)
 
 STARTUP_TIMEOUT = 30.0
 DEFAULT_TIMEOUT = 5.0          # seconds without a heartbeat before a proxy is lost
