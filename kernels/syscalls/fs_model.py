@@ -20,11 +20,11 @@ import time
 from .. import procfs
 from ..abi import linux as L
 from ..abi.linux_errno import EACCES, EINVAL, EISDIR, ELOOP, ENOTDIR
+from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from ..errors import LinuxError, ModelPath
 from ..fwk.channel import FWK_DEVICE, FWK_MADE, FWK_MADE_DIR, FWK_REDIRECTED, FWK_REOPEN, KIND_DIR
 from ..process import OpenFile
 from ..procfs import DEVICE, DIR, FILE, HOST, HOSTAT, LINK, MEM, OPEN
-from ..abi.syscall_numbers import SYSCALL_NUMBERS as NR
 from .util import host_open_flags, s32
 
 _FACCESSAT2 = NR["faccessat2"]
@@ -52,9 +52,13 @@ def node_at(p, dirfd: int, raw: bytes, follow: bool = True, refuse: int = 0):
 
 def redirected(p, follow: bool = True, refuse: int = 0):
     """The node of the path the FWK's walk just handed back (ModelPath)."""
+    return settle(p, _handed_back(p, follow, refuse), follow, refuse)
+
+
+def _handed_back(p, follow: bool, refuse: int):
     out = p.scratch.alloc(4096)
     n = p.io.call(FWK_REDIRECTED, out, 4096)
-    return settle(p, procfs.lookup(p, p.scratch.get(out, n), follow, refuse), follow, refuse)
+    return procfs.lookup(p, p.scratch.get(out, n), follow, refuse)
 
 
 def settle(p, node, follow: bool = True, refuse: int = 0):
@@ -74,9 +78,7 @@ def settle(p, node, follow: bool = True, refuse: int = 0):
             p.io.call(_FACCESSAT2, where, p.scratch.put(path + b"\0"), os.F_OK,
                       0 if follow else L.AT_SYMLINK_NOFOLLOW)
         except ModelPath:
-            out = p.scratch.alloc(4096)
-            n = p.io.call(FWK_REDIRECTED, out, 4096)
-            node = procfs.lookup(p, p.scratch.get(out, n), follow, refuse)
+            node = _handed_back(p, follow, refuse)
             continue
         except LinuxError:
             pass                                    # the call to come says what is wrong
