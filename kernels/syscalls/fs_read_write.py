@@ -143,10 +143,9 @@ def read(p, fd, buf, count):
         # The common case, a file's bytes into a buffer of one or two
         # extents, in one host call (what the general path below comes to).
         spans = p.mm.extents(buf, count, True, True)
-        if len(spans) == 1:
-            return p.io.call(FWK_READ, f.hfd, spans[0][0], spans[0][1], 0, 0, 0)
-        if len(spans) == 2:
-            return p.io.call(FWK_READ, f.hfd, spans[0][0], spans[0][1], spans[1][0], spans[1][1], 0)
+        if len(spans) <= 2:
+            (o1, n1), (o2, n2) = spans[0], spans[1] if len(spans) == 2 else (0, 0)
+            return p.io.call(FWK_READ, f.hfd, o1, n1, o2, n2, 0)
     if count > CHUNK and f.kind == KIND_FILE and f.model is None:
         return _in_chunks(buf, min(count, MAX_RW), lambda b, n: read(p, fd, b, n))
     count = min(count, CHUNK)
@@ -171,7 +170,7 @@ def read(p, fd, buf, count):
 
 def _uncached(p, f) -> bool:
     """No mapping of the file has pages in the page cache (known without a
-    host call), so a read or write need not be kept coherent with one."""
+    host call), so a read need not be kept coherent with one."""
     caches = p.kernel.page_cache
     return f.ident not in caches if f.ident is not None else not caches
 
