@@ -294,3 +294,38 @@ def test_a_spinning_client_never_asks_for_its_cpu():
     assert w.near() and w.budget() == 0
     w.load.last = False
     assert not w.near()
+
+
+class _Consumed:
+    """A request queue as the hang check sees it: its consumer index."""
+
+    def __init__(self):
+        self.tail = 0
+
+    def index(self, which):
+        assert which == "tail"
+        return self.tail
+
+
+def test_a_call_served_longer_than_the_timeout_stops_the_heartbeat():
+    from kernels.abi.syscall_numbers import SYSCALL_NUMBERS as NR
+    from kernels.fwk.proxy import _Stuck
+    busy, queues = [None, None], [_Consumed(), _Consumed()]
+    stuck = _Stuck(busy, queues, hang_s=5.0)
+    assert not stuck.hung(0.0)                    # nothing served
+    busy[1] = NR["read"]
+    queues[1].tail = 7
+    assert not stuck.hung(1.0)                    # first seen
+    assert not stuck.hung(5.5)                    # 4.5 s on it
+    assert stuck.hung(6.5)                        # 5.5 s on the same call
+    queues[1].tail = 8                            # the next call (the same function)
+    assert not stuck.hung(7.0)
+    assert not stuck.hung(11.5)
+    busy[1] = None                                # done: its time is forgotten
+    assert not stuck.hung(20.0)
+    busy[1] = NR["read"]
+    assert not stuck.hung(21.0) and not stuck.hung(25.0)
+    busy[0] = NR["poll"]                          # may wait as long as the guest asked
+    queues[0].tail = 3
+    busy[1] = None
+    assert not stuck.hung(30.0) and not stuck.hung(300.0)

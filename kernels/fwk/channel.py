@@ -135,6 +135,16 @@ class Queue:
         self._tail.value = tail + 1
         return fields
 
+    def take(self, waiter: W.Waiter, alive=None, layout: struct.Struct = PACKET) -> tuple:
+        """wait(), then receive(): the next packet's fields (in one call:
+        both ends' hot path, kernels/fwk/proxy.py and client.py)."""
+        tail = self._tail.value
+        if self._head.value == tail:
+            self.wait(waiter, alive)
+        fields = layout.unpack_from(self.buf, self.off + HEADER + (tail % SLOTS) * PACKET_SIZE)
+        self._tail.value = tail + 1
+        return fields
+
     def wait(self, waiter: W.Waiter, alive=None) -> None:
         """Until the queue is not empty.  `alive()` is asked at least every
         BLOCK_RECHECK seconds while sleeping; when it says False, ProxyDead

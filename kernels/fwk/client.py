@@ -209,10 +209,9 @@ class FWKClient:
         sent = self.seq[core] = self.seq[core] + 1
         C.send_request(pair.requests, tid, function, sent, params, _this_cpu() + 1 if waiter.near() else 0)
         try:
-            pair.replies.wait(waiter, self.alive)
+            magic, seq, ret = pair.replies.take(waiter, self.alive, C.ANSWER)
         except C.ProxyDead:
             return -errno.EIO
-        magic, seq, ret = pair.replies.receive(C.ANSWER)
         if magic != C.MAGIC or seq != sent:
             return -errno.EIO
         return ret

@@ -71,46 +71,79 @@ class Worker:
         os.close(chan_fd)
         self.beat = C.heartbeat(self.chan)
         self.lock, self.done = threading.Lock(), threading.Event()
-        self.busy = [None] * self.ncores          # per core: (function, since) of the call being served
+        self.pairs = [C.ChannelPair(self.chan, i) for i in range(self.ncores)]
+        self.busy = [None] * self.ncores          # per core: the function being served, or None
+        self.stuck = _Stuck(self.busy, [p.requests for p in self.pairs], self.hang_s)
 
     def run(self) -> None:
         for i in range(self.ncores):
             threading.Thread(target=self._watch, args=(i,), daemon=True, name=f"watcher-{i}").start()
         while not self.done.wait(BEAT_S):
-            if not self._hung():
+            if not self.stuck.hung(time.monotonic()):
                 self.beat.value += 1
-
-    def _hung(self) -> bool:
-        now = time.monotonic()
-        return any(b is not None and b[0] not in WAITING_CALLS and now - b[1] > self.hang_s
-                   for b in self.busy)
 
     def _watch(self, i: int) -> None:
         try:
-            self._serve(i, C.ChannelPair(self.chan, i), W.Waiter(*self.waiter_args))
+            self._serve(i, self.pairs[i], W.Waiter(*self.waiter_args))
         finally:
             self.done.set()          # a watcher gone means the proxy is gone: the kernel sees EIO
 
     def _serve(self, i, pair, waiter) -> None:
-        busy, near = self.busy, _Near()
-        while not self.done.is_set():
-            pair.requests.wait(waiter)
-            magic, tid, function, seq, *params, asked = pair.requests.receive()
+        """Serve core i's requests until told to stop.  This loop is every
+        offloaded call's cost on the proxy's side, and on a busy host the
+        client waits on the same CPU for all of it (benchmarks/offload.py):
+        so it is kept to what each request needs."""
+        busy, near, handle = self.busy, _Near(), self.server.handle
+        lock = self.lock if self.ncores > 1 else None   # one Server, shared by the cores
+        take, reply = pair.requests.take, pair.replies.send
+        while True:
+            magic, tid, function, seq, *params, asked = take(waiter)
             if asked or near.cpu is not None:
                 near.follow(asked)
-            if function == C.FWK_SHUTDOWN:
-                self.done.set()
-                return
             if magic != C.MAGIC:
                 ret = -5                                  # EIO: not a packet
             elif function == C.FWK_PING:
                 ret = 0
+            elif function == C.FWK_SHUTDOWN:
+                self.done.set()
+                return
             else:
-                busy[i] = (function, time.monotonic())
-                with self.lock:                           # one Server, shared by the cores
-                    ret = self.server.handle(tid, function, params)
+                busy[i] = function
+                if lock is None:
+                    ret = handle(tid, function, params)
+                else:
+                    with lock:
+                        ret = handle(tid, function, params)
                 busy[i] = None
-            pair.replies.send(magic, tid, function, seq, *params, ret)
+            reply(magic, tid, function, seq, *params, ret)
+
+
+class _Stuck:
+    """Whether a watcher has been serving one call for longer than
+    `hang_s` (then the heartbeat stops, and the kernel gives the proxy up:
+    kernels/fwk/client.py).  Asked by the heartbeat thread every BEAT_S; a
+    call is known by its core's function and its request queue's consumer
+    index, so the watchers note nothing but the function (no clock per call).
+    A call is timed from the first beat that saw it: it is taken as hung
+    between `hang_s` and `hang_s` + BEAT_S after it began.  Calls that may
+    wait as long as the guest asked (WAITING_CALLS) never are."""
+
+    def __init__(self, busy: list, queues: list, hang_s: float):
+        self.busy, self.queues, self.hang_s = busy, queues, hang_s
+        self.seen = [None] * len(busy)            # per core: (consumer index, first seen at)
+
+    def hung(self, now: float) -> bool:
+        for i, function in enumerate(self.busy):
+            if function is None or function in WAITING_CALLS:
+                self.seen[i] = None
+                continue
+            mark = self.queues[i].index("tail")
+            seen = self.seen[i]
+            if seen is None or seen[0] != mark:
+                self.seen[i] = (mark, now)
+            elif now - seen[1] > self.hang_s:
+                return True
+        return False
 
 
 class _Near:
