@@ -2,8 +2,8 @@
 """The FWK offload channel, quiet and on an oversubscribed host, in one run (issues #4, #12).
 
 Every measure is taken twice: on the host as it is ("quiet"), and with one
-CPU hog (a busy-looping process) per host CPU ("busy"), so that the
-emulator and its proxy compete for the CPUs as on a shared machine.
+CPU hog (a busy-looping process) pinned on each host CPU ("busy"), so that
+the emulator and its proxy compete for every CPU as on a shared machine.
 
 1. Round trip of a small offloaded call: guest_bins/bin/glibc/offload_loop
    (lseek(fd, 0, SEEK_CUR) N times) on the lwk kernel, whose file calls go to
@@ -13,7 +13,9 @@ emulator and its proxy compete for the CPUs as on a shared machine.
    the emulator run; and the channel's round trips as the client timed them
    (median, p99).
 2. Small-block I/O: busybox `dd if=FILE of=/dev/null bs=64 count=N` in lwk
-   against linux mode: two offloaded calls per block in lwk, none in linux.
+   against linux mode: two offloaded calls per block in lwk, none in linux;
+   and the CPU time of each run in the emulator and in its proxy (on a busy
+   host the wall time follows it: the two share a CPU with a hog).
 3. Bulk reads: a file read by guest_bins/bin/glibc/readfile through the
    proxy, with cat's own 128 KiB reads and with 4 MiB reads, against `cat
    FILE > /dev/null` natively (the page cache warm for both); and the same
@@ -65,11 +67,15 @@ def busybox():
 
 @contextlib.contextmanager
 def load(state):
-    """Nothing, or one busy-looping process per host CPU."""
+    """Nothing, or one busy-looping process on each host CPU (pinned there:
+    left to the load balancer, two hogs sometimes share a CPU and the other
+    runs the emulator as on a quiet host, so a run measured a different
+    load from one repeat to the next)."""
     hogs = []
     if state == "busy":
-        for _ in range(len(os.sched_getaffinity(0))):
-            hogs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+        for cpu in sorted(os.sched_getaffinity(0)):
+            hogs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                                         preexec_fn=lambda cpu=cpu: os.sched_setaffinity(0, {cpu})))
         time.sleep(0.3)
     try:
         yield
@@ -79,17 +85,38 @@ def load(state):
             h.wait()
 
 
-def run(mode, path, args, policy=None):
-    """(seconds of the run, round-trip times in ns); the guest's stderr to /dev/null too"""
+def cpu_ns(pid):
+    """CPU time of a process's threads so far, in ns (/proc/PID/task/*/schedstat)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+    return total
+
+
+def run(mode, path, args, policy=None, cpu=None):
+    """(seconds of the run, round-trip times in ns); the guest's stderr to
+    /dev/null too.  With `cpu` (a list), appends the CPU seconds the run took
+    in this process and in its FWK proxy (0 in linux mode)."""
     null, saved = os.open(os.devnull, os.O_WRONLY), os.dup(2)
     os.dup2(null, 2)
+    at = {}
+
+    def make():
+        k = Kernel(mode=mode, memory=256 << 20, fwk_policy=policy)
+        at["proxy"] = getattr(k.io_backend, "pid", None)
+        at["start"] = (cpu_ns(os.getpid()), cpu_ns(at["proxy"]) if at["proxy"] else 0)
+        return k
     try:
-        k, dt, out = timed_run(lambda: Kernel(mode=mode, memory=256 << 20, fwk_policy=policy),
-                               path, args)
+        k, dt, out = timed_run(make, path, args)
+        end = (cpu_ns(os.getpid()), cpu_ns(at["proxy"]) if at["proxy"] else 0)
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(null)
+    if cpu is not None:
+        cpu.append(((end[0] - at["start"][0]) / 1e9, (end[1] - at["start"][1]) / 1e9))
     rtt = [x for core in getattr(k.io_backend, "rtt_ns", []) for x in core]
     k.close()
     assert out.exit_status == 0, out
@@ -126,6 +153,7 @@ def measure(a, tmp, big, empty, bb, state, prog, task):
     per = {n: [] for n, *_ in variants}
     rtts = {n: [] for n, *_ in variants}
     dd = {"linux": [], "lwk": []}
+    dd_cpu = {"linux": [], "lwk": []}       # (emulator, proxy) CPU seconds of each dd run
     native, emu_4m, emu_128k, linux_128k = [], [], [], []
     native0, emu0 = [], []                 # the same programs reading an empty file: start and end
     with load(state):
@@ -139,7 +167,7 @@ def measure(a, tmp, big, empty, bb, state, prog, task):
             if bb:
                 for mode in ("linux", "lwk"):
                     dd[mode].append(run(mode, bb, ["dd", f"if={big}", "of=/dev/null", "bs=64",
-                                                   f"count={a.dd_blocks}"])[0])
+                                                   f"count={a.dd_blocks}"], cpu=dd_cpu[mode])[0])
             for f, out in ((big, native), (empty, native0)):
                 t = time.perf_counter()
                 subprocess.run(["cat", f], stdout=subprocess.DEVNULL, check=True)
@@ -158,7 +186,14 @@ def measure(a, tmp, big, empty, bb, state, prog, task):
                                if len(r) >= 100 else None)}
     if bb:
         res["dd"] = {"blocks": a.dd_blocks, "linux_s": summary(dd["linux"]), "lwk_s": summary(dd["lwk"]),
-                     "ratio": statistics.median(dd["lwk"]) / statistics.median(dd["linux"])}
+                     "ratio": statistics.median(dd["lwk"]) / statistics.median(dd["linux"]),
+                     # where the time went: CPU of the emulator and of its proxy, and their
+                     # sum against linux mode's (on a busy host, the wall ratio follows it)
+                     "cpu_s": {m: {"emulator": statistics.median(c[0] for c in dd_cpu[m]),
+                                   "proxy": statistics.median(c[1] for c in dd_cpu[m]),
+                                   "both": statistics.median(c[0] + c[1] for c in dd_cpu[m])}
+                               for m in dd_cpu}}
+        res["dd"]["cpu_ratio"] = res["dd"]["cpu_s"]["lwk"]["both"] / res["dd"]["cpu_s"]["linux"]["both"]
     mib = a.size_mib
     n0, e0 = statistics.median(native0), statistics.median(emu0)
     res["bulk"] = {"native_cat_mib_s": summary([mib / x for x in native]),
@@ -227,11 +262,15 @@ def report(console, results):
     console.print(t)
     if results["quiet"]["dd"]:
         t = Table(title="busybox dd bs=64 (seconds of the run)")
-        for col in ("state", "linux", "lwk", "lwk / linux"):
+        for col in ("state", "linux", "lwk", "lwk / linux", "CPU s: linux / lwk emulator + proxy",
+                    "CPU lwk / linux"):
             t.add_column(col)
         for s in STATES:
             d = results[s]["dd"]
-            t.add_row(s, f"{d['linux_s']['median']:.2f}", f"{d['lwk_s']['median']:.2f}", f"{d['ratio']:.2f}x")
+            c = d["cpu_s"]
+            t.add_row(s, f"{d['linux_s']['median']:.2f}", f"{d['lwk_s']['median']:.2f}", f"{d['ratio']:.2f}x",
+                      f"{c['linux']['both']:.2f} / {c['lwk']['emulator']:.2f} + {c['lwk']['proxy']:.2f}",
+                      f"{d['cpu_ratio']:.2f}x")
         console.print(t)
     t = Table(title="bulk reads, MiB/s (vs native cat of the same state); whole runs, "
                     "and the reading alone (less each program's run on an empty file)")

@@ -81,11 +81,15 @@ def offload_tables(of):
                       f"{rt['median']:.1f} / {rt['p99']:.1f} µs" if rt else "(no channel)"]
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     if of["quiet"].get("dd"):
-        out += ["", "| busybox `dd bs=64` | linux s | lwk s | lwk / linux |", "|---|---|---|---|"]
+        out += ["", "| busybox `dd bs=64` | linux s | lwk s | lwk / linux "
+                "| CPU s: linux / lwk emulator + proxy | CPU lwk / linux |", "|---|---|---|---|---|---|"]
         for s in states:
             d = of[s]["dd"]
+            c = d.get("cpu_s")
+            cpu = (f"{c['linux']['both']:.2f} / {c['lwk']['emulator']:.2f} + {c['lwk']['proxy']:.2f} | "
+                   f"{d['cpu_ratio']:.2f}x" if c else "- | -")
             out.append(f"| {s}, {d['blocks']:,} blocks | {d['linux_s']['median']:.2f} | "
-                       f"{d['lwk_s']['median']:.2f} | **{d['ratio']:.2f}x** |")
+                       f"{d['lwk_s']['median']:.2f} | **{d['ratio']:.2f}x** | {cpu} |")
     out += ["", "| bulk read, MiB/s | native `cat` | lwk, 128 KiB reads (cat's) | lwk, 4 MiB reads "
             "| linux, 128 KiB | the reading alone: native / lwk 128 KiB |",
             "|---|---|---|---|---|---|"]
@@ -108,7 +112,7 @@ def offload_tables(of):
             f"{st['cold_service']['median'] * 1000:.0f} ms, another worker of a running service "
             f"{st['warm_worker']['median'] * 1000:.0f} ms (medians). "
             f"{p['calls']:,} calls per run quiet, {p['busy_calls']:,} busy; a {p['size_mib']} MiB file; "
-            f"median of {p['repeat']}; busy = one CPU hog per host CPU ({of['host_cpus']})."]
+            f"median of {p['repeat']}; busy = one CPU hog pinned on each host CPU ({of['host_cpus']})."]
     return "\n".join(out)
 
 
