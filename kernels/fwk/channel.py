@@ -92,7 +92,7 @@ class Queue:
         self._head = ctypes.c_uint64.from_buffer(buf, offset)
         self._tail = ctypes.c_uint64.from_buffer(buf, offset + 64)
         self._asleep = ctypes.c_uint64.from_buffer(buf, offset + 72)
-        self._head_addr = ctypes.addressof(self._head)      # the futex: its low 32 bits
+        self._futex = W.futex_word(ctypes.addressof(self._head))   # the futex: its low 32 bits
 
     def empty(self) -> bool:
         return self._head.value == self._tail.value
@@ -109,7 +109,7 @@ class Queue:
         PACKET.pack_into(self.buf, self.off + HEADER + (head % SLOTS) * PACKET_SIZE, *fields)
         self._head.value = head + 1                       # publish (x86: stores stay in order)
         if self._asleep.value:
-            W.futex_wake(self._head_addr)
+            W.futex_wake(self._futex)
 
     def pop(self) -> bytes:
         tail = self._tail.value
@@ -172,14 +172,14 @@ class Queue:
                     os.sched_yield()               # a thread waiting for this CPU runs
                     if end is None and polls & 0xFFF == 0 and alive is not None and not alive():
                         raise ProxyDead
-        asleep, addr = self._asleep, self._head_addr
+        asleep, word = self._asleep, self._futex
         while True:
             seen = head.value
             asleep.value = 1
             if seen != tail.value:
                 asleep.value = 0
                 return
-            W.futex_wait(addr, seen & 0xFFFFFFFF, alive is not None)
+            W.futex_wait(word, seen & 0xFFFFFFFF, alive is not None)
             asleep.value = 0
             if head.value != tail.value:
                 return

@@ -37,8 +37,9 @@ from . import channel as C
 from . import waiting as W
 
 # The CPU the calling thread is on (-1 where the C library has no sched_getcpu:
-# then the proxy is never asked to come near, kernels/fwk/waiting.py).
-_this_cpu = getattr(ctypes.CDLL(None), "sched_getcpu", lambda: -1)
+# then the proxy is never asked to come near, kernels/fwk/waiting.py).  Called
+# holding the GIL (PyDLL): it never blocks, and it is asked on every call.
+_this_cpu = getattr(ctypes.PyDLL(None), "sched_getcpu", lambda: -1)
 
 STARTUP_TIMEOUT = 30.0
 DEFAULT_TIMEOUT = 5.0          # seconds without a heartbeat before a proxy is lost

@@ -98,7 +98,7 @@ class Worker:
         take, reply = pair.requests.take, pair.replies.send
         while True:
             magic, tid, function, seq, *params, asked = take(waiter)
-            if asked or near.cpu is not None:
+            if asked != near.asked:
                 near.follow(asked)
             if magic != C.MAGIC:
                 ret = -5                                  # EIO: not a packet
@@ -153,11 +153,13 @@ class _Near:
 
     def __init__(self):
         self.cpu = None
+        self.asked = 0                    # what the latest request asked: while the same, nothing to do
         self.anywhere = os.sched_getaffinity(0)
 
     def follow(self, asked: int) -> None:
         """`asked`: 1 + the client's CPU, or 0 (or any value naming no CPU
         this process may use: as 0)."""
+        self.asked = asked
         cpu = asked - 1 if asked - 1 in self.anywhere else None
         if cpu == self.cpu:
             return
