@@ -134,20 +134,25 @@ class Server:
             params = tuple(params) + (0,) * (6 - len(params))
         try:
             return op(tid, *params)
-        except Redirect as e:                  # the walk arrived at the kernel's /proc, /dev, /sys
+        except Exception as e:
+            return self.failed(tid, function, e)
+
+    def failed(self, tid: int, function: int, e: Exception) -> int:
+        """What a call that raised `e` returns (for handle, and for the
+        proxy's loop, which calls an operation of `ops` itself)."""
+        if isinstance(e, Redirect):            # the walk arrived at the kernel's /proc, /dev, /sys
             self.redirects[tid] = e.path
             return -e.errno
-        except OSError as e:
+        if isinstance(e, OSError):
             return -(e.errno or errno.EIO)
-        except (ValueError, OverflowError, IndexError, struct.error):
+        if isinstance(e, (ValueError, OverflowError, IndexError, struct.error)):
             return -errno.EINVAL
-        except MemoryError:                    # a length no host buffer can hold
+        if isinstance(e, MemoryError):         # a length no host buffer can hold
             return -errno.ENOMEM
-        except Exception as e:                 # a bug here must not take the service down
-            import sys
-            print(f"azemu fwk: internal error in function {function}: {type(e).__name__}: {e}",
-                  file=sys.stderr, flush=True)
-            return -errno.EIO
+        import sys                             # a bug here must not take the service down
+        print(f"azemu fwk: internal error in function {function}: {type(e).__name__}: {e}",
+              file=sys.stderr, flush=True)
+        return -errno.EIO
 
     # ---- guest memory ----------------------------------------------------------
     def _range(self, phys, n):
