@@ -47,18 +47,12 @@ def s64(v):
     return v - (1 << 64) if v & (1 << 63) else v
 
 
+_KINDS = {st.S_IFREG: C.KIND_FILE, st.S_IFDIR: C.KIND_DIR, st.S_IFIFO: C.KIND_FIFO,
+          st.S_IFSOCK: C.KIND_SOCKET, st.S_IFCHR: C.KIND_CHAR}
+
+
 def _kind(mode: int) -> int:
-    if st.S_ISREG(mode):
-        return C.KIND_FILE
-    if st.S_ISDIR(mode):
-        return C.KIND_DIR
-    if st.S_ISFIFO(mode):
-        return C.KIND_FIFO
-    if st.S_ISSOCK(mode):
-        return C.KIND_SOCKET
-    if st.S_ISCHR(mode):
-        return C.KIND_CHAR
-    return C.KIND_OTHER
+    return _KINDS.get(st.S_IFMT(mode), C.KIND_OTHER)
 
 
 class Handle:
