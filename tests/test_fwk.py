@@ -329,3 +329,41 @@ def test_a_call_served_longer_than_the_timeout_stops_the_heartbeat():
     queues[0].tail = 3
     busy[1] = None
     assert not stuck.hung(30.0) and not stuck.hung(300.0)
+
+
+@pytest.mark.parametrize("value", [5, 0x7FFFFFFF, 0x80000000, 0xFFFFFFF0])
+def test_a_futex_sleeps_on_its_word_and_is_woken(value):
+    """The expected value goes as a C int (ctypes masks it to 32 bits): a
+    word at or above 2**31 must still compare equal, and a wake-up (called
+    holding the GIL) must reach a thread asleep on it."""
+    import ctypes
+    import mmap
+    import threading
+    from kernels.fwk import waiting as W
+    m = mmap.mmap(-1, 4096)
+    w = ctypes.c_uint32.from_buffer(m, 0)
+    word = W.futex_word(ctypes.addressof(w))
+    w.value = value
+    t = time.monotonic()
+    W.futex_wait(word, (value + 1) & 0xFFFFFFFF)       # not the word's value: back at once
+    assert time.monotonic() - t < W.BLOCK_RECHECK / 2
+    t = time.monotonic()
+    W.futex_wait(word, value)                          # its value: sleeps until the recheck
+    assert time.monotonic() - t >= W.BLOCK_RECHECK * 0.9
+    woke = threading.Event()
+
+    def sleeper():
+        W.futex_wait(word, value, timed=False)
+        woke.set()
+    th = threading.Thread(target=sleeper, daemon=True)
+    th.start()
+    time.sleep(0.05)
+    assert not woke.is_set()
+    for _ in range(100):                               # until the sleeper is asleep and woken
+        W.futex_wake(word)
+        if woke.wait(0.02):
+            break
+    assert woke.is_set()
+    th.join(1)
+    del w
+    m.close()
